@@ -1,0 +1,161 @@
+"""The normalised data every ingest produces and the engine consumes.
+
+An :class:`Exchange` is one HTTP request and its response (or the absence of one) as a
+capture recorded it. Every source format (HAR, pcap, mitmproxy flows) is turned into the
+same shape, so the engine never knows where an exchange came from. Unknowns stay ``None``:
+a capture that does not show a value must not be given an invented one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Literal
+
+SourceFormat = Literal["har", "pcap", "pcapng", "mitmproxy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """An immutable, ordered multi-map of header fields.
+
+    Names keep the case they had in the capture (HTTP/2 captures use lower case, HTTP/1
+    keeps the wire's case) but compare case-insensitively; repeated fields are kept in order.
+    Values are ``str``: text from byte sources is decoded as ISO-8859-1 ("isomorphic
+    decode" in the Fetch standard), so every byte survives and the safelist byte rules apply.
+    """
+
+    items: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
+        return cls(tuple((str(n), str(v)) for n, v in pairs))
+
+    def get_all(self, name: str) -> tuple[str, ...]:
+        """Every value of ``name``, in order."""
+        name = name.lower()
+        return tuple(v for n, v in self.items if n.lower() == name)
+
+    def get(self, name: str) -> str | None:
+        """The Fetch standard's *get*: values of ``name`` combined with ``", "``, or None.
+
+        https://fetch.spec.whatwg.org/#concept-header-list-get
+        """
+        values = self.get_all(name)
+        if not values:
+            return None
+        return ", ".join(values)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        name = name.lower()
+        return any(n.lower() == name for n, _ in self.items)
+
+    def names(self) -> frozenset[str]:
+        """The lower-cased names present."""
+        return frozenset(n.lower() for n, _ in self.items)
+
+    def without_pseudo(self) -> Headers:
+        """Drop HTTP/2 and HTTP/3 pseudo-header fields (``:authority``, ``:path``, ...)."""
+        return Headers(tuple((n, v) for n, v in self.items if not n.startswith(":")))
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Phases of the exchange in milliseconds, as the source reports them; None when unknown.
+
+    HAR's -1 ("does not apply") becomes None. ``total`` is the whole exchange's duration.
+    """
+
+    blocked: float | None = None
+    dns: float | None = None
+    connect: float | None = None
+    ssl: float | None = None
+    send: float | None = None
+    wait: float | None = None
+    receive: float | None = None
+    total: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where an exchange was read from, precise enough to find it again."""
+
+    path: str
+    """The file, as the user named it (or ``"live"`` for the mitmproxy addon)."""
+    format: SourceFormat
+    index: int
+    """HAR entry index (0-based), pcap packet number of the request's first byte (1-based,
+    as Wireshark counts), or flow number in a mitmproxy file (0-based)."""
+    where: str
+    """The location in words, for messages: ``"entry 12"``, ``"packet 345"``, ``"flow 3"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The response as captured. Status 0 / failed exchanges have no Response at all."""
+
+    status: int
+    headers: Headers
+    reason: str | None = None
+    http_version: str | None = None
+    finished: float | None = None
+    """Time the last byte of the response arrived (epoch seconds), when known."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerHints:
+    """What the capturing tool itself said about the exchange, beyond HTTP.
+
+    Chrome's HAR marks a preflight with ``_resourceType: "preflight"`` and an ``_initiator``
+    naming the actual request's URL; those are the strongest pairing evidence there is.
+    """
+
+    resource_type: str | None = None
+    """Chrome ``_resourceType`` (``"preflight"``, ``"fetch"``, ``"xhr"``, ``"document"``...)."""
+    initiator_type: str | None = None
+    """Chrome ``_initiator.type`` (``"preflight"``, ``"script"``, ``"parser"``...)."""
+    initiator_url: str | None = None
+    """Chrome ``_initiator.url``; on a preflight, the URL of the request it was sent for."""
+    from_cache: str | None = None
+    """Chrome ``_fromCache`` (``"memory"``/``"disk"``): no network request was made."""
+    page_ref: str | None = None
+    """HAR ``pageref``: approximates the top-level site (the cache partition)."""
+    server_ip: str | None = None
+    creator: str | None = None
+    """The tool that wrote the capture (HAR ``log.creator.name``), e.g. ``"Playwright"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One HTTP request and its response, or the recorded failure, from one capture."""
+
+    id: str
+    """Unique within one analysis and stable for the same input (derived from the source
+    position, e.g. ``"e12"`` for HAR entry 12, ``"p345"`` for pcap packet 345)."""
+    method: str
+    """Exactly as on the wire / in the file (case preserved: ``patch`` is not ``PATCH``)."""
+    url: str
+    """Absolute URL."""
+    request_headers: Headers
+    started: float
+    """Request start, seconds since the Unix epoch."""
+    source: SourceRef
+    response: Response | None = None
+    """None when no response was captured or the browser recorded a failure."""
+    failure: str | None = None
+    """The failure the source recorded (HAR ``_error`` such as ``net::ERR_FAILED``, a
+    mitmproxy flow error, a pcap gap), verbatim."""
+    timings: Timings | None = None
+    http_version: str | None = None
+    hints: ProducerHints = field(default_factory=ProducerHints)
+
+    @property
+    def status(self) -> int | None:
+        return self.response.status if self.response is not None else None
