@@ -1,0 +1,438 @@
+"""The mitmproxy addon: corsflow's analysis, live, on the flows passing through the proxy.
+
+Load it with ``mitmdump -s "$(corsflow addon-path)"`` (or ``mitmproxy -s`` / ``mitmweb -s``),
+or run ``corsflow live``. Each finished flow (``response`` or ``error`` hook; every flow gets
+exactly one) becomes an :class:`~corsflow.model.Exchange` through the same conversion the
+flow-file reader uses, and is fed to one :class:`~corsflow.analysis.Analysis`. For each
+finding at or above ``corsflow_min_severity`` the addon logs one line, marks the flows
+concerned and writes the verdict into their comment, so mitmweb and the console show it.
+
+A verdict can be settled by a later flow (a preflight's waits for the request it was sent
+for), so flows whose verdict is still open are kept in a bounded map until it arrives.
+The addon never breaks proxying: an exception inside the analysis is logged once per kind
+and the flow goes on untouched.
+
+Flow numbers (exchange ids ``f0``, ``f1``...) count every flow the proxy finished, HTTP or
+not, in the order they finished, which is the order ``mitmdump -w`` writes them in (except
+WebSocket flows, which ``-w`` writes when the socket closes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import flow as mflow
+from mitmproxy import types as mtypes
+from mitmproxy.addonmanager import Loader
+from mitmproxy.hooks import UpdateHook
+from mitmproxy.utils import emoji
+
+from .analysis import Analysis, Fed, Report
+from .engine.events import ExchangeVerdict, Finding
+from .ingest.mitm import ConnectionsSeen, exchange_from_flow
+from .model import Exchange
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("chromium", "firefox", "webkit")
+SEVERITIES = ("error", "warning", "info")
+_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+PENDING_LIMIT = 2048
+"""Flows whose verdict is still open. Only preflights normally wait (for their request),
+so this holds a few; the bound protects a session where requests never come."""
+RECENT_LIMIT = 4096
+"""Settled verdicts kept for ``corsflow.explain``."""
+
+_META_ID = "corsflow.id"
+"""flow.metadata key: the exchange id given to the flow (also saved by ``-w``)."""
+_META_FLOW = "corsflow.flow"
+"""flow.metadata key: the mitmproxy id of the flow numbered, to tell a copy (replay) apart."""
+_COMMENT_PREFIX = "corsflow:"
+
+
+def addon_path() -> str:
+    """The file to give ``mitmdump -s`` / ``mitmproxy -s`` / ``mitmweb -s``."""
+    return str(Path(__file__).with_name("addon_script.py"))
+
+
+def run_live(
+    listen_host: str = "127.0.0.1",
+    listen_port: int = 8080,
+    report_path: str | None = None,
+    engine: str = "chromium",
+    extra_args: Sequence[str] = (),
+) -> int:
+    """Run mitmdump in this process with the addon loaded; return its exit status.
+
+    mitmdump's own one-line-per-flow output is turned off (``flow_detail=0``) so corsflow's
+    lines stand out; ``extra_args`` (any mitmdump arguments) come last and win.
+    """
+    from mitmproxy.tools.main import mitmdump
+
+    args = [
+        "--listen-host", listen_host,
+        "--listen-port", str(listen_port),
+        "-s", addon_path(),
+        "--set", "flow_detail=0",
+        "--set", f"corsflow_engine={engine}",
+    ]  # fmt: skip
+    if report_path:
+        args += ["--set", f"corsflow_report={report_path}"]
+    args += list(extra_args)
+    try:
+        mitmdump(args)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        return 1
+    return 0
+
+
+def _valid_marker(value: str) -> bool:
+    return value in emoji.emoji or len(value) == 1
+
+
+class CorsflowAddon:
+    """Feeds finished flows to the analysis; logs, marks and comments what it finds."""
+
+    def __init__(self) -> None:
+        self._analysis: Analysis | None = None
+        self._engine: str | None = None
+        self._n = 0
+        self._connections = ConnectionsSeen()
+        self._pending: OrderedDict[str, http.HTTPFlow] = OrderedDict()
+        self._recent: OrderedDict[str, ExchangeVerdict] = OrderedDict()
+        self._failures: Counter[tuple[str, str]] = Counter()
+
+    # --- options -------------------------------------------------------------------
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "corsflow_engine", str, "chromium",
+            "The browser whose CORS rules and preflight cache corsflow models.",
+            choices=ENGINES,
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_min_severity", str, "warning",
+            "Log, mark and comment corsflow findings of this severity and above.",
+            choices=SEVERITIES,
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_report", str, "",
+            "Write corsflow's report to this file when mitmproxy exits: JSON, or HTML when "
+            "the name ends in .html. Empty: no report file.",
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_mark", str, ":no_entry:",
+            "Mark for flows the browser blocked (an emoji name such as :no_entry: or one "
+            "character).",
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_mark_warning", str, ":hourglass:",
+            "Mark for flows with a warning (redundant preflight, Access-Control-Max-Age "
+            "missing or clamped...).",
+        )  # fmt: skip
+
+    def configure(self, updated: set[str]) -> None:
+        opts = ctx.options
+        for name in ("corsflow_mark", "corsflow_mark_warning"):
+            if name in updated and not _valid_marker(getattr(opts, name)):
+                raise exceptions.OptionsError(
+                    f"{name}: {getattr(opts, name)!r} is neither an emoji name "
+                    f"(such as :no_entry:) nor a single character"
+                )
+        if "corsflow_report" in updated and opts.corsflow_report:
+            _check_report_path(opts.corsflow_report)
+        if "corsflow_engine" in updated and opts.corsflow_engine != self._engine:
+            if self._analysis is not None:
+                log.info("corsflow: engine is now %s; analysis restarted", opts.corsflow_engine)
+            self._start(opts.corsflow_engine)
+
+    def _start(self, engine: str) -> None:
+        self._analysis = Analysis(engine=engine)
+        self._engine = engine
+        self._pending.clear()
+        self._recent.clear()
+
+    def running(self) -> None:
+        report = ctx.options.corsflow_report
+        log.info(
+            "corsflow: %s model; findings from %s up%s",
+            self._engine,
+            ctx.options.corsflow_min_severity,
+            f"; report on exit: {report}" if report else "",
+        )
+
+    # --- flows ---------------------------------------------------------------------
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._observe(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._observe(flow)
+
+    # Other flows are not analysed but take a number, as they do in a saved file.
+    def tcp_end(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def tcp_error(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def udp_end(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def udp_error(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def dns_response(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def dns_error(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def _number(self, flow: mflow.Flow) -> int | None:
+        """Give ``flow`` its number, once; None when it already has one."""
+        if flow.metadata.get(_META_FLOW) == flow.id:
+            return None
+        n = self._n
+        self._n += 1
+        flow.metadata[_META_FLOW] = flow.id
+        flow.metadata[_META_ID] = f"f{n}"
+        return n
+
+    def _observe(self, flow: http.HTTPFlow) -> None:
+        n = self._number(flow)
+        if n is None or self._analysis is None:
+            return
+        try:
+            exchange = exchange_from_flow(flow, n, "live", connections=self._connections)
+            if exchange is None:
+                return
+            fed = self._analysis.feed(exchange)
+            self._apply(flow, exchange, fed)
+        except Exception as e:  # noqa: BLE001 - the proxy must keep working whatever happens here
+            self._failed(e)
+
+    def _failed(self, e: Exception) -> None:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+        kind = (type(e).__name__, where)
+        self._failures[kind] += 1
+        count = self._failures[kind]
+        if count == 1:
+            log.error("corsflow: analysis failed; flows pass on unanalysed", exc_info=e)
+        elif count in (10, 100, 1000, 10000, 100000):
+            log.error("corsflow: the same analysis failure %d times: %s: %s", count, kind[0], e)
+
+    def _apply(self, flow: http.HTTPFlow, exchange: Exchange, fed: Fed) -> None:
+        settled = {v.exchange.id: v for v in fed.verdicts}
+        flows: dict[str, http.HTTPFlow] = {}
+        if exchange.id in settled:
+            flows[exchange.id] = flow
+        else:
+            self._pending[exchange.id] = flow
+            if len(self._pending) > PENDING_LIMIT:
+                dropped, _ = self._pending.popitem(last=False)
+                log.debug("corsflow: %s dropped before its verdict was settled", dropped)
+        for eid, verdict in settled.items():
+            if eid != exchange.id and eid in self._pending:
+                flows[eid] = self._pending.pop(eid)
+            self._recent[eid] = verdict
+            self._recent.move_to_end(eid)
+        while len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)
+
+        floor = _RANK[ctx.options.corsflow_min_severity]
+        shown = [f for f in fed.findings if _RANK.get(f.severity, 99) <= floor]
+        about: dict[str, list[Finding]] = {}
+        for finding in shown:
+            _log_finding(finding, settled, exchange)
+            for eid in finding.exchange_ids:
+                about.setdefault(eid, []).append(finding)
+                if eid not in flows and eid in self._pending:
+                    flows[eid] = self._pending[eid]  # a finding before the verdict: mark now
+
+        changed = []
+        for eid, f in flows.items():
+            if self._annotate(f, settled.get(eid), about.get(eid, ())) and f is not flow:
+                changed.append(f)
+        if changed:
+            # Marks on flows that finished earlier: tell mitmweb and the console to redraw.
+            ctx.master.addons.trigger(UpdateHook(changed))
+
+    def _annotate(
+        self, flow: http.HTTPFlow, verdict: ExchangeVerdict | None, findings: Sequence[Finding]
+    ) -> bool:
+        lines = [_verdict_line(verdict)] if verdict is not None and verdict.role != "other" else []
+        lines += [_finding_line(f) for f in findings]
+        if not lines:
+            return False
+        kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(_COMMENT_PREFIX)]
+        flow.comment = "\n".join(kept + lines)
+        ours = (ctx.options.corsflow_mark, ctx.options.corsflow_mark_warning)
+        if not flow.marked or flow.marked in ours:  # never replace a mark someone else set
+            blocked = (verdict is not None and verdict.verdict == "blocked") or any(
+                f.severity == "error" for f in findings
+            )
+            if blocked:
+                flow.marked = ctx.options.corsflow_mark
+            elif findings and flow.marked != ctx.options.corsflow_mark:
+                flow.marked = ctx.options.corsflow_mark_warning
+        return True
+
+    # --- reports and commands ----------------------------------------------------------
+
+    def report(self) -> Report | None:
+        """The analysis so far (None before the addon is configured)."""
+        return self._analysis.report() if self._analysis is not None else None
+
+    def done(self) -> None:
+        path = ctx.options.corsflow_report
+        if not path or self._analysis is None:
+            return
+        try:
+            _write_report(self._analysis.report(), path)
+        except Exception as e:  # noqa: BLE001 - mitmproxy is exiting; say why the report is missing
+            # Logging is already shut down when ``done`` runs, so stderr is the only channel.
+            sys.stderr.write(f"corsflow: could not write the report to {path}: {e}\n")
+
+    @command.command("corsflow.report")
+    def write_report(self, path: mtypes.Path) -> None:
+        """Write corsflow's report now: JSON, or HTML when the path ends in .html."""
+        if self._analysis is None:
+            raise exceptions.CommandError("corsflow is not configured yet")
+        try:
+            _check_report_path(str(path))
+            _write_report(self._analysis.report(), str(path))
+        except (OSError, exceptions.OptionsError) as e:
+            raise exceptions.CommandError(f"corsflow: cannot write {path}: {e}") from None
+        log.info("corsflow: report written to %s", path)
+
+    @command.command("corsflow.explain")
+    def explain(self, flows: Sequence[mflow.Flow]) -> None:
+        """Log corsflow's decision, step by step, for each of these flows."""
+        report: Report | None = None
+        for f in flows:
+            eid = f.metadata.get(_META_ID)
+            if eid is None:
+                log.info("corsflow: flow %s was not analysed", f.id)
+                continue
+            verdict = self._recent.get(eid)
+            if verdict is None and eid in self._pending:
+                log.info("corsflow: %s: not settled yet (waiting for a later flow)", eid)
+                continue
+            if verdict is None and self._analysis is not None:
+                report = report or self._analysis.report()
+                verdict = report.get(eid)
+            if verdict is None:
+                log.info("corsflow: %s: no verdict (forgotten, or cleared since)", eid)
+                continue
+            for line in explain_lines(verdict):
+                log.info("%s", line)
+
+    @command.command("corsflow.clear")
+    def clear(self) -> None:
+        """Forget everything analysed so far and start again."""
+        if self._engine is not None:
+            self._start(self._engine)
+        log.info("corsflow: cleared")
+
+
+def explain_lines(verdict: ExchangeVerdict) -> list[str]:
+    """The decision behind one verdict, one line per step."""
+    ex = verdict.exchange
+    lines = [
+        f"corsflow: {ex.id} {ex.method} {ex.url}: {_verdict_line(verdict)[len('corsflow: ') :]}"
+    ]
+    for step in verdict.trace:
+        spec = f" [{step.spec}]" if step.spec else ""
+        lines.append(f"  {step.outcome:<7} {step.step}: {step.detail}{spec}")
+    return lines
+
+
+def _verdict_line(v: ExchangeVerdict) -> str:
+    parts = [f"{v.role}"]
+    state = v.verdict or "no verdict"
+    if v.verdict == "blocked" and v.cors_error:
+        state += f" — {v.cors_error}"
+        if v.failed_parameter:
+            state += f" ({v.failed_parameter})"
+    elif v.verdict == "unknown" and v.unknown_reason:
+        state += f" ({v.unknown_reason})"
+    parts.append(state)
+    if v.preflight_id:
+        parts.append(f"preflight {v.preflight_id}")
+    if v.cache:
+        parts.append(f"cache {v.cache}")
+    if v.redundant:
+        parts.append("redundant" + (f" ({v.redundant_cause})" if v.redundant_cause else ""))
+    return f"{_COMMENT_PREFIX} " + ", ".join(parts)
+
+
+def _finding_line(f: Finding) -> str:
+    fix = f"; fix: {f.hint}" if f.hint else ""
+    return f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}"
+
+
+def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict], current: Exchange) -> None:
+    ex = next((settled[e].exchange for e in f.exchange_ids if e in settled), None)
+    if ex is None and current.id in f.exchange_ids:
+        ex = current
+    target = f"{ex.method} {ex.url} [{ex.id}]" if ex is not None else (f.url or "")
+    tail = f"fix: {f.hint}" if f.hint else f.message
+    # A blocked request is the page's problem, not the proxy's: WARNING, never ERROR
+    # (mitmdump exits when an ERROR is logged while it starts, e.g. replaying a file).
+    level = logging.WARNING if f.severity == "error" else logging.INFO
+    log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, target, tail)
+
+
+def _html_renderer() -> object | None:
+    try:
+        from .report import html as html_report
+    except ImportError:
+        return None
+    return getattr(html_report, "report_to_html", None)
+
+
+def _check_report_path(path: str) -> None:
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise exceptions.OptionsError(f"corsflow_report: directory {parent} does not exist")
+    if path.lower().endswith(".html") and _html_renderer() is None:
+        raise exceptions.OptionsError(
+            "corsflow_report: HTML reports are not available in this corsflow; use a .json name"
+        )
+
+
+def _write_report(report: Report, path: str) -> None:
+    """Render, then replace ``path`` in one step so a reader never sees half a report."""
+    target = Path(path).expanduser()
+    if target.name.lower().endswith(".html"):
+        render = _html_renderer()
+        if not callable(render):
+            raise OSError("HTML reports are not available in this corsflow")
+        text = str(render(report))
+    else:
+        from .report.json import report_to_dict
+
+        text = json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from other readers
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
