@@ -94,7 +94,7 @@ def preflight_reasons(method: str, unsafe: tuple[str, ...], headers: Headers) ->
     for name in unsafe:
         if name == "content-type":
             value = headers.get("content-type") or ""
-            reasons.append(f"Content-Type {mime_essence(value) or value!r}")
+            reasons.append(f"Content-Type {mime_essence(value) or repr(value)}")
         else:
             reasons.append(f"header {name}")
     return tuple(reasons)

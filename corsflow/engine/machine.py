@@ -410,11 +410,7 @@ class CorsMachine:
             trace.extend(result.trace)
             if note:
                 trace.append(note)
-            if result.error is None and credentials == "unknown" and note is not None:
-                verdict = "unknown"
-                unknown_reason = ("the verdict depends on the credentials mode, which the "
-                                  "capture does not show")
-            elif result.error is not None:
+            if result.error is not None:
                 verdict, error, param = "blocked", result.error, result.failed_parameter
                 unknown_reason = None
             elif unknown_reason is None:
@@ -446,10 +442,13 @@ class CorsMachine:
                 f"the response passes only when not credentialed and the browser recorded a "
                 f"failure ({exchange.failure}): the request was credentialed",
                 "#cors-protocol-and-credentials")
+        # Nothing settles it: take the fetch() default ('same-origin', so no credentials on a
+        # cross-origin request), which also fits the absence of a Cookie header, and say so.
         return omit, "unknown", TraceStep(
-            "Credentials mode", "unknown",
-            f"the response passes only if the request was not credentialed "
-            f"(credentialed it fails with {include.error})", "#cors-protocol-and-credentials")
+            "Credentials mode", "info",
+            f"assumed not credentialed (no Cookie header was sent); had the page used "
+            f"credentials: 'include', this would fail with {include.error}",
+            "#cors-protocol-and-credentials")
 
 
 def _max_age(outcome: PreflightOutcome) -> MaxAge:
