@@ -35,8 +35,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -97,7 +98,8 @@ class _Entry(msgspec.Struct):
     pageref: Any = None
     serverIPAddress: Any = None
     resource_type: Any = msgspec.field(default=None, name="_resourceType")
-    initiator: _Initiator | None = msgspec.field(default=None, name="_initiator")
+    initiator: _Initiator | str | None = msgspec.field(default=None, name="_initiator")
+    """An object in Chrome's own export; chrome-har and WebPageTest write the URL alone."""
     from_cache: Any = msgspec.field(default=None, name="_fromCache")
 
 
@@ -122,7 +124,7 @@ def read_har(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
     before its first entry. See the module docstring for what is skipped instead.
     """
     try:
-        fp = open(path, "rb")
+        fp = open(path, "rb")  # noqa: SIM115 - closed by the with below; opening is what may fail
     except OSError as e:
         raise IngestError(path, f"cannot open: {e.strerror or e}") from None
     with fp:
@@ -198,6 +200,7 @@ class _Mapper:
         total = _duration(entry.time)
         response, failure = self._response(entry.response, started, total)
         where = f"entry {index}"
+        initiator = entry.initiator if isinstance(entry.initiator, _Initiator) else None
         return Exchange(
             id=f"e{index}",
             method=method,
@@ -211,8 +214,8 @@ class _Mapper:
             http_version=normalise_http_version(request.httpVersion),
             hints=ProducerHints(
                 resource_type=_text(entry.resource_type),
-                initiator_type=_text(entry.initiator.type) if entry.initiator else None,
-                initiator_url=_text(entry.initiator.url) if entry.initiator else None,
+                initiator_type=_text(initiator.type) if initiator else None,
+                initiator_url=_text(initiator.url) if initiator else _text(entry.initiator),
                 from_cache=_from_cache(entry.from_cache),
                 page_ref=_text(entry.pageref),
                 server_ip=_text(entry.serverIPAddress),
@@ -284,9 +287,10 @@ def _lenient_entry(value: Undecodable) -> _Entry:
         raise _Skip("response is not an object")
     if isinstance(response, dict) and not _header_list_ok(response.get("headers")):
         raise _Skip("response.headers is not a list of objects")
-    for optional in ("timings", "_initiator"):
-        if optional in obj and not isinstance(obj[optional], dict):
-            obj[optional] = None
+    if not isinstance(obj.get("timings"), (dict, type(None))):
+        obj["timings"] = None
+    if not isinstance(obj.get("_initiator"), (dict, str, type(None))):
+        obj["_initiator"] = None
     try:
         return msgspec.convert(obj, _Entry)
     except msgspec.ValidationError as e:  # pragma: no cover - the checks above cover _Entry
@@ -369,28 +373,14 @@ def parse_started(value: object) -> tuple[float, bool] | None:
     """
     if not isinstance(value, str):
         return None
-    text = value.strip()
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        dt = _parse_long_fraction(text)
-        if dt is None:
-            return None
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc).timestamp(), False
-    return dt.timestamp(), True
-
-
-_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def _parse_long_fraction(text: str) -> datetime | None:
-    # Python 3.11 accepts up to 6 fractional digits in some forms only; nanosecond
-    # timestamps are cut to microseconds.
-    try:
-        return datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text, count=1))
+        # Python 3.11+ reads Z, offsets with or without a colon and fractions of any length.
+        dt = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC).timestamp(), False
+    return dt.timestamp(), True
 
 
 _VERSION = re.compile(r"(?:http/)?(\d)(?:\.(\d))?")

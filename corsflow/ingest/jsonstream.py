@@ -33,8 +33,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Generic, Iterator, TypeVar
+from typing import BinaryIO, NoReturn, TypeVar
 
 import msgspec
 
@@ -53,6 +54,7 @@ _BOM = b"\xef\xbb\xbf"
 _BYTE_RE = re.compile(r"\(byte (\d+)\)")
 _STRING_RE = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\.)*"')
 _MAX_LEARN = 4
+_NEAR_END = 64
 _MAX_MISSES = 3
 _RAW = msgspec.json.Decoder(msgspec.Raw)
 _BRACE, _BRACKET_OPEN, _BRACKET_CLOSE, _COMMA, _COLON, _CLOSE_BRACE = b"{[],:}"
@@ -122,9 +124,9 @@ class JsonArrayStream:
     Use :meth:`find_array` once, then iterate :meth:`elements` once.
     """
 
-    def __init__(self, fp: BinaryIO, chunk: int = CHUNK) -> None:
+    def __init__(self, fp: BinaryIO, chunk: int | None = None) -> None:
         self._fp = fp
-        self._chunk = chunk
+        self._chunk = chunk or CHUNK
         self._buf = b""
         self._pos = 0
         self._base = 0
@@ -182,7 +184,7 @@ class JsonArrayStream:
             self._unexpected(c, what)
         self._pos += 1
 
-    def _unexpected(self, c: int | None, what: str) -> None:
+    def _unexpected(self, c: int | None, what: str) -> NoReturn:
         if c is None:
             raise JsonSyntaxError(self.offset, f"file ends at byte {self.offset} (truncated?), "
                                   f"expected {what}", truncated=True)
@@ -202,14 +204,20 @@ class JsonArrayStream:
                 if end is not None:
                     return self._pos + end
                 n = _offset_in(e)
-                if n is not None:
+                left = len(self._buf) - self._pos
+                if self._eof:
+                    if n is None or n >= left:
+                        at = len(self._buf) + self._base
+                        raise JsonSyntaxError(at, f"file ends at byte {at} in the middle of "
+                                              "a value (truncated?)", truncated=True) from None
                     at = self.offset + n
                     raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}") from None
-                # Truncated (msgspec names no offset): the value goes on past the buffer.
-                if not self._more():
-                    raise JsonSyntaxError(len(self._buf) + self._base, f"file ends at byte "
-                                          f"{len(self._buf) + self._base} in the middle of a "
-                                          "value (truncated?)", truncated=True) from None
+                # A number cut by the end of the buffer ("-", "1.", "1e+") is reported as
+                # malformed, not truncated: only an error well before the end is sure.
+                if n is not None and left - n > _NEAR_END:
+                    at = self.offset + n
+                    raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}") from None
+                self._more()  # at EOF this sets _eof, and the next round decides
                 continue
             # The whole rest of the buffer is one value; a number could still go on, and a
             # complete value must be followed by something, so look further unless at EOF.
@@ -368,7 +376,7 @@ class JsonArrayStream:
             if at >= 0:
                 break
             self._searched = self._base + len(self._buf)
-            if len(self._buf) - self._pos >= LOOKAHEAD or not self._more():
+            if len(self._buf) - self._pos >= max(LOOKAHEAD, self._chunk) or not self._more():
                 return None
         end = at + pattern.close + 1
         try:
