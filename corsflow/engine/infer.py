@@ -16,6 +16,7 @@ from .fetch import (
     is_cors_safelisted_method,
     is_forbidden_request_header,
     is_same_origin,
+    is_token,
     mime_essence,
 )
 from .profiles import EngineProfile
@@ -76,7 +77,9 @@ def author_headers(headers: Headers, cache_bypass: bool) -> tuple[tuple[str, str
     kept = []
     for name, value in headers.items:
         lower = name.lower()
-        if lower.startswith(":") or is_forbidden_request_header(name, value):
+        if not is_token(name) or is_forbidden_request_header(name, value):
+            # Pseudo-headers, and lines some tools list as headers (WebPageTest puts the
+            # request line there), are not header fields a page could have set.
             continue
         if lower in BROWSER_ADDED_HEADERS:
             continue
