@@ -56,11 +56,12 @@ def _axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
 
 
 def _shorten(label: str, limit: int = 60) -> str:
-    """Keep both ends of a long label: the host or route start, and the id at the end."""
-    if len(label) <= limit:
-        return label
-    head = (limit - 1) * 2 // 5
-    return label[:head] + "…" + label[-(limit - 1 - head):]
+    """A capture value fit for a chart label: both ends of a long one kept (the route's start
+    and the id at its end), and ``$`` escaped so matplotlib never reads it as mathtext."""
+    if len(label) > limit:
+        head = (limit - 1) * 2 // 5
+        label = label[:head] + "…" + label[-(limit - 1 - head):]
+    return label.replace("$", r"\$")
 
 
 def _empty(ax: Axes, message: str) -> None:
@@ -164,13 +165,13 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
     else:
         fig, axes = _axes(ax, 11, 4)[0], [ax]
     if not names or not any(by_origin[n] for n in names):
-        _empty(axes[0], "no cross-origin requests" + (f" from {origin}" if origin else ""))
+        _empty(axes[0], _shorten("no cross-origin requests" + (f" from {origin}" if origin else ""), 90))
         axes[0].set_title("CORS timeline", fontsize=10, loc="left")
     for a, name in zip(axes, names):
         if by_origin[name]:
             _draw_origin_timeline(a, by_origin[name], t0, name)
         else:
-            _empty(a, f"no cross-origin requests from {name}")
+            _empty(a, _shorten(f"no cross-origin requests from {name}", 90))
     shown = [v for n in names for v in by_origin[n]]
     if shown:
         # Frame the activity, not the longest cache lifetime: a 7200 s span would squash a
@@ -276,7 +277,7 @@ def verdicts_by_origin(report: Report, *, ax: Axes | None = None) -> Figure:
             continue
         label = v.verdict or "unknown"
         if v.verdict == "blocked":
-            label = f"blocked: {v.cors_error or 'reason not known'}"
+            label = _shorten(f"blocked: {v.cors_error or 'reason not known'}", 70)
         counts.setdefault(origin_label(v.origin), Counter())[label] += 1
     origins = sorted(counts, key=lambda o: sum(counts[o].values()))[-MAX_BARS:]
     fig, ax = _axes(ax, 10, 1.6 + 0.45 * max(len(origins), 1))

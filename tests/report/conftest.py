@@ -186,13 +186,13 @@ def build_report() -> Report:
     )
 
 
-EVIL = "<script>alert(\"x\")</script>'\"&"
-EVIL_URL = f"https://api.example.net/q/<script>alert(1)</script>?a=\"'&b=<img src=x onerror=alert(2)>"
+EVIL = "<script>alert(\"x\")</script>'\"&|`*"
+EVIL_URL = "https://api.example.net/q/<script>alert(1)</script>/$x^{$?a=\"'&b=<img src=x onerror=alert(2)>"
 
 
 def build_hostile_report() -> Report:
     """Capture values that are markup: a page must show them, never run them."""
-    origin = "https://evil.example\"><script>alert(3)</script>"
+    origin = "https://evil.example\"><script>alert(3)</script>$\\frac{$"
     pf = ExchangeVerdict(
         _ex(0, "OPTIONS", EVIL_URL, 0.0, _preflight_headers(origin, "PUT", EVIL), 200,
             [("Access-Control-Allow-Origin", EVIL)], total=30.0),
