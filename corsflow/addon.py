@@ -19,11 +19,12 @@ WebSocket flows, which ``-w`` writes when the socket closes).
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import os
 import sys
 import tempfile
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
 from .ingest.mitm import ConnectionsSeen, exchange_from_flow
 from .model import Exchange
+from .report.explain import explain as explain_verdict
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,9 @@ PENDING_LIMIT = 2048
 so this holds a few; the bound protects a session where requests never come."""
 RECENT_LIMIT = 4096
 """Settled verdicts kept for ``corsflow.explain``."""
+IDLE_FLUSH = 1.5
+"""Seconds without a finished flow, and nothing in flight that could still pair, after which
+the verdicts still open are settled (the engine otherwise waits for capture time to move)."""
 
 _META_ID = "corsflow.id"
 """flow.metadata key: the exchange id given to the flow (also saved by ``-w``)."""
@@ -108,10 +113,15 @@ class CorsflowAddon:
         self._analysis: Analysis | None = None
         self._engine: str | None = None
         self._n = 0
+        self._fed = 0
         self._connections = ConnectionsSeen()
         self._pending: OrderedDict[str, http.HTTPFlow] = OrderedDict()
         self._recent: OrderedDict[str, ExchangeVerdict] = OrderedDict()
+        self._in_flight: dict[str, float] = {}
+        self._last_feed = 0.0
         self._failures: Counter[tuple[str, str]] = Counter()
+        self._task: asyncio.Task[None] | None = None
+        self._running = False
 
     # --- options -------------------------------------------------------------------
 
@@ -132,38 +142,52 @@ class CorsflowAddon:
             "the name ends in .html. Empty: no report file.",
         )  # fmt: skip
         loader.add_option(
+            "corsflow_keep_exchanges", bool, True,
+            "List every exchange in corsflow's report. Memory then grows with the session; "
+            "turn it off for long sessions to keep only findings and counts.",
+        )  # fmt: skip
+        loader.add_option(
             "corsflow_mark", str, ":no_entry:",
             "Mark for flows the browser blocked (an emoji name such as :no_entry: or one "
             "character).",
         )  # fmt: skip
         loader.add_option(
             "corsflow_mark_warning", str, ":hourglass:",
-            "Mark for flows with a warning (redundant preflight, Access-Control-Max-Age "
-            "missing or clamped...).",
+            "Mark for flows with a warning or note (redundant preflight, "
+            "Access-Control-Max-Age above the cap...).",
         )  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
+        problem = _option_problem(updated)
+        if problem is not None:
+            if self._running:
+                raise exceptions.OptionsError(problem)  # type: ignore[no-untyped-call]
+            # While the script loads, mitmproxy would print an OptionsError with a traceback;
+            # an error logged now stops mitmdump at startup with just this line.
+            log.error("corsflow: %s", problem)
+            return
         opts = ctx.options
-        for name in ("corsflow_mark", "corsflow_mark_warning"):
-            if name in updated and not _valid_marker(getattr(opts, name)):
-                raise exceptions.OptionsError(
-                    f"{name}: {getattr(opts, name)!r} is neither an emoji name "
-                    f"(such as :no_entry:) nor a single character"
-                )
-        if "corsflow_report" in updated and opts.corsflow_report:
-            _check_report_path(opts.corsflow_report)
-        if "corsflow_engine" in updated and opts.corsflow_engine != self._engine:
+        restart = {"corsflow_engine", "corsflow_keep_exchanges"} & updated
+        if restart and (
+            self._analysis is None
+            or opts.corsflow_engine != self._engine
+            or opts.corsflow_keep_exchanges != self._analysis.keep_exchanges
+        ):
             if self._analysis is not None:
-                log.info("corsflow: engine is now %s; analysis restarted", opts.corsflow_engine)
-            self._start(opts.corsflow_engine)
+                log.info("corsflow: %s changed; analysis restarted", ", ".join(sorted(restart)))
+            self._start()
 
-    def _start(self, engine: str) -> None:
-        self._analysis = Analysis(engine=engine)
-        self._engine = engine
+    def _start(self) -> None:
+        self._engine = ctx.options.corsflow_engine
+        self._analysis = Analysis(
+            engine=self._engine, keep_exchanges=ctx.options.corsflow_keep_exchanges
+        )
+        self._fed = 0
         self._pending.clear()
         self._recent.clear()
 
     def running(self) -> None:
+        self._running = True
         report = ctx.options.corsflow_report
         log.info(
             "corsflow: %s model; findings from %s up%s",
@@ -171,8 +195,29 @@ class CorsflowAddon:
             ctx.options.corsflow_min_severity,
             f"; report on exit: {report}" if report else "",
         )
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._settle_when_idle())
+
+    def done(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        path = ctx.options.corsflow_report
+        if not path or self._analysis is None:
+            return
+        try:
+            self._flush()
+            _write_report(self._report(), path)
+        except Exception as e:  # noqa: BLE001 - mitmproxy is exiting; say why the report is missing
+            # Logging is already shut down when ``done`` runs, so stderr is the only channel.
+            sys.stderr.write(f"corsflow: could not write the report to {path}: {e}\n")
 
     # --- flows ---------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        # CORS requests in flight may still pair with a preflight: no idle settling meanwhile.
+        if "origin" in flow.request.headers:
+            self._in_flight[flow.id] = flow.request.timestamp_start
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._observe(flow)
@@ -210,6 +255,7 @@ class CorsflowAddon:
         return n
 
     def _observe(self, flow: http.HTTPFlow) -> None:
+        self._in_flight.pop(flow.id, None)
         n = self._number(flow)
         if n is None or self._analysis is None:
             return
@@ -217,10 +263,43 @@ class CorsflowAddon:
             exchange = exchange_from_flow(flow, n, "live", connections=self._connections)
             if exchange is None:
                 return
-            fed = self._analysis.feed(exchange)
-            self._apply(flow, exchange, fed)
+            self._fed += 1
+            self._last_feed = time.monotonic()
+            self._apply(self._analysis.feed(exchange), flow, exchange)
         except Exception as e:  # noqa: BLE001 - the proxy must keep working whatever happens here
             self._failed(e)
+
+    async def _settle_when_idle(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_FLUSH / 3)
+            if self._idle():
+                try:
+                    self._flush()
+                except Exception as e:  # noqa: BLE001 - as in _observe
+                    self._failed(e)
+
+    def _idle(self) -> bool:
+        """True when verdicts are open but nothing can arrive to settle them any more.
+
+        The engine settles a verdict when capture time has moved past it, which a live
+        session only does with new traffic. Once no flow has finished for ``IDLE_FLUSH``
+        seconds and no CORS request is in flight (the browser sends a request right after
+        its preflight), what is open is settled now rather than at the next burst."""
+        a = self._analysis
+        if a is None or self._fed == a.settled:
+            return False
+        if time.monotonic() - self._last_feed < IDLE_FLUSH:
+            return False
+        stale = time.time() - a.machine.pair_timeout
+        for flow_id, started in list(self._in_flight.items()):
+            if started > stale:
+                return False
+            del self._in_flight[flow_id]  # a flow that never finished: stop waiting for it
+        return True
+
+    def _flush(self) -> None:
+        if self._analysis is not None and self._fed != self._analysis.settled:
+            self._apply(self._analysis.flush(), None, None)
 
     def _failed(self, e: Exception) -> None:
         tb = e.__traceback__
@@ -235,18 +314,22 @@ class CorsflowAddon:
         elif count in (10, 100, 1000, 10000, 100000):
             log.error("corsflow: the same analysis failure %d times: %s: %s", count, kind[0], e)
 
-    def _apply(self, flow: http.HTTPFlow, exchange: Exchange, fed: Fed) -> None:
+    def _apply(self, fed: Fed, flow: http.HTTPFlow | None, exchange: Exchange | None) -> None:
+        """Log the findings ``fed`` raised, and mark and comment the flows concerned.
+
+        ``flow`` is the flow just fed (None when settling without one)."""
         settled = {v.exchange.id: v for v in fed.verdicts}
         flows: dict[str, http.HTTPFlow] = {}
-        if exchange.id in settled:
-            flows[exchange.id] = flow
-        else:
-            self._pending[exchange.id] = flow
-            if len(self._pending) > PENDING_LIMIT:
-                dropped, _ = self._pending.popitem(last=False)
-                log.debug("corsflow: %s dropped before its verdict was settled", dropped)
+        if flow is not None and exchange is not None:
+            if exchange.id in settled:
+                flows[exchange.id] = flow
+            else:
+                self._pending[exchange.id] = flow
+                if len(self._pending) > PENDING_LIMIT:
+                    dropped, _ = self._pending.popitem(last=False)
+                    log.debug("corsflow: %s dropped before its verdict was settled", dropped)
         for eid, verdict in settled.items():
-            if eid != exchange.id and eid in self._pending:
+            if eid in self._pending:
                 flows[eid] = self._pending.pop(eid)
             self._recent[eid] = verdict
             self._recent.move_to_end(eid)
@@ -254,21 +337,23 @@ class CorsflowAddon:
             self._recent.popitem(last=False)
 
         floor = _RANK[ctx.options.corsflow_min_severity]
-        shown = [f for f in fed.findings if _RANK.get(f.severity, 99) <= floor]
         about: dict[str, list[Finding]] = {}
-        for finding in shown:
-            _log_finding(finding, settled, exchange)
+        for finding in fed.findings:
+            if _RANK.get(finding.severity, len(_RANK)) > floor:
+                continue
+            _log_finding(finding, settled)
             for eid in finding.exchange_ids:
                 about.setdefault(eid, []).append(finding)
                 if eid not in flows and eid in self._pending:
-                    flows[eid] = self._pending[eid]  # a finding before the verdict: mark now
+                    flows[eid] = self._pending[eid]
 
-        changed = []
-        for eid, f in flows.items():
-            if self._annotate(f, settled.get(eid), about.get(eid, ())) and f is not flow:
-                changed.append(f)
+        changed = [
+            f
+            for eid, f in flows.items()
+            if self._annotate(f, settled.get(eid), about.get(eid, ())) and f is not flow
+        ]
         if changed:
-            # Marks on flows that finished earlier: tell mitmweb and the console to redraw.
+            # Flows that finished earlier changed: mitmweb and the console redraw them.
             ctx.master.addons.trigger(UpdateHook(changed))
 
     def _annotate(
@@ -280,90 +365,77 @@ class CorsflowAddon:
             return False
         kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(_COMMENT_PREFIX)]
         flow.comment = "\n".join(kept + lines)
-        ours = (ctx.options.corsflow_mark, ctx.options.corsflow_mark_warning)
-        if not flow.marked or flow.marked in ours:  # never replace a mark someone else set
-            blocked = (verdict is not None and verdict.verdict == "blocked") or any(
-                f.severity == "error" for f in findings
-            )
-            if blocked:
-                flow.marked = ctx.options.corsflow_mark
-            elif findings and flow.marked != ctx.options.corsflow_mark:
-                flow.marked = ctx.options.corsflow_mark_warning
+        blocked_mark = ctx.options.corsflow_mark
+        warning_mark = ctx.options.corsflow_mark_warning
+        if flow.marked and flow.marked not in (blocked_mark, warning_mark):
+            return True  # never replace a mark someone else set
+        if (verdict is not None and verdict.verdict == "blocked") or any(
+            f.severity == "error" for f in findings
+        ):
+            flow.marked = blocked_mark
+        elif findings and flow.marked != blocked_mark:
+            flow.marked = warning_mark
         return True
 
     # --- reports and commands ----------------------------------------------------------
 
+    def _report(self) -> Report:
+        assert self._analysis is not None
+        d = self._analysis.diagnostics
+        self._analysis.add_source("live", "mitmproxy", self._fed, d.skipped_count)
+        return self._analysis.report()
+
     def report(self) -> Report | None:
-        """The analysis so far (None before the addon is configured)."""
-        return self._analysis.report() if self._analysis is not None else None
+        """The analysis so far, settled up to now (None before the addon is configured)."""
+        if self._analysis is None:
+            return None
+        self._flush()
+        return self._report()
 
-    def done(self) -> None:
-        path = ctx.options.corsflow_report
-        if not path or self._analysis is None:
-            return
-        try:
-            _write_report(self._analysis.report(), path)
-        except Exception as e:  # noqa: BLE001 - mitmproxy is exiting; say why the report is missing
-            # Logging is already shut down when ``done`` runs, so stderr is the only channel.
-            sys.stderr.write(f"corsflow: could not write the report to {path}: {e}\n")
-
-    @command.command("corsflow.report")
+    @command.command("corsflow.report")  # type: ignore[untyped-decorator]
     def write_report(self, path: mtypes.Path) -> None:
         """Write corsflow's report now: JSON, or HTML when the path ends in .html."""
-        if self._analysis is None:
+        report = self.report()
+        if report is None:
             raise exceptions.CommandError("corsflow is not configured yet")
         try:
-            _check_report_path(str(path))
-            _write_report(self._analysis.report(), str(path))
-        except (OSError, exceptions.OptionsError) as e:
-            raise exceptions.CommandError(f"corsflow: cannot write {path}: {e}") from None
+            _write_report(report, str(path))
+        except OSError as e:
+            raise exceptions.CommandError(
+                f"corsflow: cannot write {path}: {e.strerror or e}"
+            ) from None
         log.info("corsflow: report written to %s", path)
 
-    @command.command("corsflow.explain")
+    @command.command("corsflow.explain")  # type: ignore[untyped-decorator]
     def explain(self, flows: Sequence[mflow.Flow]) -> None:
         """Log corsflow's decision, step by step, for each of these flows."""
         report: Report | None = None
         for f in flows:
             eid = f.metadata.get(_META_ID)
-            if eid is None:
+            if eid is None or self._analysis is None:
                 log.info("corsflow: flow %s was not analysed", f.id)
                 continue
-            verdict = self._recent.get(eid)
-            if verdict is None and eid in self._pending:
-                log.info("corsflow: %s: not settled yet (waiting for a later flow)", eid)
-                continue
-            if verdict is None and self._analysis is not None:
-                report = report or self._analysis.report()
-                verdict = report.get(eid)
+            if eid in self._pending:
+                self._flush()  # the user asks now: settle what is open
+            report = report or self._report()
+            verdict = self._recent.get(eid) or report.get(eid)
             if verdict is None:
-                log.info("corsflow: %s: no verdict (forgotten, or cleared since)", eid)
+                log.info("corsflow: %s: no verdict (not a CORS exchange, or cleared)", eid)
                 continue
-            for line in explain_lines(verdict):
+            for line in explain_verdict(verdict, report).splitlines():
                 log.info("%s", line)
 
-    @command.command("corsflow.clear")
+    @command.command("corsflow.clear")  # type: ignore[untyped-decorator]
     def clear(self) -> None:
         """Forget everything analysed so far and start again."""
-        if self._engine is not None:
-            self._start(self._engine)
+        if self._analysis is not None:
+            self._start()
         log.info("corsflow: cleared")
-
-
-def explain_lines(verdict: ExchangeVerdict) -> list[str]:
-    """The decision behind one verdict, one line per step."""
-    ex = verdict.exchange
-    lines = [
-        f"corsflow: {ex.id} {ex.method} {ex.url}: {_verdict_line(verdict)[len('corsflow: ') :]}"
-    ]
-    for step in verdict.trace:
-        spec = f" [{step.spec}]" if step.spec else ""
-        lines.append(f"  {step.outcome:<7} {step.step}: {step.detail}{spec}")
-    return lines
 
 
 def _verdict_line(v: ExchangeVerdict) -> str:
     parts = [f"{v.role}"]
-    state = v.verdict or "no verdict"
+    state: str = v.verdict or "no verdict"
     if v.verdict == "blocked" and v.cors_error:
         state += f" — {v.cors_error}"
         if v.failed_parameter:
@@ -385,10 +457,8 @@ def _finding_line(f: Finding) -> str:
     return f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}"
 
 
-def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict], current: Exchange) -> None:
+def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict]) -> None:
     ex = next((settled[e].exchange for e in f.exchange_ids if e in settled), None)
-    if ex is None and current.id in f.exchange_ids:
-        ex = current
     target = f"{ex.method} {ex.url} [{ex.id}]" if ex is not None else (f.url or "")
     tail = f"fix: {f.hint}" if f.hint else f.message
     # A blocked request is the page's problem, not the proxy's: WARNING, never ERROR
@@ -397,36 +467,38 @@ def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict], current: Excha
     log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, target, tail)
 
 
-def _html_renderer() -> object | None:
-    try:
-        from .report import html as html_report
-    except ImportError:
-        return None
-    return getattr(html_report, "report_to_html", None)
-
-
-def _check_report_path(path: str) -> None:
-    parent = Path(path).expanduser().resolve().parent
-    if not parent.is_dir():
-        raise exceptions.OptionsError(f"corsflow_report: directory {parent} does not exist")
-    if path.lower().endswith(".html") and _html_renderer() is None:
-        raise exceptions.OptionsError(
-            "corsflow_report: HTML reports are not available in this corsflow; use a .json name"
-        )
+def _option_problem(updated: set[str]) -> str | None:
+    """What is wrong with the corsflow options just set, or None."""
+    opts = ctx.options
+    # mitmproxy checks ``choices`` when an option is set later, not for values given with
+    # --set before the script that declares the option is loaded.
+    for name, choices in (("corsflow_engine", ENGINES), ("corsflow_min_severity", SEVERITIES)):
+        if name in updated and getattr(opts, name) not in choices:
+            return f"{name}: {getattr(opts, name)!r} is not one of {', '.join(choices)}"
+    for name in ("corsflow_mark", "corsflow_mark_warning"):
+        if name in updated and not _valid_marker(getattr(opts, name)):
+            return (
+                f"{name}: {getattr(opts, name)!r} is neither an emoji name "
+                f"(such as :no_entry:) nor a single character"
+            )
+    if "corsflow_report" in updated and opts.corsflow_report:
+        parent = Path(opts.corsflow_report).expanduser().resolve().parent
+        if not parent.is_dir():
+            return f"corsflow_report: directory {parent} does not exist"
+    return None
 
 
 def _write_report(report: Report, path: str) -> None:
     """Render, then replace ``path`` in one step so a reader never sees half a report."""
     target = Path(path).expanduser()
     if target.name.lower().endswith(".html"):
-        render = _html_renderer()
-        if not callable(render):
-            raise OSError("HTML reports are not available in this corsflow")
-        text = str(render(report))
-    else:
-        from .report.json import report_to_dict
+        from .report.html import render_html
 
-        text = json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
+        text = render_html(report, title="CORS report (mitmproxy live)")
+    else:
+        from .report.json import render_json
+
+        text = render_json(report)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
