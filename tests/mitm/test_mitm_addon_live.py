@@ -238,7 +238,7 @@ def test_bad_option_values_stop_mitmdump_with_a_clear_message(
     ):
         done = subprocess.run(
             [str(MITMDUMP), "-n", "-s", addon_path(), "--set", option],
-            check=False, check=False, capture_output=True, text=True, timeout=60,
+            check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert done.returncode != 0
         assert expected in done.stdout + done.stderr
