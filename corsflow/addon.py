@@ -168,10 +168,12 @@ class CorsflowAddon:
             return
         opts = ctx.options
         restart = {"corsflow_engine", "corsflow_keep_exchanges"} & updated
-        if restart and (
-            self._analysis is None
-            or opts.corsflow_engine != self._engine
-            or opts.corsflow_keep_exchanges != self._analysis.keep_exchanges
+        if self._analysis is None or (
+            restart
+            and (
+                opts.corsflow_engine != self._engine
+                or opts.corsflow_keep_exchanges != self._analysis.keep_exchanges
+            )
         ):
             if self._analysis is not None:
                 log.info("corsflow: %s changed; analysis restarted", ", ".join(sorted(restart)))

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ pytest.importorskip("mitmproxy", reason="the mitmproxy extra is not installed")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS_MITM = REPO_ROOT.parent / "shared" / "corpus" / "mitm"
-MITMDUMP = Path(sys.executable).parent / "mitmdump"
 
 
 def corpus_file(name: str) -> Path:
@@ -77,9 +75,11 @@ def mitm_confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def start_mitmdump(tmp_path: Path, mitm_confdir: Path) -> Iterator[object]:
-    if not MITMDUMP.exists():
-        pytest.skip(f"mitmdump is not installed beside {sys.executable}")
+def start_mitmdump(tmp_path: Path, mitm_confdir: Path, mitmdump: str) -> Iterator[object]:
+    """Start mitmdump with extra arguments; it is killed at the end if still running.
+
+    ``mitmdump`` (the tool's path) comes from the suite's conftest, which skips without it,
+    or fails under CI."""
     started: list[Mitmdump] = []
 
     def start(args: Sequence[str], name: str = "mitmdump") -> Mitmdump:
@@ -87,7 +87,7 @@ def start_mitmdump(tmp_path: Path, mitm_confdir: Path) -> Iterator[object]:
         log_path = tmp_path / f"{name}.log"
         out = open(log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
-        command = [str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", str(port)]
+        command = [mitmdump, "--listen-host", "127.0.0.1", "--listen-port", str(port)]
         command += ["--set", f"confdir={mitm_confdir}", *args]
         proc = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env

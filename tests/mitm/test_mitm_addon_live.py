@@ -225,11 +225,9 @@ def test_minimum_severity_and_engine_options(
 
 
 def test_bad_option_values_stop_mitmdump_with_a_clear_message(
-    start_mitmdump, tmp_path: Path
+    mitmdump: str, tmp_path: Path
 ) -> None:
     import subprocess
-
-    from .conftest import MITMDUMP
 
     for option, expected in (
         ("corsflow_engine=netscape", "corsflow_engine"),
@@ -237,7 +235,7 @@ def test_bad_option_values_stop_mitmdump_with_a_clear_message(
         (f"corsflow_report={tmp_path}/missing/dir/r.json", "does not exist"),
     ):
         done = subprocess.run(
-            [str(MITMDUMP), "-n", "-s", addon_path(), "--set", option],
+            [mitmdump, "-n", "-s", addon_path(), "--set", option],
             check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert done.returncode != 0
