@@ -67,6 +67,14 @@ class Mitmdump:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_for_log(self, text: str, timeout: float = 15.0) -> None:
+        """Wait until mitmdump, still running, has logged ``text``."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"mitmdump did not log {text!r}:\n{self.log()}")
+            time.sleep(0.1)
+
 
 @pytest.fixture(scope="session")
 def mitm_confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:

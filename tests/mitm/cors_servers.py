@@ -10,6 +10,7 @@ it wants in the URL:
 - ``/max-age-86400``: good preflight with Access-Control-Max-Age 86400 (above Chromium's cap).
 - ``/no-max-age``: good preflight without Access-Control-Max-Age.
 - ``/simple-no-acao``: a plain response without CORS headers.
+- ``/slow``: like ``/good``, but the actual response takes ``SLOW_SECONDS``.
 - ``/page.html``: the page the browser test loads (its script comes from the query).
 
 Every request is recorded (method, path, headers) so a test can check what reached the
@@ -19,11 +20,13 @@ server.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-GOOD_PREFLIGHT_PATHS = ("/good", "/no-acao-actual", "/max-age-86400", "/no-max-age")
+GOOD_PREFLIGHT_PATHS = ("/good", "/no-acao-actual", "/max-age-86400", "/no-max-age", "/slow")
+SLOW_SECONDS = 2.5
 
 
 @dataclass
@@ -118,6 +121,8 @@ def _handler(record: list[Seen], lock: threading.Lock) -> type[BaseHTTPRequestHa
             origin = self.headers.get("Origin", "")
             body = b'{"ok": true}'
             json_type = ("Content-Type", "application/json")
+            if split.path == "/slow":
+                time.sleep(SLOW_SECONDS)
             if split.path == "/page.html":
                 script = parse_qs(split.query).get("script", [""])[0]
                 page = f"<!doctype html><title>corsflow</title><script>{script}</script>"

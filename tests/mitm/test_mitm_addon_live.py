@@ -97,6 +97,9 @@ def test_live_session_log_report_marks(start_mitmdump, origins: Origins, tmp_pat
         "-w", str(saved),
     ])  # fmt: skip
     statuses = browse(m.port, origins)
+    # The failed preflight waits for a request that never comes; once the proxy is idle the
+    # addon settles it while mitmdump runs, not only on exit.
+    m.wait_for_log("PreflightAllowOriginMismatch")
     log = m.stop()
     assert m.proc.returncode == 0, log
     assert statuses == [204, 200, 200, 204, 204, 200, 204, 200, 200, 200]
@@ -241,3 +244,29 @@ def test_bad_option_values_stop_mitmdump_with_a_clear_message(
         assert done.returncode != 0
         assert expected in done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_idle_settling_waits_for_cors_requests_in_flight(
+    start_mitmdump, origins: Origins, tmp_path: Path
+) -> None:
+    """A slow actual request is still in flight when the proxy has been idle for a while:
+    its preflight must wait for it, not be settled alone."""
+    report_path = tmp_path / "report.json"
+    m = start_mitmdump(["-s", addon_path(), "--set", f"corsflow_report={report_path}"])
+    conn = http.client.HTTPConnection("127.0.0.1", m.port, timeout=20)
+    try:
+        a, b = origins.origin_a, origins.origin_b
+        conn.request("OPTIONS", f"{b}/slow", headers={
+            "Origin": a, "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "x-custom"})  # fmt: skip
+        conn.getresponse().read()
+        conn.request("PUT", f"{b}/slow", body=b"x", headers={"Origin": a, "X-Custom": "1"})
+        assert conn.getresponse().read() == b'{"ok": true}'  # after SLOW_SECONDS
+    finally:
+        conn.close()
+    log = m.stop()
+    ex = _by_id(json.loads(report_path.read_text()))
+    assert (ex["f0"]["role"], ex["f0"]["verdict"]) == ("preflight", "allowed"), log
+    assert (ex["f1"]["preflight_id"], ex["f1"]["cache"], ex["f1"]["verdict"]) == (
+        "f0", "miss", "allowed",
+    )  # fmt: skip
