@@ -21,6 +21,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
+from urllib.parse import quote_from_bytes
 
 from mitmproxy import exceptions, http
 from mitmproxy.flow import Flow
@@ -82,7 +83,7 @@ def skip_reason(flow: Flow) -> str | None:
         # their own; mitmproxy's migration turns it into a copy of the handshake flow,
         # which is read on its own.
         return "WebSocket messages flow of an old flow format (its handshake is read separately)"
-    if flow.request.first_line_format == "authority":
+    if flow.request.data.method == b"CONNECT":
         return "CONNECT request (a proxy tunnel, not a request a page made)"
     return None
 
@@ -104,38 +105,71 @@ def exchange_from_flow(
         return None
     assert isinstance(flow, http.HTTPFlow)
     req = flow.request
+    rd = req.data
     resp = flow.response
     response = None
     if resp is not None:
+        data = resp.data
         response = Response(
-            status=resp.status_code,
-            headers=_headers(resp.headers.fields),
-            reason=resp.reason or None,  # HTTP/2 and HTTP/3 have no reason phrase
-            http_version=resp.http_version or None,
-            finished=resp.timestamp_end,
+            status=data.status_code,
+            headers=Headers(_decoded(data.headers.fields)),
+            reason=data.reason.decode("latin-1") or None,  # HTTP/2 and 3 have no reason phrase
+            http_version=data.http_version.decode("latin-1") or None,
+            finished=data.timestamp_end,
         )
     peer = flow.server_conn.peername
     return Exchange(
         id=f"f{n}",
         method=req.method,
-        url=req.url,
-        request_headers=_headers(req.headers.fields).without_pseudo(),
-        started=req.timestamp_start,
+        url=url_of(rd),
+        request_headers=Headers(_decoded(rd.headers.fields, drop_pseudo=True)),
+        started=rd.timestamp_start,
         source=SourceRef(path, "mitmproxy", n, f"flow {n}"),
         response=response,
         failure=flow.error.msg if flow.error is not None else None,
         timings=_timings(flow, connections),
-        http_version=req.http_version or None,
-        hints=ProducerHints(
-            server_ip=str(peer[0]) if peer else None,
-            creator="mitmproxy",
-        ),
+        http_version=rd.http_version.decode("latin-1") or None,
+        hints=ProducerHints(server_ip=str(peer[0]) if peer else None, creator="mitmproxy"),
     )
 
 
-def _headers(fields: tuple[tuple[bytes, bytes], ...]) -> Headers:
-    # Isomorphic decode: every byte maps to the code point of the same value.
-    return Headers(tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in fields))
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Path bytes kept as they are: printable ASCII. Others are percent-encoded, as a browser does.
+_PATH_SAFE = bytes(range(0x21, 0x7F))
+
+
+def url_of(request: http.RequestData) -> str:
+    """The absolute URL of a request, from its scheme, host, port and path.
+
+    Like mitmproxy's ``Request.url``, except that an IPv6 host is bracketed (mitmproxy
+    writes ``http://::1:8080/``) and bytes outside printable ASCII in the path are
+    percent-encoded, so the result is always a valid URL.
+    """
+    scheme = request.scheme.decode("ascii", "replace").lower()
+    host = request.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = request.port
+    authority = host if _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    raw = request.path
+    if raw == b"*":  # asterisk-form (OPTIONS *): the server itself
+        raw = b""
+    path = raw.decode("latin-1")
+    if not (path.isascii() and path.isprintable() and " " not in path):
+        path = quote_from_bytes(raw, _PATH_SAFE)
+    return f"{scheme}://{authority}{path}"
+
+
+def _decoded(
+    fields: tuple[tuple[bytes, bytes], ...], drop_pseudo: bool = False
+) -> tuple[tuple[str, str], ...]:
+    # Isomorphic decode: every byte maps to the code point of the same value. HTTP/2 and
+    # HTTP/3 pseudo-header fields (":authority"...), kept by old files, are not headers.
+    if drop_pseudo:
+        return tuple(
+            [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields if n[:1] != b":"]
+        )
+    return tuple([(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields])
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -145,7 +179,7 @@ def _ms(start: float | None, end: float | None) -> float | None:
 
 
 def _timings(flow: http.HTTPFlow, connections: ConnectionsSeen | None) -> Timings:
-    req, resp, server = flow.request, flow.response, flow.server_conn
+    req, resp, server = flow.request.data, flow.response, flow.server_conn
     connect = ssl = None
     if (
         connections is not None
@@ -158,11 +192,13 @@ def _timings(flow: http.HTTPFlow, connections: ConnectionsSeen | None) -> Timing
     send = _ms(req.timestamp_start, req.timestamp_end)
     wait = receive = None
     if resp is not None:
-        wait = _ms(req.timestamp_end, resp.timestamp_start)
-        receive = _ms(resp.timestamp_start, resp.timestamp_end)
-    phases = [p for p in (connect, ssl, send, wait, receive) if p is not None]
+        wait = _ms(req.timestamp_end, resp.data.timestamp_start)
+        receive = _ms(resp.data.timestamp_start, resp.data.timestamp_end)
     # HAR's "time": the sum of the phases that apply.
-    total = sum(phases) if phases else None
+    total = None
+    for phase in (connect, ssl, send, wait, receive):
+        if phase is not None:
+            total = phase if total is None else total + phase
     return Timings(connect=connect, ssl=ssl, send=send, wait=wait, receive=receive, total=total)
 
 

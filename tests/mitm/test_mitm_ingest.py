@@ -251,3 +251,41 @@ def test_written_flows_round_trip_field_by_field(tmp_path: Path) -> None:
     live = exchange_from_flow(flow, 0, str(path))
     assert live is not None
     assert replace(live, timings=None) == replace(ex, timings=None)
+
+
+def test_urls_match_mitmproxys_own_on_the_corpus() -> None:
+    from mitmproxy import http
+    from mitmproxy.io import FlowReader
+
+    from corsflow.ingest.mitm import url_of
+
+    checked = 0
+    for path in _corpus():
+        if "0.10" in path.name:
+            continue  # mitmproxy cannot read it
+        with open(path, "rb") as f:
+            for fl in FlowReader(f).stream():
+                if isinstance(fl, http.HTTPFlow) and fl.request.method != "CONNECT":
+                    assert url_of(fl.request.data) == fl.request.url
+                    checked += 1
+    if not checked:
+        pytest.skip("the shared corpus is not beside the repository")
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "port", "path", "url"),
+    [
+        ("http", "::1", 8080, b"/x", "http://[::1]:8080/x"),  # mitmproxy: http://::1:8080/x
+        ("https", "api.test", 443, b"/a?b=c%20d", "https://api.test/a?b=c%20d"),
+        ("http", "api.test", 443, b"/", "http://api.test:443/"),
+        ("http", "api.test", 80, b"/caf\xc3\xa9 x", "http://api.test/caf%C3%A9%20x"),
+        ("http", "api.test", 80, b"*", "http://api.test"),  # OPTIONS *
+    ],
+)
+def test_url_of_always_gives_a_valid_url(scheme, host, port, path, url) -> None:
+    from corsflow.ingest.mitm import url_of
+
+    f = tflow.tflow()
+    f.request.scheme, f.request.host, f.request.port = scheme, host, port
+    f.request.data.path = path
+    assert url_of(f.request.data) == url
