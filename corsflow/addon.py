@@ -53,6 +53,10 @@ PENDING_LIMIT = 2048
 so this holds a few; the bound protects a session where requests never come."""
 RECENT_LIMIT = 4096
 """Settled verdicts kept for ``corsflow.explain``."""
+CHANGED_LIMIT = 500
+"""Flows marked after they finished, announced together (every IDLE_FLUSH / 3 seconds)."""
+IN_FLIGHT_LIMIT = 10000
+"""CORS requests in flight remembered (oldest forgotten first)."""
 IDLE_FLUSH = 1.5
 """Seconds without a finished flow, and nothing in flight that could still pair, after which
 the verdicts still open are settled (the engine otherwise waits for capture time to move)."""
@@ -121,6 +125,7 @@ class CorsflowAddon:
         self._last_feed = 0.0
         self._failures: Counter[tuple[str, str]] = Counter()
         self._task: asyncio.Task[None] | None = None
+        self._changed: dict[str, http.HTTPFlow] = {}
         self._running = False
 
     # --- options -------------------------------------------------------------------
@@ -220,6 +225,8 @@ class CorsflowAddon:
         # CORS requests in flight may still pair with a preflight: no idle settling meanwhile.
         if "origin" in flow.request.headers:
             self._in_flight[flow.id] = flow.request.timestamp_start
+            if len(self._in_flight) > IN_FLIGHT_LIMIT:  # flows that never finished
+                del self._in_flight[next(iter(self._in_flight))]
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._observe(flow)
@@ -274,11 +281,12 @@ class CorsflowAddon:
     async def _settle_when_idle(self) -> None:
         while True:
             await asyncio.sleep(IDLE_FLUSH / 3)
-            if self._idle():
-                try:
+            try:
+                if self._idle():
                     self._flush()
-                except Exception as e:  # noqa: BLE001 - as in _observe
-                    self._failed(e)
+                self._announce()
+            except Exception as e:  # noqa: BLE001 - as in _observe
+                self._failed(e)
 
     def _idle(self) -> bool:
         """True when verdicts are open but nothing can arrive to settle them any more.
@@ -349,13 +357,19 @@ class CorsflowAddon:
                 if eid not in flows and eid in self._pending:
                     flows[eid] = self._pending[eid]
 
-        changed = [
-            f
-            for eid, f in flows.items()
-            if self._annotate(f, settled.get(eid), about.get(eid, ())) and f is not flow
-        ]
-        if changed:
-            # Flows that finished earlier changed: mitmweb and the console redraw them.
+        for eid, f in flows.items():
+            if self._annotate(f, settled.get(eid), about.get(eid, ())) and f is not flow:
+                self._changed[f.id] = f
+        if len(self._changed) >= CHANGED_LIMIT:
+            self._announce()
+
+    def _announce(self) -> None:
+        """Tell mitmweb and the console to redraw flows marked after they finished.
+
+        Batched: an update goes to every addon, too costly to send for each flow."""
+        if self._changed:
+            changed = list(self._changed.values())
+            self._changed.clear()
             ctx.master.addons.trigger(UpdateHook(changed))
 
     def _annotate(

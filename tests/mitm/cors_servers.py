@@ -59,6 +59,7 @@ class Origins:
 def _handler(record: list[Seen], lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # keep test output clean
