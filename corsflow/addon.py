@@ -34,6 +34,7 @@ from mitmproxy import flow as mflow
 from mitmproxy import types as mtypes
 from mitmproxy.addonmanager import Loader
 from mitmproxy.hooks import UpdateHook
+from mitmproxy.log import ALERT
 from mitmproxy.utils import emoji
 
 from .analysis import Analysis, Fed, Report
@@ -82,8 +83,9 @@ def run_live(
 ) -> int:
     """Run mitmdump in this process with the addon loaded; return its exit status.
 
-    mitmdump's own one-line-per-flow output is turned off (``flow_detail=0``) so corsflow's
-    lines stand out; ``extra_args`` (any mitmdump arguments) come last and win.
+    mitmdump's own lines per flow and per connection are turned off (``flow_detail=0``,
+    ``termlog_verbosity=alert``) so corsflow's stand out; ``extra_args`` (any mitmdump
+    arguments) come last and win.
     """
     from mitmproxy.tools.main import mitmdump
 
@@ -92,6 +94,7 @@ def run_live(
         "--listen-port", str(listen_port),
         "-s", addon_path(),
         "--set", "flow_detail=0",
+        "--set", "termlog_verbosity=alert",
         "--set", f"corsflow_engine={engine}",
     ]  # fmt: skip
     if report_path:
@@ -195,12 +198,18 @@ class CorsflowAddon:
 
     def running(self) -> None:
         self._running = True
-        report = ctx.options.corsflow_report
-        log.info(
-            "corsflow: %s model; findings from %s up%s",
+        opts = ctx.options
+        where = ""
+        if opts.server:
+            where = f"; proxy at {opts.listen_host or '*'}:{opts.listen_port or 8080}"
+        report = f"; report on exit: {opts.corsflow_report}" if opts.corsflow_report else ""
+        log.log(
+            ALERT,
+            "corsflow: %s model, findings from %s up%s%s",
             self._engine,
-            ctx.options.corsflow_min_severity,
-            f"; report on exit: {report}" if report else "",
+            opts.corsflow_min_severity,
+            where,
+            report,
         )
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._settle_when_idle())
@@ -479,7 +488,9 @@ def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict]) -> None:
     tail = f"fix: {f.hint}" if f.hint else f.message
     # A blocked request is the page's problem, not the proxy's: WARNING, never ERROR
     # (mitmdump exits when an ERROR is logged while it starts, e.g. replaying a file).
-    level = logging.WARNING if f.severity == "error" else logging.INFO
+    # ALERT (mitmproxy's "draw the user's attention") for the rest, so it shows with
+    # termlog_verbosity=alert, which hides mitmproxy's per-connection lines.
+    level = logging.WARNING if f.severity == "error" else ALERT
     log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, target, tail)
 
 

@@ -218,7 +218,7 @@ def test_minimum_severity_and_engine_options(
     browse(m.port, origins)
     log = m.stop()
     assert m.proc.returncode == 0, log
-    assert "corsflow: firefox model; findings from error up" in log
+    assert "corsflow: firefox model, findings from error up; proxy at 127.0.0.1:" in log
     assert "PreflightAllowOriginMismatch" in log
     assert "MaxAge" not in log  # a warning: below the minimum severity
     report = json.loads(report_path.read_text())
@@ -270,3 +270,80 @@ def test_idle_settling_waits_for_cors_requests_in_flight(
     assert (ex["f1"]["preflight_id"], ex["f1"]["cache"], ex["f1"]["verdict"]) == (
         "f0", "miss", "allowed",
     )  # fmt: skip
+
+
+def test_run_live_serves_and_reports(origins: Origins, tmp_path: Path, mitm_confdir: Path) -> None:
+    """``run_live`` (behind ``corsflow live``) runs mitmdump in its own process with the addon."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import REPO_ROOT, Mitmdump, free_port, wait_for_port
+
+    port = free_port()
+    report_path = tmp_path / "live.json"
+    code = (
+        "import sys; from corsflow.addon import run_live; "
+        f"sys.exit(run_live('127.0.0.1', {port}, {str(report_path)!r}, 'webkit', "
+        f"['--set', 'confdir={mitm_confdir}']))"
+    )
+    log_path = tmp_path / "run_live.log"
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        )  # fmt: skip
+    m = Mitmdump(proc, port, log_path)
+    try:
+        wait_for_port(port, proc)
+        browse(port, origins)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    log = m.log()
+    assert proc.returncode == 0, log
+    assert "corsflow: webkit model" in log
+    assert "client connect" not in log  # run_live keeps mitmdump's own lines out
+    assert "PreflightAllowOriginMismatch" in log  # but shows corsflow's
+    report = json.loads(report_path.read_text())
+    assert report["engine"] == "webkit" and len(report["exchanges"]) == len(SCENARIO)
+
+
+def test_run_live_returns_mitmdumps_failure(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO_ROOT
+
+    code = "import sys; from corsflow.addon import run_live; sys.exit(run_live(engine='netscape'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "corsflow_engine: 'netscape' is not one of" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_replaying_a_saved_file_through_the_addon(mitmdump: str, tmp_path: Path) -> None:
+    """``mitmdump -n -r FILE -s addon``: the addon sees the saved flows as if live."""
+    import subprocess
+
+    from .conftest import corpus_file
+
+    source = corpus_file("mitmproxy-flowfmt18-http-and-tcp.mitm")
+    report_path = tmp_path / "replay.json"
+    done = subprocess.run(
+        [mitmdump, "-n", "-r", str(source), "-s", addon_path(),
+         "--set", f"corsflow_report={report_path}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    offline = list(read_flows(str(source), Diagnostics()))
+    # The same exchanges, numbered alike: the tcp flows take numbers 4 and 5 in both.
+    assert [(e["id"], e["method"], e["url"]) for e in report["exchanges"]] == [
+        (e.id, e.method, e.url) for e in offline
+    ]
