@@ -31,17 +31,17 @@ def serialize_origin(url: str) -> str:
     "If origin's port is non-null, append ':' followed by origin's port": the URL parser
     makes default ports null, so they are omitted. Non-HTTP(S) schemes give ``"null"``.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an unterminated IPv6 literal, a port out of range: no URL, no origin
+        return "null"
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return "null"
     host = parts.hostname  # already lower-cased
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        return "null"
     if port is None or port == _DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
@@ -52,16 +52,43 @@ def is_same_origin(request_origin: str, url: str) -> bool:
     return request_origin != "null" and request_origin == serialize_origin(url)
 
 
-def is_valid_origin_value(value: str) -> bool:
-    """Whether an Access-Control-Allow-Origin value parses as a URL with a host.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
+_PORT = re.compile(r"[0-9]*")
+_FORBIDDEN_HOST_CHARS = frozenset(" #/:<>?@[\\]^|")
 
-    Chromium reports kInvalidAllowOriginValue when the value "is not a valid URL"
-    (services/network/public/cpp/cors/cors.cc, CheckAccessInternal).
+
+def is_valid_origin_value(value: str) -> bool:
+    """Whether an Access-Control-Allow-Origin value is a valid URL, as GURL judges it.
+
+    Chromium reports kInvalidAllowOriginValue when ``GURL(value).is_valid()`` is false
+    (services/network/public/cpp/cors/cors.cc, CheckAccess): no scheme, or a special scheme
+    (http, https, ws, wss, ftp) without a usable host or with a bad port. Any other scheme
+    followed by anything is a valid URL (``mailto:x``), hence a mismatch, not invalid.
     """
     if not value or any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in value):
         return False
-    parts = urlsplit(value)
-    return bool(parts.scheme) and bool(parts.netloc or parts.path) and "://" in value
+    scheme, colon, rest = value.partition(":")
+    if not colon or not _SCHEME.fullmatch(scheme):
+        return False
+    if scheme.lower() not in _SPECIAL_SCHEMES:
+        return True
+    # Special schemes: the authority follows any run of slashes, up to a path, query or
+    # fragment; userinfo is dropped; an IPv6 literal keeps its brackets.
+    authority = re.split(r"[/?#\\]", rest.lstrip("/\\"), maxsplit=1)[0]
+    host_port = authority.rpartition("@")[2]
+    if host_port.startswith("["):
+        host, bracket, port = host_port[1:].partition("]")
+        if not bracket or not host or any(c not in "0123456789abcdefABCDEF:." for c in host):
+            return False
+        if port and not port.startswith(":"):
+            return False
+        port = port[1:]
+    else:
+        host, _, port = host_port.partition(":")
+        if not host or any(c in _FORBIDDEN_HOST_CHARS for c in host):
+            return False
+    return bool(_PORT.fullmatch(port)) and (not port or int(port) <= 65535)
 
 
 # --- which requests need a preflight -------------------------------------------------------
