@@ -139,7 +139,7 @@ _SAFELISTED_ESSENCES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 )
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_RANGE = re.compile(r"^bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 def mime_essence(value: str) -> str | None:
@@ -190,8 +190,10 @@ def is_cors_safelisted_request_header(
     if lower == "range":
         # "Let rangeValue be the result of parsing a single range header value ...
         # If rangeValue is failure, then return false. If rangeValue[0] is null, then
-        # return false" (suffix ranges such as bytes=-500 are not safelisted).
-        m = _RANGE.match(value)
+        # return false" (suffix ranges such as bytes=-500 are not safelisted). The parse is
+        # "given value and false": allowWhitespace is false, so no whitespace anywhere
+        # (Chromium's IsCorsSafelistedHeader likewise refuses any LWS in a Range value).
+        m = _RANGE.fullmatch(value)
         return bool(m and m.group(1) and (not m.group(2) or int(m.group(1)) <= int(m.group(2))))
     return profile is not None and lower in profile.extra_safelisted_headers
 
