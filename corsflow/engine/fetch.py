@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from .events import TraceStep
@@ -166,6 +166,22 @@ def _byte_length(value: str) -> int:
         return len(value.encode("utf-8"))
 
 
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_INTEGER = re.compile(r"[0-9]+")
+_ECT_VALUES = frozenset({"slow-2g", "2g", "3g", "4g"})
+# Value rules of the names an engine safelists beyond the standard, keyed by name (Chromium's
+# services/network/public/cpp/cors/cors.cc IsCorsSafelistedHeader; `intervention` and the
+# forbidden sec-ch-* names take any value). A name without a rule here takes any value.
+_EXTRA_VALUE_RULES: dict[str, Callable[[str], bool]] = {
+    **dict.fromkeys(("device-memory", "dpr", "downlink"),
+                    lambda v: _DECIMAL.fullmatch(v) is not None),  # 1*DIGIT [ "." 1*DIGIT ]
+    **dict.fromkeys(("width", "viewport-width", "rtt"),
+                    lambda v: _INTEGER.fullmatch(v) is not None),  # 1*DIGIT
+    "ect": lambda v: v in _ECT_VALUES,  # kWebEffectiveConnectionTypeMapping, case-sensitive
+    "save-data": lambda v: v.lower() == "on",
+}
+
+
 def is_cors_safelisted_request_header(
     name: str, value: str, profile: EngineProfile | None = None
 ) -> bool:
@@ -174,7 +190,7 @@ def is_cors_safelisted_request_header(
     "If value's length is greater than 128, then return false", then per name: Accept,
     Accept-Language, Content-Language, Content-Type and Range have value rules; every other
     name is not safelisted, except where the engine profile safelists more (Chromium's
-    client hints, ``save-data``).
+    client hints, ``save-data``), each with its own value rule.
     """
     if _byte_length(value) > 128:
         return False
@@ -195,7 +211,10 @@ def is_cors_safelisted_request_header(
         # (Chromium's IsCorsSafelistedHeader likewise refuses any LWS in a Range value).
         m = _RANGE.fullmatch(value)
         return bool(m and m.group(1) and (not m.group(2) or int(m.group(1)) <= int(m.group(2))))
-    return profile is not None and lower in profile.extra_safelisted_headers
+    if profile is None or lower not in profile.extra_safelisted_headers:
+        return False
+    rule = _EXTRA_VALUE_RULES.get(lower)
+    return rule is None or rule(value)
 
 
 def cors_unsafe_request_header_names(
