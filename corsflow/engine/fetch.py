@@ -271,8 +271,23 @@ class ParsedMaxAge:
     invalid: bool
 
 
-_DIGITS = re.compile(r"^\d+$")
-_SIGNED = re.compile(r"^[+-]?\d+$")
+_DIGITS = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"[+-]?[0-9]+")
+_INT64 = range(-(2**63), 2**63)
+
+
+def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
+    """The integer the engine reads from a non-empty Max-Age, or None when it fails.
+
+    Engines that accept a sign parse a signed 64-bit integer (Chromium base::StringToInt64,
+    WebKit parseInteger<int64_t>), which fails on overflow; Firefox reads digits only and
+    saturates at its cap, so any run of digits is a number there.
+    """
+    if profile.max_age_accepts_sign:
+        if _SIGNED.fullmatch(text) is None or int(text) not in _INT64:
+            return None
+        return int(text)
+    return int(text) if _DIGITS.fullmatch(text) is not None else None
 
 
 def parse_max_age(values: tuple[str, ...], profile: EngineProfile) -> ParsedMaxAge:
@@ -287,11 +302,15 @@ def parse_max_age(values: tuple[str, ...], profile: EngineProfile) -> ParsedMaxA
         return ParsedMaxAge(None, None, float(profile.max_age_default), False, False)
     raw = ", ".join(values)
     text = raw.strip(" \t")
-    pattern = _SIGNED if profile.max_age_accepts_sign else _DIGITS
-    if not pattern.match(text):
+    if not text:
+        # Present but empty: every engine uses the default. Firefox's AddResultToCache says
+        # "if (headerVal.IsEmpty()) age = PREFLIGHT_DEFAULT_EXPIRY_SECONDS"; elsewhere the
+        # empty string fails to parse, which means the default too.
+        return ParsedMaxAge(raw, None, float(profile.max_age_default), False, True)
+    value = _parse_max_age_value(text, profile)
+    if value is None:
         seconds = float(profile.max_age_default) if profile.invalid_max_age_uses_default else 0.0
         return ParsedMaxAge(raw, None, seconds, False, True)
-    value = int(text)
     if value <= 0:
         return ParsedMaxAge(raw, value, 0.0, False, False)
     if value > profile.max_age_cap:
