@@ -138,7 +138,7 @@ _LANGUAGE_OK = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 _SAFELISTED_ESSENCES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 )
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
@@ -154,7 +154,7 @@ def mime_essence(value: str) -> str | None:
         return None
     mime_type = value[:slash]
     subtype = value[slash + 1 :].split(";", 1)[0].rstrip(" \t\r\n")
-    if not _TOKEN.match(mime_type) or not subtype or not _TOKEN.match(subtype):
+    if not _TOKEN.fullmatch(mime_type) or not subtype or not _TOKEN.fullmatch(subtype):
         return None
     return f"{mime_type}/{subtype}".lower()
 
@@ -255,7 +255,7 @@ def extract_header_list_values(value: str | None) -> tuple[str, ...] | None:
         item = raw.strip(" \t")
         if not item:
             continue
-        if not _TOKEN.match(item):
+        if not _TOKEN.fullmatch(item):
             raise ValueError(item)
         items.append(item)
     return tuple(items)
