@@ -144,7 +144,7 @@ _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 def is_token(value: str) -> bool:
     """An HTTP token (RFC 9110 ``token``): what header names and methods are made of."""
-    return bool(_TOKEN.match(value))
+    return bool(_TOKEN.fullmatch(value))
 
 
 def mime_essence(value: str) -> str | None:
