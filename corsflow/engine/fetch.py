@@ -11,8 +11,8 @@ standard's byte rules apply to ``ord(c)``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from .events import TraceStep
