@@ -131,7 +131,7 @@ def test_unsafe_names_of_author_headers_are_never_forbidden(
 ) -> None:
     authored = author_headers(Headers.of(headers), cache_bypass=False)
     for name in cors_unsafe_request_header_names(authored, profile):
-        value = dict((n.lower(), v) for n, v in authored)[name]
+        value = {n.lower(): v for n, v in authored}[name]
         assert not is_forbidden_request_header(name, value)
         assert not name.startswith(("sec-", "proxy-"))
         assert name not in ("cookie", "origin", "host", "referer", "user-agent")

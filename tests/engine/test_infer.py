@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from corsflow.engine.infer import (
+    RequestView,
     author_headers,
     has_cache_bypass,
     preflight_reasons,
     split_header_names,
     view_request,
 )
-from corsflow.engine.profiles import CHROMIUM, FIREFOX, WEBKIT
+from corsflow.engine.profiles import CHROMIUM, FIREFOX, WEBKIT, EngineProfile
 from corsflow.model import Headers
 from tests.factories import exchange, preflight
 
@@ -51,7 +52,7 @@ AUTHOR = [
 
 
 def view(method: str, url: str, headers: list[tuple[str, str]] | dict[str, str], *,
-         profile=CHROMIUM, resource_type: str | None = None):  # type: ignore[no-untyped-def]
+         profile: EngineProfile = CHROMIUM, resource_type: str | None = None) -> RequestView:
     ex = exchange(1, method, url, headers, started=1000.0, resource_type=resource_type)
     return view_request(ex, profile)
 
@@ -261,7 +262,7 @@ def test_preflight_reasons_function_directly() -> None:
 
 @pytest.mark.parametrize(("profile", "unsafe"), [
     (CHROMIUM, ()), (FIREFOX, ("save-data",)), (WEBKIT, ("save-data",))])
-def test_unsafe_names_follow_the_profile(profile, unsafe) -> None:  # type: ignore[no-untyped-def]
+def test_unsafe_names_follow_the_profile(profile: EngineProfile, unsafe: tuple[str, ...]) -> None:
     v = view("GET", API, {"Origin": PAGE, "Save-Data": "on"}, profile=profile)
     assert v.unsafe_names == unsafe
 
@@ -270,3 +271,16 @@ def test_split_header_names() -> None:
     assert split_header_names(None) == ()
     assert split_header_names("") == ()
     assert split_header_names("Content-Type,X-A , ,x-b") == ("content-type", "x-a", "x-b")
+
+
+def test_sec_fetch_mode_cors_outranks_the_tools_resource_type() -> None:
+    # The browser's own Sec-Fetch-Mode is the request's mode; a HAR's resource type is a guess.
+    v = view("PUT", API, {"Origin": PAGE, "Sec-Fetch-Mode": "cors"}, resource_type="document")
+    assert v.cors and v.preflight_reasons == ("method PUT",)
+
+
+def test_lines_that_are_not_header_fields_are_not_author_headers() -> None:
+    # Pseudo-headers, and a request line some tools list among the headers.
+    headers = Headers.of([(":path", "/x"), ("GET /v1/items HTTP/1.1", ""), ("X-A", "1"),
+                          ("bad name", "1")])
+    assert author_headers(headers, cache_bypass=False) == (("X-A", "1"),)
