@@ -462,7 +462,10 @@ def preflight_check(
 
     # A preflight is fetched with redirect mode "manual" through HTTP-network-or-cache fetch:
     # "If response's status is not an ok status" covers redirects; Chromium names them apart.
-    if is_redirect_status(status):
+    # A redirect status is a redirect only with a Location to follow (Chromium 156: a 302
+    # without Location, or with an empty one, is an ordinary non-ok response).
+    location = any(v.strip(" \t") for v in response_headers_get.get("location", ()))
+    if is_redirect_status(status) and location:
         trace.append(TraceStep("CORS-preflight fetch: no redirect", "fail",
                                f"the preflight was answered with a redirect ({status})",
                                "#cors-preflight-fetch-0"))
