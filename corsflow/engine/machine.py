@@ -176,6 +176,9 @@ class CorsMachine:
         end = exchange.response.finished if exchange.response and exchange.response.finished \
             else exchange.started
         pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout)
+        # The credentials mode is not known yet; the uncredentialed lookup is the one that
+        # erases least, so a credentialed request's lookup may have erased a little more.
+        self._looked_up(pending, False)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
         self._seq += 1
@@ -260,7 +263,6 @@ class CorsMachine:
                            unknown_reason: str | None = None,
                            credentials: Credentials = "unknown") -> ExchangeVerdict:
         ex, view = p.exchange, p.view
-        self._looked_up(p, creds)
         if verdict == "allowed" and outcome is not None:
             self._store(p, creds)
         steps = [TraceStep("CORS-preflight request", "info",
