@@ -125,7 +125,9 @@ def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
     if mode in _NOT_CORS_MODES:
         return not_cors(f"Sec-Fetch-Mode is {mode!r}")
     resource_type = (exchange.hints.resource_type or "").lower()
-    if resource_type in _NOT_CORS_RESOURCE_TYPES:
+    if mode != "cors" and resource_type in _NOT_CORS_RESOURCE_TYPES:
+        # Sec-Fetch-Mode, where the browser sent it, is the request's mode itself; the
+        # capturing tool's resource type is only a fallback.
         return not_cors(f"a {resource_type} request")
     if (headers.get("upgrade") or "").lower() == "websocket":
         return not_cors("a WebSocket handshake (the server checks Origin itself)")
