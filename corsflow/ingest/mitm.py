@@ -104,6 +104,12 @@ def exchange_from_flow(
     if skip_reason(flow) is not None:
         return None
     assert isinstance(flow, http.HTTPFlow)
+    return _exchange(flow, n, path, connections)
+
+
+def _exchange(
+    flow: http.HTTPFlow, n: int, path: str, connections: ConnectionsSeen | None
+) -> Exchange:
     req = flow.request
     rd = req.data
     resp = flow.response
@@ -230,9 +236,8 @@ def _read(fo: BinaryIO, path: str, diagnostics: Diagnostics) -> Iterator[Exchang
                 if reason is not None:
                     diagnostics.skip(path, f"flow {n}", reason)
                 else:
-                    exchange = exchange_from_flow(flow, n, path, connections=connections)
-                    assert exchange is not None
-                    yield exchange
+                    assert isinstance(flow, http.HTTPFlow)
+                    yield _exchange(flow, n, path, connections)
                 n += 1
                 start = fo.tell()
             return
