@@ -17,6 +17,7 @@ at the record that failed instead of losing the rest of the file:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -110,8 +111,7 @@ def exchange_from_flow(
 def _exchange(
     flow: http.HTTPFlow, n: int, path: str, connections: ConnectionsSeen | None
 ) -> Exchange:
-    req = flow.request
-    rd = req.data
+    rd = flow.request.data
     resp = flow.response
     response = None
     if resp is not None:
@@ -126,7 +126,7 @@ def _exchange(
     peer = flow.server_conn.peername
     return Exchange(
         id=f"f{n}",
-        method=req.method,
+        method=rd.method.decode("latin-1"),
         url=url_of(rd),
         request_headers=Headers(_decoded(rd.headers.fields, drop_pseudo=True)),
         started=rd.timestamp_start,
@@ -148,11 +148,16 @@ def url_of(request: http.RequestData) -> str:
     """The absolute URL of a request, from its scheme, host, port and path.
 
     Like mitmproxy's ``Request.url``, except that an IPv6 host is bracketed (mitmproxy
-    writes ``http://::1:8080/``) and bytes outside printable ASCII in the path are
-    percent-encoded, so the result is always a valid URL.
+    writes ``http://::1:8080/``), an international host name is in punycode, and bytes
+    outside printable ASCII in the path are percent-encoded: always a valid ASCII URL.
     """
     scheme = request.scheme.decode("ascii", "replace").lower()
     host = request.host
+    if not host.isascii():
+        # mitmproxy keeps international names decoded; browsers send them as punycode
+        # (in Origin too), so compare like with like.
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     port = request.port

@@ -280,6 +280,7 @@ def test_urls_match_mitmproxys_own_on_the_corpus() -> None:
         ("http", "api.test", 443, b"/", "http://api.test:443/"),
         ("http", "api.test", 80, b"/caf\xc3\xa9 x", "http://api.test/caf%C3%A9%20x"),
         ("http", "api.test", 80, b"*", "http://api.test"),  # OPTIONS *
+        ("https", "bücher.example", 443, b"/", "https://xn--bcher-kva.example/"),
     ],
 )
 def test_url_of_always_gives_a_valid_url(scheme, host, port, path, url) -> None:
