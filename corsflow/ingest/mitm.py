@@ -235,19 +235,23 @@ def _read(fo: BinaryIO, path: str, diagnostics: Diagnostics) -> Iterator[Exchang
     n = 0
     while True:
         start = fo.tell()
-        try:
-            for flow in FlowReader(fo).stream():
-                reason = skip_reason(flow)
-                if reason is not None:
-                    diagnostics.skip(path, f"flow {n}", reason)
-                else:
-                    assert isinstance(flow, http.HTTPFlow)
-                    yield _exchange(flow, n, path, connections)
-                n += 1
-                start = fo.tell()
-            return
-        except _LOAD_ERRORS as e:
-            error = _describe(e)
+        flows = iter(FlowReader(fo).stream())
+        while True:
+            try:
+                flow = next(flows)
+            except StopIteration:
+                return
+            except _LOAD_ERRORS as e:
+                error = _describe(e)
+                break
+            reason = skip_reason(flow)
+            if reason is not None:
+                diagnostics.skip(path, f"flow {n}", reason)
+            else:
+                assert isinstance(flow, http.HTTPFlow)
+                yield _exchange(flow, n, path, connections)
+            n += 1
+            start = fo.tell()
         # mitmproxy stopped at the record that begins at ``start``. Read that record
         # ourselves to tell a damaged flow (skip it, go on) from a damaged file (stop).
         fo.seek(start)

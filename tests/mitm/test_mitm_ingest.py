@@ -290,3 +290,38 @@ def test_url_of_always_gives_a_valid_url(scheme, host, port, path, url) -> None:
     f.request.scheme, f.request.host, f.request.port = scheme, host, port
     f.request.data.path = path
     assert url_of(f.request.data) == url
+
+
+def test_damage_anywhere_gives_exchanges_or_one_clear_error(tmp_path: Path) -> None:
+    """Flip, cut or insert bytes anywhere in a real flow file: the reader either yields what
+    it could read (counting what it skipped) or raises one IngestError, never anything else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    data = corpus_file("mitmproxy2swagger-flowfmt18-api-acao.mitm").read_bytes()
+    path = tmp_path / "damaged.mitm"
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.integers(0, len(data) - 1),
+        st.sampled_from(["flip", "cut", "insert"]),
+        st.binary(min_size=1, max_size=8),
+    )
+    def check(at: int, how: str, junk: bytes) -> None:
+        if how == "flip":
+            damaged = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+        elif how == "cut":
+            damaged = data[:at]
+        else:
+            damaged = data[:at] + junk + data[at:]
+        path.write_bytes(damaged)
+        d = Diagnostics()
+        try:
+            exchanges = list(read_flows(str(path), d))
+        except IngestError as e:
+            assert "\n" not in str(e) and str(path) in str(e)
+            return
+        assert len(exchanges) + d.skipped_count >= 1 or not damaged.strip()
+        assert len({ex.id for ex in exchanges}) == len(exchanges)
+
+    check()
