@@ -299,7 +299,9 @@ def _describe(e: BaseException) -> str:
         text = f"{text} ({cause})" if text else str(cause)
     if isinstance(e, KeyError):
         text = f"missing field {text}"
-    return " ".join(text.split()) or type(e).__name__
+    text = " ".join(text.split()) or type(e).__name__
+    # Some causes run long (a damaged certificate's PEM error with a link): keep the gist.
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def _truncated(path: str, n: int, offset: int, detail: str, diagnostics: Diagnostics) -> None:
