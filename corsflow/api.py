@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .analysis import Report
 from .errors import UsageError
@@ -136,9 +137,13 @@ class CorsAnalysis:
     # Words --------------------------------------------------------------------------
     def explain(self, exchange_id: str) -> str:
         """One exchange in full: role, verdict, pairing, Max-Age, decision steps, fixes."""
-        from .report.text import explain_text
+        from .report.explain import explain
 
-        return explain_text(self.report, exchange_id)
+        v = self.report.get(exchange_id)
+        if v is None:
+            known = ", ".join(x.exchange.id for x in self.report.exchanges[:3]) or "none: it is empty"
+            raise UsageError(f"no exchange with id {exchange_id!r} in this analysis (ids look like {known})")
+        return explain(v, self.report)
 
     def text(self, *, width: int | None = None) -> str:
         """The terminal report, uncoloured."""

@@ -1,2 +1,1 @@
-"""Report: turn an analysis into things people read (JSON, terminal, Markdown, CSV, pandas
-frames, matplotlib charts, a self-contained HTML page)."""
+"""Reports: the findings catalogue and renderers of a :class:`~corsflow.analysis.Report`."""

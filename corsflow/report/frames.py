@@ -10,11 +10,13 @@ pandas is imported only when a frame is asked for.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict
-from .endpoints import endpoint, host_of, path_of, path_template
+from ..urls import endpoint, path_template
 from .optional import require
 from .tally import CORS_ROLES, Counts, Tally, duration_ms, origin_label, tally, wait_ms
 
@@ -49,6 +51,22 @@ SUMMARY_COLUMNS = (
     "avoidable_preflights", "blocked", "unknown", "failed_preflights", "preflight_ms",
     "request_ms", "preflight_share",
 )
+
+
+def host_of(url: str) -> str:
+    """``host[:port]`` (lower case, no user info), or ``""`` when the URL has none."""
+    try:
+        return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+    except ValueError:
+        return ""
+
+
+def path_of(url: str) -> str:
+    """The URL's path without the query, ``/`` when empty."""
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return url.split("?", 1)[0]
 
 
 def _pd() -> Any:

@@ -12,17 +12,23 @@ from __future__ import annotations
 import base64
 import io
 import logging
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from html import escape
-from typing import Callable, Iterable, Sequence
 
 from .. import __version__
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding, TraceStep
-from .endpoints import endpoint
+from ..urls import endpoint
 from .optional import MissingDependency
 from .tally import (
-    CORS_ROLES, SEVERITY_ORDER, Counts, Tally, duration_ms, origin_label, tally,
+    CORS_ROLES,
+    SEVERITY_ORDER,
+    Counts,
+    Tally,
+    duration_ms,
+    origin_label,
+    tally,
 )
 
 log = logging.getLogger(__name__)
@@ -142,13 +148,15 @@ def _spec_link(spec: str | None) -> str:
 
 
 def _finding(f: Finding, t: Tally) -> str:
-    where = " · ".join(x for x in (f.origin and f"from {e(f.origin)}", f.url and f"<code>{e(f.url)}</code>") if x)
+    where = " · ".join(x for x in (f.origin and f"from {e(f.origin)}",
+                                   f.url and f"<code>{e(f.url)}</code>") if x)
     count = f" · {e(f.count)} occurrence{'s' if f.count != 1 else ''}" if f.count else ""
     parts = [
         f'<article class="finding {e(f.severity)}">',
-        f'<div><span class="badge {e(f.severity)}">{e(f.severity)}</span>'
-        f'<span class="code">{e(f.code)}</span> — {e(f.message)}</div>',
-        f'<div class="where">{where}{count}{_spec_link(f.spec)}</div>' if where or count or f.spec else "",
+        (f'<div><span class="badge {e(f.severity)}">{e(f.severity)}</span>'
+         f'<span class="code">{e(f.code)}</span> — {e(f.message)}</div>'),
+        (f'<div class="where">{where}{count}{_spec_link(f.spec)}</div>'
+         if where or count or f.spec else ""),
         f'<p class="fix"><b>Fix:</b> {e(f.hint)}</p>' if f.hint else "",
     ]
     shown = [t.by_id[x] for x in f.exchange_ids if x in t.by_id][:TRACES_PER_FINDING]
@@ -241,8 +249,9 @@ def _charts(report: Report) -> str:
         return f'<p class="where">{e(err)}</p>'
     charts: list[tuple[str, Callable[[Report], object], str]] = [
         ("Timeline", plots.timeline,
-         "Preflights (diamonds) with the cache lifetime each bought (bars), and requests (circles: "
-         "blue when a preflight was sent, green on a cache hit; red crosses when blocked)."),
+         ("Preflights (diamonds) with the cache lifetime each bought (bars), and requests "
+          "(circles: blue when a preflight was sent, green on a cache hit; red crosses when "
+          "blocked).")),
         ("Preflight overhead", plots.preflight_overhead,
          "Time spent in preflights per endpoint; the hatched part was avoidable."),
         ("Verdicts by origin", plots.verdicts_by_origin,
@@ -278,13 +287,14 @@ def render_html(report: Report, *, charts: bool = True, title: str = "CORS repor
     origins = sorted((o for o, c in t.origins.items() if c.requests or c.preflights),
                      key=lambda o: (-t.origins[o].blocked, -t.origins[o].preflights, o))
     findings = sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     origin_rows = [f'<tr class="{"blocked" if t.origins[o].blocked else ""}"><td class="url">{e(o)}</td>'
                    f"{_counts_cells(t.origins[o])}</tr>" for o in origins]
     body = [
         f"<header><h1>{e(title)}</h1>",
-        f'<p class="meta">{e(sources)} · engine <b>{e(report.engine)}</b> · '
-        f"{e(_plural(t.total.exchanges, 'exchange'))} ({e(t.total.other)} not cross-origin)</p></header>",
+        (f'<p class="meta">{e(sources)} · engine <b>{e(report.engine)}</b> · '
+         f"{e(_plural(t.total.exchanges, 'exchange'))} ({e(t.total.other)} not cross-origin)"
+         "</p></header>"),
         '<nav><a href="#findings">Findings</a><a href="#origins">Origins</a>'
         '<a href="#charts">Charts</a><a href="#exchanges">Exchanges</a>'
         + ('<a href="#diagnostics">Diagnostics</a>' if report.skipped_by_reason or report.notes else "")

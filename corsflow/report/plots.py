@@ -9,11 +9,12 @@ need a single Axes accept ``ax=`` to draw on the caller's.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict
-from .endpoints import endpoint
+from ..urls import endpoint
 from .optional import require
 from .tally import CORS_ROLES, REQUEST_ROLES, duration_ms, origin_label, tally
 
@@ -117,13 +118,13 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, 
             points[kind][0].append(x)
             points[kind][1].append(y - 0.18)
     styles: dict[str, dict[str, Any]] = {
-        "preflight": dict(marker="D", color=PREFLIGHT, s=30),
-        "redundant preflight": dict(marker="D", color=REDUNDANT, s=44, edgecolors="black"),
-        "blocked preflight": dict(marker="D", color=BLOCKED, s=40, edgecolors="black"),
-        "cache miss (preflight sent)": dict(marker="o", color=MISS, s=28),
-        "cache hit": dict(marker="o", color=HIT, s=28),
-        "simple request": dict(marker=".", color=SIMPLE, s=30),
-        "blocked request": dict(marker="X", color=BLOCKED, s=60),
+        "preflight": {"marker": "D", "color": PREFLIGHT, "s": 30},
+        "redundant preflight": {"marker": "D", "color": REDUNDANT, "s": 44, "edgecolors": "black"},
+        "blocked preflight": {"marker": "D", "color": BLOCKED, "s": 40, "edgecolors": "black"},
+        "cache miss (preflight sent)": {"marker": "o", "color": MISS, "s": 28},
+        "cache hit": {"marker": "o", "color": HIT, "s": 28},
+        "simple request": {"marker": ".", "color": SIMPLE, "s": 30},
+        "blocked request": {"marker": "X", "color": BLOCKED, "s": 60},
     }
     for kind, style in styles.items():
         if kind in points:
@@ -188,11 +189,11 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
                                (right, patch.get_y() + patch.get_height()), xytext=(-2, 1),
                                textcoords="offset points", ha="right", va="bottom", fontsize=7,
                                color="#444444")
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     xlabel = "seconds since the first cross-origin request"
     if cors:
-        xlabel += datetime.fromtimestamp(t0, tz=timezone.utc).strftime(" (%Y-%m-%d %H:%M:%S UTC)")
+        xlabel += datetime.fromtimestamp(t0, tz=UTC).strftime(" (%Y-%m-%d %H:%M:%S UTC)")
     axes[-1].set_xlabel(xlabel)
     if len(axes) > 1:
         fig.align_ylabels(axes)

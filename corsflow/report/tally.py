@@ -9,27 +9,31 @@ once, without pandas, so the terminal report never imports it.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
-from .endpoints import endpoint
+from ..urls import endpoint
 
 CORS_ROLES = ("preflight", "preflighted", "simple")
 REQUEST_ROLES = ("preflighted", "simple")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
-# Findings whose exchanges are preflights the browser would not have needed. The engine
-# marks a preflight `redundant` when its own cache says so; aggregate findings (per-URL
-# cache keys, missing Max-Age across repeated calls) name further avoidable preflights.
-_AVOIDABLE_MARKERS = ("avoidable", "redundant")
+AVOIDABLE_CODES = frozenset({
+    "RedundantPreflight",  # a cached result already covered it
+    "AvoidablePreflight",  # sent only because of a header or Content-Type the page chose
+    "MaxAgeTooShort",  # a repeat a longer Max-Age would have saved
+    "MaxAgeDisabled",  # the same, with Max-Age 0
+})
+"""Findings whose ``exchange_ids`` are preflights the browser need not have sent. (Other
+findings about preflights, such as MaxAgeMissing or PerUrlPreflights, name every preflight
+concerned, not only those a fix would save; their ``saved`` field counts those.)"""
 
 
 def is_avoidable_finding(finding: Finding) -> bool:
     """Whether a finding's exchanges are preflights that could have been avoided."""
-    code = finding.code.lower()
-    return any(m in code for m in _AVOIDABLE_MARKERS)
+    return finding.code in AVOIDABLE_CODES
 
 
 def duration_ms(v: ExchangeVerdict) -> float | None:

@@ -14,7 +14,8 @@ import io
 import os
 import sys
 from collections import Counter, defaultdict
-from typing import IO, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import IO
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
@@ -23,8 +24,7 @@ from rich.text import Text
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
-from ..errors import UsageError
-from .endpoints import endpoint, path_template
+from ..urls import endpoint, path_template
 from .tally import SEVERITY_ORDER, Counts, Tally, duration_ms, failed_step, origin_label, tally
 
 DEFAULT_WIDTH = 100
@@ -156,7 +156,7 @@ def _max_age_census(verdicts: Iterable[ExchangeVerdict]) -> str | None:
 # --------------------------------------------------------------------------- terminal
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
 
 
 def safe(value: str) -> str:
@@ -398,55 +398,6 @@ def write_text(report: Report, stream: IO[str], *, color: bool | None = None) ->
     if getattr(stream, "isatty", lambda: False)():
         width = os.get_terminal_size(stream.fileno()).columns if hasattr(stream, "fileno") else None
     stream.write(render_text(report, color=color, width=width))
-
-
-# --------------------------------------------------------------------------- explain
-
-
-def explain_text(report: Report, exchange_id: str) -> str:
-    """One exchange in full: what it was, what the browser did with it and why, the fix."""
-    t = tally(report)
-    v = t.by_id.get(exchange_id)
-    if v is None:
-        raise UsageError(f"no exchange with id {exchange_id!r} in this report "
-                         f"(ids look like {', '.join(list(t.by_id)[:3]) or 'nothing: it is empty'})")
-    ex = v.exchange
-    lines = [
-        f"{ex.id}  {ex.method} {ex.url}",
-        f"  from {ex.source.path} {ex.source.where}; status "
-        + (str(ex.status) if ex.status is not None else f"none ({ex.failure or 'no response captured'})")
-        + f"; {_ms(duration_ms(v))}",
-        f"  origin {v.origin or '(none)'}; role {v.role}; verdict {v.verdict or '-'}"
-        + (f" ({_failure_reason(v)})" if v.verdict == "blocked" else "")
-        + (f"; unknown because {v.unknown_reason}" if v.unknown_reason else ""),
-    ]
-    if v.role != "preflight" and v.role != "other":
-        lines.append(f"  credentials {v.credentials}")
-    if v.preflight_reasons:
-        lines.append(f"  needed a preflight because of: {', '.join(v.preflight_reasons)}")
-    if v.preflight_id is not None:
-        how = "used the cached result of" if v.cache == "hit" else "was preceded by"
-        lines.append(f"  {how} preflight {v.preflight_id}")
-    if v.role == "preflight":
-        served = t.authorised.get(ex.id, ())
-        lines.append(f"  stood for {_plural(len(served), 'request')}" + (f": {_ids(served)}" if served else ""))
-        phrase = _max_age_phrase(v)
-        if phrase:
-            lines.append(f"  Max-Age {phrase}")
-        if v.redundant:
-            lines.append("  redundant: a cached result already covered this request"
-                         + (f" (cause: {v.redundant_cause})" if v.redundant_cause else ""))
-    if v.trace:
-        lines.append("  decision:")
-        mark = {"pass": "✓", "fail": "✗", "info": "·", "unknown": "?"}
-        for step in v.trace:
-            lines.append(f"    {mark.get(step.outcome, '·')} {step.step}: {step.detail}"
-                         + (f"  [{step.spec}]" if step.spec else ""))
-    for f in t.findings_of(ex.id):
-        lines.append(f"  {f.severity} {f.code}: {f.message}")
-        if f.hint:
-            lines.append(f"    fix: {f.hint}")
-    return safe("\n".join(lines)).replace("\\x0a", "\n") + "\n"
 
 
 # --------------------------------------------------------------------------- markdown

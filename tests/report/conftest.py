@@ -6,17 +6,12 @@ Max-Age, and a hostile variant whose capture values try to inject markup."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from corsflow.analysis import Report, SourceInfo
 from corsflow.engine.events import ExchangeVerdict, Finding, MaxAge, TraceStep
 from corsflow.errors import Skipped
 from corsflow.model import Exchange, Headers, Response, SourceRef, Timings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 
 T0 = 1_763_770_000.0  # 2025-11-22 00:06:40 UTC
 APP = "https://app.example.com"
@@ -166,7 +161,7 @@ def build_report() -> Report:
                 "Preflight responses for /v1/items/{id} send no Access-Control-Max-Age (cached 5 s)",
                 ("e5", "e7"), hint="Send Access-Control-Max-Age: 7200 on OPTIONS /v1/items/{id}",
                 origin=APP, url=item43, count=2),
-        Finding("AvoidablePreflights", "info",
+        Finding("AvoidablePreflight", "info",
                 "Another preflight for /v1/items/{id} (a different item): Chromium caches "
                 "preflights per URL", ("e5",),
                 hint="Address items in the query or body, or accept one preflight per item",
@@ -230,13 +225,6 @@ def report() -> Report:
 @pytest.fixture
 def hostile_report() -> Report:
     return build_hostile_report()
-
-
-@pytest.fixture
-def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip("the shared corpus of real captures is not beside the repository")
-    return CORPUS
 
 
 @pytest.fixture

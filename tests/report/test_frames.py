@@ -7,8 +7,14 @@ import pytest
 
 from corsflow.analysis import Report
 from corsflow.report.frames import (
-    EXCHANGE_COLUMNS, FINDING_COLUMNS, PREFLIGHT_COLUMNS, by_endpoint, by_origin, exchanges_frame,
-    findings_frame, preflights_frame,
+    EXCHANGE_COLUMNS,
+    FINDING_COLUMNS,
+    PREFLIGHT_COLUMNS,
+    by_endpoint,
+    by_origin,
+    exchanges_frame,
+    findings_frame,
+    preflights_frame,
 )
 
 

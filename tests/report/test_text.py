@@ -7,8 +7,7 @@ import re
 import pytest
 
 from corsflow.analysis import Report
-from corsflow.errors import UsageError
-from corsflow.report.text import CSV_FIELDS, explain_text, render_csv, render_markdown, render_text, write_text
+from corsflow.report.text import CSV_FIELDS, render_csv, render_markdown, render_text, write_text
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -80,7 +79,6 @@ def test_terminal_escape_sequences_in_capture_are_neutralised(hostile_report: Re
         text = render_text(report, color=color, width=120)
         assert "\x07" not in text and "\x1b]0;" not in text and "\x1b[2J" not in text
         assert "\\x1b]0;pwned\\x07" in text
-    assert "\x1b" not in explain_text(report, "e1")
 
 
 def test_write_text_to_a_pipe_is_plain(report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,17 +141,3 @@ def test_csv_neutralises_formulas(hostile_report: Report) -> None:
     row = next(csv.DictReader(io.StringIO(render_csv(report))))
     assert row["origin"] == "'=HYPERLINK(\"http://x\")"
     assert row["method"] == "'+SUM(A1)"
-
-
-def test_explain(report: Report) -> None:
-    text = explain_text(report, "e1")
-    assert "stood for 2 requests: e2, e4" in text
-    assert "Max-Age 600 s" in text
-    assert "✓ CORS check: Access-Control-Allow-Origin" in text
-    blocked = explain_text(report, "e10")
-    assert "verdict blocked (PreflightMissingAllowOriginHeader)" in blocked
-    assert "needed a preflight because of: method DELETE" in blocked
-    assert "✗ CORS check" in blocked and "fix: Answer OPTIONS" in blocked
-    assert "used the cached result of preflight e1" in explain_text(report, "e4")
-    with pytest.raises(UsageError, match="no exchange with id 'nope'"):
-        explain_text(report, "nope")

@@ -1,0 +1,130 @@
+"""The notebook API on hand-built reports and on real captures run through the engine."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import corsflow.api as api
+from corsflow.analysis import Report
+from corsflow.api import CorsAnalysis, load
+from corsflow.errors import UsageError
+from corsflow.report.html import render_html
+from corsflow.report.text import render_csv, render_markdown, render_text
+
+AFTONBLADET = "har/webpagetest-2.17-aftonbladet-cors-preflights.har"
+
+
+def test_frames_are_built_once(report: Report) -> None:
+    cors = CorsAnalysis(report)
+    assert cors.exchanges is cors.exchanges
+    assert cors.preflights.set_index("id").loc["e1", "request_ids"] == ("e2", "e4")
+    assert list(cors.by_origin.index) == ["https://app.example.com", "https://admin.example.org"]
+    assert cors.by_endpoint.index[0] == "https://api.example.net/v1/items/{id}"
+    assert list(cors.findings["code"])[0] == "PreflightMissingAllowOriginHeader"
+    # Pickling keeps the report, not the caches.
+    again = pickle.loads(pickle.dumps(cors))
+    assert again.report == report and "exchanges" not in again.__dict__
+
+
+def test_charts(report: Report) -> None:
+    cors = CorsAnalysis(report)
+    for fig in (cors.timeline(), cors.timeline("https://app.example.com"), cors.preflight_overhead(),
+                cors.verdicts_by_origin()):
+        assert isinstance(fig, Figure)
+
+
+def test_repr_html_is_a_summary_not_a_wall_of_rows(report: Report, hostile_report: Report) -> None:
+    card = CorsAnalysis(report)._repr_html_()
+    assert "PreflightMissingAllowOriginHeader" in card and "fix:" in card
+    assert "<b>7</b><br><small>cross-origin requests" in card
+    assert "/v1/feed" not in card  # exchanges are not listed
+    hostile = CorsAnalysis(hostile_report)._repr_html_()
+    assert "<script" not in hostile and "&lt;script&gt;" in hostile
+
+
+def test_explain(report: Report) -> None:
+    cors = CorsAnalysis(report)
+    text = cors.explain("e10")
+    assert "DELETE https://api.example.net/v1/admin/users/" in text
+    assert "PreflightMissingAllowOriginHeader" in text and "fix: Answer OPTIONS" in text
+    with pytest.raises(UsageError, match="no exchange with id 'e99'"):
+        cors.explain("e99")
+
+
+def test_to_html_writes_the_page(report: Report, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    page = CorsAnalysis(report).to_html(out)
+    assert out.read_text(encoding="utf-8") == page and page.startswith("<!DOCTYPE html>")
+
+
+def test_load_expands_patterns_and_rejects_what_is_not_there(tmp_path: Path) -> None:
+    (tmp_path / "a.har").write_text("{}")
+    (tmp_path / "b.har").write_text("{}")
+    (tmp_path / "sub").mkdir()
+    assert api._expand(str(tmp_path / "*.har")) == [str(tmp_path / "a.har"), str(tmp_path / "b.har")]
+    assert api._expand([tmp_path / "b.har", tmp_path / "a.har"]) == [
+        str(tmp_path / "b.har"), str(tmp_path / "a.har")]
+    with pytest.raises(UsageError, match="matches no file"):
+        load(str(tmp_path / "*.pcap"))
+    with pytest.raises(UsageError, match="is a directory"):
+        load(tmp_path / "sub")
+    with pytest.raises(UsageError, match="no capture files"):
+        load([])
+
+
+# --------------------------------------------------------------------------- real captures
+
+
+@pytest.fixture
+def aftonbladet(corpus: Path) -> CorsAnalysis:
+    return load(corpus / AFTONBLADET)
+
+
+def test_real_capture_frames(aftonbladet: CorsAnalysis) -> None:
+    pf = aftonbladet.preflights.set_index("id")
+    # Three CORS preflights in the WebPageTest capture, each paired with the POST after it.
+    assert list(pf.index) == ["e103", "e128", "e210"]
+    assert pf.loc["e103", "request_ids"] == ("e114",) and pf.loc["e103", "requested_method"] == "POST"
+    assert pf.loc["e128", "max_age_sent"] == "604800" and pf.loc["e128", "max_age_effective"] == 7200.0
+    assert pf.loc["e103", "max_age_problem"] == "missing"
+    assert bool(pf.loc["e210", "redundant"])
+    assert (pf["cost_ms"] > 0).all()
+    ex = aftonbladet.exchanges
+    assert len(ex) == 212 and ex["time"].is_monotonic_increasing
+    assert ex["time"].iloc[0].year == 2015 and str(ex["time"].dt.tz) == "UTC"
+    assert (ex["role"] == "other").sum() == 197
+    by_origin = aftonbladet.by_origin
+    assert list(by_origin.index) == ["http://www.aftonbladet.se"]
+    assert by_origin.loc["http://www.aftonbladet.se", "preflights"] == 3
+    assert by_origin.loc["http://www.aftonbladet.se", "preflight_ms"] == pytest.approx(pf["cost_ms"].sum())
+    ep = aftonbladet.by_endpoint
+    assert ep.loc["https://cis.schibsted.com/api/v1/identify", "preflights"] == 1
+    assert isinstance(aftonbladet.findings["severity"].dtype, pd.CategoricalDtype)
+
+
+def test_real_capture_renderers(aftonbladet: CorsAnalysis, tmp_path: Path) -> None:
+    report = aftonbladet.report
+    text = render_text(report, color=False, width=100)
+    assert "▌ http://www.aftonbladet.se" in text and "3 preflights" in text
+    assert "604800 clamped to 7200 s" in text
+    assert render_markdown(report).count("\n| warning |") >= 1
+    assert render_csv(report).count("\n") == len(report.exchanges) + 1
+    page = render_html(report)
+    assert "cis.schibsted.com/api/v1/identify" in page and page.count("data:image/png;base64,") == 3
+    fig = aftonbladet.timeline()
+    spans = [p for p in fig.axes[0].patches if p.get_gid() == "cache-span"]
+    assert sorted(p.get_width() for p in spans) == [5.0, 7200.0, 7200.0]
+
+
+def test_several_files_and_a_pattern(corpus: Path) -> None:
+    cors = load([corpus / AFTONBLADET, corpus / "har/webpagetest-2.17-nytimes-preflight-503.har"])
+    assert len(cors.report.sources) == 2
+    ids = cors.exchanges["id"]
+    assert ids.str.startswith("1:").any() and ids.str.startswith("2:").any()
+    by_pattern = load(str(corpus / "har" / "webpagetest-2.17-*.har"))
+    assert len(by_pattern.report.sources) == 2
