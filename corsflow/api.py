@@ -55,6 +55,31 @@ def _expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
     return out
 
 
+def _figures_display_in_notebooks() -> None:
+    """Let IPython show a bare :class:`~matplotlib.figure.Figure` as an image.
+
+    The charts are built without pyplot (no global state, nothing to close), so IPython's
+    inline backend, which registers its figure formatter when pyplot loads, may not know
+    them yet; this registers the same PNG formatter ``%matplotlib inline`` would, once.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        from IPython.core.pylabtools import select_figure_formats
+
+        select_figure_formats(shell, {"png"})
+
+
 def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium") -> CorsAnalysis:
     """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``)."""
     from .analysis import analyze_paths
@@ -122,16 +147,19 @@ class CorsAnalysis:
     def timeline(self, origin: str | None = None, *, ax: Axes | None = None) -> Figure:
         from .report.plots import timeline
 
+        _figures_display_in_notebooks()
         return timeline(self.report, origin, ax=ax)
 
     def preflight_overhead(self, *, ax: Axes | None = None, top: int = 15) -> Figure:
         from .report.plots import preflight_overhead
 
+        _figures_display_in_notebooks()
         return preflight_overhead(self.report, ax=ax, top=top)
 
     def verdicts_by_origin(self, *, ax: Axes | None = None) -> Figure:
         from .report.plots import verdicts_by_origin
 
+        _figures_display_in_notebooks()
         return verdicts_by_origin(self.report, ax=ax)
 
     # Words --------------------------------------------------------------------------

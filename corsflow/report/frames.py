@@ -34,7 +34,8 @@ CREDENTIALS = ("include", "omit", "unknown")
 EXCHANGE_COLUMNS = (
     "id", "source", "where", "time", "origin", "url", "host", "path", "path_template", "endpoint",
     "method", "role", "status", "verdict", "cors_error", "failed_parameter", "preflight_id", "cache",
-    "redundant", "redundant_cause", "avoidable", "credentials", "total_ms", "wait_ms",
+    "redundant", "redundant_cause", "avoidable", "credentials", "unsafe_headers",
+    "preflight_reasons", "total_ms", "wait_ms",
 )
 PREFLIGHT_COLUMNS = (
     "id", "time", "origin", "url", "endpoint", "path_template", "requested_method",
@@ -120,6 +121,10 @@ def exchanges_frame(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
         "avoidable": pd.array([v.exchange.id in t.avoidable if v.role == "preflight" else None
                                for v in rows], dtype="boolean"),
         "credentials": _categorical(pd, [v.credentials for v in rows], CREDENTIALS),
+        # Joined into one string each, so value_counts() answers "why the preflights?".
+        "unsafe_headers": pd.array([", ".join(v.unsafe_headers) or None for v in rows], dtype="string"),
+        "preflight_reasons": pd.array([", ".join(v.preflight_reasons) or None for v in rows],
+                                      dtype="string"),
         "total_ms": pd.array(_floats([duration_ms(v) for v in rows]), dtype="float64"),
         "wait_ms": pd.array(_floats([wait_ms(v) for v in rows]), dtype="float64"),
     }

@@ -254,7 +254,7 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
     y = range(len(labels))
     ax.barh(y, needed, color=PREFLIGHT, label="needed")
     ax.barh(y, avoidable, left=needed, color=REDUNDANT, hatch="//", edgecolor="white",
-            label="avoidable (redundant, per-URL, Max-Age)")
+            label="avoidable (redundant, client-chosen\nheaders, short Max-Age)")
     for i, (_, r) in enumerate(ordered[::-1]):
         note = f" {int(r[2])} preflight{'s' if r[2] != 1 else ''}"
         if r[3]:
@@ -262,7 +262,7 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
         ax.text(total[i], i, note, va="center", fontsize=8)
     ax.set_yticks(list(y), labels, fontsize=8)
     ax.set_xlim(0, max(total) * 1.35 or 1)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
