@@ -77,7 +77,7 @@ def _figures_display_in_notebooks() -> None:
     except KeyError:
         from IPython.core.pylabtools import select_figure_formats
 
-        select_figure_formats(shell, {"png"})
+        select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
 
 
 def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium") -> CorsAnalysis:

@@ -232,11 +232,11 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
         ms = duration_ms(v)
         timed = timed or ms is not None
         row = rows.setdefault(endpoint(v.exchange.url), [0.0, 0.0, 0, 0])
-        avoidable = v.exchange.id in t.avoidable
+        saved = v.exchange.id in t.avoidable
         row[0] += ms or 0.0
-        row[1] += (ms or 0.0) if avoidable else 0.0
+        row[1] += (ms or 0.0) if saved else 0.0
         row[2] += 1
-        row[3] += avoidable
+        row[3] += saved
     key = 0 if timed else 2
     ordered = sorted(rows.items(), key=lambda kv: (-kv[1][key], kv[0]))[:top]
     fig, ax = _axes(ax, 10, 1.5 + 0.42 * max(len(ordered), 1))
@@ -276,7 +276,7 @@ def verdicts_by_origin(report: Report, *, ax: Axes | None = None) -> Figure:
     for v in report.exchanges:
         if v.role not in REQUEST_ROLES:
             continue
-        label = v.verdict or "unknown"
+        label: str = v.verdict or "unknown"
         if v.verdict == "blocked":
             label = _shorten(f"blocked: {v.cors_error or 'reason not known'}", 70)
         counts.setdefault(origin_label(v.origin), Counter())[label] += 1

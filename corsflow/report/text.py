@@ -75,7 +75,7 @@ def _header_lines(report: Report, t: Tally) -> list[str]:
         + (f", {s.skipped} skipped)" if s.skipped else ")")
         for s in report.sources
     ) or "no sources"
-    severities = Counter(f.severity for f in report.findings)
+    severities: Counter[str] = Counter(f.severity for f in report.findings)
     labels = {"error": ("error", "errors"), "warning": ("warning", "warnings"), "info": ("info", "info")}
     findings = ", ".join(
         f"{severities[s]} {labels[s][severities[s] != 1]}" for s in labels if severities[s]

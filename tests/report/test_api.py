@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-import corsflow.api as api
+from corsflow import api
 from corsflow.analysis import Report
 from corsflow.api import CorsAnalysis, load
 from corsflow.errors import UsageError
@@ -25,7 +25,7 @@ def test_frames_are_built_once(report: Report) -> None:
     assert cors.preflights.set_index("id").loc["e1", "request_ids"] == ("e2", "e4")
     assert list(cors.by_origin.index) == ["https://app.example.com", "https://admin.example.org"]
     assert cors.by_endpoint.index[0] == "https://api.example.net/v1/items/{id}"
-    assert list(cors.findings["code"])[0] == "PreflightMissingAllowOriginHeader"
+    assert cors.findings["code"].iloc[0] == "PreflightMissingAllowOriginHeader"
     # Pickling keeps the report, not the caches.
     again = pickle.loads(pickle.dumps(cors))
     assert again.report == report and "exchanges" not in again.__dict__
