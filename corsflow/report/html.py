@@ -27,6 +27,7 @@ from .tally import (
     Counts,
     Tally,
     duration_ms,
+    failures,
     origin_label,
     tally,
 )
@@ -195,9 +196,9 @@ def _origin_section(report: Report, t: Tally, origin: str) -> str:
             for name, c in ordered]
     out = [f"<h3>{e(origin)}</h3>",
            _table([("endpoint", ""), ("methods", "")] + _COUNT_HEADERS, rows)]
-    blocked = [v for v in verdicts if v.verdict == "blocked" and v.role != "preflight"]
+    blocked = failures(t, verdicts)
     if blocked:
-        out.append("<p><b>Blocked requests</b></p>")
+        out.append("<p><b>Failures</b></p>")
         out += [_trace_details(v) for v in blocked[:TRACES_PER_FINDING * 4]]
     redundant = [v for v in verdicts if v.role == "preflight" and v.redundant]
     if redundant:

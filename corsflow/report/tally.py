@@ -186,6 +186,14 @@ def cors_exchanges(report: Report) -> Iterable[ExchangeVerdict]:
     return (v for v in report.exchanges if v.role in CORS_ROLES)
 
 
+def failures(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[ExchangeVerdict]:
+    """What the browser refused: blocked requests, and failed preflights whose request is not
+    in the capture (a browser does not send the request after a failed preflight, and some
+    tools record nothing for it)."""
+    return [v for v in verdicts if v.verdict == "blocked"
+            and (v.role != "preflight" or not t.authorised.get(v.exchange.id))]
+
+
 def failed_step(v: ExchangeVerdict) -> str | None:
     """The decision step that failed, in words, when the trace has one."""
     for step in v.trace:

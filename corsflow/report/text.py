@@ -25,7 +25,16 @@ from rich.text import Text
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
 from ..urls import endpoint, path_template
-from .tally import SEVERITY_ORDER, Counts, Tally, duration_ms, failed_step, origin_label, tally
+from .tally import (
+    SEVERITY_ORDER,
+    Counts,
+    Tally,
+    duration_ms,
+    failed_step,
+    failures,
+    origin_label,
+    tally,
+)
 
 DEFAULT_WIDTH = 100
 LIST_LIMIT = 8
@@ -84,7 +93,9 @@ def _header_lines(report: Report, t: Tally) -> list[str]:
         f"{_plural(c.exchanges, 'exchange')}: {_plural(c.requests, 'cross-origin request')} "
         f"({c.preflighted} preflighted, {c.simple} simple), {_plural(c.preflights, 'preflight')} "
         f"({_plural(c.cache_hits, 'cache hit')}, {c.avoidable} avoidable, "
-        f"{_ms(c.preflight_ms)}), {c.blocked} blocked, {c.other} not cross-origin"
+        f"{_ms(c.preflight_ms)}), {c.blocked} blocked"
+        + (f" ({_plural(c.failed_preflights, 'failed preflight')})" if c.failed_preflights else "")
+        + f", {c.other} not cross-origin"
     )
     return [f"corsflow · {report.engine} engine · {sources}", counts, f"findings: {findings}"]
 
@@ -101,7 +112,8 @@ def _origin_summary(c: Counts) -> str:
         _plural(c.requests, "request"),
         _plural(c.preflights, "preflight"),
         _plural(c.cache_hits, "cache hit"),
-        f"{c.blocked} blocked",
+        f"{c.blocked} blocked" + (f" ({_plural(c.failed_preflights, 'failed preflight')})"
+                                  if c.failed_preflights else ""),
         f"{c.avoidable} avoidable",
         f"preflights {_ms(c.preflight_ms)}",
     ]
@@ -120,11 +132,9 @@ class _FailureGroup:
         self.verdicts: list[ExchangeVerdict] = []
 
 
-def _failures(verdicts: Iterable[ExchangeVerdict]) -> list[_FailureGroup]:
+def _failures(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[_FailureGroup]:
     groups: dict[tuple[str, str, str | None, str | None], _FailureGroup] = {}
-    for v in verdicts:
-        if v.role == "preflight" or v.verdict != "blocked":
-            continue
+    for v in failures(t, verdicts):
         key = (v.exchange.method, endpoint(v.exchange.url), v.cors_error, v.failed_parameter)
         groups.setdefault(key, _FailureGroup(key)).verdicts.append(v)
     return list(groups.values())
@@ -137,10 +147,11 @@ def _failure_reason(v: ExchangeVerdict) -> str:
     return reason
 
 
-def _origin_findings(report: Report, origin: str, shown_errors: set[str]) -> list[Finding]:
-    """Findings for this origin other than the failures already explained."""
+def _origin_findings(report: Report, origin: str, shown: set[str]) -> list[Finding]:
+    """Findings for this origin other than the failures already explained above them."""
     return [f for f in report.findings
-            if f.origin == origin and not (f.severity == "error" and f.code in shown_errors)]
+            if f.origin == origin and not (f.severity == "error" and f.exchange_ids
+                                           and set(f.exchange_ids) <= shown)]
 
 
 def _max_age_census(verdicts: Iterable[ExchangeVerdict]) -> str | None:
@@ -216,15 +227,16 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
         Text(""),
         _styled(("▌ ", "bold blue"), (origin, "bold"), "\n  ", (_origin_summary(t.origins[origin]), "dim")),
     ]
-    failures = _failures(verdicts)
-    shown_errors: set[str] = set()
-    if failures:
+    groups = _failures(t, verdicts)
+    shown: set[str] = set()
+    if groups:
         out.append(_section("Failures"))
         grid = _grid()
-        for group in failures[:LIST_LIMIT]:
+        for group in groups[:LIST_LIMIT]:
             first = group.verdicts[0]
             ids = [v.exchange.id for v in group.verdicts]
-            shown_errors.add(first.cors_error or "")
+            shown.update(ids)
+            shown.update(v.preflight_id for v in group.verdicts if v.preflight_id)
             body = _styled((f"{first.exchange.method} {first.exchange.url}", "bold"))
             if len(ids) > 1:
                 body.append(f"  ×{len(ids)} ({_ids(ids)})", style="dim")
@@ -233,7 +245,11 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
             step = failed_step(first)
             if step:
                 body.append(f"\nfailed check: {step}")
-            if first.preflight_id is not None:
+            if first.role == "preflight":
+                status = first.exchange.status
+                body.append("\npreflight answered " + (str(status) if status is not None else "nothing")
+                            + "; the request it was sent for is not in the capture", style="dim")
+            elif first.preflight_id is not None:
                 pf = t.by_id.get(first.preflight_id)
                 status = pf.exchange.status if pf is not None else None
                 body.append(f"\npreflight {first.preflight_id}"
@@ -245,11 +261,11 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
                 body.append(hint)
             grid.add_row(Text("✗", style="bold red"), _plain(first.exchange.id, "dim"), body)
         out.append(_indented(grid))
-        if len(failures) > LIST_LIMIT:
-            out.append(Text(f"    … and {len(failures) - LIST_LIMIT} more kinds of failure"))
+        if len(groups) > LIST_LIMIT:
+            out.append(Text(f"    … and {len(groups) - LIST_LIMIT} more kinds of failure"))
 
     census = _max_age_census(verdicts)
-    findings = _origin_findings(report, origin, shown_errors)
+    findings = _origin_findings(report, origin, shown)
     if census or findings:
         out.append(_section("Findings"))
         grid = _grid()
@@ -433,10 +449,10 @@ def render_markdown(report: Report) -> str:
              for f in sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))),
         )
         out.append("")
-    failures = _failures(report.exchanges)
-    if failures:
-        out += ["## Blocked requests", ""]
-        for group in failures:
+    groups = _failures(t, report.exchanges)
+    if groups:
+        out += ["## Failures", ""]
+        for group in groups:
             first = group.verdicts[0]
             ids = [v.exchange.id for v in group.verdicts]
             out.append(f"- **{md(first.exchange.method)} {md(first.exchange.url)}** from "

@@ -128,3 +128,19 @@ def test_several_files_and_a_pattern(corpus: Path) -> None:
     assert ids.str.startswith("1:").any() and ids.str.startswith("2:").any()
     by_pattern = load(str(corpus / "har" / "webpagetest-2.17-*.har"))
     assert len(by_pattern.report.sources) == 2
+
+
+def test_real_failed_preflight_without_its_request_is_a_failure(corpus: Path) -> None:
+    # WebPageTest recorded the 503 preflight but not the POST the browser then never sent.
+    cors = load(corpus / "har/webpagetest-2.17-nytimes-preflight-503.har")
+    text = render_text(cors.report, color=False, width=200)
+    failures = text[text.index("  Failures"):text.index("  Endpoints")]
+    assert "✗ e174 OPTIONS http://int-promos.nytimes.com/hp-watching/serves" in failures
+    assert "blocked: PreflightMissingAllowOriginHeader" in failures
+    assert "preflight answered 503; the request it was sent for is not in the capture" in failures
+    assert "fix: send `Access-Control-Allow-Origin: http://www.nytimes.com`" in failures
+    assert "(1 failed preflight)" in text.splitlines()[1]
+    assert cors.by_origin.loc["http://www.nytimes.com", "failed_preflights"] == 1
+    page = render_html(cors.report)
+    failures_at = page.index("<p><b>Failures</b></p>")
+    assert page.find("<code>e174</code>", failures_at) > failures_at  # its decision, in details

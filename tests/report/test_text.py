@@ -95,9 +95,9 @@ def test_write_text_to_a_pipe_is_plain(report: Report, monkeypatch: pytest.Monke
 def test_markdown_shape(report: Report) -> None:
     text = render_markdown(report)
     assert text.startswith("# CORS report\n")
-    for heading in ("## Findings", "## Blocked requests", "## Origins", "## Endpoints", "## Diagnostics"):
+    for heading in ("## Findings", "## Failures", "## Origins", "## Endpoints", "## Diagnostics"):
         assert f"\n{heading}\n" in text
-    findings = text[text.index("## Findings"):text.index("## Blocked requests")]
+    findings = text[text.index("## Findings"):text.index("## Failures")]
     rows = [line for line in findings.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + len(report.findings)  # header + one per finding
     assert all(row.count(" | ") == 5 for row in rows)  # six columns each, no stray pipes
@@ -109,7 +109,7 @@ def test_markdown_escapes_capture_values(hostile_report: Report) -> None:
     text = render_markdown(hostile_report)
     assert "<script>" not in text and "<img" not in text
     assert "&lt;script&gt;" in text
-    findings = text[text.index("## Findings"):text.index("## Blocked requests")]
+    findings = text[text.index("## Findings"):text.index("## Failures")]
     rows = [line for line in findings.splitlines() if line.startswith("| ")]
     assert len(rows) == 2
     # A pipe in a capture value is escaped, so each row still has exactly six cells.
