@@ -72,8 +72,8 @@ li.unknown { color:var(--warning); }
 .outcome { font-size:12px; text-transform:uppercase; margin-right:6px; }
 table { border-collapse:collapse; width:100%; margin:8px 0 14px; font-size:13.5px; }
 th, td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
-th { background:var(--soft); font-weight:600; } td.n, th.n { text-align:right; white-space:nowrap; }
-td.url { overflow-wrap:anywhere; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12.5px; }
+th { background:var(--soft); font-weight:600; } td.n, th.n { text-align:right; white-space:nowrap; } td code { white-space:nowrap; }
+td.url { min-width:300px; overflow-wrap:anywhere; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12.5px; }
 tr.blocked td { background:#fdf0ef; } .v-blocked { color:var(--error); font-weight:600; }
 .v-allowed { color:var(--ok); } .v-unknown { color:var(--warning); }
 figure { margin:16px 0 28px; } figure img { max-width:100%; height:auto; border:1px solid var(--line); }
@@ -107,6 +107,7 @@ def _cards(t: Tally) -> str:
         ("", c.cache_hits, "preflight cache hits"),
         ("warn" if c.avoidable else "", c.avoidable, "avoidable preflights"),
         ("bad" if c.blocked else "", c.blocked, "blocked requests"),
+        *([("bad", c.failed_preflights, "failed preflights")] if c.failed_preflights else []),
         ("", _ms(c.preflight_ms), "spent in preflights" + share),
     ]
     return '<section class="cards">' + "".join(

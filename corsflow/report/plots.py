@@ -16,7 +16,7 @@ from ..analysis import Report
 from ..engine.events import ExchangeVerdict
 from ..urls import endpoint
 from .optional import require
-from .tally import CORS_ROLES, REQUEST_ROLES, duration_ms, origin_label, tally
+from .tally import CORS_ROLES, REQUEST_ROLES, duration_ms, failures, origin_label, tally
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -182,9 +182,11 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
         right = last + pad
         for a in axes:
             a.set_xlim(-pad, right)
-            for patch in a.patches:
+            labelled: set[float] = set()
+            for patch in reversed(a.patches):  # the latest span of a row carries its label
                 end = patch.get_x() + patch.get_width()
-                if patch.get_gid() == "cache-span" and end > right:
+                if patch.get_gid() == "cache-span" and end > right and patch.get_y() not in labelled:
+                    labelled.add(patch.get_y())
                     a.annotate(f"cached {patch.get_width():g} s →",
                                (right, patch.get_y() + patch.get_height()), xytext=(-2, 1),
                                textcoords="offset points", ha="right", va="bottom", fontsize=7,
@@ -271,11 +273,14 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
 
 
 def verdicts_by_origin(report: Report, *, ax: Axes | None = None) -> Figure:
-    """Cross-origin requests per page origin: allowed, unknown, and blocked split by CorsError."""
+    """Cross-origin requests per page origin: allowed, unknown, and blocked split by CorsError.
+
+    A failed preflight whose request is not in the capture (the browser never sends it)
+    stands for that request."""
+    t = tally(report)
     counts: dict[str, Counter[str]] = {}
-    for v in report.exchanges:
-        if v.role not in REQUEST_ROLES:
-            continue
+    for v in failures(t, report.exchanges) + [
+            v for v in report.exchanges if v.role in REQUEST_ROLES and v.verdict != "blocked"]:
         label: str = v.verdict or "unknown"
         if v.verdict == "blocked":
             label = _shorten(f"blocked: {v.cors_error or 'reason not known'}", 70)

@@ -94,7 +94,7 @@ def _header_lines(report: Report, t: Tally) -> list[str]:
         f"({c.preflighted} preflighted, {c.simple} simple), {_plural(c.preflights, 'preflight')} "
         f"({_plural(c.cache_hits, 'cache hit')}, {c.avoidable} avoidable, "
         f"{_ms(c.preflight_ms)}), {c.blocked} blocked"
-        + (f" ({_plural(c.failed_preflights, 'failed preflight')})" if c.failed_preflights else "")
+        + (f", {_plural(c.failed_preflights, 'failed preflight')}" if c.failed_preflights else "")
         + f", {c.other} not cross-origin"
     )
     return [f"corsflow · {report.engine} engine · {sources}", counts, f"findings: {findings}"]
@@ -112,7 +112,7 @@ def _origin_summary(c: Counts) -> str:
         _plural(c.requests, "request"),
         _plural(c.preflights, "preflight"),
         _plural(c.cache_hits, "cache hit"),
-        f"{c.blocked} blocked" + (f" ({_plural(c.failed_preflights, 'failed preflight')})"
+        f"{c.blocked} blocked" + (f" · {_plural(c.failed_preflights, 'failed preflight')}"
                                   if c.failed_preflights else ""),
         f"{c.avoidable} avoidable",
         f"preflights {_ms(c.preflight_ms)}",

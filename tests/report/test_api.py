@@ -139,8 +139,70 @@ def test_real_failed_preflight_without_its_request_is_a_failure(corpus: Path) ->
     assert "blocked: PreflightMissingAllowOriginHeader" in failures
     assert "preflight answered 503; the request it was sent for is not in the capture" in failures
     assert "fix: send `Access-Control-Allow-Origin: http://www.nytimes.com`" in failures
-    assert "(1 failed preflight)" in text.splitlines()[1]
+    assert "0 blocked, 1 failed preflight, " in text.splitlines()[1]
     assert cors.by_origin.loc["http://www.nytimes.com", "failed_preflights"] == 1
     page = render_html(cors.report)
     failures_at = page.index("<p><b>Failures</b></p>")
     assert page.find("<code>e174</code>", failures_at) > failures_at  # its decision, in details
+
+
+# --------------------------------------------------------------------------- the recorded sample
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "chromium-session.har"
+
+
+@pytest.fixture
+def sample() -> CorsAnalysis:
+    if not SAMPLE.is_file():
+        pytest.skip("samples/chromium-session.har is not recorded yet")
+    return load(SAMPLE)
+
+
+def _row(frame: pd.DataFrame, template: str) -> pd.Series:
+    rows = frame[frame["path_template"] == template]
+    assert len(rows) >= 1, template
+    return rows.iloc[0]
+
+
+def test_sample_session_preflights(sample: CorsAnalysis) -> None:
+    pf = sample.preflights
+    # `nocache-control`: one preflight (Max-Age 600) served four PUTs, three from the cache.
+    control = _row(pf, "/s/nocache-control")
+    assert control["request_count"] == 4 and control["cache_hits"] == 3
+    # `wildcard-cache`: the second X-A request reused the first preflight.
+    assert _row(pf, "/s/wildcard-cache")["request_ids"] == tuple(
+        sample.exchanges.query("path_template == '/s/wildcard-cache' and role == 'preflighted'")["id"])
+    # `maxage-absent`: no Max-Age, so Chromium caches 5 s.
+    assert set(pf.loc[pf["path_template"] == "/s/maxage-absent", "max_age_effective"]) == {5.0}
+    # `nocache`: with DevTools' cache disabled the second and third preflights are redundant.
+    nocache = pf[pf["path_template"] == "/s/nocache"]
+    assert nocache["redundant"].tolist() == [False, True, True]
+    assert nocache["avoidable"].tolist() == [False, True, True]
+    # Failed preflights stood for no request: the browser never sent them.
+    failed = pf[pf["verdict"] == "blocked"]
+    assert set(failed["path_template"]) == {
+        "/s/preflight-404-bare", "/s/method-not-allowed", "/s/header-not-allowed"}
+    assert (failed["request_count"] == 0).all()
+
+
+def test_sample_session_failures_in_every_format(sample: CorsAnalysis, tmp_path: Path) -> None:
+    report = sample.report
+    errors = dict(zip(sample.exchanges["path_template"], sample.exchanges["cors_error"], strict=False))
+    text = render_text(report, color=False, width=200)
+    failures = text[text.index("  Failures"):text.index("  Findings")]
+    for template in ("/s/no-acao", "/s/acao-mismatch", "/s/preflight-404-bare",
+                     "/s/method-not-allowed", "/s/header-not-allowed"):
+        assert template in failures
+        assert f"blocked: {errors[template]}" in failures
+    assert "blocked: MethodDisallowedByPreflightResponse (PUT)" in failures
+    assert "blocked: HeaderDisallowedByPreflightResponse (x-a)" in failures
+    markdown = render_markdown(report)
+    assert markdown.count("\n- **") == failures.count("✗")
+    verdicts = sample.verdicts_by_origin().axes[0]
+    blocked_labels = [label for label in verdicts.get_legend_handles_labels()[1] if label.startswith("blocked")]
+    # Failed preflights stand for the requests the browser then never sent.
+    assert blocked_labels == [
+        "blocked: AllowOriginMismatch", "blocked: HeaderDisallowedByPreflightResponse",
+        "blocked: MethodDisallowedByPreflightResponse", "blocked: MissingAllowOriginHeader",
+        "blocked: PreflightMissingAllowOriginHeader"]
+    assert sum(p.get_width() for p in verdicts.patches) == 25 + 3

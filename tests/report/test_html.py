@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from corsflow.analysis import Report
+from corsflow.analysis import Report, analyze_paths
 from corsflow.report.html import render_html
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "chromium-session.har"
 
 
 class _Collector(HTMLParser):
@@ -113,7 +116,10 @@ def test_renders_in_chromium_without_errors_or_requests(
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"])
         try:
-            for name, r in (("report", report), ("hostile", hostile_report)):
+            pages = [("report", report), ("hostile", hostile_report)]
+            if SAMPLE.is_file():
+                pages.append(("sample", analyze_paths([str(SAMPLE)])))
+            for name, r in pages:
                 path = tmp_path / f"{name}.html"
                 path.write_text(render_html(r), encoding="utf-8")
                 shot = tmp_path / f"{name}.png"
