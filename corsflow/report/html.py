@@ -10,6 +10,7 @@ header values, methods, origins, file names) is attacker-controlled and goes thr
 from __future__ import annotations
 
 import base64
+import re
 import io
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -73,7 +74,8 @@ li.unknown { color:var(--warning); }
 table { border-collapse:collapse; width:100%; margin:8px 0 14px; font-size:13.5px; }
 th, td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { background:var(--soft); font-weight:600; } td.n, th.n { text-align:right; white-space:nowrap; } td code { white-space:nowrap; }
-td.url { min-width:300px; overflow-wrap:anywhere; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12.5px; }
+.scroll { overflow-x:auto; } td.err { overflow-wrap:anywhere; min-width:120px; }
+td.url { min-width:240px; overflow-wrap:anywhere; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12.5px; }
 tr.blocked td { background:#fdf0ef; } .v-blocked { color:var(--error); font-weight:600; }
 .v-allowed { color:var(--ok); } .v-unknown { color:var(--warning); }
 figure { margin:16px 0 28px; } figure img { max-width:100%; height:auto; border:1px solid var(--line); }
@@ -85,6 +87,11 @@ footer { margin-top:40px; color:var(--muted); font-size:12.5px; }
 def e(value: object) -> str:
     """Escape anything for HTML text and attribute values."""
     return escape("" if value is None else str(value), quote=True)
+
+
+def _camel_breaks(escaped: str) -> str:
+    """Let a long CorsError name wrap between its words (on already escaped text)."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "<wbr>", escaped)
 
 
 def _ms(value: float | None) -> str:
@@ -227,7 +234,8 @@ def _exchange_rows(report: Report, t: Tally) -> str:
             f'<td class="n">{e(f"{ex.started - (t.first_started or 0):.3f}")}</td>'
             f"<td>{e(v.origin)}</td><td>{e(ex.method)}</td><td class=\"url\">{e(ex.url)}</td>"
             f'<td class="n">{e(ex.status if ex.status is not None else "–")}</td><td>{e(v.role)}</td>'
-            f'<td class="v-{e(v.verdict)}">{e(v.verdict)}</td><td>{e(link)}</td><td>{e(extra)}</td>'
+            f'<td class="v-{e(v.verdict)}">{e(v.verdict)}</td><td>{e(link)}</td>'
+            f'<td class="err">{_camel_breaks(e(extra))}</td>'
             f'<td class="n">{e(_ms(duration_ms(v)))}</td></tr>')
     table = _table([("id", ""), ("t (s)", "n"), ("origin", ""), ("method", ""), ("URL", ""),
                     ("status", "n"), ("role", ""), ("verdict", ""), ("preflight", ""),
@@ -235,7 +243,8 @@ def _exchange_rows(report: Report, t: Tally) -> str:
     note = (f'<p class="where">Showing the first {EXCHANGE_ROWS} of {len(cors)}.</p>'
             if len(cors) > EXCHANGE_ROWS else "")
     return (f"<details><summary>All {len(cors)} cross-origin exchanges "
-            f"(preflights and requests) in capture order</summary>{note}{table}</details>")
+            f"(preflights and requests) in capture order</summary>{note}"
+            f'<div class="scroll">{table}</div></details>')
 
 
 def _png(fig: object) -> str:

@@ -37,7 +37,8 @@ SPAN_OK = "#009E73"
 SPAN_SHORT = "#E69F00"
 SPAN_CLAMPED = "#CC79A7"
 UNKNOWN = "#BBBBBB"
-ERROR_SHADES = ("#D55E00", "#A63603", "#F16913", "#7F2704", "#FD8D3C", "#8C2D04", "#E6550D")
+# Blocked segments: warm and purple hues, each far enough from its neighbours to tell apart.
+ERROR_SHADES = ("#D55E00", "#CC79A7", "#8C2D04", "#E69F00", "#7F3C8D", "#B2182B", "#F4A582")
 
 
 def _figure(width: float, height: float) -> Figure:

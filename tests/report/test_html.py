@@ -9,7 +9,6 @@ import pytest
 from corsflow.analysis import Report, analyze_paths
 from corsflow.report.html import render_html
 
-
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "chromium-session.har"
 
 
@@ -98,6 +97,8 @@ def _open(browser: object, path: Path, shot: Path) -> tuple[list[str], list[str]
     assert len(widths) == 3 and all(w > 300 for w in widths), widths
     assert page.evaluate("document.querySelectorAll('script').length") == 0
     page.eval_on_selector_all("details", "els => els.forEach(e => e.open = true)")
+    # Readable at 1280 px: nothing pushes the page wider than the window.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(shot), full_page=True)
     page.close()
     return problems, requests
