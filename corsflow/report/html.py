@@ -10,9 +10,9 @@ header values, methods, origins, file names) is attacker-controlled and goes thr
 from __future__ import annotations
 
 import base64
-import re
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from html import escape
