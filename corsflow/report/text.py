@@ -388,10 +388,26 @@ def _wants_color(stream: IO[str]) -> bool:
     return bool(isatty and isatty())
 
 
+def _terminal_width(stream: IO[str]) -> int | None:
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        return None
+    try:
+        return max(40, os.get_terminal_size(stream.fileno()).columns)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def render_text(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
-    """The terminal report as a string; ``color=None`` colours it when stdout is a terminal."""
+    """The terminal report as a string.
+
+    ``color=None`` colours it when stdout is a terminal (and ``NO_COLOR`` is not set);
+    ``width=None`` wraps at the terminal's width, or 100 columns when stdout is not one.
+    """
     if color is None:
         color = _wants_color(sys.stdout)
+    if width is None:
+        width = _terminal_width(sys.stdout)
     buffer = io.StringIO()
     console = Console(
         file=buffer, force_terminal=color, no_color=not color, color_system="standard" if color else None,
@@ -410,9 +426,7 @@ def write_text(report: Report, stream: IO[str], *, color: bool | None = None) ->
     """Write the terminal report to ``stream``, coloured only if it is a terminal."""
     if color is None:
         color = _wants_color(stream)
-    width = None
-    if getattr(stream, "isatty", lambda: False)():
-        width = os.get_terminal_size(stream.fileno()).columns if hasattr(stream, "fileno") else None
+    width = _terminal_width(stream) or DEFAULT_WIDTH
     stream.write(render_text(report, color=color, width=width))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 
 import pytest
 
@@ -141,3 +142,42 @@ def test_csv_neutralises_formulas(hostile_report: Report) -> None:
     row = next(csv.DictReader(io.StringIO(render_csv(report))))
     assert row["origin"] == "'=HYPERLINK(\"http://x\")"
     assert row["method"] == "'+SUM(A1)"
+
+
+def test_write_text_to_a_terminal_is_coloured_and_fits_its_width(
+    report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 72, 0, 0))
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read while writing, so a full pty buffer cannot block the writer
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO once the terminal side is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with os.fdopen(slave, "w", encoding="utf-8") as terminal:
+        write_text(report, terminal)
+    reader.join(timeout=10)
+    os.close(master)
+    plain = render_text(report, color=False, width=72)
+    shown = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    assert ANSI.search(shown)
+    stripped = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+    assert max(len(line) for line in stripped.splitlines()) <= 72
+    assert [line.rstrip() for line in stripped.splitlines()] == plain.splitlines()
