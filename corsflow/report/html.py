@@ -29,7 +29,6 @@ from .tally import (
     Tally,
     duration_ms,
     failures,
-    origin_label,
     tally,
 )
 
@@ -194,7 +193,7 @@ _COUNT_HEADERS = [("requests", "n"), ("preflights", "n"), ("cache hits", "n"), (
 
 
 def _origin_section(report: Report, t: Tally, origin: str) -> str:
-    verdicts = [v for v in report.exchanges if origin_label(v.origin) == origin and v.role in CORS_ROLES]
+    verdicts = t.cors_by_origin.get(origin, [])
     endpoints: dict[str, Counts] = {}
     for v in verdicts:
         endpoints.setdefault(endpoint(v.exchange.url), Counts()).add(v, v.exchange.id in t.avoidable)

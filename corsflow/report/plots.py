@@ -88,11 +88,17 @@ def _lane(url: str) -> str:
     return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
 
 
-def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, origin: str) -> None:
+Span = tuple[float, float, float, str]
+"""A cache lifetime on the timeline: (row, start s, length s, colour)."""
+
+
+def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float,
+                          origin: str) -> list[Span]:
     lanes_all = Counter(_lane(v.exchange.url) for v in verdicts)
     lanes = [lane for lane, _ in lanes_all.most_common(MAX_LANES)]
     y_of = {lane: i for i, lane in enumerate(sorted(lanes, reverse=True))}
     points: defaultdict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    spans: list[Span] = []
     for v in verdicts:
         lane = _lane(v.exchange.url)
         if lane not in y_of:
@@ -107,8 +113,7 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, 
             effective = v.max_age.effective if v.max_age is not None else 0.0
             if effective > 0 and v.verdict != "blocked":
                 # The cache lifetime this preflight bought: requests inside it need no preflight.
-                ax.barh(y + 0.18, effective, left=x, height=0.22, color=_span_colour(v), alpha=0.35,
-                        edgecolor=_span_colour(v), linewidth=0.8, gid="cache-span")
+                spans.append((y + 0.18, x, effective, _span_colour(v)))
         else:
             if v.verdict == "blocked":
                 kind = "blocked request"
@@ -127,6 +132,13 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, 
         "simple request": {"marker": ".", "color": SIMPLE, "s": 30},
         "blocked request": {"marker": "X", "color": BLOCKED, "s": 60},
     }
+    # One collection per row and colour: a capture with thousands of preflights stays fast.
+    grouped: defaultdict[tuple[float, str], list[tuple[float, float]]] = defaultdict(list)
+    for y, start, width, colour in spans:
+        grouped[(y, colour)].append((start, width))
+    for (y, colour), ranges in grouped.items():
+        ax.broken_barh(ranges, (y - 0.11, 0.22), facecolors=colour, edgecolors=colour, alpha=0.35,
+                       linewidth=0.8, gid="cache-span")
     for kind, style in styles.items():
         if kind in points:
             xs, ys = points[kind]
@@ -139,6 +151,7 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, 
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel("URL (cache key)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
+    return spans
 
 
 def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = None) -> Figure:
@@ -169,9 +182,10 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
     if not names or not any(by_origin[n] for n in names):
         _empty(axes[0], _shorten("no cross-origin requests" + (f" from {origin}" if origin else ""), 90))
         axes[0].set_title("CORS timeline", fontsize=10, loc="left")
-    for a, name in zip(axes, names):
+    spans: dict[int, list[Span]] = {}
+    for i, (a, name) in enumerate(zip(axes, names)):
         if by_origin[name]:
-            _draw_origin_timeline(a, by_origin[name], t0, name)
+            spans[i] = _draw_origin_timeline(a, by_origin[name], t0, name)
         else:
             _empty(a, _shorten(f"no cross-origin requests from {name}", 90))
     shown = [v for n in names for v in by_origin[n]]
@@ -181,17 +195,16 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
         last = max(v.exchange.started for v in shown) - t0
         pad = max(last * 0.08, 1.0)
         right = last + pad
-        for a in axes:
+        for i, a in enumerate(axes):
             a.set_xlim(-pad, right)
-            labelled: set[float] = set()
-            for patch in reversed(a.patches):  # the latest span of a row carries its label
-                end = patch.get_x() + patch.get_width()
-                if patch.get_gid() == "cache-span" and end > right and patch.get_y() not in labelled:
-                    labelled.add(patch.get_y())
-                    a.annotate(f"cached {patch.get_width():g} s →",
-                               (right, patch.get_y() + patch.get_height()), xytext=(-2, 1),
-                               textcoords="offset points", ha="right", va="bottom", fontsize=7,
-                               color="#444444")
+            beyond: dict[float, Span] = {}  # per row, the latest span running past the frame
+            for span in spans.get(i, []):
+                if span[1] + span[2] > right:
+                    beyond[span[0]] = span
+            for y, _start, width, _colour in beyond.values():
+                a.annotate(f"cached {width:g} s →", (right, y + 0.11), xytext=(-2, 1),
+                           textcoords="offset points", ha="right", va="bottom", fontsize=7,
+                           color="#444444")
     from datetime import datetime
 
     xlabel = "seconds since the first cross-origin request"

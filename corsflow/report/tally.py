@@ -127,6 +127,8 @@ class Tally:
     total: Counts
     origins: dict[str, Counts]
     """Per request Origin (``(no Origin)`` for none), in order of first appearance."""
+    cors_by_origin: dict[str, list[ExchangeVerdict]]
+    """The cross-origin exchanges of each origin, in capture order."""
     endpoints: dict[str, Counts]
     """Per endpoint (see :func:`~corsflow.report.endpoints.endpoint`), cross-origin only."""
     first_started: float | None
@@ -162,12 +164,15 @@ def tally(report: Report) -> Tally:
     total = Counts()
     origins: dict[str, Counts] = {}
     endpoints: dict[str, Counts] = {}
+    cors_by_origin: dict[str, list[ExchangeVerdict]] = {}
     for v in report.exchanges:
         is_avoidable = v.exchange.id in avoidable
         total.add(v, is_avoidable)
-        origins.setdefault(origin_label(v.origin), Counts()).add(v, is_avoidable)
+        label = origin_label(v.origin)
+        origins.setdefault(label, Counts()).add(v, is_avoidable)
         if v.role in CORS_ROLES:
             endpoints.setdefault(endpoint(v.exchange.url), Counts()).add(v, is_avoidable)
+            cors_by_origin.setdefault(label, []).append(v)
     return Tally(
         report=report,
         by_id=by_id,
@@ -176,6 +181,7 @@ def tally(report: Report) -> Tally:
         avoidable=frozenset(avoidable),
         total=total,
         origins=origins,
+        cors_by_origin=cors_by_origin,
         endpoints=endpoints,
         first_started=min((v.exchange.started for v in report.exchanges), default=None),
     )

@@ -222,7 +222,7 @@ def _ids(ids: Sequence[str], limit: int = 6) -> str:
 
 
 def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]:
-    verdicts = [v for v in report.exchanges if origin_label(v.origin) == origin]
+    verdicts = t.cors_by_origin.get(origin, [])
     out: list[RenderableType] = [
         Text(""),
         _styled(("▌ ", "bold blue"), (origin, "bold"), "\n  ", (_origin_summary(t.origins[origin]), "dim")),

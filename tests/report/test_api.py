@@ -16,6 +16,8 @@ from corsflow.errors import UsageError
 from corsflow.report.html import render_html
 from corsflow.report.text import render_csv, render_markdown, render_text
 
+from .test_plots import span_widths
+
 AFTONBLADET = "har/webpagetest-2.17-aftonbladet-cors-preflights.har"
 
 
@@ -117,8 +119,7 @@ def test_real_capture_renderers(aftonbladet: CorsAnalysis, tmp_path: Path) -> No
     page = render_html(report)
     assert "cis.schibsted.com/api/v1/identify" in page and page.count("data:image/png;base64,") == 3
     fig = aftonbladet.timeline()
-    spans = [p for p in fig.axes[0].patches if p.get_gid() == "cache-span"]
-    assert sorted(p.get_width() for p in spans) == [5.0, 7200.0, 7200.0]
+    assert span_widths(fig.axes[0]) == [5.0, 7200.0, 7200.0]
 
 
 def test_several_files_and_a_pattern(corpus: Path) -> None:
