@@ -176,6 +176,9 @@ class CorsMachine:
         end = exchange.response.finished if exchange.response and exchange.response.finished \
             else exchange.started
         pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout)
+        # The credentials mode is not known yet; the uncredentialed lookup is the one that
+        # erases least, so a credentialed request's lookup may have erased a little more.
+        self._looked_up(pending, False)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
         self._seq += 1
@@ -199,8 +202,14 @@ class CorsMachine:
     def _pick(candidates: list[_Preflight], exchange: Exchange,
               view: RequestView) -> _Preflight | None:
         same_method = [p for p in candidates if p.view.requested_method == exchange.method]
-        exact = [p for p in same_method if set(p.view.requested_headers) == set(view.unsafe_names)]
-        pool = exact or same_method
+        wanted = set(view.unsafe_names)
+        exact = [p for p in same_method if set(p.view.requested_headers) == wanted]
+        # The inferred header set can miss or add a header the browser treats otherwise, so
+        # a preflight asking for a subset or superset still fits; a disjoint one was for
+        # another request (one the browser then blocked, say).
+        close = [p for p in same_method
+                 if set(p.view.requested_headers) <= wanted or wanted <= set(p.view.requested_headers)]
+        pool = exact or close
         return pool[0] if pool else None
 
     def _look_ahead(self, exchange: Exchange, view: RequestView) -> _Preflight | None:
@@ -236,7 +245,6 @@ class CorsMachine:
                 p, "unknown", None, False, trace,
                 unknown_reason=f"the preflight got no response ({ex.failure or 'none captured'})")
         if omit.check.ok and include.check.ok:
-            self._store(p, False)
             return self._preflight_verdict(p, "allowed", omit, False, trace)
         if not omit.check.ok and not include.check.ok:
             return self._preflight_verdict(p, "blocked", omit, False, trace)
@@ -255,6 +263,8 @@ class CorsMachine:
                            unknown_reason: str | None = None,
                            credentials: Credentials = "unknown") -> ExchangeVerdict:
         ex, view = p.exchange, p.view
+        if verdict == "allowed" and outcome is not None:
+            self._store(p, creds)
         steps = [TraceStep("CORS-preflight request", "info",
                            f"asks for {view.requested_method}"
                            + (f" with {', '.join(view.requested_headers)}"
@@ -288,14 +298,18 @@ class CorsMachine:
             unsafe_headers=view.requested_headers, max_age=max_age, trace=tuple(steps),
         )
 
+    def _looked_up(self, p: _Preflight, creds: bool) -> None:
+        """Replay the lookup the browser made before sending the preflight: a stale or (where
+        the engine does so) insufficient entry was erased then, whatever the preflight's
+        outcome (Chromium 156, scenario cache-erase-on-insufficient)."""
+        assert p.view.origin is not None
+        self.cache.lookup(p.view.origin, p.exchange.url, p.view.requested_method or "",
+                          p.view.requested_headers, creds, p.exchange.started)
+
     def _store(self, p: _Preflight, creds: bool) -> None:
         outcome = p.outcomes[creds]
         assert outcome is not None and p.view.origin is not None
         ex = p.exchange
-        # The browser looked the request up before sending the preflight: a stale or (where
-        # the engine does so) insufficient entry was erased then.
-        self.cache.lookup(p.view.origin, ex.url, p.view.requested_method or "",
-                          p.view.requested_headers, creds, ex.started)
         stored_at = ex.response.finished if ex.response and ex.response.finished else ex.started
         self.cache.store(p.view.origin, ex.url, creds, outcome.methods or (),
                          outcome.headers or (), outcome.max_age.seconds, stored_at, ex.id)
@@ -378,7 +392,6 @@ class CorsMachine:
                                     credentials=credentials))
             return
         if outcome.check.ok:
-            self._store(p, creds)
             out.append(self._preflight_verdict(p, "allowed", outcome, creds, [],
                                                credentials=credentials))
             out.append(self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
