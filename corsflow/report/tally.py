@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
 from ..urls import endpoint
+from .findings import SEVERITY_ORDER
 
 CORS_ROLES = ("preflight", "preflighted", "simple")
 REQUEST_ROLES = ("preflighted", "simple")
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 AVOIDABLE_CODES = frozenset({
     "RedundantPreflight",  # a cached result already covered it
@@ -185,11 +185,6 @@ def tally(report: Report) -> Tally:
         endpoints=endpoints,
         first_started=min((v.exchange.started for v in report.exchanges), default=None),
     )
-
-
-def cors_exchanges(report: Report) -> Iterable[ExchangeVerdict]:
-    """The cross-origin exchanges (preflights and CORS requests), in capture order."""
-    return (v for v in report.exchanges if v.role in CORS_ROLES)
 
 
 def failures(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[ExchangeVerdict]:

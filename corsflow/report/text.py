@@ -1,4 +1,4 @@
-"""Text reports: the terminal view, Markdown (for CI comments), CSV, and one exchange explained.
+"""Text reports: the terminal view, Markdown (for CI comments) and CSV (one row per exchange).
 
 The terminal view reads top-down the way someone debugging reads: a header with what was
 analysed, then each page origin with its failures first (the reason, the failed check and
@@ -42,7 +42,6 @@ LIST_LIMIT = 8
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _SEVERITY_MARK = {"error": "✗", "warning": "!", "info": "i"}
-_VERDICT_STYLE = {"allowed": "green", "blocked": "bold red", "unknown": "magenta"}
 
 
 # --------------------------------------------------------------------------- shared words
