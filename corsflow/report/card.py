@@ -9,7 +9,8 @@ from __future__ import annotations
 from html import escape
 
 from ..analysis import Report
-from .tally import SEVERITY_ORDER, tally
+from .findings import SEVERITY_ORDER
+from .tally import tally
 
 FINDINGS_SHOWN = 12
 _COLOURS = {"error": "#b42318", "warning": "#9a6700", "info": "#0b6bcb"}

@@ -21,10 +21,10 @@ from .. import __version__
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding, TraceStep
 from ..urls import endpoint
+from .findings import SEVERITY_ORDER
 from .optional import MissingDependency
 from .tally import (
     CORS_ROLES,
-    SEVERITY_ORDER,
     Counts,
     Tally,
     duration_ms,

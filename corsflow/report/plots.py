@@ -134,10 +134,10 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float,
     }
     # One collection per row and colour: a capture with thousands of preflights stays fast.
     grouped: defaultdict[tuple[float, str], list[tuple[float, float]]] = defaultdict(list)
-    for y, start, width, colour in spans:
-        grouped[(y, colour)].append((start, width))
-    for (y, colour), ranges in grouped.items():
-        ax.broken_barh(ranges, (y - 0.11, 0.22), facecolors=colour, edgecolors=colour, alpha=0.35,
+    for row, start, width, colour in spans:
+        grouped[(row, colour)].append((start, width))
+    for (row, colour), ranges in grouped.items():
+        ax.broken_barh(ranges, (row - 0.11, 0.22), facecolors=colour, edgecolors=colour, alpha=0.35,
                        linewidth=0.8, gid="cache-span")
     for kind, style in styles.items():
         if kind in points:

@@ -25,8 +25,8 @@ from rich.text import Text
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
 from ..urls import endpoint, path_template
+from .findings import SEVERITY_ORDER
 from .tally import (
-    SEVERITY_ORDER,
     Counts,
     Tally,
     duration_ms,
