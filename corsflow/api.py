@@ -47,7 +47,9 @@ def _expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
                 raise UsageError(f"{text}: the pattern matches no file")
             out += matches
         elif os.path.isdir(text):
-            raise UsageError(f"{text}: is a directory; pass files or a pattern such as {text}/*.har")
+            raise UsageError(
+                f"{text}: is a directory; pass files or a pattern such as {text}/*.har"
+            )
         else:
             out.append(text)
     if not out:
@@ -96,8 +98,10 @@ class CorsAnalysis:
 
     def __repr__(self) -> str:
         r = self.report
-        return (f"<CorsAnalysis engine={r.engine} sources={len(r.sources)} "
-                f"exchanges={len(r.exchanges)} findings={len(r.findings)}>")
+        return (
+            f"<CorsAnalysis engine={r.engine} sources={len(r.sources)} "
+            f"exchanges={len(r.exchanges)} findings={len(r.findings)}>"
+        )
 
     def _repr_html_(self) -> str:
         from .report.card import report_card_html
@@ -169,8 +173,12 @@ class CorsAnalysis:
 
         v = self.report.get(exchange_id)
         if v is None:
-            known = ", ".join(x.exchange.id for x in self.report.exchanges[:3]) or "none: it is empty"
-            raise UsageError(f"no exchange with id {exchange_id!r} in this analysis (ids look like {known})")
+            known = (
+                ", ".join(x.exchange.id for x in self.report.exchanges[:3]) or "none: it is empty"
+            )
+            raise UsageError(
+                f"no exchange with id {exchange_id!r} in this analysis (ids look like {known})"
+            )
         return explain(v, self.report)
 
     def text(self, *, width: int | None = None) -> str:

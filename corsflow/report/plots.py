@@ -62,7 +62,7 @@ def _shorten(label: str, limit: int = 60) -> str:
     and the id at its end), and ``$`` escaped so matplotlib never reads it as mathtext."""
     if len(label) > limit:
         head = (limit - 1) * 2 // 5
-        label = label[:head] + "…" + label[-(limit - 1 - head):]
+        label = label[:head] + "…" + label[-(limit - 1 - head) :]
     return label.replace("$", r"\$")
 
 
@@ -92,8 +92,9 @@ Span = tuple[float, float, float, str]
 """A cache lifetime on the timeline: (row, start s, length s, colour)."""
 
 
-def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float,
-                          origin: str) -> list[Span]:
+def _draw_origin_timeline(
+    ax: Axes, verdicts: list[ExchangeVerdict], t0: float, origin: str
+) -> list[Span]:
     lanes_all = Counter(_lane(v.exchange.url) for v in verdicts)
     lanes = [lane for lane, _ in lanes_all.most_common(MAX_LANES)]
     y_of = {lane: i for i, lane in enumerate(sorted(lanes, reverse=True))}
@@ -106,8 +107,11 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float,
         y = y_of[lane]
         x = v.exchange.started - t0
         if v.role == "preflight":
-            kind = "blocked preflight" if v.verdict == "blocked" else (
-                "redundant preflight" if v.redundant else "preflight")
+            kind = (
+                "blocked preflight"
+                if v.verdict == "blocked"
+                else ("redundant preflight" if v.redundant else "preflight")
+            )
             points[kind][0].append(x)
             points[kind][1].append(y + 0.18)
             effective = v.max_age.effective if v.max_age is not None else 0.0
@@ -137,8 +141,15 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float,
     for row, start, width, colour in spans:
         grouped[(row, colour)].append((start, width))
     for (row, colour), ranges in grouped.items():
-        ax.broken_barh(ranges, (row - 0.11, 0.22), facecolors=colour, edgecolors=colour, alpha=0.35,
-                       linewidth=0.8, gid="cache-span")
+        ax.broken_barh(
+            ranges,
+            (row - 0.11, 0.22),
+            facecolors=colour,
+            edgecolors=colour,
+            alpha=0.35,
+            linewidth=0.8,
+            gid="cache-span",
+        )
     for kind, style in styles.items():
         if kind in points:
             xs, ys = points[kind]
@@ -146,8 +157,9 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float,
     ax.set_yticks(range(len(y_of)), [_shorten(lane, 36) for lane in y_of], fontsize=8)
     ax.set_ylim(-0.6, len(y_of) - 0.4)
     hidden = len(lanes_all) - len(lanes)
-    title = f"Origin {_shorten(origin, 70)}" + (f" (busiest {len(lanes)} of {len(lanes_all)} URLs)"
-                                                 if hidden else "")
+    title = f"Origin {_shorten(origin, 70)}" + (
+        f" (busiest {len(lanes)} of {len(lanes_all)} URLs)" if hidden else ""
+    )
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel("URL (cache key)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
@@ -180,7 +192,10 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
     else:
         fig, axes = _axes(ax, 11, 4)[0], [ax]
     if not names or not any(by_origin[n] for n in names):
-        _empty(axes[0], _shorten("no cross-origin requests" + (f" from {origin}" if origin else ""), 90))
+        _empty(
+            axes[0],
+            _shorten("no cross-origin requests" + (f" from {origin}" if origin else ""), 90),
+        )
         axes[0].set_title("CORS timeline", fontsize=10, loc="left")
     spans: dict[int, list[Span]] = {}
     for i, (a, name) in enumerate(zip(axes, names)):
@@ -202,9 +217,16 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
                 if span[1] + span[2] > right:
                     beyond[span[0]] = span
             for y, _start, width, _colour in beyond.values():
-                a.annotate(f"cached {width:g} s →", (right, y + 0.11), xytext=(-2, 1),
-                           textcoords="offset points", ha="right", va="bottom", fontsize=7,
-                           color="#444444")
+                a.annotate(
+                    f"cached {width:g} s →",
+                    (right, y + 0.11),
+                    xytext=(-2, 1),
+                    textcoords="offset points",
+                    ha="right",
+                    va="bottom",
+                    fontsize=7,
+                    color="#444444",
+                )
     from datetime import datetime
 
     xlabel = "seconds since the first cross-origin request"
@@ -223,8 +245,14 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
         handles["preflight cache lifetime (Max-Age)"] = Patch(color=SPAN_OK, alpha=0.35)
         handles["lifetime: Max-Age missing/invalid"] = Patch(color=SPAN_SHORT, alpha=0.35)
         handles["lifetime: Max-Age clamped"] = Patch(color=SPAN_CLAMPED, alpha=0.35)
-        axes[0].legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                       fontsize=8, frameon=False)
+        axes[0].legend(
+            handles.values(),
+            handles.keys(),
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8,
+            frameon=False,
+        )
     if ax is None:
         fig.suptitle("CORS timeline: preflights, cache lifetimes and requests", fontsize=12)
     return fig
@@ -256,9 +284,14 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
     key = 0 if timed else 2
     ordered = sorted(rows.items(), key=lambda kv: (-kv[1][key], kv[0]))[:top]
     fig, ax = _axes(ax, 10, 1.5 + 0.42 * max(len(ordered), 1))
-    ax.set_title(f"Preflight overhead by endpoint (top {len(ordered)} of {len(rows)})"
-                 if len(rows) > len(ordered) else "Preflight overhead by endpoint")
-    ax.set_xlabel("time spent in preflights (ms)" if timed else "preflights (count; no timings in capture)")
+    ax.set_title(
+        f"Preflight overhead by endpoint (top {len(ordered)} of {len(rows)})"
+        if len(rows) > len(ordered)
+        else "Preflight overhead by endpoint"
+    )
+    ax.set_xlabel(
+        "time spent in preflights (ms)" if timed else "preflights (count; no timings in capture)"
+    )
     ax.set_ylabel("endpoint")
     if not ordered:
         _empty(ax, "no preflights in this capture")
@@ -269,8 +302,15 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
     needed = [a - b for a, b in zip(total, avoidable)]
     y = range(len(labels))
     ax.barh(y, needed, color=PREFLIGHT, label="needed")
-    ax.barh(y, avoidable, left=needed, color=REDUNDANT, hatch="//", edgecolor="white",
-            label="avoidable (redundant, client-chosen\nheaders, short Max-Age)")
+    ax.barh(
+        y,
+        avoidable,
+        left=needed,
+        color=REDUNDANT,
+        hatch="//",
+        edgecolor="white",
+        label="avoidable (redundant, client-chosen\nheaders, short Max-Age)",
+    )
     for i, (_, r) in enumerate(ordered[::-1]):
         note = f" {int(r[2])} preflight{'s' if r[2] != 1 else ''}"
         if r[3]:
@@ -294,7 +334,8 @@ def verdicts_by_origin(report: Report, *, ax: Axes | None = None) -> Figure:
     t = tally(report)
     counts: dict[str, Counter[str]] = {}
     for v in failures(t, report.exchanges) + [
-            v for v in report.exchanges if v.role in REQUEST_ROLES and v.verdict != "blocked"]:
+        v for v in report.exchanges if v.role in REQUEST_ROLES and v.verdict != "blocked"
+    ]:
         label: str = v.verdict or "unknown"
         if v.verdict == "blocked":
             label = _shorten(f"blocked: {v.cors_error or 'reason not known'}", 70)

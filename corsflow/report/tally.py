@@ -20,12 +20,14 @@ from .findings import SEVERITY_ORDER
 CORS_ROLES = ("preflight", "preflighted", "simple")
 REQUEST_ROLES = ("preflighted", "simple")
 
-AVOIDABLE_CODES = frozenset({
-    "RedundantPreflight",  # a cached result already covered it
-    "AvoidablePreflight",  # sent only because of a header or Content-Type the page chose
-    "MaxAgeTooShort",  # a repeat a longer Max-Age would have saved
-    "MaxAgeDisabled",  # the same, with Max-Age 0
-})
+AVOIDABLE_CODES = frozenset(
+    {
+        "RedundantPreflight",  # a cached result already covered it
+        "AvoidablePreflight",  # sent only because of a header or Content-Type the page chose
+        "MaxAgeTooShort",  # a repeat a longer Max-Age would have saved
+        "MaxAgeDisabled",  # the same, with Max-Age 0
+    }
+)
 """Findings whose ``exchange_ids`` are preflights the browser need not have sent. (Other
 findings about preflights, such as MaxAgeMissing or PerUrlPreflights, name every preflight
 concerned, not only those a fix would save; their ``saved`` field counts those.)"""
@@ -191,8 +193,11 @@ def failures(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[ExchangeVerd
     """What the browser refused: blocked requests, and failed preflights whose request is not
     in the capture (a browser does not send the request after a failed preflight, and some
     tools record nothing for it)."""
-    return [v for v in verdicts if v.verdict == "blocked"
-            and (v.role != "preflight" or not t.authorised.get(v.exchange.id))]
+    return [
+        v
+        for v in verdicts
+        if v.verdict == "blocked" and (v.role != "preflight" or not t.authorised.get(v.exchange.id))
+    ]
 
 
 def failed_step(v: ExchangeVerdict) -> str | None:

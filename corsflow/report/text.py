@@ -78,16 +78,26 @@ def _max_age_phrase(v: ExchangeVerdict) -> str | None:
 
 def _header_lines(report: Report, t: Tally) -> list[str]:
     c = t.total
-    sources = ", ".join(
-        f"{s.path} ({s.format}, {_plural(s.exchanges, 'exchange')}"
-        + (f", {s.skipped} skipped)" if s.skipped else ")")
-        for s in report.sources
-    ) or "no sources"
+    sources = (
+        ", ".join(
+            f"{s.path} ({s.format}, {_plural(s.exchanges, 'exchange')}"
+            + (f", {s.skipped} skipped)" if s.skipped else ")")
+            for s in report.sources
+        )
+        or "no sources"
+    )
     severities: Counter[str] = Counter(f.severity for f in report.findings)
-    labels = {"error": ("error", "errors"), "warning": ("warning", "warnings"), "info": ("info", "info")}
-    findings = ", ".join(
-        f"{severities[s]} {labels[s][severities[s] != 1]}" for s in labels if severities[s]
-    ) or "none"
+    labels = {
+        "error": ("error", "errors"),
+        "warning": ("warning", "warnings"),
+        "info": ("info", "info"),
+    }
+    findings = (
+        ", ".join(
+            f"{severities[s]} {labels[s][severities[s] != 1]}" for s in labels if severities[s]
+        )
+        or "none"
+    )
     counts = (
         f"{_plural(c.exchanges, 'exchange')}: {_plural(c.requests, 'cross-origin request')} "
         f"({c.preflighted} preflighted, {c.simple} simple), {_plural(c.preflights, 'preflight')} "
@@ -102,8 +112,13 @@ def _header_lines(report: Report, t: Tally) -> list[str]:
 def _origin_order(t: Tally) -> list[str]:
     """Origins with cross-origin traffic; those with failures first, then the busiest."""
     names = [o for o, c in t.origins.items() if c.requests or c.preflights]
-    return sorted(names, key=lambda o: (-t.origins[o].blocked - t.origins[o].failed_preflights,
-                                        -(t.origins[o].requests + t.origins[o].preflights)))
+    return sorted(
+        names,
+        key=lambda o: (
+            -t.origins[o].blocked - t.origins[o].failed_preflights,
+            -(t.origins[o].requests + t.origins[o].preflights),
+        ),
+    )
 
 
 def _origin_summary(c: Counts) -> str:
@@ -111,8 +126,8 @@ def _origin_summary(c: Counts) -> str:
         _plural(c.requests, "request"),
         _plural(c.preflights, "preflight"),
         _plural(c.cache_hits, "cache hit"),
-        f"{c.blocked} blocked" + (f" · {_plural(c.failed_preflights, 'failed preflight')}"
-                                  if c.failed_preflights else ""),
+        f"{c.blocked} blocked"
+        + (f" · {_plural(c.failed_preflights, 'failed preflight')}" if c.failed_preflights else ""),
         f"{c.avoidable} avoidable",
         f"preflights {_ms(c.preflight_ms)}",
     ]
@@ -148,9 +163,12 @@ def _failure_reason(v: ExchangeVerdict) -> str:
 
 def _origin_findings(report: Report, origin: str, shown: set[str]) -> list[Finding]:
     """Findings for this origin other than the failures already explained above them."""
-    return [f for f in report.findings
-            if f.origin == origin and not (f.severity == "error" and f.exchange_ids
-                                           and set(f.exchange_ids) <= shown)]
+    return [
+        f
+        for f in report.findings
+        if f.origin == origin
+        and not (f.severity == "error" and f.exchange_ids and set(f.exchange_ids) <= shown)
+    ]
 
 
 def _max_age_census(verdicts: Iterable[ExchangeVerdict]) -> str | None:
@@ -224,7 +242,12 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
     verdicts = t.cors_by_origin.get(origin, [])
     out: list[RenderableType] = [
         Text(""),
-        _styled(("▌ ", "bold blue"), (origin, "bold"), "\n  ", (_origin_summary(t.origins[origin]), "dim")),
+        _styled(
+            ("▌ ", "bold blue"),
+            (origin, "bold"),
+            "\n  ",
+            (_origin_summary(t.origins[origin]), "dim"),
+        ),
     ]
     groups = _failures(t, verdicts)
     shown: set[str] = set()
@@ -246,14 +269,20 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
                 body.append(f"\nfailed check: {step}")
             if first.role == "preflight":
                 status = first.exchange.status
-                body.append("\npreflight answered " + (str(status) if status is not None else "nothing")
-                            + "; the request it was sent for is not in the capture", style="dim")
+                body.append(
+                    "\npreflight answered "
+                    + (str(status) if status is not None else "nothing")
+                    + "; the request it was sent for is not in the capture",
+                    style="dim",
+                )
             elif first.preflight_id is not None:
                 pf = t.by_id.get(first.preflight_id)
                 status = pf.exchange.status if pf is not None else None
-                body.append(f"\npreflight {first.preflight_id}"
-                            + (f" answered {status}" if status is not None else " got no response"),
-                            style="dim")
+                body.append(
+                    f"\npreflight {first.preflight_id}"
+                    + (f" answered {status}" if status is not None else " got no response"),
+                    style="dim",
+                )
             hint = t.hint_for(first.exchange.id)
             if hint:
                 body.append("\nfix: ", style="bold green")
@@ -309,7 +338,9 @@ def _endpoint_rows(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[tuple[
     groups: dict[str, Counts] = {}
     for v in verdicts:
         if v.role in ("preflight", "preflighted", "simple"):
-            groups.setdefault(endpoint(v.exchange.url), Counts()).add(v, v.exchange.id in t.avoidable)
+            groups.setdefault(endpoint(v.exchange.url), Counts()).add(
+                v, v.exchange.id in t.avoidable
+            )
     return sorted(groups.items(), key=lambda kv: (-kv[1].blocked, -kv[1].preflight_ms, kv[0]))
 
 
@@ -343,7 +374,9 @@ def _diagnostics(report: Report) -> list[RenderableType]:
         where: defaultdict[str, list[str]] = defaultdict(list)
         for s in report.skipped:
             where[s.reason].append(f"{s.path} {s.where}")
-        reasons = report.skipped_by_reason or tuple(Counter(s.reason for s in report.skipped).items())
+        reasons = report.skipped_by_reason or tuple(
+            Counter(s.reason for s in report.skipped).items()
+        )
         for reason, n in reasons:
             line = _styled("    ", (f"{n} × ", "dim"), reason)
             if where.get(reason):
@@ -360,15 +393,19 @@ def _renderables(report: Report) -> list[RenderableType]:
     out: list[RenderableType] = [
         _styled((head[0], "bold")),
         Text(head[1]),
-        _styled(("findings: ", ""), (head[2].removeprefix("findings: "),
-                                     "bold red" if t.total.blocked else "")),
+        _styled(
+            ("findings: ", ""),
+            (head[2].removeprefix("findings: "), "bold red" if t.total.blocked else ""),
+        ),
     ]
     origins = _origin_order(t)
     if not origins:
         out.append(Text("\nNo cross-origin requests in this capture.", style="dim"))
     for origin in origins:
         out += _origin_block(report, t, origin)
-    stray = [f for f in report.findings if f.origin is None or origin_label(f.origin) not in origins]
+    stray = [
+        f for f in report.findings if f.origin is None or origin_label(f.origin) not in origins
+    ]
     if stray:
         grid = _grid()
         for f in stray:
@@ -409,9 +446,17 @@ def render_text(report: Report, *, color: bool | None = None, width: int | None 
         width = _terminal_width(sys.stdout)
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=color, no_color=not color, color_system="standard" if color else None,
-        width=width or DEFAULT_WIDTH, highlight=False, emoji=False, markup=False,
-        force_jupyter=False, legacy_windows=False, soft_wrap=False,
+        file=buffer,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        width=width or DEFAULT_WIDTH,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        force_jupyter=False,
+        legacy_windows=False,
+        soft_wrap=False,
     )
     console.print(Group(*_renderables(report)))
     text = buffer.getvalue()
@@ -432,10 +477,23 @@ def write_text(report: Report, stream: IO[str], *, color: bool | None = None) ->
 # --------------------------------------------------------------------------- markdown
 
 
-_MD_SPECIAL = str.maketrans({
-    "\\": "\\\\", "|": "\\|", "`": "\\`", "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]",
-    "<": "&lt;", ">": "&gt;", "&": "&amp;", "#": "\\#", "\n": " ", "\r": " ",
-})
+_MD_SPECIAL = str.maketrans(
+    {
+        "\\": "\\\\",
+        "|": "\\|",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "#": "\\#",
+        "\n": " ",
+        "\r": " ",
+    }
+)
 
 
 def md(value: object) -> str:
@@ -449,6 +507,16 @@ def _md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[
     return lines
 
 
+MARKDOWN_ROWS = 50
+"""Rows per table or list, so the page fits a CI comment (GitHub takes 65,536 characters)."""
+
+
+def _md_more(total: int, what: str) -> list[str]:
+    if total <= MARKDOWN_ROWS:
+        return []
+    return ["", f"… and {total - MARKDOWN_ROWS} more {what} (the CSV or JSON report has them all)."]
+
+
 def render_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown: summary, findings, failures, origins."""
     t = tally(report)
@@ -458,44 +526,90 @@ def render_markdown(report: Report) -> str:
         out += ["## Findings", ""]
         out += _md_table(
             ("severity", "code", "origin", "message", "fix", "exchanges"),
-            ((f.severity, f.code, f.origin or "", f.message, f.hint or "", _ids(f.exchange_ids))
-             for f in sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))),
+            (
+                (f.severity, f.code, f.origin or "", f.message, f.hint or "", _ids(f.exchange_ids))
+                for f in sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
+            ),
         )
         out.append("")
     groups = _failures(t, report.exchanges)
     if groups:
         out += ["## Failures", ""]
-        for group in groups:
+        for group in groups[:MARKDOWN_ROWS]:
             first = group.verdicts[0]
             ids = [v.exchange.id for v in group.verdicts]
-            out.append(f"- **{md(first.exchange.method)} {md(first.exchange.url)}** from "
-                       f"{md(first.origin or '(no Origin)')}: {md(_failure_reason(first))} "
-                       f"({md(_ids(ids))})")
+            out.append(
+                f"- **{md(first.exchange.method)} {md(first.exchange.url)}** from "
+                f"{md(first.origin or '(no Origin)')}: {md(_failure_reason(first))} "
+                f"({md(_ids(ids))})"
+            )
             step = failed_step(first)
             if step:
                 out.append(f"  - failed check: {md(step)}")
             hint = t.hint_for(first.exchange.id)
             if hint:
                 out.append(f"  - fix: {md(hint)}")
+        if len(groups) > MARKDOWN_ROWS:
+            out.append(f"- … and {len(groups) - MARKDOWN_ROWS} more kinds of failure")
         out.append("")
     origins = _origin_order(t)
     if origins:
         out += ["## Origins", ""]
         out += _md_table(
-            ("origin", "requests", "preflights", "cache hits", "avoidable", "blocked", "preflight ms",
-             "preflight share"),
-            ((o, c.requests, c.preflights, c.cache_hits, c.avoidable, c.blocked, f"{c.preflight_ms:.0f}",
-              "" if c.preflight_share is None else f"{c.preflight_share:.0%}")
-             for o in origins for c in [t.origins[o]]),
+            (
+                "origin",
+                "requests",
+                "preflights",
+                "cache hits",
+                "avoidable",
+                "blocked",
+                "preflight ms",
+                "preflight share",
+            ),
+            (
+                (
+                    o,
+                    c.requests,
+                    c.preflights,
+                    c.cache_hits,
+                    c.avoidable,
+                    c.blocked,
+                    f"{c.preflight_ms:,.0f}",
+                    "" if c.preflight_share is None else f"{c.preflight_share:.0%}",
+                )
+                for o in origins[:MARKDOWN_ROWS]
+                for c in [t.origins[o]]
+            ),
         )
+        out += _md_more(len(origins), "origins")
+        endpoints = _endpoint_rows(t, report.exchanges)
         out += ["", "## Endpoints", ""]
         out += _md_table(
-            ("endpoint", "methods", "requests", "preflights", "cache hits", "avoidable", "blocked",
-             "preflight ms"),
-            ((name, ",".join(sorted(c.methods)), c.requests, c.preflights, c.cache_hits, c.avoidable,
-              c.blocked, f"{c.preflight_ms:.0f}")
-             for name, c in _endpoint_rows(t, report.exchanges)),
+            (
+                "endpoint",
+                "methods",
+                "requests",
+                "preflights",
+                "cache hits",
+                "avoidable",
+                "blocked",
+                "preflight ms",
+            ),
+            (
+                (
+                    name,
+                    ",".join(sorted(c.methods)),
+                    c.requests,
+                    c.preflights,
+                    c.cache_hits,
+                    c.avoidable,
+                    c.blocked,
+                    f"{c.preflight_ms:,.0f}",
+                )
+                for name, c in endpoints[:MARKDOWN_ROWS]
+            ),
         )
+        out += _md_more(len(endpoints), "endpoints")
         out.append("")
     skipped_total = sum(n for _, n in report.skipped_by_reason) or len(report.skipped)
     if skipped_total or report.notes:
@@ -509,11 +623,27 @@ def render_markdown(report: Report) -> str:
 # --------------------------------------------------------------------------- csv
 
 CSV_FIELDS = (
-    "id", "method", "url", "origin", "started", "status", "role", "verdict", "cors_error",
-    "preflight_id", "cache", "redundant",
+    "id",
+    "method",
+    "url",
+    "origin",
+    "started",
+    "status",
+    "role",
+    "verdict",
+    "cors_error",
+    "preflight_id",
+    "cache",
+    "redundant",
     # Beyond the JSON contract's EXCHANGE fields:
-    "failed_parameter", "redundant_cause", "credentials", "endpoint", "path_template",
-    "duration_ms", "source", "where",
+    "failed_parameter",
+    "redundant_cause",
+    "credentials",
+    "endpoint",
+    "path_template",
+    "duration_ms",
+    "source",
+    "where",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -539,11 +669,28 @@ def render_csv(report: Report) -> str:
     for v in report.exchanges:
         ex = v.exchange
         ms = duration_ms(v)
-        writer.writerow([
-            _cell(ex.id), _cell(ex.method), _cell(ex.url), _cell(v.origin), repr(ex.started),
-            _cell(ex.status), v.role, _cell(v.verdict), _cell(v.cors_error), _cell(v.preflight_id),
-            _cell(v.cache), _cell(v.redundant), _cell(v.failed_parameter), _cell(v.redundant_cause),
-            v.credentials, _cell(endpoint(ex.url)), _cell(path_template(ex.url)),
-            "" if ms is None else f"{ms:g}", _cell(ex.source.path), _cell(ex.source.where),
-        ])
+        writer.writerow(
+            [
+                _cell(ex.id),
+                _cell(ex.method),
+                _cell(ex.url),
+                _cell(v.origin),
+                repr(ex.started),
+                _cell(ex.status),
+                v.role,
+                _cell(v.verdict),
+                _cell(v.cors_error),
+                _cell(v.preflight_id),
+                _cell(v.cache),
+                _cell(v.redundant),
+                _cell(v.failed_parameter),
+                _cell(v.redundant_cause),
+                v.credentials,
+                _cell(endpoint(ex.url)),
+                _cell(path_template(ex.url)),
+                "" if ms is None else f"{ms:g}",
+                _cell(ex.source.path),
+                _cell(ex.source.where),
+            ]
+        )
     return buffer.getvalue()

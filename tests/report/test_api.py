@@ -35,8 +35,12 @@ def test_frames_are_built_once(report: Report) -> None:
 
 def test_charts(report: Report) -> None:
     cors = CorsAnalysis(report)
-    for fig in (cors.timeline(), cors.timeline("https://app.example.com"), cors.preflight_overhead(),
-                cors.verdicts_by_origin()):
+    for fig in (
+        cors.timeline(),
+        cors.timeline("https://app.example.com"),
+        cors.preflight_overhead(),
+        cors.verdicts_by_origin(),
+    ):
         assert isinstance(fig, Figure)
 
 
@@ -68,9 +72,14 @@ def test_load_expands_patterns_and_rejects_what_is_not_there(tmp_path: Path) -> 
     (tmp_path / "a.har").write_text("{}")
     (tmp_path / "b.har").write_text("{}")
     (tmp_path / "sub").mkdir()
-    assert api._expand(str(tmp_path / "*.har")) == [str(tmp_path / "a.har"), str(tmp_path / "b.har")]
+    assert api._expand(str(tmp_path / "*.har")) == [
+        str(tmp_path / "a.har"),
+        str(tmp_path / "b.har"),
+    ]
     assert api._expand([tmp_path / "b.har", tmp_path / "a.har"]) == [
-        str(tmp_path / "b.har"), str(tmp_path / "a.har")]
+        str(tmp_path / "b.har"),
+        str(tmp_path / "a.har"),
+    ]
     with pytest.raises(UsageError, match="matches no file"):
         load(str(tmp_path / "*.pcap"))
     with pytest.raises(UsageError, match="is a directory"):
@@ -91,8 +100,12 @@ def test_real_capture_frames(aftonbladet: CorsAnalysis) -> None:
     pf = aftonbladet.preflights.set_index("id")
     # Three CORS preflights in the WebPageTest capture, each paired with the POST after it.
     assert list(pf.index) == ["e103", "e128", "e210"]
-    assert pf.loc["e103", "request_ids"] == ("e114",) and pf.loc["e103", "requested_method"] == "POST"
-    assert pf.loc["e128", "max_age_sent"] == "604800" and pf.loc["e128", "max_age_effective"] == 7200.0
+    assert (
+        pf.loc["e103", "request_ids"] == ("e114",) and pf.loc["e103", "requested_method"] == "POST"
+    )
+    assert (
+        pf.loc["e128", "max_age_sent"] == "604800" and pf.loc["e128", "max_age_effective"] == 7200.0
+    )
     assert pf.loc["e103", "max_age_problem"] == "missing"
     assert bool(pf.loc["e210", "redundant"])
     assert (pf["cost_ms"] > 0).all()
@@ -103,7 +116,9 @@ def test_real_capture_frames(aftonbladet: CorsAnalysis) -> None:
     by_origin = aftonbladet.by_origin
     assert list(by_origin.index) == ["http://www.aftonbladet.se"]
     assert by_origin.loc["http://www.aftonbladet.se", "preflights"] == 3
-    assert by_origin.loc["http://www.aftonbladet.se", "preflight_ms"] == pytest.approx(pf["cost_ms"].sum())
+    assert by_origin.loc["http://www.aftonbladet.se", "preflight_ms"] == pytest.approx(
+        pf["cost_ms"].sum()
+    )
     ep = aftonbladet.by_endpoint
     assert ep.loc["https://cis.schibsted.com/api/v1/identify", "preflights"] == 1
     assert isinstance(aftonbladet.findings["severity"].dtype, pd.CategoricalDtype)
@@ -135,7 +150,7 @@ def test_real_failed_preflight_without_its_request_is_a_failure(corpus: Path) ->
     # WebPageTest recorded the 503 preflight but not the POST the browser then never sent.
     cors = load(corpus / "har/webpagetest-2.17-nytimes-preflight-503.har")
     text = render_text(cors.report, color=False, width=200)
-    failures = text[text.index("  Failures"):text.index("  Endpoints")]
+    failures = text[text.index("  Failures") : text.index("  Endpoints")]
     assert "✗ e174 OPTIONS http://int-promos.nytimes.com/hp-watching/serves" in failures
     assert "blocked: PreflightMissingAllowOriginHeader" in failures
     assert "preflight answered 503; the request it was sent for is not in the capture" in failures
@@ -172,7 +187,10 @@ def test_sample_session_preflights(sample: CorsAnalysis) -> None:
     assert control["request_count"] == 4 and control["cache_hits"] == 3
     # `wildcard-cache`: the second X-A request reused the first preflight.
     assert _row(pf, "/s/wildcard-cache")["request_ids"] == tuple(
-        sample.exchanges.query("path_template == '/s/wildcard-cache' and role == 'preflighted'")["id"])
+        sample.exchanges.query("path_template == '/s/wildcard-cache' and role == 'preflighted'")[
+            "id"
+        ]
+    )
     # `maxage-absent`: no Max-Age, so Chromium caches 5 s.
     assert set(pf.loc[pf["path_template"] == "/s/maxage-absent", "max_age_effective"]) == {5.0}
     # `nocache`: with DevTools' cache disabled the second and third preflights are redundant.
@@ -182,17 +200,27 @@ def test_sample_session_preflights(sample: CorsAnalysis) -> None:
     # Failed preflights stood for no request: the browser never sent them.
     failed = pf[pf["verdict"] == "blocked"]
     assert set(failed["path_template"]) == {
-        "/s/preflight-404-bare", "/s/method-not-allowed", "/s/header-not-allowed"}
+        "/s/preflight-404-bare",
+        "/s/method-not-allowed",
+        "/s/header-not-allowed",
+    }
     assert (failed["request_count"] == 0).all()
 
 
 def test_sample_session_failures_in_every_format(sample: CorsAnalysis, tmp_path: Path) -> None:
     report = sample.report
-    errors = dict(zip(sample.exchanges["path_template"], sample.exchanges["cors_error"], strict=False))
+    errors = dict(
+        zip(sample.exchanges["path_template"], sample.exchanges["cors_error"], strict=False)
+    )
     text = render_text(report, color=False, width=200)
-    failures = text[text.index("  Failures"):text.index("  Findings")]
-    for template in ("/s/no-acao", "/s/acao-mismatch", "/s/preflight-404-bare",
-                     "/s/method-not-allowed", "/s/header-not-allowed"):
+    failures = text[text.index("  Failures") : text.index("  Findings")]
+    for template in (
+        "/s/no-acao",
+        "/s/acao-mismatch",
+        "/s/preflight-404-bare",
+        "/s/method-not-allowed",
+        "/s/header-not-allowed",
+    ):
         assert template in failures
         assert f"blocked: {errors[template]}" in failures
     assert "blocked: MethodDisallowedByPreflightResponse (PUT)" in failures
@@ -200,10 +228,15 @@ def test_sample_session_failures_in_every_format(sample: CorsAnalysis, tmp_path:
     markdown = render_markdown(report)
     assert markdown.count("\n- **") == failures.count("✗")
     verdicts = sample.verdicts_by_origin().axes[0]
-    blocked_labels = [label for label in verdicts.get_legend_handles_labels()[1] if label.startswith("blocked")]
+    blocked_labels = [
+        label for label in verdicts.get_legend_handles_labels()[1] if label.startswith("blocked")
+    ]
     # Failed preflights stand for the requests the browser then never sent.
     assert blocked_labels == [
-        "blocked: AllowOriginMismatch", "blocked: HeaderDisallowedByPreflightResponse",
-        "blocked: MethodDisallowedByPreflightResponse", "blocked: MissingAllowOriginHeader",
-        "blocked: PreflightMissingAllowOriginHeader"]
+        "blocked: AllowOriginMismatch",
+        "blocked: HeaderDisallowedByPreflightResponse",
+        "blocked: MethodDisallowedByPreflightResponse",
+        "blocked: MissingAllowOriginHeader",
+        "blocked: PreflightMissingAllowOriginHeader",
+    ]
     assert sum(p.get_width() for p in verdicts.patches) == 25 + 3

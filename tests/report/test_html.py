@@ -40,7 +40,10 @@ def test_self_contained(report: Report) -> None:
     parsed = _parse(page)
     assert "script" not in parsed.tags and "link" not in parsed.tags and "iframe" not in parsed.tags
     sources = [v for k, v in parsed.attrs if k in ("src", "href") and v is not None]
-    assert all(s.startswith(("data:image/png;base64,", "#", "https://fetch.spec.whatwg.org/")) for s in sources)
+    assert all(
+        s.startswith(("data:image/png;base64,", "#", "https://fetch.spec.whatwg.org/"))
+        for s in sources
+    )
     assert sum(s.startswith("data:image/png;base64,") for s in sources) == 3  # the three charts
     assert "@import" not in page and "url(" not in page
     assert "default-src 'none'" in page  # a CSP forbids loading anything should escaping ever fail
@@ -72,7 +75,7 @@ def test_capture_values_are_escaped(hostile_report: Report) -> None:
     assert not re.search(r"<script", page, re.IGNORECASE)
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#x27;&quot;&amp;" in page
     text = "".join(parsed.text)
-    assert "<script>alert(\"x\")</script>'\"&" in text  # shown to the reader, as text
+    assert '<script>alert("x")</script>\'"&' in text  # shown to the reader, as text
     assert 'https://evil.example"><script>alert(3)</script>' in text
 
 
@@ -86,7 +89,9 @@ def _open(browser: object, path: Path, shot: Path) -> tuple[list[str], list[str]
     page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     problems: list[str] = []
     requests: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
     page.on("pageerror", lambda err: problems.append(str(err)))
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     page.on("request", lambda req: requests.append(req.url))
@@ -113,9 +118,16 @@ def test_renders_in_chromium_without_errors_or_requests(
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=chromium, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"])
+            executable_path=chromium,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
         try:
             pages = [("report", report), ("hostile", hostile_report)]
             if SAMPLE.is_file():

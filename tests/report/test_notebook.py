@@ -31,12 +31,18 @@ def test_notebook_runs_and_draws(corpus: Path, monkeypatch: pytest.MonkeyPatch) 
         # The notebook falls back to this corpus capture itself; the fixture proves it is there.
         assert (corpus / "har" / "webpagetest-2.17-aftonbladet-cors-preflights.har").is_file()
     # The kernel is a separate process: it must find this checkout's corsflow.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
     monkeypatch.delenv("CORSFLOW_CAPTURE", raising=False)
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=120,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=120,
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
     client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
