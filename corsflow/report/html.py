@@ -263,9 +263,13 @@ def _origin_section(report: Report, t: Tally, origin: str) -> str:
         endpoints.setdefault(endpoint(v.exchange.url), Counts()).add(
             v, v.exchange.id in t.avoidable
         )
-    ordered = sorted(endpoints.items(), key=lambda kv: (-kv[1].blocked, -kv[1].preflight_ms, kv[0]))
+    ordered = sorted(
+        endpoints.items(),
+        key=lambda kv: (-kv[1].blocked - kv[1].failed_preflights, -kv[1].preflight_ms, kv[0]),
+    )
     rows = [
-        f'<tr class="{"blocked" if c.blocked else ""}"><td class="url">{e(name)}</td>'
+        f'<tr class="{"blocked" if c.blocked or c.failed_preflights else ""}">'
+        f'<td class="url">{e(name)}</td>'
         f"<td>{e(', '.join(sorted(c.methods)) or 'OPTIONS')}</td>{_counts_cells(c)}</tr>"
         for name, c in ordered
     ]

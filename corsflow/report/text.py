@@ -341,7 +341,10 @@ def _endpoint_rows(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[tuple[
             groups.setdefault(endpoint(v.exchange.url), Counts()).add(
                 v, v.exchange.id in t.avoidable
             )
-    return sorted(groups.items(), key=lambda kv: (-kv[1].blocked, -kv[1].preflight_ms, kv[0]))
+    return sorted(
+        groups.items(),
+        key=lambda kv: (-kv[1].blocked - kv[1].failed_preflights, -kv[1].preflight_ms, kv[0]),
+    )
 
 
 def _endpoint_table(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> RenderableType:
