@@ -247,8 +247,8 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
     ex = v.exchange
     if v.verdict == "blocked" and v.cors_error:
         # A request blocked by its preflight repeats the preflight's failure: report it once,
-        # on the preflight, naming both.
-        if v.role == "preflighted" and v.cache == "miss" and v.preflight_id:
+        # on the preflight. A failure of the request's own response is its own finding.
+        if v.role == "preflighted" and v.cache == "miss" and _preflight_stage(v.cors_error):
             return out
         ids = (ex.id,)
         out.append(_finding(v.cors_error, _failure_message(v), ids, _failure_hint(v, None),
@@ -308,6 +308,11 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
             "please report this capture: the engine profile needs correcting",
             origin=v.origin, url=ex.url))
     return out
+
+
+def _preflight_stage(cors_error: str) -> bool:
+    """Whether a CorsError is one the preflight's response raises."""
+    return cors_error.startswith("Preflight") or cors_error.endswith("PreflightResponse")
 
 
 def _allow_headers(v: ExchangeVerdict) -> set[str]:

@@ -299,3 +299,14 @@ def test_redirect_with_credentials_in_location() -> None:
     v = by_id(report)["e0"]
     assert (v.verdict, v.cors_error) == ("blocked", "RedirectContainsCredentials")
     assert "RedirectContainsCredentials" in codes(report)
+
+
+def test_actual_response_failure_after_a_good_preflight_is_its_own_finding() -> None:
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0,
+                    allow=dict(GOOD, **{"Access-Control-Allow-Credentials": "true"})),
+          put(1, 1.1, response_headers={})]
+    report = analyze_exchanges(xs)
+    v = by_id(report)["e1"]
+    assert (v.verdict, v.cors_error, v.preflight_id) == ("blocked", "MissingAllowOriginHeader", "e0")
+    [f] = [f for f in report.findings if f.code == "MissingAllowOriginHeader"]
+    assert f.exchange_ids == ("e1",) and "Access-Control-Allow-Origin" in f.hint
