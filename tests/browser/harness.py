@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,15 +158,49 @@ class Captures:
     workdir: Path | None = None
 
 
-def _schedule(scenarios: list[Scenario]) -> Iterator[tuple[str, list[tuple[Scenario, int]]]]:
-    """The blocks in running order; a timed block's steps sorted by their offset."""
-    seq = [(s, k) for s in scenarios if s.block == "sequential" for k in range(len(s.steps))]
-    yield "sequential", seq
-    for block in ("timed", "nocache"):
-        steps = [(s, k) for s in scenarios if s.block == block for k in range(len(s.steps))]
-        order = {s.name: i for i, s in enumerate(scenarios)}
-        steps.sort(key=lambda sk: (sk[0].steps[sk[1]].at or 0.0, order[sk[0].name], sk[1]))
-        yield block, steps
+def _blocks(scenarios: list[Scenario]) -> list[list[Scenario]]:
+    """The scenarios grouped in running order: sequential, timed, nocache."""
+    return [[s for s in scenarios if s.block == b] for b in ("sequential", "timed", "nocache")]
+
+
+def _due_steps(block: list[Scenario], wait: Callable[[float], None]
+               ) -> Iterator[tuple[Scenario, int]]:
+    """The steps of a block, each when it is due.
+
+    A sequential scenario's steps run back to back. In a timed block a step's offset counts
+    from the moment its scenario's first step ran, so a busy machine that delays one
+    scenario does not shift the timers of another; the step due first runs next.
+    """
+    if all(s.block == "sequential" for s in block):
+        for s in block:
+            for k in range(len(s.steps)):
+                yield s, k
+        return
+    nxt = {s.name: 0 for s in block}
+    base: dict[str, float] = {}
+    order = {s.name: i for i, s in enumerate(block)}
+    start = time.monotonic()
+
+    def due(s: Scenario) -> float:
+        k = nxt[s.name]
+        at = s.steps[k].at or 0.0
+        if k == 0:
+            return start + at
+        return base[s.name] + at - (s.steps[0].at or 0.0)
+
+    while True:
+        ready = [s for s in block if nxt[s.name] < len(s.steps)]
+        if not ready:
+            return
+        s = min(ready, key=lambda s: (due(s), order[s.name]))
+        delay = due(s) - time.monotonic()
+        if delay > 0:
+            wait(delay)
+        k = nxt[s.name]
+        if k == 0:
+            base[s.name] = time.monotonic()
+        nxt[s.name] = k + 1
+        yield s, k
 
 
 def run_session(
@@ -235,14 +269,10 @@ def _drive(context: Any, srv: TwoOrigins, scenarios: list[Scenario], mode: str,
     steps: list[StepTruth] = []
     windows: list[tuple[int, int]] = []
     cache_disabled = False
-    for block, items in _schedule(scenarios):
-        t0 = time.monotonic()
-        for scenario, k in items:
+    for block in _blocks(scenarios):
+        # page.wait_for_timeout, not time.sleep: protocol events are delivered while waiting.
+        for scenario, k in _due_steps(block, lambda d: page.wait_for_timeout(d * 1000)):
             step = scenario.steps[k]
-            if step.at is not None:
-                delay = t0 + step.at - time.monotonic()
-                if delay > 0:
-                    page.wait_for_timeout(delay * 1000)
             if step.cache_disabled != cache_disabled:
                 cache_disabled = step.cache_disabled
                 cdp.send("Network.setCacheDisabled", {"cacheDisabled": cache_disabled})
