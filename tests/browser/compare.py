@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS_INVISIBLE = frozenset({
     "simple-get", "text-plain-post", "redirect-ok", "wildcard-credentials", "missing-acac",
     "acac-uppercase", "redirect-target-no-acao", "redirect-credentials-in-location",
-    "cache-credentials",
+    "cache-credentials", "chromium-safelist",
 })
 
 

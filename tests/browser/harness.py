@@ -125,6 +125,9 @@ class Session:
     wire: list[Wire]
     server_log: list[LoggedRequest]
     files: dict[str, str] = field(default_factory=dict)
+    preflight_event_types: dict[str, list[str]] = field(default_factory=dict)
+    """How the protocol labels preflights: the ``type`` of their ``requestWillBeSent`` and
+    ``responseReceived`` events and their ``initiator.type``, each value seen."""
 
     def step(self, scenario: str, k: int = 0) -> StepTruth:
         for s in self.steps:
@@ -138,13 +141,26 @@ class Session:
     def wire_of(self, scenario: str) -> list[Wire]:
         return [w for w in self.wire if w.scenario == scenario]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, headers: bool = True) -> dict[str, Any]:
+        """The truth as JSON; ``headers=False`` leaves out the request headers (samples)."""
+        wire = [asdict(w) for w in self.wire]
+        if not headers:
+            for w in wire:
+                w["headers"] = []
         return {
             "mode": self.mode, "page_origin": self.page_origin, "api_origin": self.api_origin,
             "chromium_version": self.chromium_version,
-            "steps": [asdict(s) for s in self.steps], "wire": [asdict(w) for w in self.wire],
-            "files": self.files,
+            "steps": [asdict(s) for s in self.steps], "wire": wire,
+            "preflight_event_types": self.preflight_event_types,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Session:
+        wire = [Wire(**{**w, "headers": [tuple(h) for h in w["headers"]]})
+                for w in data["wire"]]
+        return cls(data["mode"], data["page_origin"], data["api_origin"],
+                   data["chromium_version"], [StepTruth(**s) for s in data["steps"]], wire, [],
+                   preflight_event_types=data.get("preflight_event_types", {}))
 
 
 @dataclass
@@ -289,7 +305,8 @@ def _drive(context: Any, srv: TwoOrigins, scenarios: list[Scenario], mode: str,
     page.wait_for_timeout(300)  # let the last protocol events arrive
     server_log = srv.log.snapshot()
     wire = _attach(steps, windows, server_log, srv.api_origin, events, scenarios)
-    return Session(mode, srv.page_origin, srv.api_origin, version, steps, wire, server_log)
+    return Session(mode, srv.page_origin, srv.api_origin, version, steps, wire, server_log,
+                   preflight_event_types=_preflight_event_types(events))
 
 
 def _fetch_spec(step: Step, url: str) -> dict[str, Any]:
@@ -358,6 +375,21 @@ def _attach(
                     wire[i].redundant = ctl.cache == "hit"
     del by_name
     return wire
+
+
+def _preflight_event_types(events: list[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:
+    ids: set[str] = set()
+    seen: dict[str, set[str]] = {"requestWillBeSent": set(), "initiator": set(),
+                                 "responseReceived": set()}
+    for name, p in events:
+        initiator = p.get("initiator") or {}
+        if name == "Network.requestWillBeSent" and initiator.get("type") == "preflight":
+            ids.add(p["requestId"])
+            seen["requestWillBeSent"].add(str(p.get("type")))
+            seen["initiator"].add(str(initiator.get("type")))
+        elif name == "Network.responseReceived" and p.get("requestId") in ids:
+            seen["responseReceived"].add(str(p.get("type")))
+    return {k: sorted(v) for k, v in seen.items()}
 
 
 def _attach_cdp(steps: list[StepTruth], events: list[tuple[str, dict[str, Any]]]) -> None:

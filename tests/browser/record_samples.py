@@ -10,6 +10,7 @@ The README beside them is rewritten with the table of what Chromium decided.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -27,6 +28,9 @@ SAMPLE_SCENARIOS = (
     "header-not-allowed", "maxage-absent", "wildcard-cache", "cache-header-replace",
     "nocache-control", "nocache",
 )
+
+TRUTH = "chromium-session.truth.json"
+"""What Chromium decided in both sessions: {"direct": ..., "proxy": ...}."""
 
 FILES = {
     "pcap": "chromium-session.pcap",
@@ -53,6 +57,8 @@ def record(out: Path) -> tuple[Session, Session]:
                             sample_scenarios())
         for name in FILES.values():
             shutil.copyfile(tmp / name, out / name)
+    truth = {"direct": direct.to_json(headers=False), "proxy": proxy.to_json(headers=False)}
+    (out / TRUTH).write_text(json.dumps(truth, indent=0, sort_keys=True) + "\n")
     (out / "README.md").write_text(readme(direct, proxy))
     return direct, proxy
 

@@ -54,6 +54,13 @@ ERRORS: dict[str, tuple[str, str | None, str | None]] = {
     "invalid-acah": ("rejected", "InvalidAllowHeadersPreflightResponse", None),
     "wildcard-acah-credentials": ("rejected", "HeaderDisallowedByPreflightResponse", "x-a"),
     "wildcard-acam-credentials": ("rejected", "MethodDisallowedByPreflightResponse", "PUT"),
+    # Allow-Methods is compared case-sensitively, Allow-Headers case-insensitively; the
+    # safelisted methods need no listing.
+    "acam-lowercase-put": ("rejected", "MethodDisallowedByPreflightResponse", "PUT"),
+    "acah-uppercase": ("resolved", None, None),
+    "acam-omits-post": ("resolved", None, None),
+    # Save-Data, DPR and Device-Memory need no preflight in Chromium.
+    "chromium-safelist": ("resolved", None, None),
     # Methods are compared case-sensitively: no upper-casing of 'patch'.
     "lowercase-patch": ("rejected", "MethodDisallowedByPreflightResponse", "patch"),
     "lowercase-patch-listed": ("resolved", None, None),
@@ -75,6 +82,7 @@ LIFETIME: dict[str, float] = {
     "maxage-negative": 0,  # "-1": not cached
     "maxage-fraction": 5,  # "2.5" is not an integer: the default
     "maxage-twice": 5,  # two lines, "600, 600": unparsable, the default
+    "maxage-plus": 3,  # "+3" parses as 3
 }
 MARGIN = 0.3
 """Steps this close to the end of the lifetime are not judged (clocks and latency)."""
@@ -212,3 +220,12 @@ def test_proxy_and_direct_sessions_agree(direct_session: Session, proxy_session:
         return sorted((t.scenario, t.step, t.outcome, t.cors_error, t.cache) for t in s.steps)
 
     assert view(proxy_session) == view(direct_session)
+
+
+def test_how_devtools_labels_preflights(direct_session: Session) -> None:
+    """A preflight's requestWillBeSent has type Other and initiator type preflight (naming
+    the actual request's id); only its responseReceived says type Preflight."""
+    assert direct_session.preflight_event_types == {
+        "requestWillBeSent": ["Other"], "initiator": ["preflight"],
+        "responseReceived": ["Preflight"],
+    }
