@@ -84,7 +84,13 @@ def readme(direct: Session, proxy: Session) -> str:
         ("| `chromium-session.flows` | `mitmdump -w`, a second session with Chromium "
         "using mitmdump as its proxy |"),
         ("| `chromium-session.har` | the same mitmdump's HAR export (`--set hardump=...`); "
-        "it has the preflights |"),
+         "it has the preflights |"),
+        ("| `chromium-session.truth.json` | what Chromium decided in both sessions (DevTools "
+         "Protocol and server log), request by request; `tests/browser/test_samples.py` "
+         "checks corsflow's reports of the four files against it |"),
+        "",
+        "mitmdump saved only the test's own origins (`save_stream_filter`): Chromium also",
+        "sent an update check to `update.googleapis.com` through the proxy.",
         "",
         "The two sessions run the same scenarios with the same timing, so their requests match",
         "one for one (ports and times differ). In the first three steps of `nocache` DevTools'",
