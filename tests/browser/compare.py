@@ -166,7 +166,7 @@ def compare_playwright(capture: str, session: Session, report: dict[str, Any]
         for w in hops:
             requests.append((t, w.method, w.url, w))
     keys = _keys((m, u) for _, m, u, _ in requests)
-    for (t, method, url, w), key in zip(requests, keys):
+    for (t, method, url, hop), key in zip(requests, keys):
         ex = found.get(key)
 
         def differ(field: str, chromium: object, got: object, t: StepTruth = t,
@@ -177,9 +177,9 @@ def compare_playwright(capture: str, session: Session, report: dict[str, Any]
         if ex is None:
             differ("present", "requested", "missing from the report")
             continue
-        role = w.role if w is not None else ("preflighted" if t.declared_preflight
-                                             else "simple")
-        verdict = w.verdict if w is not None else "blocked"
+        role = hop.role if hop is not None else ("preflighted" if t.declared_preflight
+                                                 else "simple")
+        verdict = hop.verdict if hop is not None else "blocked"
         if ex["role"] != role:
             differ("role", role, ex["role"])
         reason = ex.get("unknown_reason") or ""

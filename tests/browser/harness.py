@@ -325,11 +325,10 @@ def _attach(
     """Join the page's results, the protocol's events and the server log into the truth."""
     _attach_cdp(steps, events)
     wire: list[Wire] = []
-    by_name = {s.name: s for s in scenarios}
     for truth, (lo, hi) in zip(steps, windows):
-        mine = [e for e in server_log[lo:hi] if e.server == "api"]
+        arrived = [e for e in server_log[lo:hi] if e.server == "api"]
         seen_actual = False
-        for e in mine:
+        for e in arrived:
             if e.method == "OPTIONS" and e.header("Access-Control-Request-Method"):
                 kind, role = "preflight", "preflight"
             elif not seen_actual:
@@ -348,9 +347,9 @@ def _attach(
     # same URL that passed (Chromium replaces the entry with each new result).
     last_passing: dict[str, int] = {}
     for truth in steps:
-        mine = [wire[i] for i in truth.wire]
-        pre = [w for w in mine if w.kind == "preflight"]
-        for w in mine:
+        sent = [wire[i] for i in truth.wire]
+        pre = [w for w in sent if w.kind == "preflight"]
+        for w in sent:
             if w.kind != "actual" or w.role != "preflighted":
                 continue
             if pre:
@@ -373,7 +372,6 @@ def _attach(
             for i in truth.wire:
                 if wire[i].kind == "preflight" and ctl is not None:
                     wire[i].redundant = ctl.cache == "hit"
-    del by_name
     return wire
 
 

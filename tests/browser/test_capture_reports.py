@@ -11,16 +11,22 @@ import json
 
 import pytest
 
-from .compare import analyze_json, compare_playwright, compare_wire, format_disagreements
+from .compare import (
+    Disagreement,
+    analyze_json,
+    compare_playwright,
+    compare_wire,
+    format_disagreements,
+)
 from .conftest import capture_file
 from .harness import Session
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _check(items: list[object]) -> None:
+def _check(items: list[Disagreement]) -> None:
     if items:
-        pytest.fail(format_disagreements(items), pytrace=False)  # type: ignore[arg-type]
+        pytest.fail(format_disagreements(items), pytrace=False)
 
 
 @pytest.mark.capture
