@@ -68,6 +68,8 @@ class CorsMachine:
     pair_timeout: float = 30.0
     cache: PreflightCache = field(init=False)
     _buffer: list[tuple[float, int, Exchange]] = field(default_factory=list)
+    _ahead: dict[tuple[str, str], list[tuple[float, int, Exchange]]] = field(default_factory=dict)
+    """The preflights in the buffer, by (origin, URL), for :meth:`_look_ahead`."""
     _taken: set[int] = field(default_factory=set)
     _seq: int = 0
     _newest: float = float("-inf")
@@ -81,7 +83,13 @@ class CorsMachine:
 
     def feed(self, exchange: Exchange) -> list[ExchangeVerdict]:
         self._seq += 1
-        heapq.heappush(self._buffer, (exchange.started, self._seq, exchange))
+        item = (exchange.started, self._seq, exchange)
+        heapq.heappush(self._buffer, item)
+        if exchange.method == "OPTIONS":
+            headers = exchange.request_headers
+            origin = headers.get("origin")
+            if origin is not None and "access-control-request-method" in headers:
+                self._ahead.setdefault((origin, exchange.url), []).append(item)
         self._newest = max(self._newest, exchange.started)
         out: list[ExchangeVerdict] = []
         self._release(self._newest - self.window, out)
@@ -101,12 +109,22 @@ class CorsMachine:
     def _release(self, watermark: float, out: list[ExchangeVerdict]) -> None:
         while self._buffer and self._buffer[0][0] <= watermark:
             started, seq, exchange = heapq.heappop(self._buffer)
+            if exchange.method == "OPTIONS":
+                self._forget_ahead(seq, exchange)
             if seq in self._taken:
                 self._taken.discard(seq)
                 continue
             self._expire(started, out)
             self._process(exchange, out)
         self._expire(watermark, out)
+
+    def _forget_ahead(self, seq: int, exchange: Exchange) -> None:
+        key = (exchange.request_headers.get("origin") or "", exchange.url)
+        items = self._ahead.get(key)
+        if items:
+            items[:] = [i for i in items if i[1] != seq]
+            if not items:
+                del self._ahead[key]
 
     def _expire(self, now: float, out: list[ExchangeVerdict]) -> None:
         while self._deadlines and self._deadlines[0][0] < now:
@@ -158,6 +176,9 @@ class CorsMachine:
         end = exchange.response.finished if exchange.response and exchange.response.finished \
             else exchange.started
         pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout)
+        # The credentials mode is not known yet; the uncredentialed lookup is the one that
+        # erases least, so a credentialed request's lookup may have erased a little more.
+        self._looked_up(pending, False)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
         self._seq += 1
@@ -181,30 +202,33 @@ class CorsMachine:
     def _pick(candidates: list[_Preflight], exchange: Exchange,
               view: RequestView) -> _Preflight | None:
         same_method = [p for p in candidates if p.view.requested_method == exchange.method]
-        exact = [p for p in same_method if set(p.view.requested_headers) == set(view.unsafe_names)]
-        pool = exact or same_method
+        wanted = set(view.unsafe_names)
+        exact = [p for p in same_method if set(p.view.requested_headers) == wanted]
+        # The inferred header set can miss or add a header the browser treats otherwise, so
+        # a preflight asking for a subset or superset still fits; a disjoint one was for
+        # another request (one the browser then blocked, say).
+        close = [p for p in same_method
+                 if set(p.view.requested_headers) <= wanted or wanted <= set(p.view.requested_headers)]
+        pool = exact or close
         return pool[0] if pool else None
 
     def _look_ahead(self, exchange: Exchange, view: RequestView) -> _Preflight | None:
         """Chrome's HAR dates the actual request before its preflight: find that preflight
         in the reorder buffer (linked by ``_initiator.url``, or within the window)."""
         best: tuple[float, int, Exchange] | None = None
-        for item in self._buffer:
+        for item in self._ahead.get((view.origin or "", exchange.url), ()):
             started, seq, candidate = item
             if seq in self._taken or started - exchange.started > self.window:
                 continue
-            if candidate.url != exchange.url or candidate.method.upper() != "OPTIONS":
+            acrm = (candidate.request_headers.get("access-control-request-method") or "").strip()
+            if acrm != exchange.method:
                 continue
-            headers = candidate.request_headers
-            if headers.get("origin") != view.origin or (
-                (headers.get("access-control-request-method") or "").strip() != exchange.method
-            ):
-                continue
-            if best is None or item < best:
+            if best is None or item[:2] < best[:2]:
                 best = item
         if best is None:
             return None
         self._taken.add(best[1])
+        self._forget_ahead(best[1], best[2])
         pre_view = view_request(best[2], self.profile)
         self._on_preflight(best[2], pre_view)
         return self._pick(self._waiting.get((pre_view.origin or "", best[2].url), []),
@@ -221,7 +245,6 @@ class CorsMachine:
                 p, "unknown", None, False, trace,
                 unknown_reason=f"the preflight got no response ({ex.failure or 'none captured'})")
         if omit.check.ok and include.check.ok:
-            self._store(p, False)
             return self._preflight_verdict(p, "allowed", omit, False, trace)
         if not omit.check.ok and not include.check.ok:
             return self._preflight_verdict(p, "blocked", omit, False, trace)
@@ -240,6 +263,8 @@ class CorsMachine:
                            unknown_reason: str | None = None,
                            credentials: Credentials = "unknown") -> ExchangeVerdict:
         ex, view = p.exchange, p.view
+        if verdict == "allowed" and outcome is not None:
+            self._store(p, creds)
         steps = [TraceStep("CORS-preflight request", "info",
                            f"asks for {view.requested_method}"
                            + (f" with {', '.join(view.requested_headers)}"
@@ -273,14 +298,18 @@ class CorsMachine:
             unsafe_headers=view.requested_headers, max_age=max_age, trace=tuple(steps),
         )
 
+    def _looked_up(self, p: _Preflight, creds: bool) -> None:
+        """Replay the lookup the browser made before sending the preflight: a stale or (where
+        the engine does so) insufficient entry was erased then, whatever the preflight's
+        outcome (Chromium 156, scenario cache-erase-on-insufficient)."""
+        assert p.view.origin is not None
+        self.cache.lookup(p.view.origin, p.exchange.url, p.view.requested_method or "",
+                          p.view.requested_headers, creds, p.exchange.started)
+
     def _store(self, p: _Preflight, creds: bool) -> None:
         outcome = p.outcomes[creds]
         assert outcome is not None and p.view.origin is not None
         ex = p.exchange
-        # The browser looked the request up before sending the preflight: a stale or (where
-        # the engine does so) insufficient entry was erased then.
-        self.cache.lookup(p.view.origin, ex.url, p.view.requested_method or "",
-                          p.view.requested_headers, creds, ex.started)
         stored_at = ex.response.finished if ex.response and ex.response.finished else ex.started
         self.cache.store(p.view.origin, ex.url, creds, outcome.methods or (),
                          outcome.headers or (), outcome.max_age.seconds, stored_at, ex.id)
@@ -363,7 +392,6 @@ class CorsMachine:
                                     credentials=credentials))
             return
         if outcome.check.ok:
-            self._store(p, creds)
             out.append(self._preflight_verdict(p, "allowed", outcome, creds, [],
                                                credentials=credentials))
             out.append(self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
@@ -410,11 +438,7 @@ class CorsMachine:
             trace.extend(result.trace)
             if note:
                 trace.append(note)
-            if result.error is None and credentials == "unknown" and note is not None:
-                verdict = "unknown"
-                unknown_reason = ("the verdict depends on the credentials mode, which the "
-                                  "capture does not show")
-            elif result.error is not None:
+            if result.error is not None:
                 verdict, error, param = "blocked", result.error, result.failed_parameter
                 unknown_reason = None
             elif unknown_reason is None:
@@ -446,10 +470,13 @@ class CorsMachine:
                 f"the response passes only when not credentialed and the browser recorded a "
                 f"failure ({exchange.failure}): the request was credentialed",
                 "#cors-protocol-and-credentials")
+        # Nothing settles it: take the fetch() default ('same-origin', so no credentials on a
+        # cross-origin request), which also fits the absence of a Cookie header, and say so.
         return omit, "unknown", TraceStep(
-            "Credentials mode", "unknown",
-            f"the response passes only if the request was not credentialed "
-            f"(credentialed it fails with {include.error})", "#cors-protocol-and-credentials")
+            "Credentials mode", "info",
+            f"assumed not credentialed (no Cookie header was sent); had the page used "
+            f"credentials: 'include', this would fail with {include.error}",
+            "#cors-protocol-and-credentials")
 
 
 def _max_age(outcome: PreflightOutcome) -> MaxAge:
