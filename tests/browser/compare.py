@@ -15,8 +15,10 @@ Two kinds of capture are compared differently:
   hit/miss or a preflight it cannot see, and must say why its verdict is unknown.
 
 Where a scenario's outcome depends on something no capture shows (the credentials mode of a
-request that carried no cookie), the report may answer ``unknown`` with a reason instead of
-Chromium's value; that is listed per scenario in :data:`CREDENTIALS_INVISIBLE`.
+request that carried no cookie; listed in :data:`CREDENTIALS_INVISIBLE`), the report may
+answer ``unknown`` with a reason instead of Chromium's value, or the verdict the request
+would get without credentials (``allowed`` for all of these) provided it says the
+credentials mode is ``unknown``: that is an assumption it states, not a claim.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ from .harness import Session, StepTruth, Wire
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Scenarios whose verdicts hang on the credentials mode, which a capture cannot show when
-# no cookie was sent: the server's answer passes for "omit" and fails for "include" (or the
-# reverse), so a report may say "unknown" for them.
+# no cookie was sent: the server's answer passes for "omit" and fails for "include", so a
+# report may say "unknown" for them, or "allowed" (their verdict without credentials) while
+# it reports the credentials mode as unknown.
 CREDENTIALS_INVISIBLE = frozenset({
     "simple-get", "text-plain-post", "redirect-ok", "wildcard-credentials", "missing-acac",
-    "acac-uppercase", "redirect-target-no-acao", "redirect-credentials-in-location",
-    "cache-credentials", "chromium-safelist",
+    "acac-uppercase", "redirect-target-no-acao", "cache-credentials", "chromium-safelist",
 })
 
 
@@ -129,7 +131,9 @@ def compare_wire(capture: str, session: Session, report: dict[str, Any], *,
         loose = w.scenario in CREDENTIALS_INVISIBLE
         if ex["role"] != w.role:
             differ("role", w.role, ex["role"])
-        verdict_unknown_ok = loose and ex["verdict"] == "unknown" and ex.get("unknown_reason")
+        verdict_unknown_ok = loose and (
+            (ex["verdict"] == "unknown" and ex.get("unknown_reason"))
+            or (ex["verdict"] == "allowed" and ex.get("credentials") == "unknown"))
         if ex["verdict"] != w.verdict and not verdict_unknown_ok:
             differ("verdict", w.verdict, ex["verdict"])
         if ex["verdict"] == w.verdict and ex["cors_error"] != w.cors_error:
@@ -196,7 +200,8 @@ def compare_playwright(capture: str, session: Session, report: dict[str, Any]
                 differ("preflight_id", "unknown (no preflights in the file)", ex["preflight_id"])
             if ex["cache"] in ("hit", "miss"):
                 differ("cache", "unknown (no preflights in the file)", ex["cache"])
-            if "preflight" not in reason.lower() and "preflight" not in notes:
+            if ex["role"] == "preflighted" and "preflight" not in reason.lower() \
+                    and "preflight" not in notes:
                 differ("why unknown", "says its preflight is not in the capture",
                        reason or "no reason")
     return out
