@@ -14,7 +14,7 @@ browser's own behaviour (a preflight on the first such request) is checked again
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .server import Reply, Route
 
@@ -61,7 +61,8 @@ class Scenario:
     """For a cache-disabled scenario: the scenario with the same steps run with the cache on;
     its hits say which of this scenario's preflights a cache would have saved."""
     about: str = ""
-    tags: frozenset[str] = field(default_factory=frozenset)
+    url_length: int | None = None
+    """Pad the query so that every URL of the scenario is exactly this long."""
 
     def path(self, sub: str = "") -> str:
         return f"/s/{self.name}{sub}"
@@ -69,7 +70,12 @@ class Scenario:
     def url(self, api_origin: str, k: int) -> str:
         step = self.steps[k]
         query = f"?s={self.name}" if self.same_url else f"?s={self.name}&n={k}"
-        return f"{api_origin}{self.path(step.sub)}{query}"
+        url = f"{api_origin}{self.path(step.sub)}{query}"
+        if self.url_length is not None:
+            pad = self.url_length - len(url) - len("&pad=")
+            assert pad >= 0, (self.name, len(url))
+            url += "&pad=" + "x" * pad
+        return url
 
 
 def actual(*extra: tuple[str, str], status: int = 200, acao: str | None = "{origin}") -> Reply:
@@ -286,6 +292,10 @@ def _timed() -> list[Scenario]:
             about="ACAM/ACAH *, X-A twice: the second is a cache hit"),
         seq("authorization-listed", Route(preflight(headers="authorization"), actual()),
             auth, auth, about="ACAH lists authorization: the second is a cache hit"),
+        seq("url-1023", Route(preflight(), actual()), put, put, url_length=1023,
+            about="a 1023-character URL: cached"),
+        seq("url-1024", Route(preflight(), actual()), put, put, url_length=1024,
+            about="a 1024-character URL: never cached"),
         seq("nocache-control", Route(preflight(), actual()), put, put, put, put,
             about="the control for nocache: the same steps with the cache on"),
     ]

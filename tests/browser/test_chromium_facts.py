@@ -104,6 +104,9 @@ CACHE: dict[str, tuple[str, ...]] = {
     "wildcard-authorization": ("miss", "miss"),
     "wildcard-cache": ("miss", "hit"),
     "authorization-listed": ("miss", "hit"),
+    # URLs of 1024 characters or more are never cached.
+    "url-1023": ("miss", "hit"),
+    "url-1024": ("miss", "miss"),
     "nocache-control": ("miss", "hit", "hit", "hit"),
     # Network.setCacheDisabled(true) for three steps: a preflight every time; the results
     # are still stored, and the fourth step (cache on again) hits.
