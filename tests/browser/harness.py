@@ -335,7 +335,10 @@ def _attach(
                 kind, role = "actual", ("preflighted" if truth.declared_preflight else "simple")
                 seen_actual = True
             else:
-                kind, role = "redirect", "simple"
+                # A redirected non-simple request keeps its headers, so it stays preflighted
+                # (Chromium preflights the new URL: preflighted-redirect-*).
+                kind = "redirect"
+                role = "preflighted" if truth.declared_preflight else "simple"
             truth.wire.append(len(wire))
             wire.append(Wire(len(wire), e.time, e.method, api_origin + e.target,
                              list(e.headers), e.status, truth.scenario, truth.step, kind, role))
@@ -347,19 +350,19 @@ def _attach(
     # same URL that passed (Chromium replaces the entry with each new result).
     last_passing: dict[str, int] = {}
     for truth in steps:
-        sent = [wire[i] for i in truth.wire]
-        pre = [w for w in sent if w.kind == "preflight"]
-        for w in sent:
-            if w.kind != "actual" or w.role != "preflighted":
-                continue
-            if pre:
-                w.cache, w.preflight = "miss", pre[-1].index
-            else:
-                w.cache, w.preflight = "hit", last_passing.get(w.url)
-        for p in pre:
-            p.redundant = False
-            if p.verdict == "allowed":
-                last_passing[p.url] = p.index
+        sent_for: dict[str, Wire] = {}  # this fetch's preflight per URL (redirects: several)
+        for w in (wire[i] for i in truth.wire):
+            if w.kind == "preflight":
+                w.redundant = False
+                sent_for[w.url] = w
+                if w.verdict == "allowed":
+                    last_passing[w.url] = w.index
+            elif w.role == "preflighted":
+                p = sent_for.get(w.url)
+                if p is not None:
+                    w.cache, w.preflight = "miss", p.index
+                else:
+                    w.cache, w.preflight = "hit", last_passing.get(w.url)
     # Redundant preflights: those the control scenario (cache on) did without.
     for s in scenarios:
         if s.control is None:

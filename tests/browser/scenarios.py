@@ -214,6 +214,10 @@ def _sequential() -> list[Scenario]:
         _one("redirect-target-no-acao", Route(), Step(),
              about="302 with ACAO to a target without ACAO"),
         _one("redirect-no-acao-on-302", Route(), Step(), about="302 without ACAO"),
+        _one("preflighted-redirect-307", Route(), Step("PUT", XA, "x", preflight=True),
+             about="PUT + X-A answered 307: the new URL gets its own preflight"),
+        _one("preflighted-redirect-302", Route(), Step("POST", XA, "x", preflight=True),
+             about="POST + X-A answered 302: a GET that keeps X-A, preflighted"),
         _one("redirect-credentials-in-location", Route(), Step(),
              about="302 to a URL with user:password"),
     ]
@@ -227,6 +231,12 @@ def _redirects() -> dict[str, dict[str, Route]]:
                                     "/next": Route(actual=actual(acao=None))},
         "redirect-no-acao-on-302": {"": Route(actual=actual(loc, status=302, acao=None)),
                                     "/next": Route(actual=actual())},
+        "preflighted-redirect-307": {
+            "": Route(preflight(), actual(loc, status=307)),
+            "/next": Route(preflight(), actual())},
+        "preflighted-redirect-302": {
+            "": Route(preflight(), actual(loc, status=302)),
+            "/next": Route(preflight(), actual())},
         "redirect-credentials-in-location": {
             "": Route(actual=actual(("Location", "http://user:secret@{api_host}/s/{name}/next"),
                                     status=302)),

@@ -68,6 +68,8 @@ ERRORS: dict[str, tuple[str, str | None, str | None]] = {
     "redirect-target-no-acao": ("rejected", "MissingAllowOriginHeader", None),
     "redirect-no-acao-on-302": ("rejected", "MissingAllowOriginHeader", None),
     "redirect-credentials-in-location": ("rejected", "RedirectContainsCredentials", None),
+    "preflighted-redirect-307": ("resolved", None, None),
+    "preflighted-redirect-302": ("resolved", None, None),
 }
 
 # scenario -> cache outcome of each step ("miss": a preflight was sent, "hit": none was).
@@ -232,3 +234,20 @@ def test_how_devtools_labels_preflights(direct_session: Session) -> None:
         "requestWillBeSent": ["Other"], "initiator": ["preflight"],
         "responseReceived": ["Preflight"],
     }
+
+
+@pytest.mark.parametrize(("scenario", "methods"), [
+    ("preflighted-redirect-307", [("OPTIONS", "PUT"), ("PUT", None), ("OPTIONS", "PUT"),
+                                  ("PUT", None)]),
+    ("preflighted-redirect-302", [("OPTIONS", "POST"), ("POST", None), ("OPTIONS", "GET"),
+                                  ("GET", None)]),
+])
+def test_redirected_request_is_preflighted_again(direct_session: Session, scenario: str,
+                                                 methods: list[tuple[str, str | None]]) -> None:
+    """A non-simple request redirected to another URL gets a preflight for that URL; a 302
+    turns POST into GET but keeps the custom header, so the GET is preflighted too."""
+    wire = direct_session.wire_of(scenario)
+    assert [(w.method, w.header("Access-Control-Request-Method")) for w in wire] == methods
+    assert wire[2].url.endswith(f"/s/{scenario}/next")
+    assert wire[2].header("Access-Control-Request-Headers") == "x-a"
+    assert [w.preflight for w in wire if w.kind != "preflight"] == [wire[0].index, wire[2].index]
