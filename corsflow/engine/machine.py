@@ -24,11 +24,18 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field, replace
+from urllib.parse import urljoin, urlsplit
 
 from ..model import Exchange
 from .cache import PreflightCache
 from .events import Credentials, ExchangeVerdict, MaxAge, TraceStep
-from .fetch import CheckResult, PreflightOutcome, cors_check, preflight_check
+from .fetch import (
+    CheckResult,
+    PreflightOutcome,
+    cors_check,
+    is_redirect_status,
+    preflight_check,
+)
 from .infer import RequestView, view_request
 from .profiles import EngineProfile
 
@@ -438,6 +445,11 @@ class CorsMachine:
             trace.extend(result.trace)
             if note:
                 trace.append(note)
+            if result.error is None:
+                redirect = _redirect_check(exchange)
+                if redirect is not None:
+                    trace.extend(redirect.trace)
+                    result = redirect
             if result.error is not None:
                 verdict, error, param = "blocked", result.error, result.failed_parameter
                 unknown_reason = None
@@ -477,6 +489,26 @@ class CorsMachine:
             f"assumed not credentialed (no Cookie header was sent); had the page used "
             f"credentials: 'include', this would fail with {include.error}",
             "#cors-protocol-and-credentials")
+
+
+def _redirect_check(exchange: Exchange) -> CheckResult | None:
+    """#http-redirect-fetch: "If request's mode is "cors", locationURL includes credentials,
+    and request's origin is not same origin with locationURL's origin, then return a network
+    error" (Chromium: RedirectContainsCredentials, checked after the redirect's CORS check)."""
+    response = exchange.response
+    if response is None or not is_redirect_status(response.status):
+        return None
+    location = response.headers.get("location")
+    if not location:
+        return None
+    target = urljoin(exchange.url, location)
+    parts = urlsplit(target)
+    if parts.username is None and parts.password is None:
+        return None
+    step = TraceStep("Redirect: Location without credentials", "fail",
+                     f"the redirect goes to {location!r}, which carries a user name or password",
+                     "#http-redirect-fetch")
+    return CheckResult("RedirectContainsCredentials", target, (step,))
 
 
 def _max_age(outcome: PreflightOutcome) -> MaxAge:

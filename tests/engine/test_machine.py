@@ -289,3 +289,13 @@ def test_insufficient_hit_erases_even_when_the_new_preflight_fails() -> None:
     v = by_id(analyze_exchanges(xs))
     assert v["e2"].cors_error == "HeaderDisallowedByPreflightResponse"
     assert v["e3"].cache is None  # no cached result left: its preflight is missing
+
+
+def test_redirect_with_credentials_in_location() -> None:
+    xs = [exchange(0, "GET", API + "/r", {"Origin": PAGE}, started=1.0, status=302,
+                   response_headers={"Access-Control-Allow-Origin": PAGE,
+                                     "Location": "http://user:secret@bar.other/t"})]
+    report = analyze_exchanges(xs)
+    v = by_id(report)["e0"]
+    assert (v.verdict, v.cors_error) == ("blocked", "RedirectContainsCredentials")
+    assert "RedirectContainsCredentials" in codes(report)
