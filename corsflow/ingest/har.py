@@ -241,23 +241,26 @@ class _Mapper:
 
     def _headers(self, items: list[_Header] | None) -> Headers:
         if not items:
-            return Headers()
+            return _NO_HEADERS
+        # The common case in one comprehension: string names and values. ``n[:1] not in
+        # ":"`` is false both for pseudo-headers and for an empty name.
+        pairs = tuple([(h.name, h.value) for h in items if h.name.__class__ is str
+                       and h.value.__class__ is str and h.name[:1] not in ":"])
+        if len(pairs) != len(items) and not _well_formed(items):
+            pairs = self._odd_headers(items)
+        return Headers(pairs)
+
+    def _odd_headers(self, items: list[_Header]) -> tuple[tuple[str, str], ...]:
         pairs = []
-        odd = False
         for h in items:
-            name, value = h.name, h.value
-            if type(name) is not str or type(value) is not str:
-                name, value = _coerce_header(name, value)
-                if name is None or value is None:
-                    odd = True
-                    continue
-            if name.startswith(":"):
+            name, value = _coerce_header(h.name, h.value)
+            if name is None or value is None:
+                self.diagnostics.note(f"{self.path}: header fields without a usable name or "
+                                      "value were ignored")
                 continue
-            pairs.append((name, value))
-        if odd:
-            self.diagnostics.note(f"{self.path}: header fields without a usable name or value "
-                                  "were ignored")
-        return Headers(tuple(pairs))
+            if not name.startswith(":"):
+                pairs.append((name, value))
+        return tuple(pairs)
 
 
 # -- the lenient path for entries the typed decoder refused -----------------------------------
@@ -314,6 +317,14 @@ def _from_cache(value: object) -> str | None:
     if isinstance(value, str):
         return value or None
     return "true" if value is True else None
+
+
+_NO_HEADERS = Headers()
+
+
+def _well_formed(items: list[_Header]) -> bool:
+    """True when every header has a non-empty string name and a string value."""
+    return all(h.name.__class__ is str and h.name and h.value.__class__ is str for h in items)
 
 
 def _coerce_header(name: object, value: object) -> tuple[str | None, str | None]:

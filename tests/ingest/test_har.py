@@ -259,7 +259,8 @@ def test_mapping_of_one_entry(tmp_path: Path) -> None:
                  {"name": "Origin", "value": "https://app.example"},
                  {"name": "X-Count", "value": 3}, {"name": "X-Flag", "value": True},
                  {"name": 5, "value": "numeric name"}, {"name": "X-Null", "value": None},
-                 {"name": "X-Obj", "value": {"a": 1}}],
+                 {"name": "X-Obj", "value": {"a": 1}}, {"name": "", "value": "empty name"},
+                 {"name": {"n": 1}, "value": "object name"}, {"value": "no name"}],
         pageref="page_1", serverIPAddress="", _resourceType="preflight",
         _initiator={"type": "preflight", "url": "https://api.example/x", "stack": {}},
         _fromCache="memory")
