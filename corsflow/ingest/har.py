@@ -37,7 +37,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -128,30 +128,36 @@ def read_har(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
     except OSError as e:
         raise IngestError(path, f"cannot open: {e.strerror or e}") from None
     with fp:
-        stream = JsonArrayStream(fp)
         try:
-            captured = stream.find_array(_ENTRIES, frozenset({_CREATOR}))
-        except JsonSyntaxError as e:
-            raise IngestError(path, e.message) from None
-        except NotFound as e:
-            raise IngestError(path, f"not a HAR file: {e}") from None
-        creator = _creator_name(captured.get(_CREATOR))
-        mapper = _Mapper(path, creator, diagnostics)
-        index = 0
-        try:
-            for _offset, value in stream.elements(_ENTRY_DECODER.decode):
-                exchange = mapper.exchange(index, value)
-                index += 1
-                if exchange is not None:
-                    yield exchange
-        except JsonSyntaxError as e:
-            if index == 0:
-                raise IngestError(path, e.message, "entry 0") from None
-            reason = ("file truncated: the entries from here on are missing" if e.truncated
-                      else "JSON syntax error: the rest of the file was not read")
-            diagnostics.skip(path, f"entry {index}", reason)
-            diagnostics.note(f"{path}: reading stopped at entry {index}: {e.message}; "
-                             f"the {index} entries before it were read")
+            yield from _read(path, fp, diagnostics)
+        except OSError as e:  # a read that fails half-way (I/O error, network file system)
+            raise IngestError(path, f"cannot read: {e.strerror or e}") from None
+
+
+def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchange]:
+    stream = JsonArrayStream(fp)
+    try:
+        captured = stream.find_array(_ENTRIES, frozenset({_CREATOR}))
+    except JsonSyntaxError as e:
+        raise IngestError(path, e.message) from None
+    except NotFound as e:
+        raise IngestError(path, f"not a HAR file: {e}") from None
+    mapper = _Mapper(path, _creator_name(captured.get(_CREATOR)), diagnostics)
+    index = 0
+    try:
+        for _offset, value in stream.elements(_ENTRY_DECODER.decode):
+            exchange = mapper.exchange(index, value)
+            index += 1
+            if exchange is not None:
+                yield exchange
+    except JsonSyntaxError as e:
+        if index == 0:
+            raise IngestError(path, e.message, "entry 0") from None
+        reason = ("file truncated: the entries from here on are missing" if e.truncated
+                  else "JSON syntax error: the rest of the file was not read")
+        diagnostics.skip(path, f"entry {index}", reason)
+        diagnostics.note(f"{path}: reading stopped at entry {index}: {e.message}; "
+                         f"the {index} entries before it were read")
 
 
 def _creator_name(raw: bytes | None) -> str | None:

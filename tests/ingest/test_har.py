@@ -417,6 +417,8 @@ def test_unreadable_files_raise_one_line(tmp_path: Path, text: str, message: str
 def test_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="cannot open"):
         read(tmp_path / "absent.har")
+    with pytest.raises(IngestError, match="cannot open"):
+        read(tmp_path)
 
 
 def test_truncated_after_some_entries_keeps_them(tmp_path: Path) -> None:
