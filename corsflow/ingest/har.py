@@ -12,9 +12,10 @@ What the producers disagree on, and what this module does about it:
 * HTTP/2 and HTTP/3 entries list pseudo-headers (``:authority``, ``:method``...) among the
   request headers; they are not header fields and are dropped (also from responses).
 * Failed, blocked or unfinished requests have status 0 (Chrome, Firefox, mitmproxy) or -1
-  (Charles CONNECT tunnels): they get no Response, and ``failure`` is Chrome's
-  ``response._error`` or a short text saying the status. Chrome also records a real status
-  *with* ``_error`` (a response that arrived without CORS headers): both are kept.
+  (Charles CONNECT tunnels, Playwright): they get no Response, and ``failure`` is
+  ``response._error`` (Chrome, mitmproxy), ``response._failureText`` (Playwright) or a short
+  text saying the status. Chrome also records a real status *with* ``_error`` (a response
+  that arrived without CORS headers): both are kept.
 * Timings use -1 for "does not apply"; any negative phase becomes None.
 * ``startedDateTime`` comes with ``Z`` or any UTC offset and any number of fractional digits.
 
@@ -72,6 +73,8 @@ class _Response(msgspec.Struct):
     httpVersion: Any = None
     headers: list[_Header] | None = None
     error: Any = msgspec.field(default=None, name="_error")
+    failure_text: Any = msgspec.field(default=None, name="_failureText")
+    """Playwright's name for what Chrome's DevTools export calls ``_error``."""
 
 
 class _Timings(msgspec.Struct):
@@ -234,7 +237,7 @@ class _Mapper:
     ) -> tuple[Response | None, str | None]:
         if r is None:
             return None, "no response recorded"
-        error = r.error if isinstance(r.error, str) and r.error else None
+        error = _text(r.error) or _text(r.failure_text)
         status = _status(r.status)
         if status is None:
             return None, error or "response status missing or unreadable"
