@@ -194,10 +194,10 @@ class _Mapper:
         if request is None:
             raise _Skip("no request object")
         method = request.method
-        if not isinstance(method, str) or not method:
+        if method.__class__ is not str or not method:
             raise _Skip("request.method missing or not a string")
         url = request.url
-        if not isinstance(url, str) or not url:
+        if url.__class__ is not str or not url:
             raise _Skip("request.url missing or not a string")
         parsed = parse_started(entry.startedDateTime)
         if parsed is None:
@@ -209,7 +209,11 @@ class _Mapper:
         total = _duration(entry.time)
         response, failure = self._response(entry.response, started, total)
         where = f"entry {index}"
-        initiator = entry.initiator if isinstance(entry.initiator, _Initiator) else None
+        initiator = entry.initiator
+        if initiator.__class__ is _Initiator:
+            initiator_type, initiator_url = _text(initiator.type), _text(initiator.url)
+        else:
+            initiator_type, initiator_url = None, _text(initiator)
         return Exchange(
             id=f"e{index}",
             method=method,
@@ -223,8 +227,8 @@ class _Mapper:
             http_version=normalise_http_version(request.httpVersion),
             hints=ProducerHints(
                 resource_type=_text(entry.resource_type),
-                initiator_type=_text(initiator.type) if initiator else None,
-                initiator_url=_text(initiator.url) if initiator else _text(entry.initiator),
+                initiator_type=initiator_type,
+                initiator_url=initiator_url,
                 from_cache=_from_cache(entry.from_cache),
                 page_ref=_text(entry.pageref),
                 server_ip=_text(entry.serverIPAddress),
@@ -243,7 +247,7 @@ class _Mapper:
             return None, error or "response status missing or unreadable"
         if status <= 0:
             return None, error or f"status {status} (no response recorded)"
-        reason = r.statusText if isinstance(r.statusText, str) and r.statusText else None
+        reason = _text(r.statusText)
         finished = started + total / 1000.0 if total is not None else None
         return Response(status, self._headers(r.headers), reason,
                         normalise_http_version(r.httpVersion), finished), error
@@ -319,7 +323,7 @@ def _header_list_ok(headers: object) -> bool:
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if value.__class__ is str and value else None
 
 
 def _from_cache(value: object) -> str | None:
@@ -352,10 +356,12 @@ def _coerce_header(name: object, value: object) -> tuple[str | None, str | None]
 
 
 def _status(value: object) -> int | None:
+    if value.__class__ is int:
+        return value
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
+    if isinstance(value, int):  # an int subclass: not from JSON, but harmless
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -365,9 +371,12 @@ def _status(value: object) -> int | None:
 
 def _duration(value: object) -> float | None:
     """A HAR duration in ms; -1 ("does not apply") and other negatives are unknown."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if value >= 0 else None
+    # Exact class checks: fast, and they leave out bool (an int subclass).
+    if value.__class__ is float:
+        return value if value >= 0 else None
+    if value.__class__ is int:
+        return float(value) if value >= 0 else None
+    return None
 
 
 def _timings(t: _Timings | None, total: float | None) -> Timings | None:
@@ -407,10 +416,24 @@ _VERSION = re.compile(r"(?:http/)?(\d)(?:\.(\d))?")
 _ALPN = re.compile(r"h([23])(?:[-c]\d*)?")
 
 
+_VERSIONS: dict[str, str | None] = {}
+
+
 def normalise_http_version(value: object) -> str | None:
     """``HTTP/1.0``, ``HTTP/1.1``, ``HTTP/2`` or ``HTTP/3`` from the loose forms HARs use."""
-    if not isinstance(value, str):
+    if value.__class__ is not str:
         return None
+    try:
+        return _VERSIONS[value]
+    except KeyError:
+        pass
+    version = _normalise_http_version(value)
+    if len(_VERSIONS) < 64:  # a file of ever-new garbage versions must not grow it
+        _VERSIONS[value] = version
+    return version
+
+
+def _normalise_http_version(value: str) -> str | None:
     text = value.strip().lower()
     m = _VERSION.fullmatch(text)
     if m:

@@ -85,10 +85,12 @@ class Undecodable:
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
-    """A learned element separator: ``text`` with the closing brace at ``close``."""
+    """A learned element separator: ``text`` with the closing brace at ``close`` and the next
+    element's opening brace at ``open``; between them only the comma and whitespace."""
 
     text: bytes
     close: int
+    open: int
 
 
 class _Truncated(Exception):
@@ -139,6 +141,8 @@ class JsonArrayStream:
         self._misses = 0
         self._searched = -1
         """Absolute offset up to which the current pattern is known not to occur."""
+        self._next = -1
+        """Where the next element starts (in ``_buf``) when a guess matched, else -1."""
 
     # -- buffer -----------------------------------------------------------------------------
 
@@ -309,6 +313,10 @@ class JsonArrayStream:
             start = self.offset
             value = self._element(decode)
             yield start, value
+            if self._next >= 0:  # the matched separator already showed where the next one is
+                self._pos, self._next = self._next, -1
+                c = _BRACE
+                continue
             last = self.offset - 1  # absolute offset of the element's last byte
             c = self._peek()
             if c == _COMMA:
@@ -341,7 +349,7 @@ class JsonArrayStream:
         self._learned += 1
         self._misses = 0
         self._searched = -1
-        return _Pattern(buf[begin : m.end()], close - begin)
+        return _Pattern(buf[begin : m.end()], close - begin, self._pos - begin)
 
     def _skip_ws_in_buffer(self, pos: int) -> int:
         buf, n = self._buf, len(self._buf)
@@ -394,6 +402,7 @@ class JsonArrayStream:
             self._miss()
             return (self._decode_exact(decode, self._pos + n),)
         self._pos = end
+        self._next = at + pattern.open
         self._misses = 0
         return (value,)
 
