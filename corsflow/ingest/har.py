@@ -289,8 +289,8 @@ def _lenient_entry(value: Undecodable) -> _Entry:
         raise _Skip("entry is not valid UTF-8")
     try:
         obj = msgspec.json.decode(value.raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # pragma: no cover - known valid JSON
-        raise _Skip("entry is not valid JSON") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover
+        raise _Skip("entry is not valid JSON") from None  # the Raw skip found it valid
     if not isinstance(obj, dict):
         raise _Skip("entry is not an object")
     request = obj.get("request")

@@ -30,7 +30,6 @@ absolute byte offset.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -91,10 +90,6 @@ class _Pattern:
     text: bytes
     close: int
     open: int
-
-
-class _Truncated(Exception):
-    pass
 
 
 def _offset_in(error: msgspec.DecodeError) -> int | None:
@@ -203,6 +198,9 @@ class JsonArrayStream:
         while True:
             try:
                 _RAW.decode(memoryview(self._buf)[self._pos :])
+            except RecursionError:
+                raise JsonSyntaxError(self.offset, f"JSON nested too deeply to read, in the "
+                                      f"value at byte {self.offset}") from None
             except msgspec.DecodeError as e:
                 end = _value_end(e)
                 if end is not None:
@@ -232,9 +230,12 @@ class JsonArrayStream:
         if self._buf[self._pos] != ord('"'):
             self._unexpected(self._buf[self._pos], "a string key")
         end = self._span()  # may move the buffer: read positions only after it
-        key = json.loads(self._buf[self._pos : end])
+        try:
+            key = msgspec.json.decode(self._buf[self._pos : end], type=str)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            raise JsonSyntaxError(self.offset, f"not valid JSON near byte {self.offset}: "
+                                  "a key that is not valid UTF-8") from None
         self._pos = end
-        assert isinstance(key, str)  # it began with a quote and is one complete value
         return key
 
     # -- navigation ---------------------------------------------------------------------------
@@ -250,9 +251,13 @@ class JsonArrayStream:
         """
         captured: dict[tuple[str, ...], bytes] = {}
         c = self._peek()
-        if self._pos == 0 and self._base == 0 and self._buf.startswith(_BOM):
-            self._pos = 3
-            c = self._peek()
+        if self._pos == 0 and self._base == 0:
+            if self._buf.startswith(_BOM):
+                self._pos = 3
+                c = self._peek()
+            elif self._buf[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise JsonSyntaxError(0, "the file is UTF-16 text; JSON must be UTF-8 "
+                                      "(save it again as UTF-8)")
         for depth, want in enumerate(path):
             here = ".".join(path[:depth]) or "the top level"
             if c != _BRACE:
@@ -391,7 +396,7 @@ class JsonArrayStream:
             value = decode(memoryview(self._buf)[self._pos : end])
         except msgspec.ValidationError:
             return None  # the slice may not even be the element: let the Raw skip decide
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, RecursionError):
             return None
         except msgspec.DecodeError as e:
             n = _value_end(e)

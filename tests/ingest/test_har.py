@@ -414,6 +414,13 @@ def test_unreadable_files_raise_one_line(tmp_path: Path, text: str, message: str
     assert "\n" not in str(caught.value)
 
 
+def test_utf16_file_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.har"
+    path.write_text(json.dumps({"log": {"entries": [entry()]}}), encoding="utf-16")
+    with pytest.raises(IngestError, match="UTF-16"):
+        read(path)
+
+
 def test_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="cannot open"):
         read(tmp_path / "absent.har")
@@ -440,6 +447,18 @@ def test_syntax_error_after_some_entries_keeps_them(tmp_path: Path) -> None:
     assert len(exchanges) == 3
     assert diagnostics.skipped[0].where == "entry 3"
     assert diagnostics.skipped[0].reason == "JSON syntax error: the rest of the file was not read"
+
+
+def test_absurd_nesting_stops_reading_without_a_traceback(tmp_path: Path) -> None:
+    path = write_har(tmp_path, [entry(), entry(), entry()])
+    data = path.read_bytes()
+    second = data.index(b'"request"', data.index(b'"request"') + 1)
+    deep = b'"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b", "
+    path.write_bytes(data[:second] + deep + data[second:])
+    exchanges, diagnostics = read(path)
+    assert len(exchanges) == 1
+    assert diagnostics.skipped[0].where == "entry 1"
+    assert any("nested too deeply" in n for n in diagnostics.notes)
 
 
 def test_broken_first_entry_raises(tmp_path: Path) -> None:

@@ -135,6 +135,11 @@ def test_syntax_errors_come_after_the_good_elements(text: bytes, error: str) -> 
     assert caught.value.message.startswith(error)
 
 
+def test_key_with_invalid_utf8_is_a_syntax_error() -> None:
+    with pytest.raises(JsonSyntaxError, match="near byte 1: a key that is not valid UTF-8"):
+        JsonArrayStream(io.BytesIO(b'{"\xff": 1, "log": {"entries": []}}')).find_array(PATH)
+
+
 @pytest.mark.parametrize("text", [b"[]", b'{"log": 3}', b'{"log": {}}', b'{"log": {"entries": 1}}'])
 def test_wrong_shapes_are_not_found(text: bytes) -> None:
     with pytest.raises(NotFound):
