@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from corsflow.errors import Diagnostics, IngestError
 from corsflow.ingest import jsonstream, open_capture
 from corsflow.ingest.har import normalise_http_version, parse_started, read_har
 from corsflow.model import Exchange, Timings
+
+from .layout import dump
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HAR_DIR = REPO_ROOT.parent / "shared" / "corpus" / "har"
@@ -366,6 +371,53 @@ def test_tricky_strings_and_formatting_give_identical_exchanges(tmp_path: Path) 
     compact.write_text(json.dumps({"log": {"creator": {"name": "test"}, "entries": entries}},
                                   separators=(",", ":")))
     assert [x.url for x in read(compact)[0]] == [x.url for x in results[0]]
+
+
+STRUCTURE = st.lists(st.sampled_from(['{', '}', '"', '\\', ',', ':', '[', ']', '\n', 'a', ' ',
+                                       '},{"request"', '\u00e9']), min_size=1, max_size=5
+                     ).map("".join)
+JUNK = st.recursive(st.one_of(st.none(), st.integers(), STRUCTURE),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.sampled_from(["name", "value",
+                                                                             "request", "a"]),
+                                                            inner, max_size=3)),
+                    max_leaves=10)
+HEADERS = st.lists(st.fixed_dictionaries({"name": st.one_of(STRUCTURE, st.just(":path")),
+                                          "value": STRUCTURE}), max_size=4)
+HAR_ENTRIES = st.lists(st.fixed_dictionaries({
+    "startedDateTime": st.sampled_from(["2024-05-14T09:21:33.123Z", "2024-05-14T11:21:33+02:00"]),
+    "request": st.fixed_dictionaries({"method": STRUCTURE, "url": STRUCTURE, "headers": HEADERS,
+                                      "postData": JUNK}),
+    "response": st.fixed_dictionaries({"status": st.sampled_from([0, -1, 200, 404]),
+                                       "headers": HEADERS, "content": JUNK}),
+    "_initiator": st.one_of(st.none(), STRUCTURE, st.fixed_dictionaries({"stack": JUNK})),
+    "_junk": JUNK,
+}), max_size=8)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(entries=HAR_ENTRIES, seed=st.integers(0, 2**32))
+def test_any_layout_and_key_order_reads_like_json_loads(tmp_path: Path, entries: list[Any],
+                                                        seed: int) -> None:
+    rnd = random.Random(seed)
+    for e in entries:  # producers differ in key order; the learned separator must cope
+        items = list(e.items())
+        rnd.shuffle(items)
+        e.clear()
+        e.update(items)
+    text = dump({"log": {"creator": {"name": "h"}, "entries": entries}}, rnd)
+    path = tmp_path / "h.har"
+    path.write_text(text, encoding="utf-8")
+    exchanges, diagnostics = read(path)
+    assert diagnostics.skipped_count == 0
+    expected = json.loads(text)["log"]["entries"]
+    assert [(x.method, x.url, x.request_headers.items, x.status) for x in exchanges] == [
+        (e["request"]["method"], e["request"]["url"],
+         tuple((h["name"], h["value"]) for h in e["request"]["headers"]
+               if not h["name"].startswith(":")),
+         e["response"]["status"] if e["response"]["status"] > 0 else None)
+        for e in expected]
 
 
 def test_entry_bigger_than_the_read_chunk(tmp_path: Path,
