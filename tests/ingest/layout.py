@@ -6,7 +6,6 @@ import json
 import random
 from typing import Any
 
-
 _SPACES = ["", " ", "\t", "\r\n  ", "\n"]
 
 
