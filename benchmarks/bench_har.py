@@ -13,7 +13,8 @@ reader runs in its own fresh Python process, so its peak RSS is its own:
   only the fields corsflow uses (the floor the design compares against);
 * ``json.load``: the standard library, every field.
 
-Times are wall-clock seconds, best of ``--repeat`` runs; run it on an idle machine.
+Times are wall-clock seconds, best of ``--repeat`` runs, with the CPU seconds of that run
+beside them (steadier than wall time on a busy machine); run it on an idle one.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def workload(size_mb: int, workdir: Path, minified: bool) -> Path:
 def child(reader: str, path: str) -> None:
     """Run one reader over ``path`` in this process and print its measurements as JSON."""
     sys.path.insert(0, str(REPO_ROOT))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if reader == "read_har":
         from corsflow.errors import Diagnostics
@@ -89,8 +92,9 @@ def child(reader: str, path: str) -> None:
     else:
         raise SystemExit(f"unknown reader {reader}")
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "entries": count, "peak_mb": peak_kb / 1024}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime - cpu0,
+                      "entries": count, "peak_mb": usage.ru_maxrss / 1024}))
 
 
 def measure(reader: str, path: Path, repeat: int) -> dict[str, float]:
@@ -126,8 +130,8 @@ def main() -> None:
     path = workload(a.size, a.workdir, a.minified)
     size_mb = os.path.getsize(path) / 1e6
     print(f"{path.name}: {size_mb:.1f} MB, best of {a.repeat}")
-    print(f"{'reader':32} {'seconds':>8} {'MB/s':>8} {'entries/s':>10} {'peak RSS':>9} "
-          f"{'vs msgspec':>10}")
+    print(f"{'reader':32} {'seconds':>8} {'CPU s':>7} {'MB/s':>7} {'entries/s':>10} "
+          f"{'peak RSS':>9} {'vs msgspec':>10}")
     results = {}
     for reader in READERS:
         if reader in a.skip:
@@ -135,8 +139,9 @@ def main() -> None:
         r = results[reader] = measure(reader, path, a.repeat)
         floor = results.get("msgspec")
         ratio = f"{r['seconds'] / floor['seconds']:.2f}x" if floor else ""
-        print(f"{LABELS[reader]:32} {r['seconds']:8.2f} {size_mb / r['seconds']:8.0f} "
-              f"{r['entries'] / r['seconds']:10.0f} {r['peak_mb']:7.0f} MB {ratio:>10}")
+        print(f"{LABELS[reader]:32} {r['seconds']:8.2f} {r['cpu']:7.2f} "
+              f"{size_mb / r['seconds']:7.0f} {r['entries'] / r['seconds']:10.0f} "
+              f"{r['peak_mb']:6.0f} MB {ratio:>10}")
     if "read_har" in results and "msgspec" in results:
         share = results["read_har"]["seconds"] / results["msgspec"]["seconds"]
         print(f"read_har / msgspec typed = {share:.2f} (design target: at most 1.5)")
