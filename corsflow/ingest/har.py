@@ -279,44 +279,93 @@ class _Mapper:
 # -- the lenient path for entries the typed decoder refused -----------------------------------
 
 
+class _LooseRequest(msgspec.Struct):
+    method: Any = None
+    url: Any = None
+    httpVersion: Any = None
+    headers: Any = None
+
+
+class _LooseResponse(msgspec.Struct):
+    status: Any = None
+    statusText: Any = None
+    httpVersion: Any = None
+    headers: Any = None
+    error: Any = msgspec.field(default=None, name="_error")
+    failure_text: Any = msgspec.field(default=None, name="_failureText")
+
+
+class _LooseEntry(msgspec.Struct):
+    """The same fields as :class:`_Entry`, each object-valued one also accepting any other
+    JSON value, so that a wrong shape can be named; bodies are still never decoded."""
+
+    startedDateTime: Any = None
+    time: Any = None
+    request: _LooseRequest | list[Any] | str | float | bool | None = None
+    response: _LooseResponse | list[Any] | str | float | bool | None = None
+    timings: _Timings | list[Any] | str | float | bool | None = None
+    pageref: Any = None
+    serverIPAddress: Any = None
+    resource_type: Any = msgspec.field(default=None, name="_resourceType")
+    initiator: _Initiator | list[Any] | str | float | bool | None = msgspec.field(
+        default=None, name="_initiator")
+    from_cache: Any = msgspec.field(default=None, name="_fromCache")
+
+
+_LOOSE_DECODER = msgspec.json.Decoder(_LooseEntry)
+
+
 def _lenient_entry(value: Undecodable) -> _Entry:
     """Rebuild an entry the typed decoder refused, keeping what can be kept.
 
-    Hints and timings of the wrong shape are dropped; a request or header list of the wrong
-    shape makes the entry unusable (``_Skip``).
+    Hints and timings of the wrong shape are dropped; a request, response or header list of
+    the wrong shape makes the entry unusable (``_Skip``).
     """
     if value.bad_utf8:
         raise _Skip("entry is not valid UTF-8")
     try:
-        obj = msgspec.json.decode(value.raw)
+        loose = _LOOSE_DECODER.decode(value.raw)
+    except msgspec.ValidationError:
+        raise _Skip("entry is not an object") from None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover
         raise _Skip("entry is not valid JSON") from None  # the Raw skip found it valid
-    if not isinstance(obj, dict):
-        raise _Skip("entry is not an object")
-    request = obj.get("request")
-    if not isinstance(request, dict):
+    request, response = loose.request, loose.response
+    if not isinstance(request, _LooseRequest):
         raise _Skip("no request object")
-    if not _header_list_ok(request.get("headers")):
-        raise _Skip("request.headers is not a list of objects")
-    response = obj.get("response")
-    if response is not None and not isinstance(response, dict):
+    if response is not None and not isinstance(response, _LooseResponse):
         raise _Skip("response is not an object")
-    if isinstance(response, dict) and not _header_list_ok(response.get("headers")):
-        raise _Skip("response.headers is not a list of objects")
-    if not isinstance(obj.get("timings"), (dict, type(None))):
-        obj["timings"] = None
-    if not isinstance(obj.get("_initiator"), (dict, str, type(None))):
-        obj["_initiator"] = None
-    try:
-        return msgspec.convert(obj, _Entry)
-    except msgspec.ValidationError as e:  # pragma: no cover - the checks above cover _Entry
-        raise _Skip(f"unexpected entry structure ({e})") from None
-
-
-def _header_list_ok(headers: object) -> bool:
-    return headers is None or (
-        isinstance(headers, list) and all(isinstance(h, dict) for h in headers)
+    request_headers = _header_list(request.headers)
+    if request_headers is None:
+        raise _Skip("request.headers is not a list of objects")
+    typed_response = None
+    if response is not None:
+        response_headers = _header_list(response.headers)
+        if response_headers is None:
+            raise _Skip("response.headers is not a list of objects")
+        typed_response = _Response(response.status, response.statusText, response.httpVersion,
+                                   response_headers, response.error, response.failure_text)
+    initiator = loose.initiator
+    return _Entry(
+        startedDateTime=loose.startedDateTime,
+        time=loose.time,
+        request=_Request(request.method, request.url, request.httpVersion, request_headers),
+        response=typed_response,
+        timings=loose.timings if isinstance(loose.timings, _Timings) else None,
+        pageref=loose.pageref,
+        serverIPAddress=loose.serverIPAddress,
+        resource_type=loose.resource_type,
+        initiator=initiator if isinstance(initiator, (_Initiator, str)) else None,
+        from_cache=loose.from_cache,
     )
+
+
+def _header_list(headers: object) -> list[_Header] | None:
+    """A list of header objects as ``_Header``s (missing: empty); None when it is not one."""
+    if headers is None:
+        return []
+    if not isinstance(headers, list) or not all(isinstance(h, dict) for h in headers):
+        return None
+    return [_Header(h.get("name"), h.get("value")) for h in headers]
 
 
 # -- field conversions ------------------------------------------------------------------------

@@ -337,13 +337,15 @@ def test_response_variants(tmp_path: Path) -> None:
 
 
 def test_invalid_utf8_in_a_used_field_skips_only_that_entry(tmp_path: Path) -> None:
+    odd = entry(_initiator=7)  # goes the lenient way, which must not decode the body either
+    odd["response"]["content"]["text"] = "BODY"
     path = write_har(tmp_path, [entry(url="https://a.example/BAD"), entry(),
                                 entry(response={"status": 200, "headers": [],
-                                                "content": {"text": "BODY"}})])
+                                                "content": {"text": "BODY"}}), odd])
     data = path.read_bytes().replace(b"BAD", b"\xff\xfe").replace(b"BODY", b"\xff")
     path.write_bytes(data)
     exchanges, diagnostics = read(path)
-    assert [x.id for x in exchanges] == ["e1", "e2"]  # a bad body is never decoded
+    assert [x.id for x in exchanges] == ["e1", "e2", "e3"]  # a bad body is never decoded
     assert dict(diagnostics.skipped_by_reason) == {"entry is not valid UTF-8": 1}
 
 
