@@ -17,6 +17,10 @@ What the producers disagree on, and what this module does about it:
   text saying the status. Chrome also records a real status *with* ``_error`` (a response
   that arrived without CORS headers): both are kept.
 * Timings use -1 for "does not apply"; any negative phase becomes None.
+* Header values that are numbers or booleans become their JSON text and null an empty
+  value; a header without a usable name or value is dropped (with a note).
+* ``_initiator`` is an object in Chrome's own export but the bare URL in chrome-har and
+  WebPageTest files; both land in the hints.
 * ``startedDateTime`` comes with ``Z`` or any UTC offset and any number of fractional digits.
 
 Damaged entries (not an object, no request, no method or URL, unreadable start time, a
