@@ -220,11 +220,18 @@ def test_preflight_request_shape(direct_session: Session) -> None:
 
 def test_proxy_and_direct_sessions_agree(direct_session: Session, proxy_session: Session
                                          ) -> None:
-    """Going through mitmdump changes nothing Chromium decides."""
-    def view(s: Session) -> list[tuple[str, int, str, str | None, str | None]]:
-        return sorted((t.scenario, t.step, t.outcome, t.cors_error, t.cache) for t in s.steps)
+    """Going through mitmdump changes nothing Chromium decides. (Cache outcomes of the
+    Max-Age timing scenarios depend on the machine's pace; test_max_age_lifetime judges
+    those, so here they are left out.)"""
+    def view(s: Session) -> dict[tuple[str, int], tuple[str, str | None, str | None]]:
+        return {(t.scenario, t.step): (t.outcome, t.cors_error,
+                                       None if t.scenario in LIFETIME else t.cache)
+                for t in s.steps}
 
-    assert view(proxy_session) == view(direct_session)
+    direct, proxy = view(direct_session), view(proxy_session)
+    assert direct.keys() == proxy.keys()
+    differ = {k: (direct[k], proxy[k]) for k in direct if direct[k] != proxy[k]}
+    assert differ == {}
 
 
 def test_how_devtools_labels_preflights(direct_session: Session) -> None:
