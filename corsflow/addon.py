@@ -20,6 +20,7 @@ WebSocket flows, which ``-w`` writes when the socket closes).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -52,8 +53,6 @@ _RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 PENDING_LIMIT = 2048
 """Flows whose verdict is still open. Only preflights normally wait (for their request),
 so this holds a few; the bound protects a session where requests never come."""
-RECENT_LIMIT = 4096
-"""Settled verdicts kept for ``corsflow.explain``."""
 CHANGED_LIMIT = 500
 """Flows marked after they finished, announced together (every IDLE_FLUSH / 3 seconds)."""
 IN_FLIGHT_LIMIT = 10000
@@ -129,6 +128,7 @@ class CorsflowAddon:
         self._failures: Counter[tuple[str, str]] = Counter()
         self._task: asyncio.Task[None] | None = None
         self._changed: dict[str, http.HTTPFlow] = {}
+        self._forgotten = 0
         self._running = False
 
     # --- options -------------------------------------------------------------------
@@ -150,9 +150,10 @@ class CorsflowAddon:
             "the name ends in .html. Empty: no report file.",
         )  # fmt: skip
         loader.add_option(
-            "corsflow_keep_exchanges", bool, True,
-            "List every exchange in corsflow's report. Memory then grows with the session; "
-            "turn it off for long sessions to keep only findings and counts.",
+            "corsflow_report_exchanges", int, 10000,
+            "How many of the most recent exchanges corsflow keeps to list in its report and "
+            "to explain (findings and their counts cover every exchange). Bounds memory in "
+            "long sessions.",
         )  # fmt: skip
         loader.add_option(
             "corsflow_mark", str, ":no_entry:",
@@ -174,24 +175,22 @@ class CorsflowAddon:
             # an error logged now stops mitmdump at startup with just this line.
             log.error("corsflow: %s", problem)
             return
-        opts = ctx.options
-        restart = {"corsflow_engine", "corsflow_keep_exchanges"} & updated
         if self._analysis is None or (
-            restart
-            and (
-                opts.corsflow_engine != self._engine
-                or opts.corsflow_keep_exchanges != self._analysis.keep_exchanges
-            )
+            "corsflow_engine" in updated and ctx.options.corsflow_engine != self._engine
         ):
             if self._analysis is not None:
-                log.info("corsflow: %s changed; analysis restarted", ", ".join(sorted(restart)))
+                log.info(
+                    "corsflow: engine changed to %s; analysis restarted",
+                    ctx.options.corsflow_engine,
+                )
             self._start()
 
     def _start(self) -> None:
         self._engine = ctx.options.corsflow_engine
-        self._analysis = Analysis(
-            engine=self._engine, keep_exchanges=ctx.options.corsflow_keep_exchanges
-        )
+        # The analysis keeps findings and counts; the addon keeps the recent verdicts,
+        # so a session of hours stays bounded.
+        self._analysis = Analysis(engine=self._engine, keep_exchanges=False)
+        self._forgotten = 0
         self._fed = 0
         self._pending.clear()
         self._recent.clear()
@@ -359,8 +358,10 @@ class CorsflowAddon:
                 flows[eid] = self._pending.pop(eid)
             self._recent[eid] = verdict
             self._recent.move_to_end(eid)
-        while len(self._recent) > RECENT_LIMIT:
+        keep = ctx.options.corsflow_report_exchanges
+        while len(self._recent) > keep:
             self._recent.popitem(last=False)
+            self._forgotten += 1
 
         floor = _RANK[ctx.options.corsflow_min_severity]
         about: dict[str, list[Finding]] = {}
@@ -412,10 +413,21 @@ class CorsflowAddon:
     # --- reports and commands ----------------------------------------------------------
 
     def _report(self) -> Report:
+        """The analysis's report, listing the exchanges the addon still keeps."""
         assert self._analysis is not None
         d = self._analysis.diagnostics
         self._analysis.add_source("live", "mitmproxy", self._fed, d.skipped_count)
-        return self._analysis.report()
+        report = self._analysis.report()
+        kept = sorted(self._recent.values(), key=lambda v: (v.exchange.started, v.exchange.id))
+        notes = report.notes
+        if self._forgotten:
+            note = (
+                f"live session: the report lists the last {len(kept)} of "
+                f"{len(kept) + self._forgotten} exchanges (corsflow_report_exchanges); "
+                "findings and their counts cover all of them"
+            )
+            notes = (*notes, note)
+        return dataclasses.replace(report, exchanges=tuple(kept), notes=notes, _index={})
 
     def report(self) -> Report | None:
         """The analysis so far, settled up to now (None before the addon is configured)."""
@@ -436,7 +448,7 @@ class CorsflowAddon:
             raise exceptions.CommandError(
                 f"corsflow: cannot write {path}: {e.strerror or e}"
             ) from None
-        log.info("corsflow: report written to %s", path)
+        log.log(ALERT, "corsflow: report written to %s", path)
 
     @command.command("corsflow.explain")  # type: ignore[untyped-decorator]
     def explain(self, flows: Sequence[mflow.Flow]) -> None:
@@ -445,24 +457,28 @@ class CorsflowAddon:
         for f in flows:
             eid = f.metadata.get(_META_ID)
             if eid is None or self._analysis is None:
-                log.info("corsflow: flow %s was not analysed", f.id)
+                log.log(ALERT, "corsflow: flow %s was not analysed", f.id)
                 continue
             if eid in self._pending:
                 self._flush()  # the user asks now: settle what is open
-            report = report or self._report()
-            verdict = self._recent.get(eid) or report.get(eid)
+            verdict = self._recent.get(eid)
             if verdict is None:
-                log.info("corsflow: %s: no verdict (not a CORS exchange, or cleared)", eid)
+                log.log(
+                    ALERT,
+                    "corsflow: %s is no longer kept (corsflow_report_exchanges) or was cleared",
+                    eid,
+                )
                 continue
+            report = report or self._report()
             for line in explain_verdict(verdict, report).splitlines():
-                log.info("%s", line)
+                log.log(ALERT, "%s", line)
 
     @command.command("corsflow.clear")  # type: ignore[untyped-decorator]
     def clear(self) -> None:
         """Forget everything analysed so far and start again."""
         if self._analysis is not None:
             self._start()
-        log.info("corsflow: cleared")
+        log.log(ALERT, "corsflow: cleared")
 
 
 def _verdict_line(v: ExchangeVerdict) -> str:
@@ -509,6 +525,8 @@ def _option_problem(updated: set[str]) -> str | None:
     for name, choices in (("corsflow_engine", ENGINES), ("corsflow_min_severity", SEVERITIES)):
         if name in updated and getattr(opts, name) not in choices:
             return f"{name}: {getattr(opts, name)!r} is not one of {', '.join(choices)}"
+    if "corsflow_report_exchanges" in updated and opts.corsflow_report_exchanges < 0:
+        return "corsflow_report_exchanges: must be 0 or more"
     for name in ("corsflow_mark", "corsflow_mark_warning"):
         if name in updated and not _valid_marker(getattr(opts, name)):
             return (

@@ -199,11 +199,16 @@ def test_flows_marked_late_are_announced_in_one_update() -> None:
         ]
 
 
-def test_without_keeping_exchanges_the_report_keeps_findings(tmp_path: Path) -> None:
+def test_the_report_lists_the_recent_exchanges_and_findings_cover_all() -> None:
     addon = CorsflowAddon()
     with taddons.context(addon) as t:
-        t.configure(addon, corsflow_keep_exchanges=False)
-        addon.response(preflight(f"{B}/k", T0, acao="https://evil.test"))
+        t.configure(addon, corsflow_report_exchanges=2)
+        for i in range(3):
+            addon.response(preflight(f"{B}/k{i}", T0 + i * 0.01, acao="https://evil.test"))
         report = addon.report()
-    assert report is not None and report.exchanges == ()
-    assert [f.code for f in report.findings] == ["PreflightAllowOriginMismatch"]
+    assert report is not None
+    assert [v.exchange.id for v in report.exchanges] == ["f1", "f2"]  # the last two
+    assert any("last 2 of 3 exchanges" in note for note in report.notes)
+    ids = {i for f in report.findings if f.code == "PreflightAllowOriginMismatch"
+           for i in f.exchange_ids}  # fmt: skip
+    assert ids == {"f0", "f1", "f2"}
