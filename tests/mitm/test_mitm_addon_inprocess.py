@@ -212,3 +212,23 @@ def test_the_report_lists_the_recent_exchanges_and_findings_cover_all() -> None:
     ids = {i for f in report.findings if f.code == "PreflightAllowOriginMismatch"
            for i in f.exchange_ids}  # fmt: skip
     assert ids == {"f0", "f1", "f2"}
+
+
+def test_state_stays_bounded_over_a_long_session() -> None:
+    """Thousands of flows over many minutes of capture time: what the addon and the
+    analysis hold stays bounded by the options and the engine's window, not the session."""
+    addon = CorsflowAddon()
+    with taddons.context(addon) as t:
+        t.configure(addon, corsflow_report_exchanges=100)
+        for i in range(1500):
+            t_i = T0 + i * 0.5
+            addon.response(preflight(f"{B}/items/{i}", t_i, acao=A))
+            addon.response(put(f"{B}/items/{i}", t_i + 0.01))
+            if i % 100 == 0:
+                assert len(addon._recent) <= 100
+                assert len(addon._pending) <= 20  # only what the engine's window still holds
+                assert addon._analysis.machine.live_state <= 1100  # bounded cache + window
+        report = addon.report()
+    assert report is not None and len(report.exchanges) == 100
+    assert addon._analysis._verdicts == []  # the analysis keeps no exchange itself
+    assert addon._fed == 3000 and addon._analysis.settled == 3000
