@@ -8,9 +8,14 @@ finding at or above ``corsflow_min_severity`` the addon logs one line, marks the
 concerned and writes the verdict into their comment, so mitmweb and the console show it.
 
 A verdict can be settled by a later flow (a preflight's waits for the request it was sent
-for), so flows whose verdict is still open are kept in a bounded map until it arrives.
-The addon never breaks proxying: an exception inside the analysis is logged once per kind
-and the flow goes on untouched.
+for), so flows whose verdict is still open are kept in a bounded map until it arrives; when
+the proxy falls idle with nothing in flight, what is still open is settled at once. The
+addon never breaks proxying: an exception inside the analysis is logged once per kind and
+the flow goes on untouched.
+
+Memory stays bounded over hours: the analysis keeps findings and counts only, and the addon
+keeps the most recent ``corsflow_report_exchanges`` verdicts for the report and for
+``corsflow.explain``.
 
 Flow numbers (exchange ids ``f0``, ``f1``...) count every flow the proxy finished, HTTP or
 not, in the order they finished, which is the order ``mitmdump -w`` writes them in (except
