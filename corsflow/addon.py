@@ -104,12 +104,21 @@ def run_live(
     if report_path:
         args += ["--set", f"corsflow_report={report_path}"]
     args += list(extra_args)
+    # mitmdump prints the log itself: handlers the caller set up (a CLI's basicConfig)
+    # would print every line a second time while it runs.
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    for handler in handlers:
+        root.removeHandler(handler)
     try:
         mitmdump(args)
     except SystemExit as e:
         if e.code is None or isinstance(e.code, int):
             return e.code or 0
         return 1
+    finally:
+        for handler in handlers:
+            root.addHandler(handler)
     return 0
 
 

@@ -273,7 +273,8 @@ def test_run_live_serves_and_reports(origins: Origins, tmp_path: Path, mitm_conf
     port = free_port()
     report_path = tmp_path / "live.json"
     code = (
-        "import sys; from corsflow.addon import run_live; "
+        "import logging, sys; from corsflow.addon import run_live; "
+        "logging.basicConfig(format='DUPLICATE %(message)s'); "  # as a CLI would
         f"sys.exit(run_live('127.0.0.1', {port}, {str(report_path)!r}, 'webkit', "
         f"['--set', 'confdir={mitm_confdir}']))"
     )
@@ -295,6 +296,7 @@ def test_run_live_serves_and_reports(origins: Origins, tmp_path: Path, mitm_conf
     assert "corsflow: webkit model" in log
     assert "client connect" not in log  # run_live keeps mitmdump's own lines out
     assert "PreflightAllowOriginMismatch" in log  # but shows corsflow's
+    assert "DUPLICATE" not in log  # once each, by mitmdump
     report = json.loads(report_path.read_text())
     assert report["engine"] == "webkit" and len(report["exchanges"]) == len(SCENARIO)
 
