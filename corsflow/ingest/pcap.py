@@ -1,0 +1,170 @@
+"""Read HTTP/1.x exchanges from pcap and pcapng captures, streaming.
+
+Frames (:mod:`.packets`) become TCP segments, each connection's two directions are put back
+in order (:mod:`.tcp`) and parsed as HTTP/1.x (:mod:`.http1`), and requests are paired with
+responses (:mod:`.conversation`). Exchanges come out as their responses complete, which is
+completion order, not request order. Memory is bounded by the connections that are open and
+the messages in flight: a connection's state is dropped when it closes (FIN both ways or RST)
+or has been idle for :data:`IDLE_TIMEOUT` seconds of capture time.
+
+What a capture cannot show is said once in the diagnostics: TLS connections (HTTPS needs a HAR
+export or mitmproxy), HTTP/2 cleartext, link types we cannot decode, damaged records.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+from ..errors import Diagnostics
+from ..model import Exchange
+from .conversation import NO_RESPONSE, RESET, Context, Conversation
+from .packets import ACK, FIN, RST, SYN, CaptureDamage, SegmentDecoder, capture_format, read_frames
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 300.0
+"""Seconds of capture time after which a silent connection is closed and forgotten."""
+_SWEEP_EVERY = 1 << 15  # packets between idle sweeps
+
+
+def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
+    """Yield the HTTP/1.x exchanges in the pcap or pcapng file ``path``.
+
+    Raises :class:`~corsflow.errors.IngestError` when the file is no capture; damage inside a
+    capture is counted in ``diagnostics`` and reading goes on (or stops at a truncation).
+    """
+    fmt = capture_format(path)
+    ctx = Context(path, fmt)
+    out = ctx.out
+    table: dict[bytes, tuple[Conversation, int]] = {}
+    decoder = SegmentDecoder()
+    decode = decoder.decode
+    damage: list[CaptureDamage] = []
+    ts = 0.0
+    last_packet = 0
+    next_sweep = _SWEEP_EVERY
+    for frame in read_frames(path, damage):
+        last_packet = number = frame.number
+        ts = frame.ts
+        seg = decode(frame)
+        if seg is None:
+            continue
+        key = seg.src + seg.dst
+        entry = table.get(key)
+        flags = seg.flags
+        if entry is None:
+            if flags & RST:
+                continue  # a reset of a connection we never saw
+            conv = Conversation(ctx, seg.src, seg.dst)
+            table[key] = (conv, 0)
+            table[seg.dst + seg.src] = (conv, 1)
+            d = 0
+        else:
+            conv, d = entry
+            if flags & SYN and not flags & ACK and _is_new_connection(conv, d, seg.seq):
+                # The port pair is reused by a new connection: finish the old one first.
+                conv.close(NO_RESPONSE)
+                conv = Conversation(ctx, seg.src, seg.dst)
+                table[key] = (conv, 0)
+                table[seg.dst + seg.src] = (conv, 1)
+                d = 0
+        conv.last_ts = ts
+        if conv.ignored:
+            if flags & (FIN | RST):
+                _forget(table, key, seg.dst + seg.src)
+            continue
+        side = conv.sides[d]
+        stream = side.stream
+        if flags & SYN:
+            stream.syn(seg.seq)
+            if not flags & ACK:
+                conv.syn_client = d
+        if flags & ACK:
+            other = conv.sides[1 - d].stream
+            if other.pos is not None:
+                other.acked(seg.ack, ts, number)
+        payload = seg.payload
+        if payload or seg.missing or flags & FIN:
+            seq = seg.seq + 1 if flags & SYN else seg.seq
+            stream.segment(seq, payload, seg.missing, bool(flags & FIN), ts, number)
+        if flags & RST:
+            conv.close(RESET)
+            _forget(table, key, seg.dst + seg.src)
+        elif stream.fin is not None or conv.sides[1 - d].stream.fin is not None:
+            for s in conv.sides:
+                if s.stream.finished:
+                    conv.side_finished(s)
+            if conv.sides[0].ended and conv.sides[1].ended:
+                conv.close(NO_RESPONSE)
+                _forget(table, key, seg.dst + seg.src)
+        if out:
+            yield from out
+            out.clear()
+        if number >= next_sweep:
+            next_sweep = number + _SWEEP_EVERY
+            _sweep(table, ts - IDLE_TIMEOUT)
+            if out:
+                yield from out
+                out.clear()
+    # End of capture: whatever is still open ends here.
+    seen: set[int] = set()
+    for conv, _ in table.values():
+        if id(conv) not in seen:
+            seen.add(id(conv))
+            conv.close(NO_RESPONSE)
+    table.clear()
+    if out:
+        yield from out
+        out.clear()
+    _report(path, diagnostics, decoder, damage, ctx, last_packet)
+
+
+def _is_new_connection(conv: Conversation, d: int, seq: int) -> bool:
+    """A SYN on a known port pair opens a new connection unless it repeats the first SYN."""
+    stream = conv.sides[d].stream
+    return stream.pos is not None and stream.isn != seq
+
+
+def _forget(table: dict[bytes, tuple[Conversation, int]], key: bytes, reverse: bytes) -> None:
+    table.pop(key, None)
+    table.pop(reverse, None)
+
+
+def _sweep(table: dict[bytes, tuple[Conversation, int]], horizon: float) -> None:
+    """Close connections silent since before ``horizon``."""
+    stale = [k for k, (conv, _) in table.items() if conv.last_ts < horizon]
+    for k in stale:
+        entry = table.pop(k, None)
+        if entry is not None:
+            entry[0].close(NO_RESPONSE)
+
+
+def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
+            damage: list[CaptureDamage], ctx: Context, packets: int) -> None:
+    for reason, count in decoder.skipped.items():
+        first = decoder.first_skip[reason]
+        diagnostics.skip(path, f"packet {first}", reason)
+        if count > 1:
+            # One record in full, the rest counted: a million fragments are not a million rows.
+            diagnostics.skipped_by_reason[reason] += count - 1
+            diagnostics.note(f"{path}: {count} packets skipped: {reason} (first: packet {first})")
+    for d in damage:
+        diagnostics.skip(path, f"packet {d.packet}", d.reason)
+    if decoder.cut:
+        diagnostics.note(
+            f"{path}: {decoder.cut} packets were cut short by the capture's snapshot length;"
+            " exchanges whose headers were cut are incomplete"
+        )
+    if ctx.tls:
+        diagnostics.note(
+            f"{path}: {ctx.tls} TLS connection(s) cannot be read: HTTPS in a packet capture is "
+            "encrypted; export a HAR from the browser or capture with mitmproxy instead"
+        )
+    if ctx.h2:
+        diagnostics.note(
+            f"{path}: {ctx.h2} HTTP/2 cleartext connection(s) (prior knowledge or h2c upgrade) "
+            "are not read: only HTTP/1.x is decoded from packet captures"
+        )
+    log.debug("%s: %d packets, %d exchanges, %d responses without a request",
+              path, packets, ctx.exchanges, ctx.orphans)
