@@ -285,7 +285,7 @@ class Conversation:
     """The HTTP/1.x state of one TCP connection."""
 
     __slots__ = ("ctx", "sides", "client", "syn_client", "queue", "current", "ignored",
-                 "last_ts", "closed", "req_packet", "req_k", "responses")
+                 "last_ts", "closed", "req_packet", "req_k", "responses", "ticks")
 
     def __init__(self, ctx: Context, first_src: bytes, first_dst: bytes) -> None:
         self.ctx = ctx
@@ -300,6 +300,8 @@ class Conversation:
         self.req_packet = 0
         self.req_k = 0
         self.responses: _Responses | None = None
+        self.ticks = 0
+        """Packets seen on this connection."""
 
     # ---------------------------------------------------------------- roles
 

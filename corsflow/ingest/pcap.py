@@ -70,6 +70,7 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
                 table[seg.dst + seg.src] = (conv, 1)
                 d = 0
         conv.last_ts = ts
+        conv.ticks += 1
         if conv.ignored:
             if flags & (FIN | RST):
                 _forget(table, key, seg.dst + seg.src)
@@ -80,14 +81,17 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
             stream.syn(seg.seq)
             if not flags & ACK:
                 conv.syn_client = d
-        if flags & ACK:
-            other = conv.sides[1 - d].stream
-            if other.pos is not None:
-                other.acked(seg.ack, ts, number)
+        other = conv.sides[1 - d].stream
+        if flags & ACK and other.pos is not None:
+            other.acked(seg.ack, ts, conv.ticks)
         payload = seg.payload
         if payload or seg.missing or flags & FIN:
             seq = seg.seq + 1 if flags & SYN else seg.seq
             stream.segment(seq, payload, seg.missing, bool(flags & FIN), ts, number)
+        if other.ack_target is not None:
+            other.settle(ts, conv.ticks, number)
+        if stream.ack_target is not None:
+            stream.settle(ts, conv.ticks, number)
         if flags & RST:
             conv.close(RESET)
             _forget(table, key, seg.dst + seg.src)

@@ -7,9 +7,11 @@ of the segment that carried it:
 * retransmissions and byte-identical duplicates are dropped (what was delivered stays: the
   first copy of a byte wins, as in most receivers);
 * segments ahead of the next expected byte wait in a bounded buffer until the hole fills;
-* a hole that will never fill becomes a ``gap(size)`` call: when the peer acknowledges bytes
-  the capture never showed (the receiver got them, so no retransmission will come), when the
-  buffer bound is exceeded, or when the stream is flushed at close or end of capture;
+* a hole that will never fill becomes a ``gap(size)`` call: when the peer acknowledged bytes
+  the capture never showed (the receiver got them, so no retransmission will come) and they
+  still have not shown up a few packets or a second later (capture points do reorder a
+  little: an ACK may be captured just before the segment it acknowledges), when the buffer
+  bound is exceeded, or when the stream is flushed at close or end of capture;
 * sequence numbers are compared modulo 2**32 and kept as unbounded offsets, so wrap-around
   is invisible to the sink.
 
@@ -24,6 +26,9 @@ from typing import Protocol
 
 MAX_PENDING = 512 * 1024
 """Out-of-order bytes held per direction before the hole is declared lost."""
+ACK_GRACE_PACKETS = 8
+ACK_GRACE_SECONDS = 1.0
+"""How long bytes the peer acknowledged may still arrive before they count as lost."""
 
 _M = 0xFFFFFFFF
 
@@ -39,7 +44,8 @@ class StreamSink(Protocol):
 class Stream:
     """Reassembly of one direction. ``pos`` is None until the first SYN or data segment."""
 
-    __slots__ = ("sink", "isn", "pos", "raw", "pending", "pending_bytes", "fin", "limit", "last_ts", "last_packet")
+    __slots__ = ("sink", "isn", "pos", "raw", "pending", "pending_bytes", "fin", "limit", "last_ts", "last_packet",
+                 "ack_target", "ack_ts", "ack_tick")
 
     def __init__(self, sink: StreamSink, limit: int = MAX_PENDING) -> None:
         self.sink = sink
@@ -53,6 +59,10 @@ class Stream:
         self.limit = limit
         self.last_ts = 0.0
         self.last_packet = 0
+        self.ack_target: int | None = None
+        """Offset the peer acknowledged beyond what was delivered, while we wait for it."""
+        self.ack_ts = 0.0
+        self.ack_tick = 0
 
     @property
     def finished(self) -> bool:
@@ -160,8 +170,8 @@ class Stream:
             self.pos = target
         self._drain()
 
-    def acked(self, ack: int, ts: float, packet: int) -> None:
-        """The peer acknowledged up to ``ack``: bytes before it that we lack are lost."""
+    def acked(self, ack: int, ts: float, tick: int) -> None:
+        """The peer acknowledged up to ``ack`` (``tick`` counts the connection's packets)."""
         pos = self.pos
         if pos is None:
             return
@@ -171,11 +181,34 @@ class Stream:
         target = pos + d
         if self.fin is not None and target > self.fin:
             target = self.fin  # the FIN itself takes one sequence number
+        if target <= pos:
+            return
+        if self.ack_target is None:
+            self.ack_ts = ts
+            self.ack_tick = tick
+            self.ack_target = target
+        elif target > self.ack_target:
+            self.ack_target = target
+
+    def settle(self, ts: float, tick: int, packet: int) -> None:
+        """Declare lost the acknowledged bytes that did not show up in time."""
+        target = self.ack_target
+        if target is None:
+            return
+        pos = self.pos
+        if pos is None or pos >= target:
+            self.ack_target = None
+            return
+        if tick - self.ack_tick < ACK_GRACE_PACKETS and ts - self.ack_ts < ACK_GRACE_SECONDS:
+            return
+        self.ack_target = None
         while self.pos is not None and self.pos < target:
             nxt = min(self.pending) if self.pending else target
             self._skip_to(min(nxt, target), ts, packet)
 
     def flush(self) -> None:
         """End of the connection or capture: deliver whatever waits, with its gaps."""
+        if self.ack_target is not None:
+            self.settle(self.last_ts, self.ack_tick + ACK_GRACE_PACKETS, self.last_packet)
         while self.pending:
             self._skip_to(min(self.pending), self.last_ts, self.last_packet)
