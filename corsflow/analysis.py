@@ -7,12 +7,17 @@ The CLI, the mitmproxy addon and the notebook API are thin shells over this modu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from .engine.events import ExchangeVerdict, Finding
+from .engine.machine import CorsMachine
+from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
+from .ingest import open_capture
 from .model import Exchange, SourceFormat
+from .report.findings import Aggregator, findings_for, sort_findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +60,97 @@ class Fed:
 
     verdicts: tuple[ExchangeVerdict, ...] = ()
     findings: tuple[Finding, ...] = ()
+
+
+class Analysis:
+    """Feed exchanges (from any source, in capture order) and take a :class:`Report`.
+
+    It keeps the settled verdicts (the report lists every exchange) and the engine's bounded
+    state. ``keep_exchanges=False`` (the live addon's long sessions) keeps only findings and
+    counts, so memory stays bounded by what is live.
+    """
+
+    def __init__(self, engine: str | EngineProfile = "chromium", *,
+                 keep_exchanges: bool = True, diagnostics: Diagnostics | None = None) -> None:
+        self.profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
+        self.machine = CorsMachine(self.profile)
+        self.aggregator = Aggregator(self.profile)
+        self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
+        self.keep_exchanges = keep_exchanges
+        self._verdicts: list[ExchangeVerdict] = []
+        self._findings: list[Finding] = []
+        self._sources: dict[str, SourceInfo] = {}
+        self.settled = 0
+
+    def feed(self, exchange: Exchange) -> Fed:
+        """Add one exchange; returns what it settled (possibly earlier exchanges)."""
+        return self._take(self.machine.feed(exchange))
+
+    def flush(self) -> Fed:
+        """Settle everything still pending (end of input, or a live report on demand).
+
+        The engine is then restarted empty except for its preflight cache, so later
+        exchanges can still be fed."""
+        return self._take(self.machine.close())
+
+    def _take(self, verdicts: list[ExchangeVerdict]) -> Fed:
+        findings: list[Finding] = []
+        for v in verdicts:
+            findings.extend(findings_for(v, self.profile))
+            self.aggregator.add(v)
+        self.settled += len(verdicts)
+        if self.keep_exchanges:
+            self._verdicts.extend(verdicts)
+        self._findings.extend(findings)
+        return Fed(tuple(verdicts), tuple(findings))
+
+    def add_source(self, path: str, fmt: SourceFormat, exchanges: int, skipped: int) -> None:
+        self._sources[path] = SourceInfo(path, fmt, exchanges, skipped)
+
+    def report(self) -> Report:
+        """The report of everything settled so far (call :meth:`flush` first at the end)."""
+        verdicts = sorted(self._verdicts, key=lambda v: (v.exchange.started, v.exchange.id))
+        findings = sort_findings([*self._findings, *self.aggregator.findings()])
+        d = self.diagnostics
+        return Report(
+            engine=self.profile.name,
+            sources=tuple(self._sources.values()),
+            exchanges=tuple(verdicts),
+            findings=tuple(findings),
+            skipped=tuple(d.skipped),
+            skipped_by_reason=tuple(sorted(d.skipped_by_reason.items())),
+            notes=tuple(d.notes),
+        )
+
+
+def analyze_exchanges(exchanges: Iterable[Exchange],
+                      engine: str | EngineProfile = "chromium") -> Report:
+    """Analyse exchanges already in memory (tests, notebooks, other tools' output)."""
+    analysis = Analysis(engine)
+    for exchange in exchanges:
+        analysis.feed(exchange)
+    analysis.flush()
+    return analysis.report()
+
+
+def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium", *,
+                  diagnostics: Diagnostics | None = None) -> Report:
+    """Analyse capture files of any supported format, streamed, as one session.
+
+    Raises IngestError when a file cannot be read at all; damaged records are skipped and
+    counted in the report. With several files, ids are prefixed by the file's number
+    (``"2:e14"``) so they stay unique.
+    """
+    analysis = Analysis(engine, diagnostics=diagnostics)
+    for number, path in enumerate(paths, start=1):
+        before = analysis.diagnostics.skipped_count
+        fmt, stream = open_capture(path, analysis.diagnostics)
+        count = 0
+        for exchange in stream:
+            if len(paths) > 1:
+                exchange = dataclasses.replace(exchange, id=f"{number}:{exchange.id}")
+            analysis.feed(exchange)
+            count += 1
+        analysis.add_source(path, fmt, count, analysis.diagnostics.skipped_count - before)
+    analysis.flush()
+    return analysis.report()

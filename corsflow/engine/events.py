@@ -100,4 +100,6 @@ class Finding:
     spec: str | None = None
     """A reference: a Fetch standard anchor URL or a browser source file."""
     count: int | None = None
-    """How many occurrences (or preflights at stake) this finding stands for."""
+    """How many exchanges this finding stands for (its ``exchange_ids`` may list fewer)."""
+    saved: int | None = None
+    """Preflights the fix would have saved in this capture, where that can be counted."""

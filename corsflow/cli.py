@@ -1,0 +1,153 @@
+"""The ``corsflow`` command: parse arguments, call the library, render, return an exit code.
+
+Exit codes: 0 the analysis ran (whatever it found); 1 ``check`` found findings at the level
+asked for; 2 bad input or usage (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence, TextIO
+
+from . import __version__
+from .analysis import Report, analyze_paths
+from .engine.profiles import PROFILES
+from .errors import CorsflowError, UsageError
+
+FORMATS = ("text", "json", "csv", "markdown", "html")
+
+
+def _render(report: Report, fmt: str, stream: TextIO) -> str:
+    if fmt == "json":
+        from .report.json import render_json
+
+        return render_json(report)
+    if fmt == "csv":
+        from .report.text import render_csv
+
+        return render_csv(report)
+    if fmt == "markdown":
+        from .report.text import render_markdown
+
+        return render_markdown(report)
+    if fmt == "html":
+        from .report.html import render_html
+
+        return render_html(report)
+    from .report.text import render_text
+
+    return render_text(report, color=_wants_color(stream))
+
+
+def _wants_color(stream: TextIO) -> bool | None:
+    return None if stream is sys.stdout else False
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
+    logging.getLogger("corsflow").info("wrote %s", output)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    report = analyze_paths(args.paths, engine=args.engine)
+    _emit(_render(report, args.format, sys.stdout), args.output)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    report = analyze_paths(args.paths, engine=args.engine)
+    levels = ("error",) if args.fail_on == "error" else ("error", "warning")
+    failing = [f for f in report.findings if f.severity in levels]
+    if args.format != "none":
+        _emit(_render(report, args.format, sys.stdout), args.output)
+    for f in failing[:20]:
+        print(f"corsflow: {f.severity}: {f.code}: {f.message}", file=sys.stderr)
+    if len(failing) > 20:
+        print(f"corsflow: ... and {len(failing) - 20} more", file=sys.stderr)
+    print(f"corsflow: check {'failed' if failing else 'passed'}: {len(failing)} finding(s) at "
+          f"level {args.fail_on} or above", file=sys.stderr)
+    return 1 if failing else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .report.explain import explain
+
+    report = analyze_paths(args.paths, engine=args.engine)
+    if args.id:
+        chosen = [v for v in report.exchanges if v.exchange.id == args.id]
+        if not chosen:
+            raise UsageError(f"no exchange with id {args.id!r} (ids look like "
+                             f"{', '.join(v.exchange.id for v in report.exchanges[:3]) or 'e0'})")
+    else:
+        chosen = [v for v in report.exchanges if args.url in v.exchange.url]
+        if not chosen:
+            raise UsageError(f"no exchange whose URL contains {args.url!r}")
+    sys.stdout.write("\n\n".join(explain(v, report) for v in chosen) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="corsflow",
+        description="Explain what the browser did with every cross-origin request in a "
+                    "captured session (HAR, pcap/pcapng, mitmproxy flows).")
+    parser.add_argument("--version", action="version", version=f"corsflow {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print no warnings about skipped records")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("paths", nargs="+", metavar="PATH",
+                       help="capture files; the format is detected from the content")
+        p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
+                       help="the browser whose preflight cache and checks to model "
+                            "(default: chromium)")
+
+    p = sub.add_parser("analyze", help="analyse captures and print the report")
+    common(p)
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("check", help="for CI: exit 1 when findings at a level exist")
+    common(p)
+    p.add_argument("--fail-on", choices=("error", "warning"), default="error")
+    p.add_argument("--format", choices=(*FORMATS, "none"), default="none",
+                   help="also print the report in this format (default: none)")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("explain", help="the full decision trace of one request")
+    common(p)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", help="the exchange id from the report (e.g. e12, p345)")
+    which.add_argument("--url", help="every exchange whose URL contains this text")
+    p.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
+                        format="corsflow: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except CorsflowError as e:
+        print(f"corsflow: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (| head): not an error of ours.
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,143 @@
+"""What the page asked for, inferred from what the browser put on the wire.
+
+A capture shows the request after the browser added its own headers (User-Agent, Sec-*,
+Cookie, DevTools' no-cache pair...) and hides the credentials mode. The Fetch algorithms
+need the author's request, so this module reconstructs it and says how sure it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import Exchange, Headers
+from .events import Credentials
+from .fetch import (
+    cors_unsafe_request_header_names,
+    is_cors_safelisted_method,
+    is_forbidden_request_header,
+    is_same_origin,
+    mime_essence,
+)
+from .profiles import EngineProfile
+
+# Not forbidden, yet added by browsers rather than by pages: counting them would make every
+# captured request look non-simple. Chromium computes the same exclusions when it builds a
+# preflight's Access-Control-Request-Headers from the author's headers only.
+BROWSER_ADDED_HEADERS = frozenset(
+    {
+        "user-agent", "priority", "x-client-data", "purpose", "upgrade-insecure-requests",
+        "if-none-match", "if-modified-since", "x-devtools-emulate-network-conditions-client-id",
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip",
+    }
+)
+
+_NOT_CORS_MODES = {"navigate", "no-cors", "same-origin", "websocket", "nested-navigate"}
+_NOT_CORS_RESOURCE_TYPES = {"document", "websocket", "iframe", "manifest", "ping", "csp_violation_report"}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """The engine's reading of one captured request."""
+
+    origin: str | None
+    cors: bool
+    """A cross-origin request in CORS mode."""
+    not_cors_reason: str | None
+    preflight: bool
+    """An OPTIONS request carrying Origin and Access-Control-Request-Method."""
+    requested_method: str | None
+    """On a preflight: Access-Control-Request-Method."""
+    requested_headers: tuple[str, ...]
+    """On a preflight: Access-Control-Request-Headers, lower-cased, in order."""
+    unsafe_names: tuple[str, ...]
+    preflight_reasons: tuple[str, ...]
+    credentials: Credentials
+    credentials_evidence: str
+    cache_bypass: bool
+    """The request carries the ``Pragma: no-cache`` / ``Cache-Control: no-cache`` pair
+    Chromium adds when the HTTP cache is bypassed (DevTools' "Disable cache", hard reload)."""
+
+
+def split_header_names(value: str | None) -> tuple[str, ...]:
+    """Access-Control-Request-Headers as a tuple of lower-case names."""
+    if not value:
+        return ()
+    return tuple(n.strip(" \t").lower() for n in value.split(",") if n.strip(" \t"))
+
+
+def has_cache_bypass(headers: Headers) -> bool:
+    pragma = (headers.get("pragma") or "").lower()
+    cache_control = (headers.get("cache-control") or "").lower()
+    return "no-cache" in pragma and "no-cache" in cache_control
+
+
+def author_headers(headers: Headers, cache_bypass: bool) -> tuple[tuple[str, str], ...]:
+    """The request's headers minus forbidden and browser-added ones."""
+    kept = []
+    for name, value in headers.items:
+        lower = name.lower()
+        if lower.startswith(":") or is_forbidden_request_header(name, value):
+            continue
+        if lower in BROWSER_ADDED_HEADERS:
+            continue
+        if cache_bypass and lower in ("pragma", "cache-control"):
+            continue
+        kept.append((name, value))
+    return tuple(kept)
+
+
+def preflight_reasons(method: str, unsafe: tuple[str, ...], headers: Headers) -> tuple[str, ...]:
+    """Why a request needs a preflight, one phrase per cause."""
+    reasons = []
+    if not is_cors_safelisted_method(method):
+        reasons.append(f"method {method}")
+    for name in unsafe:
+        if name == "content-type":
+            value = headers.get("content-type") or ""
+            reasons.append(f"Content-Type {mime_essence(value) or value!r}")
+        else:
+            reasons.append(f"header {name}")
+    return tuple(reasons)
+
+
+def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
+    """Classify one captured request and reconstruct what its author asked for."""
+    headers = exchange.request_headers
+    origin = headers.get("origin")
+    bypass = has_cache_bypass(headers)
+    acrm = headers.get("access-control-request-method")
+
+    def not_cors(reason: str) -> RequestView:
+        return RequestView(origin, False, reason, False, None, (), (), (), "unknown", "", bypass)
+
+    if origin is None:
+        return not_cors("no Origin header")
+    if exchange.method.upper() == "OPTIONS" and acrm is not None:
+        return RequestView(
+            origin, True, None, True, acrm.strip(" \t"),
+            split_header_names(headers.get("access-control-request-headers")),
+            (), (), "unknown", "a preflight never carries credentials", bypass,
+        )
+    mode = (headers.get("sec-fetch-mode") or "").lower()
+    if mode in _NOT_CORS_MODES:
+        return not_cors(f"Sec-Fetch-Mode is {mode!r}")
+    resource_type = (exchange.hints.resource_type or "").lower()
+    if resource_type in _NOT_CORS_RESOURCE_TYPES:
+        return not_cors(f"a {resource_type} request")
+    if (headers.get("upgrade") or "").lower() == "websocket":
+        return not_cors("a WebSocket handshake (the server checks Origin itself)")
+    if is_same_origin(origin, exchange.url):
+        return not_cors("same-origin")
+
+    authored = author_headers(headers, bypass)
+    unsafe = cors_unsafe_request_header_names(authored, profile)
+    if "cookie" in headers:
+        credentials: Credentials = "include"
+        evidence = "the request carries a Cookie header, so its credentials mode is 'include'"
+    else:
+        credentials = "unknown"
+        evidence = "no Cookie header: the credentials mode cannot be seen"
+    return RequestView(
+        origin, True, None, False, None, (), unsafe,
+        preflight_reasons(exchange.method, unsafe, headers), credentials, evidence, bypass,
+    )

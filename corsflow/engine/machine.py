@@ -1,0 +1,466 @@
+"""The pairing state machine: exchanges in capture order in, settled verdicts out (sans-IO).
+
+Theory of operation
+-------------------
+Captures do not list exchanges in the order the browser issued them: a pcap or a proxy
+completes exchanges out of order, and Chrome's HAR dates an actual request a few
+milliseconds *before* the preflight sent for it. So exchanges first wait in a small reorder
+buffer ordered by start time and are processed once the capture has moved ``window``
+seconds past them; a request that needs a preflight may look ahead into that buffer for it.
+
+Processing keeps, per (origin, URL):
+- preflights waiting for the request they were sent for (``_waiting``). A preflight's verdict
+  is settled when its request arrives (which also tells the credentials mode) or when
+  ``pair_timeout`` seconds of capture time pass without one;
+- the simulated preflight cache (:class:`PreflightCache`), which decides cache hits for
+  requests that arrive without a preflight and flags preflights sent while a valid cached
+  result covered them.
+
+Nothing here is unbounded: the buffer holds ``window`` seconds of traffic, waiting
+preflights expire after ``pair_timeout``, and the cache is capped and swept by expiry.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field, replace
+
+from ..model import Exchange
+from .cache import PreflightCache
+from .events import Credentials, ExchangeVerdict, MaxAge, TraceStep
+from .fetch import CheckResult, PreflightOutcome, cors_check, preflight_check
+from .infer import RequestView, view_request
+from .profiles import EngineProfile
+
+
+MODEL_CONTRADICTED = "the capture contradicts the engine model"
+"""The unknown_reason of a request the browser sent although the model says it could not."""
+
+
+def _headers_map(exchange: Exchange) -> dict[str, tuple[str, ...]]:
+    """Response headers as lower-case name -> values, for the checks."""
+    out: dict[str, list[str]] = {}
+    if exchange.response is not None:
+        for name, value in exchange.response.headers.items:
+            out.setdefault(name.lower(), []).append(value)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@dataclass(slots=True)
+class _Preflight:
+    exchange: Exchange
+    view: RequestView
+    outcomes: dict[bool, PreflightOutcome | None]
+    """Outcome of the checks when credentialed (True) and not (False); None: no response."""
+    covered: dict[bool, str | None]
+    """Whether the cache already covered it when it was sent, per credentials mode (the
+    preflight id that did), before this preflight changed anything."""
+    deadline: float
+
+
+@dataclass(slots=True)
+class CorsMachine:
+    """Feed exchanges with :meth:`feed`; each call returns the verdicts it settled.
+    Call :meth:`close` at the end of the capture to settle the rest."""
+
+    profile: EngineProfile
+    window: float = 2.0
+    pair_timeout: float = 30.0
+    cache: PreflightCache = field(init=False)
+    _buffer: list[tuple[float, int, Exchange]] = field(default_factory=list)
+    _taken: set[int] = field(default_factory=set)
+    _seq: int = 0
+    _newest: float = float("-inf")
+    _waiting: dict[tuple[str, str], list[_Preflight]] = field(default_factory=dict)
+    _deadlines: list[tuple[float, int, tuple[str, str], str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.cache = PreflightCache(self.profile)
+
+    # -- input --------------------------------------------------------------------------------
+
+    def feed(self, exchange: Exchange) -> list[ExchangeVerdict]:
+        self._seq += 1
+        heapq.heappush(self._buffer, (exchange.started, self._seq, exchange))
+        self._newest = max(self._newest, exchange.started)
+        out: list[ExchangeVerdict] = []
+        self._release(self._newest - self.window, out)
+        return out
+
+    def close(self) -> list[ExchangeVerdict]:
+        """End of input: process everything buffered and settle every waiting preflight."""
+        out: list[ExchangeVerdict] = []
+        self._release(float("inf"), out)
+        return out
+
+    @property
+    def live_state(self) -> int:
+        """How many objects the machine holds (buffered, waiting, cached): for bounds tests."""
+        return len(self._buffer) + sum(map(len, self._waiting.values())) + len(self.cache)
+
+    def _release(self, watermark: float, out: list[ExchangeVerdict]) -> None:
+        while self._buffer and self._buffer[0][0] <= watermark:
+            started, seq, exchange = heapq.heappop(self._buffer)
+            if seq in self._taken:
+                self._taken.discard(seq)
+                continue
+            self._expire(started, out)
+            self._process(exchange, out)
+        self._expire(watermark, out)
+
+    def _expire(self, now: float, out: list[ExchangeVerdict]) -> None:
+        while self._deadlines and self._deadlines[0][0] < now:
+            _, _, key, pid = heapq.heappop(self._deadlines)
+            waiting = self._waiting.get(key)
+            if not waiting:
+                continue
+            for i, p in enumerate(waiting):
+                if p.exchange.id == pid:
+                    del waiting[i]
+                    out.append(self._settle_alone(p))
+                    break
+            if not waiting:
+                del self._waiting[key]
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _process(self, exchange: Exchange, out: list[ExchangeVerdict]) -> None:
+        view = view_request(exchange, self.profile)
+        if view.preflight:
+            self._on_preflight(exchange, view)
+        elif not view.cors:
+            out.append(ExchangeVerdict(
+                exchange, "other", view.origin, None,
+                trace=(TraceStep("Is it a CORS request?", "info",
+                                 f"no: {view.not_cors_reason}", "#http-cors-protocol"),),
+            ))
+        else:
+            self._on_request(exchange, view, out)
+
+    # -- preflights ---------------------------------------------------------------------------
+
+    def _on_preflight(self, exchange: Exchange, view: RequestView) -> None:
+        assert view.origin is not None and view.requested_method is not None
+        outcomes: dict[bool, PreflightOutcome | None] = {}
+        for creds in (False, True):
+            if exchange.response is None:
+                outcomes[creds] = None
+            else:
+                outcomes[creds] = preflight_check(
+                    exchange.response.status, _headers_map(exchange), view.origin,
+                    view.requested_method, view.requested_headers, creds, self.profile)
+        covered = {
+            creds: self.cache.lookup(view.origin, exchange.url, view.requested_method,
+                                     view.requested_headers, creds, exchange.started,
+                                     mutate=False).preflight_id
+            for creds in (False, True)
+        }
+        end = exchange.response.finished if exchange.response and exchange.response.finished \
+            else exchange.started
+        pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout)
+        key = (view.origin, exchange.url)
+        self._waiting.setdefault(key, []).append(pending)
+        self._seq += 1
+        heapq.heappush(self._deadlines, (pending.deadline, self._seq, key, exchange.id))
+
+    def _take_waiting(self, exchange: Exchange, view: RequestView) -> _Preflight | None:
+        """The preflight sent for this request: waiting, or just ahead in the buffer."""
+        assert view.origin is not None
+        key = (view.origin, exchange.url)
+        found = self._pick(self._waiting.get(key, []), exchange, view)
+        if found is None:
+            found = self._look_ahead(exchange, view)
+        if found is not None:
+            waiting = self._waiting.get(key, [])
+            waiting.remove(found)
+            if not waiting:
+                self._waiting.pop(key, None)
+        return found
+
+    @staticmethod
+    def _pick(candidates: list[_Preflight], exchange: Exchange,
+              view: RequestView) -> _Preflight | None:
+        same_method = [p for p in candidates if p.view.requested_method == exchange.method]
+        exact = [p for p in same_method if set(p.view.requested_headers) == set(view.unsafe_names)]
+        pool = exact or same_method
+        return pool[0] if pool else None
+
+    def _look_ahead(self, exchange: Exchange, view: RequestView) -> _Preflight | None:
+        """Chrome's HAR dates the actual request before its preflight: find that preflight
+        in the reorder buffer (linked by ``_initiator.url``, or within the window)."""
+        best: tuple[float, int, Exchange] | None = None
+        for item in self._buffer:
+            started, seq, candidate = item
+            if seq in self._taken or started - exchange.started > self.window:
+                continue
+            if candidate.url != exchange.url or candidate.method.upper() != "OPTIONS":
+                continue
+            headers = candidate.request_headers
+            if headers.get("origin") != view.origin or (
+                (headers.get("access-control-request-method") or "").strip() != exchange.method
+            ):
+                continue
+            if best is None or item < best:
+                best = item
+        if best is None:
+            return None
+        self._taken.add(best[1])
+        pre_view = view_request(best[2], self.profile)
+        self._on_preflight(best[2], pre_view)
+        return self._pick(self._waiting.get((pre_view.origin or "", best[2].url), []),
+                          exchange, view)
+
+    def _settle_alone(self, p: _Preflight) -> ExchangeVerdict:
+        """A preflight that no request followed within the pairing timeout."""
+        ex, view = p.exchange, p.view
+        trace = [TraceStep("Request sent after the preflight", "info",
+                           "none in the capture", "#cors-preflight-fetch")]
+        omit, include = p.outcomes[False], p.outcomes[True]
+        if omit is None or include is None:
+            return self._preflight_verdict(
+                p, "unknown", None, False, trace,
+                unknown_reason=f"the preflight got no response ({ex.failure or 'none captured'})")
+        if omit.check.ok and include.check.ok:
+            self._store(p, False)
+            return self._preflight_verdict(p, "allowed", omit, False, trace)
+        if not omit.check.ok and not include.check.ok:
+            return self._preflight_verdict(p, "blocked", omit, False, trace)
+        # Only one credentials mode passes; no request followed, which fits a failure.
+        failing_creds = omit.check.ok  # omit passes, so the credentialed reading fails
+        failing = include if failing_creds else omit
+        trace.append(TraceStep("Credentials mode", "info",
+                               "the preflight fails only when credentialed and no request "
+                               "followed it, so the request was most likely credentialed",
+                               "#cors-protocol-and-credentials"))
+        return self._preflight_verdict(p, "blocked", failing, failing_creds, trace,
+                                       credentials="include" if failing_creds else "omit")
+
+    def _preflight_verdict(self, p: _Preflight, verdict: str, outcome: PreflightOutcome | None,
+                           creds: bool, trace: list[TraceStep], *,
+                           unknown_reason: str | None = None,
+                           credentials: Credentials = "unknown") -> ExchangeVerdict:
+        ex, view = p.exchange, p.view
+        steps = [TraceStep("CORS-preflight request", "info",
+                           f"asks for {view.requested_method}"
+                           + (f" with {', '.join(view.requested_headers)}"
+                              if view.requested_headers else "")
+                           + f" from {view.origin}", "#cors-preflight-fetch")]
+        if outcome is not None:
+            steps.extend(outcome.check.trace)
+        covered_by = p.covered[creds]
+        redundant = covered_by is not None
+        cause = None
+        if redundant:
+            cause = ("devtools-disable-cache" if view.cache_bypass
+                     else "cache-not-used")
+            steps.append(TraceStep(
+                "Preflight cache", "info",
+                f"a valid cached result (from {covered_by}) already covered this request; "
+                + ("the preflight carries Pragma/Cache-Control no-cache: the HTTP cache was "
+                   "bypassed (DevTools' 'Disable cache' or a hard reload)"
+                   if view.cache_bypass else
+                   "the browser did not use it (another tab or profile, an evicted entry, "
+                   "or a different partition)"),
+                "#cors-preflight-cache"))
+        steps.extend(trace)
+        error = outcome.check.error if outcome is not None and verdict == "blocked" else None
+        param = outcome.check.failed_parameter if error else None
+        max_age = _max_age(outcome) if outcome is not None and outcome.check.ok else None
+        return ExchangeVerdict(
+            ex, "preflight", view.origin, verdict,  # type: ignore[arg-type]
+            cors_error=error, failed_parameter=param, unknown_reason=unknown_reason,
+            redundant=redundant, redundant_cause=cause, credentials=credentials,
+            unsafe_headers=view.requested_headers, max_age=max_age, trace=tuple(steps),
+        )
+
+    def _store(self, p: _Preflight, creds: bool) -> None:
+        outcome = p.outcomes[creds]
+        assert outcome is not None and p.view.origin is not None
+        ex = p.exchange
+        # The browser looked the request up before sending the preflight: a stale or (where
+        # the engine does so) insufficient entry was erased then.
+        self.cache.lookup(p.view.origin, ex.url, p.view.requested_method or "",
+                          p.view.requested_headers, creds, ex.started)
+        stored_at = ex.response.finished if ex.response and ex.response.finished else ex.started
+        self.cache.store(p.view.origin, ex.url, creds, outcome.methods or (),
+                         outcome.headers or (), outcome.max_age.seconds, stored_at, ex.id)
+
+    # -- actual requests --------------------------------------------------------------------------
+
+    def _on_request(self, exchange: Exchange, view: RequestView,
+                    out: list[ExchangeVerdict]) -> None:
+        assert view.origin is not None
+        trace = [TraceStep("Is it a CORS request?", "pass",
+                           f"Origin {view.origin} differs from the URL's origin",
+                           "#http-cors-protocol")]
+        preflight = self._take_waiting(exchange, view)
+        if view.preflight_reasons:
+            trace.append(TraceStep("Needs a preflight", "info",
+                                   "; ".join(view.preflight_reasons), "#cors-preflight-fetch"))
+        if preflight is not None:
+            self._paired(exchange, view, preflight, trace, out)
+            return
+        if not view.preflight_reasons:
+            trace.append(TraceStep("Needs a preflight", "info",
+                                   "no: a CORS-safelisted method and only safelisted headers",
+                                   "#cors-safelisted-request-header"))
+            out.append(self._actual(exchange, view, "simple", trace, None, None))
+            return
+        creds = view.credentials == "include"
+        answer = self.cache.lookup(view.origin, exchange.url, exchange.method,
+                                   view.unsafe_names, creds, exchange.started)
+        if answer.outcome == "hit":
+            trace.append(TraceStep("Preflight cache", "pass",
+                                   f"hit: the result of preflight {answer.preflight_id} is used",
+                                   "#cors-preflight-cache"))
+            credentials = view.credentials
+            if credentials == "unknown" and not answer.credentialed:
+                # An uncredentialed result serves only uncredentialed requests; a
+                # credentialed one would have needed (and shown) a preflight of its own.
+                credentials = "omit"
+                trace.append(TraceStep(
+                    "Credentials mode", "info",
+                    "inferred 'omit': the cached result it used was for uncredentialed "
+                    "requests", "#cors-preflight-cache"))
+            out.append(self._actual(exchange, view, "preflighted", trace,
+                                    answer.preflight_id, "hit", credentials=credentials))
+            return
+        trace.append(TraceStep("Preflight", "unknown",
+                               f"none in the capture ({answer.detail})", "#cors-preflight-fetch"))
+        out.append(self._actual(
+            exchange, view, "preflighted", trace, None, None,
+            unknown_reason="its preflight is not in the capture: the capturing tool may omit "
+                           "preflights (Playwright's HAR does), or it was sent before the "
+                           "capture began"))
+
+    def _paired(self, exchange: Exchange, view: RequestView, p: _Preflight,
+                trace: list[TraceStep], out: list[ExchangeVerdict]) -> None:
+        trace.append(TraceStep("Preflight", "info",
+                               f"preflight {p.exchange.id} was sent for this request",
+                               "#cors-preflight-fetch"))
+        omit, include = p.outcomes[False], p.outcomes[True]
+        credentials: Credentials = view.credentials
+        if credentials == "include":
+            creds = True
+        elif omit is not None and include is not None and omit.check.ok != include.check.ok:
+            # The request was sent, so its preflight passed: that tells the credentials mode.
+            creds = include.check.ok
+            credentials = "include" if creds else "omit"
+            trace.append(TraceStep(
+                "Credentials mode", "info",
+                f"inferred '{credentials}': the preflight passes only in that mode and the "
+                "browser went on to send the request", "#cors-protocol-and-credentials"))
+        else:
+            creds = False
+        outcome = p.outcomes[creds]
+        if outcome is None:
+            out.append(self._preflight_verdict(
+                p, "unknown", None, creds, [],
+                unknown_reason=f"the preflight got no response ({p.exchange.failure or 'none captured'})",
+                credentials=credentials))
+            out.append(self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
+                                    unknown_reason="its preflight has no response in the capture",
+                                    credentials=credentials))
+            return
+        if outcome.check.ok:
+            self._store(p, creds)
+            out.append(self._preflight_verdict(p, "allowed", outcome, creds, [],
+                                               credentials=credentials))
+            out.append(self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
+                                    credentials=credentials))
+            return
+        pre = self._preflight_verdict(p, "blocked", outcome, creds, [], credentials=credentials)
+        out.append(pre)
+        if exchange.response is not None and exchange.failure is None:
+            # The browser sent the request and accepted the answer although our model says
+            # the preflight fails: the model is wrong for this case. Say so, do not hide it.
+            trace.append(TraceStep(
+                "Model check", "fail",
+                f"the browser sent this request, but the {self.profile.name} model says its "
+                f"preflight fails with {outcome.check.error}", None))
+            out.append(self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
+                                    credentials=credentials,
+                                    unknown_reason=MODEL_CONTRADICTED))
+            return
+        trace.append(TraceStep("Preflight result", "fail",
+                               f"the preflight failed ({outcome.check.error}), so the browser "
+                               "did not let the request through", "#cors-preflight-fetch"))
+        out.append(replace(
+            self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
+                         credentials=credentials, check=False),
+            verdict="blocked", cors_error=outcome.check.error,
+            failed_parameter=outcome.check.failed_parameter))
+
+    def _actual(self, exchange: Exchange, view: RequestView, role: str,
+                trace: list[TraceStep], preflight_id: str | None, cache: str | None, *,
+                unknown_reason: str | None = None, credentials: Credentials | None = None,
+                check: bool = True) -> ExchangeVerdict:
+        """The verdict of an actual request from the CORS check of its own response."""
+        credentials = credentials or view.credentials
+        verdict, error, param = "unknown", None, None
+        if not check:
+            pass
+        elif exchange.response is None:
+            unknown_reason = unknown_reason or (
+                f"no response in the capture ({exchange.failure})" if exchange.failure
+                else "no response in the capture")
+            trace.append(TraceStep("CORS check", "unknown", unknown_reason, "#cors-check"))
+        else:
+            result, credentials, note = self._response_check(exchange, view, credentials)
+            trace.extend(result.trace)
+            if note:
+                trace.append(note)
+            if result.error is None and credentials == "unknown" and note is not None:
+                verdict = "unknown"
+                unknown_reason = ("the verdict depends on the credentials mode, which the "
+                                  "capture does not show")
+            elif result.error is not None:
+                verdict, error, param = "blocked", result.error, result.failed_parameter
+                unknown_reason = None
+            elif unknown_reason is None:
+                verdict = "allowed"
+        return ExchangeVerdict(
+            exchange, role, view.origin, verdict,  # type: ignore[arg-type]
+            cors_error=error, failed_parameter=param,
+            unknown_reason=unknown_reason if verdict == "unknown" else None,
+            preflight_id=preflight_id, cache=cache,  # type: ignore[arg-type]
+            credentials=credentials, unsafe_headers=view.unsafe_names,
+            preflight_reasons=view.preflight_reasons, trace=tuple(trace),
+        )
+
+    def _response_check(self, exchange: Exchange, view: RequestView,
+                        credentials: Credentials) -> tuple[CheckResult, Credentials,
+                                                           TraceStep | None]:
+        assert view.origin is not None
+        headers = _headers_map(exchange)
+        if credentials != "unknown":
+            return cors_check(headers, view.origin, credentials == "include"), credentials, None
+        omit = cors_check(headers, view.origin, False)
+        include = cors_check(headers, view.origin, True)
+        if omit.ok == include.ok:
+            return omit, credentials, None
+        # The two modes disagree; a failure the browser recorded settles it.
+        if exchange.failure:
+            return include, "include", TraceStep(
+                "Credentials mode", "info",
+                f"the response passes only when not credentialed and the browser recorded a "
+                f"failure ({exchange.failure}): the request was credentialed",
+                "#cors-protocol-and-credentials")
+        return omit, "unknown", TraceStep(
+            "Credentials mode", "unknown",
+            f"the response passes only if the request was not credentialed "
+            f"(credentialed it fails with {include.error})", "#cors-protocol-and-credentials")
+
+
+def _max_age(outcome: PreflightOutcome) -> MaxAge:
+    m = outcome.max_age
+    problem = None
+    if m.raw is None:
+        problem = "missing"
+    elif m.invalid:
+        problem = "invalid"
+    elif m.parsed is not None and m.parsed <= 0:
+        problem = "disabled"
+    elif m.clamped:
+        problem = "above-cap"
+    return MaxAge(m.raw, m.parsed, m.seconds, m.clamped, problem)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Reports: the findings catalogue and renderers of a :class:`~corsflow.analysis.Report`."""

@@ -1,0 +1,49 @@
+"""The decision trace of one exchange, in words (``corsflow explain``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..engine.events import ExchangeVerdict
+
+if TYPE_CHECKING:
+    from ..analysis import Report
+
+_MARK = {"pass": "ok  ", "fail": "FAIL", "info": "    ", "unknown": "??  "}
+
+
+def explain(v: ExchangeVerdict, report: Report) -> str:
+    """Every step the engine took for ``v``, the values it looked at, and what follows."""
+    ex = v.exchange
+    lines = [
+        f"{ex.id}  {ex.method} {ex.url}",
+        f"  from {ex.source.path}, {ex.source.where}; status {ex.status if ex.status is not None else '-'}"
+        + (f"; recorded failure: {ex.failure}" if ex.failure else ""),
+        f"  role: {v.role}    verdict: {v.verdict or '-'}"
+        + (f"    CorsError: {v.cors_error}" if v.cors_error else "")
+        + (f" ({v.failed_parameter})" if v.failed_parameter else ""),
+    ]
+    if v.origin:
+        lines.append(f"  origin: {v.origin}    credentials: {v.credentials}")
+    if v.preflight_id:
+        lines.append(f"  preflight: {v.preflight_id} (cache {v.cache})")
+    if v.redundant is not None:
+        lines.append(f"  redundant: {'yes' if v.redundant else 'no'}"
+                     + (f" ({v.redundant_cause})" if v.redundant_cause else ""))
+    if v.max_age is not None:
+        m = v.max_age
+        lines.append(f"  Access-Control-Max-Age: {m.raw if m.raw is not None else 'absent'}"
+                     f" -> cached {m.effective:g} s by {report.engine}"
+                     + (f" ({m.problem})" if m.problem else ""))
+    if v.unknown_reason:
+        lines.append(f"  unknown because {v.unknown_reason}")
+    lines.append("  decision:")
+    for step in v.trace:
+        spec = f"  [{step.spec}]" if step.spec else ""
+        lines.append(f"    {_MARK[step.outcome]} {step.step}: {step.detail}{spec}")
+    related = [f for f in report.findings if ex.id in f.exchange_ids]
+    for f in related:
+        lines.append(f"  {f.severity}: {f.code}: {f.message}")
+        if f.hint:
+            lines.append(f"    fix: {f.hint}")
+    return "\n".join(lines)

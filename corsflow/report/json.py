@@ -1,0 +1,89 @@
+"""The JSON report (contract version 1: shared with other tools; fields are a promise).
+
+Fields named in the contract are never renamed or dropped without a new ``schema`` number;
+extra fields (traces, hints, timings) are added freely.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..engine.events import ExchangeVerdict, Finding
+from .summary import summarize
+
+if TYPE_CHECKING:
+    from ..analysis import Report
+
+SCHEMA = 1
+
+
+def exchange_to_dict(v: ExchangeVerdict) -> dict[str, Any]:
+    ex = v.exchange
+    out: dict[str, Any] = {
+        "id": ex.id,
+        "method": ex.method,
+        "url": ex.url,
+        "origin": v.origin,
+        "started": ex.started,
+        "status": ex.status,
+        "role": v.role,
+        "verdict": v.verdict,
+        "cors_error": v.cors_error,
+        "preflight_id": v.preflight_id,
+        "cache": v.cache,
+        "redundant": v.redundant,
+        # Beyond the contract:
+        "failed_parameter": v.failed_parameter,
+        "unknown_reason": v.unknown_reason,
+        "redundant_cause": v.redundant_cause,
+        "credentials": v.credentials,
+        "unsafe_headers": list(v.unsafe_headers),
+        "preflight_reasons": list(v.preflight_reasons),
+        "failure": ex.failure,
+        "source": {"path": ex.source.path, "format": ex.source.format,
+                   "where": ex.source.where},
+        "time_ms": ex.timings.total if ex.timings else None,
+        "trace": [{"step": s.step, "outcome": s.outcome, "detail": s.detail, "spec": s.spec}
+                  for s in v.trace],
+    }
+    if v.max_age is not None:
+        m = v.max_age
+        out["max_age"] = {"raw": m.raw, "parsed": m.parsed, "effective": m.effective,
+                          "clamped": m.clamped, "problem": m.problem}
+    return out
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "severity": f.severity,
+        "message": f.message,
+        "exchange_ids": list(f.exchange_ids),
+        "hint": f.hint,
+        "origin": f.origin,
+        "url": f.url,
+        "spec": f.spec,
+        "count": f.count,
+        "saved": f.saved,
+    }
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The contract's single JSON object."""
+    return {
+        "schema": SCHEMA,
+        "corsflow_version": __version__,
+        "engine": report.engine,
+        "sources": [{"path": s.path, "format": s.format, "exchanges": s.exchanges,
+                     "skipped": s.skipped} for s in report.sources],
+        "exchanges": [exchange_to_dict(v) for v in report.exchanges],
+        "findings": [finding_to_dict(f) for f in report.findings],
+        "summary": summarize(report),
+    }
+
+
+def render_json(report: Report) -> str:
+    import orjson
+
+    return orjson.dumps(report_to_dict(report), option=orjson.OPT_INDENT_2).decode() + "\n"
