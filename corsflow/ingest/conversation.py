@@ -25,6 +25,8 @@ from .http1 import (
     BODY_TUNNEL,
     H2_PREFACE,
     TUNNEL,
+    _MAX_LINE,
+    _TOKEN_BYTES,
     MessageParser,
     RequestHead,
     ResponseHead,
@@ -72,7 +74,7 @@ class _Pending:
 class _Side:
     """One direction: its reassembly and, once roles are known, its parser."""
 
-    __slots__ = ("conv", "index", "stream", "parser", "delivered", "ended", "endpoint")
+    __slots__ = ("conv", "index", "stream", "parser", "delivered", "ended", "endpoint", "held")
 
     def __init__(self, conv: Conversation, index: int, endpoint: bytes) -> None:
         self.conv = conv
@@ -82,6 +84,8 @@ class _Side:
         self.delivered = 0
         self.ended = False
         self.endpoint = endpoint
+        self.held: list[tuple[bytes, float, int]] = []
+        """Bytes that may start a message whose first line is not complete yet."""
 
     def data(self, data: bytes, ts: float, packet: int) -> None:
         parser = self.parser
@@ -309,37 +313,61 @@ class Conversation:
         """In-order bytes before the roles are known: find out what this connection is."""
         if self.ignored:
             return
-        first = side.delivered == 0
-        if looks_like_request(data):
-            self._start(side.index, data, 0, ts, packet)
-        elif looks_like_response(data):
-            self._start(1 - side.index, b"", 0, ts, packet)
-            parser = side.parser
-            assert parser is not None
-            parser.feed(data, ts, packet)
-        elif first and data.startswith(H2_PREFACE[: min(len(data), len(H2_PREFACE))]):
+        piece = (data, ts, packet)
+        if side.held:
+            # A first line split over segments; if the two do not make a start line together,
+            # the new segment may still begin one on its own.
+            pieces = side.held + [piece]
+            side.held = []
+            first = side.delivered == sum(len(p[0]) for p in pieces[:-1])
+            if self._classify(side, pieces, first):
+                return
+            first = False
+        else:
+            first = side.delivered == 0
+        self._classify(side, [piece], first)
+
+    def _classify(self, side: _Side, pieces: list[tuple[bytes, float, int]], first: bool) -> bool:
+        data = b"".join(p[0] for p in pieces) if len(pieces) > 1 else pieces[0][0]
+        ts, packet = pieces[-1][1], pieces[-1][2]
+        if data.find(b"\n", 0, _MAX_LINE) < 0 and len(data) < _MAX_LINE and (
+            data[0] in _TOKEN_BYTES or b"HTTP/".startswith(data[:5])
+        ):
+            side.held = pieces  # the first line is not complete yet
+            return True
+        if first and data.startswith(H2_PREFACE[: min(len(data), len(H2_PREFACE))]):
             self.ctx.h2 += 1
             self.ignored = True
+        elif looks_like_request(data):
+            self._start(side.index, pieces, ts, packet)
+        elif looks_like_response(data):
+            self._start(1 - side.index, [], ts, packet)
+            parser = side.parser
+            assert parser is not None
+            for piece in pieces:
+                parser.feed(*piece)
         elif first and looks_like_tls(data):
             self.ctx.tls += 1
             self.ignored = True
         elif first and self.syn_client is not None:
             self.ignored = True  # the connection's first bytes are some other protocol
-        elif data.find(b" HTTP/1.") >= 0:
-            m = _HUNT_REQUEST.search(data)
-            if m is not None:
-                self._start(side.index, data, m.start(1), ts, packet)
+        elif data.find(b" HTTP/1.") >= 0 and (m := _HUNT_REQUEST.search(data)) is not None:
+            self._start(side.index, [(data[m.start(1):], ts, packet)], ts, packet)
+        else:
+            return False
+        return True
 
-    def _start(self, client: int, data: bytes, offset: int, ts: float, packet: int) -> None:
+    def _start(self, client: int, pieces: list[tuple[bytes, float, int]], ts: float,
+               packet: int) -> None:
         self.client = client
         c, s = self.sides[client], self.sides[1 - client]
         responses = _Responses(self)
         self.responses = responses
-        c.parser = MessageParser(_Requests(self), True, synced=bool(data) or c.delivered == 0)
+        c.parser = MessageParser(_Requests(self), True, synced=bool(pieces) or c.delivered == 0)
         # The server's parser is in sync if nothing of its direction went by unread.
         s.parser = MessageParser(responses, False, synced=s.delivered == 0)
-        if data:
-            c.parser.feed(data[offset:] if offset else data, ts, packet)
+        for piece in pieces:
+            c.parser.feed(*piece)
 
     # -------------------------------------------------------------- pairing
 

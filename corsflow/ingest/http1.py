@@ -36,9 +36,9 @@ _MAX_LINE = 8 * 1024
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 # Request line (RFC 9112 section 3), leniently: several spaces, bare LF, a version such as
 # "HTTP/1." that servers answer with 400 (it is still an exchange on the wire).
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") +(\S+) +(HTTP/\d\.\d?) *\r?$")
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") +(\S+) +(HTTP/1\.\d?) *\r?$")
 _STATUS_LINE = re.compile(rb"(HTTP/\d\.\d) +(\d\d\d)(?: (.*?))?\r?$")
-_HUNT_REQUEST = re.compile(rb"(?:^|\n)(" + _TOKEN + rb" +\S+ +HTTP/\d\.\d?) *\r?\n")
+_HUNT_REQUEST = re.compile(rb"(?:^|\n)(" + _TOKEN + rb" +\S+ +HTTP/1\.\d?) *\r?\n")
 _HUNT_RESPONSE = re.compile(rb"(?:^|\n)(HTTP/\d\.\d +\d\d\d)(?:[ \r\n])")
 _TOKEN_BYTES = frozenset(b"!#$%&'*+.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
 
