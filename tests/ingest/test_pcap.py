@@ -536,3 +536,58 @@ def test_headers_keep_wire_case_order_and_latin1(tmp_path: Path) -> None:
     exchanges = _exchange(tmp_path, req, OK)
     assert exchanges[0].request_headers.items == (
         ("host", "h"), ("X-B", "1"), ("x-a", "café"), ("X-B", "2"), ("X-Fold", "a b"))
+
+
+# ------------------------------------------------------------------------------ properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+CLIENT = (b"OPTIONS /api HTTP/1.1\r\nHost: api.example\r\nOrigin: http://app.example\r\n"
+          b"Access-Control-Request-Method: PATCH\r\n\r\n"
+          b"patch /api HTTP/1.1\r\nHost: api.example\r\nContent-Length: 11\r\n\r\n{\"a\": true}"
+          b"GET /c HTTP/1.1\r\nHost: api.example\r\n\r\n")
+SERVER = (b"HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Methods: PATCH\r\n"
+          b"Access-Control-Max-Age: 600\r\n\r\n"
+          b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+          b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+WANT = [("OPTIONS", "http://api.example/api", 204, None),
+        ("patch", "http://api.example/api", 200, None),
+        ("GET", "http://api.example/c", 200, None)]
+
+
+def _segments(c: Conversation, from_client: bool, data: bytes, cuts: list[int]) -> list[Packet]:
+    bounds = sorted({0, len(data), *(x % len(data) for x in cuts)})
+    base = c.cseq if from_client else c.sseq
+    out = [c.packet(from_client, PSH, data[a:b], seq=base + a, ack=0) for a, b in zip(bounds, bounds[1:])]
+    if from_client:
+        c.cseq += len(data)
+    else:
+        c.sseq += len(data)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    client_cuts=st.lists(st.integers(min_value=1, max_value=10_000), max_size=25),
+    server_cuts=st.lists(st.integers(min_value=1, max_value=10_000), max_size=25),
+    order=st.randoms(use_true_random=False),
+    dups=st.lists(st.integers(min_value=0, max_value=100), max_size=5),
+)
+def test_any_segmentation_and_permutation_gives_the_same_exchanges(
+    tmp_path: Path, client_cuts: list[int], server_cuts: list[int], order: object, dups: list[int],
+) -> None:
+    c = Conversation()
+    c.handshake()
+    setup = list(c.packets)
+    client = _segments(c, True, CLIENT, client_cuts)
+    server = _segments(c, False, SERVER, server_cuts)
+    # Reorder and duplicate within each direction; the requests all precede the responses.
+    for side in (client, server):
+        side.extend(side[d % len(side)] for d in dups)
+        order.shuffle(side)  # type: ignore[attr-defined]
+    c.packets = setup + client + server
+    c.close()
+    exchanges, diag = read(tmp_path, pcap_bytes(c.packets))
+    assert sorted(summary(exchanges), key=str) == sorted(WANT, key=str)
+    assert diag.skipped_count == 0

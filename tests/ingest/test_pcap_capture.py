@@ -1,0 +1,85 @@
+"""read_pcap on real loopback traffic recorded with tcpdump, and on the recorded sample."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dpkt
+import pytest
+
+from corsflow.errors import Diagnostics
+from corsflow.ingest.pcap import read_pcap
+from corsflow.model import Exchange
+
+from .loopback import ORIGIN, record
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "samples" / "loopback-cors.pcap"
+
+# What tests/ingest/loopback.py's clients send, in order, and the server's answers.
+TRAFFIC = [
+    ("OPTIONS", "/api/items/1", 204), ("PUT", "/api/items/1", 200),
+    ("OPTIONS", "/api/items/2", 204), ("PATCH", "/api/items/2", 200),
+    ("GET", "/api/simple", 200), ("HEAD", "/api/head", 200), ("GET", "/cached", 304),
+    ("GET", "/stream", 200), ("POST", "/api/upload", 201), ("GET", "/page?q=1", 200),
+    ("GET", "/p/1", 200), ("patch", "/p/2", 200), ("GET", "/p/3", 200),
+]
+
+
+def _path(e: Exchange) -> str:
+    parts = urlsplit(e.url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def _first_payloads(path: Path) -> dict[int, bytes]:
+    """TCP payload of every packet, by number, read with dpkt (an independent reader)."""
+    out = {}
+    with open(path, "rb") as f:
+        for n, (_ts, buf) in enumerate(dpkt.pcap.Reader(f), 1):
+            ip = dpkt.ethernet.Ethernet(buf).data
+            if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)) and isinstance(ip.data, dpkt.tcp.TCP):
+                out[n] = bytes(ip.data.data)
+    return out
+
+
+def check(path: Path, log: list[tuple[str, str, int]]) -> list[Exchange]:
+    diagnostics = Diagnostics()
+    exchanges = list(read_pcap(str(path), diagnostics))
+    assert diagnostics.skipped_count == 0
+    assert sorted((e.method, _path(e), e.status) for e in exchanges) == sorted(log)
+    assert all(e.failure is None for e in exchanges)
+    payloads = _first_payloads(path)
+    for e in exchanges:
+        # The id names the packet that carries the request's first byte.
+        if "." not in e.id:
+            assert payloads[e.source.index].startswith(f"{e.method} {_path(e)} ".encode())
+    preflights = [e for e in exchanges if "Access-Control-Request-Method" in e.request_headers]
+    assert len(preflights) == 2
+    for p in preflights:
+        assert p.response is not None
+        assert p.response.headers.get("Access-Control-Allow-Origin") == ORIGIN
+        assert p.response.headers.get("Access-Control-Max-Age") == "600"
+    pipelined = [e.id for e in exchanges if e.url.startswith("http://localhost/p/")]
+    assert pipelined[1:] == [pipelined[0] + ".2", pipelined[0] + ".3"]
+    for e in exchanges:
+        assert e.timings is not None and e.timings.total is not None and e.timings.total >= 0
+        assert e.response is not None and e.response.finished is not None
+        assert e.response.finished >= e.started
+    return exchanges
+
+
+@pytest.mark.capture
+def test_recorded_loopback_traffic(tmp_path: Path) -> None:
+    if shutil.which("tcpdump") is None:
+        pytest.skip("tcpdump is not installed")
+    out = tmp_path / "lo.pcap"
+    log = record(out)
+    assert sorted(log) == sorted(TRAFFIC)
+    check(out, log)
+
+
+def test_recorded_sample() -> None:
+    assert SAMPLE.stat().st_size < 100_000
+    check(SAMPLE, TRAFFIC)
