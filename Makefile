@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/corsflow analyze samples/demo.har
+	$(BIN)/corsflow analyze samples/chromium-session.har
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

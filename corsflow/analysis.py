@@ -78,7 +78,7 @@ class Analysis:
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
         self.keep_exchanges = keep_exchanges
         self._verdicts: list[ExchangeVerdict] = []
-        self._findings: list[Finding] = []
+        self._findings: dict[tuple[str, str, str | None, str], Finding] = {}
         self._sources: dict[str, SourceInfo] = {}
         self.settled = 0
 
@@ -101,7 +101,8 @@ class Analysis:
         self.settled += len(verdicts)
         if self.keep_exchanges:
             self._verdicts.extend(verdicts)
-        self._findings.extend(findings)
+        for f in findings:
+            _merge_into(self._findings, f)
         return Fed(tuple(verdicts), tuple(findings))
 
     def add_source(self, path: str, fmt: SourceFormat, exchanges: int, skipped: int) -> None:
@@ -110,7 +111,7 @@ class Analysis:
     def report(self) -> Report:
         """The report of everything settled so far (call :meth:`flush` first at the end)."""
         verdicts = sorted(self._verdicts, key=lambda v: (v.exchange.started, v.exchange.id))
-        findings = sort_findings([*self._findings, *self.aggregator.findings()])
+        findings = sort_findings([*self._findings.values(), *self.aggregator.findings()])
         d = self.diagnostics
         return Report(
             engine=self.profile.name,
@@ -121,6 +122,23 @@ class Analysis:
             skipped_by_reason=tuple(sorted(d.skipped_by_reason.items())),
             notes=tuple(d.notes),
         )
+
+
+def _merge_into(merged: dict[tuple[str, str, str | None, str], Finding], f: Finding,
+                keep_ids: int = 50) -> None:
+    """One finding per distinct message: a failure repeated on 300 identical requests is one
+    finding that counts 300 (and lists the first ``keep_ids`` of them)."""
+    key = (f.code, f.severity, f.url, f.message)
+    first = merged.get(key)
+    if first is None:
+        merged[key] = f
+        return
+    ids = first.exchange_ids
+    if len(ids) < keep_ids:
+        ids = ids + tuple(i for i in f.exchange_ids if i not in ids)[: keep_ids - len(ids)]
+    merged[key] = dataclasses.replace(
+        first, exchange_ids=ids,
+        count=(first.count or len(first.exchange_ids)) + (f.count or len(f.exchange_ids)))
 
 
 def analyze_exchanges(exchanges: Iterable[Exchange],

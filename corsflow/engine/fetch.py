@@ -115,6 +115,11 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _RANGE = re.compile(r"^bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)$")
 
 
+def is_token(value: str) -> bool:
+    """An HTTP token (RFC 9110 ``token``): what header names and methods are made of."""
+    return bool(_TOKEN.match(value))
+
+
 def mime_essence(value: str) -> str | None:
     """#parse-a-mime-type, reduced to what the safelist needs: the essence, or None on failure.
 

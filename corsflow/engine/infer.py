@@ -16,6 +16,7 @@ from .fetch import (
     is_cors_safelisted_method,
     is_forbidden_request_header,
     is_same_origin,
+    is_token,
     mime_essence,
 )
 from .profiles import EngineProfile
@@ -76,7 +77,9 @@ def author_headers(headers: Headers, cache_bypass: bool) -> tuple[tuple[str, str
     kept = []
     for name, value in headers.items:
         lower = name.lower()
-        if lower.startswith(":") or is_forbidden_request_header(name, value):
+        if not is_token(name) or is_forbidden_request_header(name, value):
+            # Pseudo-headers, and lines some tools list as headers (WebPageTest puts the
+            # request line there), are not header fields a page could have set.
             continue
         if lower in BROWSER_ADDED_HEADERS:
             continue
@@ -94,7 +97,7 @@ def preflight_reasons(method: str, unsafe: tuple[str, ...], headers: Headers) ->
     for name in unsafe:
         if name == "content-type":
             value = headers.get("content-type") or ""
-            reasons.append(f"Content-Type {mime_essence(value) or value!r}")
+            reasons.append(f"Content-Type {mime_essence(value) or repr(value)}")
         else:
             reasons.append(f"header {name}")
     return tuple(reasons)
@@ -122,7 +125,9 @@ def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
     if mode in _NOT_CORS_MODES:
         return not_cors(f"Sec-Fetch-Mode is {mode!r}")
     resource_type = (exchange.hints.resource_type or "").lower()
-    if resource_type in _NOT_CORS_RESOURCE_TYPES:
+    if mode != "cors" and resource_type in _NOT_CORS_RESOURCE_TYPES:
+        # Sec-Fetch-Mode, where the browser sent it, is the request's mode itself; the
+        # capturing tool's resource type is only a fallback.
         return not_cors(f"a {resource_type} request")
     if (headers.get("upgrade") or "").lower() == "websocket":
         return not_cors("a WebSocket handshake (the server checks Origin itself)")

@@ -68,6 +68,8 @@ class CorsMachine:
     pair_timeout: float = 30.0
     cache: PreflightCache = field(init=False)
     _buffer: list[tuple[float, int, Exchange]] = field(default_factory=list)
+    _ahead: dict[tuple[str, str], list[tuple[float, int, Exchange]]] = field(default_factory=dict)
+    """The preflights in the buffer, by (origin, URL), for :meth:`_look_ahead`."""
     _taken: set[int] = field(default_factory=set)
     _seq: int = 0
     _newest: float = float("-inf")
@@ -81,7 +83,13 @@ class CorsMachine:
 
     def feed(self, exchange: Exchange) -> list[ExchangeVerdict]:
         self._seq += 1
-        heapq.heappush(self._buffer, (exchange.started, self._seq, exchange))
+        item = (exchange.started, self._seq, exchange)
+        heapq.heappush(self._buffer, item)
+        if exchange.method == "OPTIONS":
+            headers = exchange.request_headers
+            origin = headers.get("origin")
+            if origin is not None and "access-control-request-method" in headers:
+                self._ahead.setdefault((origin, exchange.url), []).append(item)
         self._newest = max(self._newest, exchange.started)
         out: list[ExchangeVerdict] = []
         self._release(self._newest - self.window, out)
@@ -101,12 +109,22 @@ class CorsMachine:
     def _release(self, watermark: float, out: list[ExchangeVerdict]) -> None:
         while self._buffer and self._buffer[0][0] <= watermark:
             started, seq, exchange = heapq.heappop(self._buffer)
+            if exchange.method == "OPTIONS":
+                self._forget_ahead(seq, exchange)
             if seq in self._taken:
                 self._taken.discard(seq)
                 continue
             self._expire(started, out)
             self._process(exchange, out)
         self._expire(watermark, out)
+
+    def _forget_ahead(self, seq: int, exchange: Exchange) -> None:
+        key = (exchange.request_headers.get("origin") or "", exchange.url)
+        items = self._ahead.get(key)
+        if items:
+            items[:] = [i for i in items if i[1] != seq]
+            if not items:
+                del self._ahead[key]
 
     def _expire(self, now: float, out: list[ExchangeVerdict]) -> None:
         while self._deadlines and self._deadlines[0][0] < now:
@@ -189,22 +207,19 @@ class CorsMachine:
         """Chrome's HAR dates the actual request before its preflight: find that preflight
         in the reorder buffer (linked by ``_initiator.url``, or within the window)."""
         best: tuple[float, int, Exchange] | None = None
-        for item in self._buffer:
+        for item in self._ahead.get((view.origin or "", exchange.url), ()):
             started, seq, candidate = item
             if seq in self._taken or started - exchange.started > self.window:
                 continue
-            if candidate.url != exchange.url or candidate.method.upper() != "OPTIONS":
+            acrm = (candidate.request_headers.get("access-control-request-method") or "").strip()
+            if acrm != exchange.method:
                 continue
-            headers = candidate.request_headers
-            if headers.get("origin") != view.origin or (
-                (headers.get("access-control-request-method") or "").strip() != exchange.method
-            ):
-                continue
-            if best is None or item < best:
+            if best is None or item[:2] < best[:2]:
                 best = item
         if best is None:
             return None
         self._taken.add(best[1])
+        self._forget_ahead(best[1], best[2])
         pre_view = view_request(best[2], self.profile)
         self._on_preflight(best[2], pre_view)
         return self._pick(self._waiting.get((pre_view.origin or "", best[2].url), []),
@@ -410,11 +425,7 @@ class CorsMachine:
             trace.extend(result.trace)
             if note:
                 trace.append(note)
-            if result.error is None and credentials == "unknown" and note is not None:
-                verdict = "unknown"
-                unknown_reason = ("the verdict depends on the credentials mode, which the "
-                                  "capture does not show")
-            elif result.error is not None:
+            if result.error is not None:
                 verdict, error, param = "blocked", result.error, result.failed_parameter
                 unknown_reason = None
             elif unknown_reason is None:
@@ -446,10 +457,13 @@ class CorsMachine:
                 f"the response passes only when not credentialed and the browser recorded a "
                 f"failure ({exchange.failure}): the request was credentialed",
                 "#cors-protocol-and-credentials")
+        # Nothing settles it: take the fetch() default ('same-origin', so no credentials on a
+        # cross-origin request), which also fits the absence of a Cookie header, and say so.
         return omit, "unknown", TraceStep(
-            "Credentials mode", "unknown",
-            f"the response passes only if the request was not credentialed "
-            f"(credentialed it fails with {include.error})", "#cors-protocol-and-credentials")
+            "Credentials mode", "info",
+            f"assumed not credentialed (no Cookie header was sent); had the page used "
+            f"credentials: 'include', this would fail with {include.error}",
+            "#cors-protocol-and-credentials")
 
 
 def _max_age(outcome: PreflightOutcome) -> MaxAge:

@@ -1,1 +1,2 @@
-"""Reports: the findings catalogue and renderers of a :class:`~corsflow.analysis.Report`."""
+"""Reports: the findings catalogue, and what turns an analysis into things people read (JSON,
+terminal, Markdown, CSV, pandas frames, matplotlib charts, a self-contained HTML page)."""

@@ -1,0 +1,160 @@
+"""The notebook-facing API: ``corsflow.load(...)`` returns a :class:`CorsAnalysis`.
+
+It wraps a :class:`~corsflow.analysis.Report` with pandas frames (built on first use and
+kept), the charts, one-exchange explanations, and a short HTML card for notebook display::
+
+    import corsflow
+    cors = corsflow.load("captures/*.har")
+    cors.by_endpoint.head()
+    cors.preflight_overhead()
+    print(cors.explain("e12"))
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .analysis import Report
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .report.tally import Tally
+
+PathLike = str | os.PathLike[str]
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
+    """Paths as given, with glob patterns expanded (sorted); a pattern matching nothing and a
+    missing file are errors, so a typo never yields an empty analysis."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    out: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if not os.path.exists(text) and _GLOB_CHARS & set(text):
+            matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
+            matches = [m for m in matches if os.path.isfile(m)]
+            if not matches:
+                raise UsageError(f"{text}: the pattern matches no file")
+            out += matches
+        elif os.path.isdir(text):
+            raise UsageError(f"{text}: is a directory; pass files or a pattern such as {text}/*.har")
+        else:
+            out.append(text)
+    if not out:
+        raise UsageError("no capture files given")
+    return out
+
+
+def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium") -> CorsAnalysis:
+    """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``)."""
+    from .analysis import analyze_paths
+
+    files = _expand(paths)
+    return CorsAnalysis(analyze_paths(files, engine=engine))
+
+
+class CorsAnalysis:
+    """A report with the views a notebook wants; frames are computed once, on first use."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+
+    def __repr__(self) -> str:
+        r = self.report
+        return (f"<CorsAnalysis engine={r.engine} sources={len(r.sources)} "
+                f"exchanges={len(r.exchanges)} findings={len(r.findings)}>")
+
+    def _repr_html_(self) -> str:
+        from .report.card import report_card_html
+
+        return report_card_html(self.report)
+
+    @cached_property
+    def _tally(self) -> Tally:
+        from .report.tally import tally
+
+        return tally(self.report)
+
+    # Frames -------------------------------------------------------------------------
+    @cached_property
+    def exchanges(self) -> pd.DataFrame:
+        """One row per exchange (see :func:`corsflow.report.frames.exchanges_frame`)."""
+        from .report.frames import exchanges_frame
+
+        return exchanges_frame(self.report, t=self._tally)
+
+    @cached_property
+    def preflights(self) -> pd.DataFrame:
+        """One row per preflight, with the requests it stood for and its Max-Age."""
+        from .report.frames import preflights_frame
+
+        return preflights_frame(self.report, t=self._tally)
+
+    @cached_property
+    def findings(self) -> pd.DataFrame:
+        from .report.frames import findings_frame
+
+        return findings_frame(self.report)
+
+    @cached_property
+    def by_origin(self) -> pd.DataFrame:
+        from .report.frames import by_origin
+
+        return by_origin(self.report, t=self._tally)
+
+    @cached_property
+    def by_endpoint(self) -> pd.DataFrame:
+        from .report.frames import by_endpoint
+
+        return by_endpoint(self.report, t=self._tally)
+
+    # Charts -------------------------------------------------------------------------
+    def timeline(self, origin: str | None = None, *, ax: Axes | None = None) -> Figure:
+        from .report.plots import timeline
+
+        return timeline(self.report, origin, ax=ax)
+
+    def preflight_overhead(self, *, ax: Axes | None = None, top: int = 15) -> Figure:
+        from .report.plots import preflight_overhead
+
+        return preflight_overhead(self.report, ax=ax, top=top)
+
+    def verdicts_by_origin(self, *, ax: Axes | None = None) -> Figure:
+        from .report.plots import verdicts_by_origin
+
+        return verdicts_by_origin(self.report, ax=ax)
+
+    # Words --------------------------------------------------------------------------
+    def explain(self, exchange_id: str) -> str:
+        """One exchange in full: role, verdict, pairing, Max-Age, decision steps, fixes."""
+        from .report.text import explain_text
+
+        return explain_text(self.report, exchange_id)
+
+    def text(self, *, width: int | None = None) -> str:
+        """The terminal report, uncoloured."""
+        from .report.text import render_text
+
+        return render_text(self.report, color=False, width=width)
+
+    def to_html(self, path: PathLike | None = None) -> str:
+        """The self-contained HTML report; written to ``path`` too when one is given."""
+        from .report.html import render_html
+
+        page = render_html(self.report)
+        if path is not None:
+            Path(path).write_text(page, encoding="utf-8")
+        return page
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Frames are caches: pickle the report only.
+        return {"report": self.report}

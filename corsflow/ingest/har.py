@@ -1,0 +1,406 @@
+"""Read HAR files (HTTP Archive 1.1 and 1.2, as browsers and proxies write them).
+
+The entries are streamed: :mod:`.jsonstream` finds each entry's bytes and msgspec decodes
+only the fields corsflow uses into small Structs, so bodies, cookies and initiator stacks
+are skipped without ever becoming Python objects, and memory stays bounded by the largest
+entry whatever the file's size.
+
+What the producers disagree on, and what this module does about it:
+
+* ``httpVersion`` is free text ("HTTP/1.1", "1.1", "h2", "http/2.0", "h3", "", garbage):
+  it is normalised to ``HTTP/1.0``, ``HTTP/1.1``, ``HTTP/2`` or ``HTTP/3``, else None.
+* HTTP/2 and HTTP/3 entries list pseudo-headers (``:authority``, ``:method``...) among the
+  request headers; they are not header fields and are dropped (also from responses).
+* Failed, blocked or unfinished requests have status 0 (Chrome, Firefox, mitmproxy) or -1
+  (Charles CONNECT tunnels): they get no Response, and ``failure`` is Chrome's
+  ``response._error`` or a short text saying the status. Chrome also records a real status
+  *with* ``_error`` (a response that arrived without CORS headers): both are kept.
+* Timings use -1 for "does not apply"; any negative phase becomes None.
+* ``startedDateTime`` comes with ``Z`` or any UTC offset and any number of fractional digits.
+
+Damaged entries (not an object, no request, no method or URL, unreadable start time, a
+header list that is not a list of objects, invalid UTF-8) are skipped and recorded in
+:class:`~corsflow.errors.Diagnostics`; the rest of the file is still read. A file that is not
+JSON, not a HAR, or breaks before its first entry raises :class:`~corsflow.errors.IngestError`.
+A syntax error or truncation *after* some entries were read does not: those entries stand
+(the analysis of a half-saved HAR is still worth having), reading stops, and Diagnostics
+records the entry where it stopped and why, with a note giving the byte offset.
+
+``log.creator.name`` is taken from the part of the file before the entries (where every known
+producer writes it); a creator written after the entries is not seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from ..errors import Diagnostics, IngestError
+from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timings
+from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, Undecodable
+
+log = logging.getLogger(__name__)
+
+_ENTRIES = ("log", "entries")
+_CREATOR = ("log", "creator")
+
+
+# -- the fields read (everything else in an entry is skipped by the decoder) --------------------
+
+
+class _Header(msgspec.Struct):
+    name: Any = None
+    value: Any = None
+
+
+class _Request(msgspec.Struct):
+    method: Any = None
+    url: Any = None
+    httpVersion: Any = None
+    headers: list[_Header] | None = None
+
+
+class _Response(msgspec.Struct):
+    status: Any = None
+    statusText: Any = None
+    httpVersion: Any = None
+    headers: list[_Header] | None = None
+    error: Any = msgspec.field(default=None, name="_error")
+
+
+class _Timings(msgspec.Struct):
+    blocked: Any = None
+    dns: Any = None
+    connect: Any = None
+    ssl: Any = None
+    send: Any = None
+    wait: Any = None
+    receive: Any = None
+
+
+class _Initiator(msgspec.Struct):
+    type: Any = None
+    url: Any = None
+
+
+class _Entry(msgspec.Struct):
+    startedDateTime: Any = None
+    time: Any = None
+    request: _Request | None = None
+    response: _Response | None = None
+    timings: _Timings | None = None
+    pageref: Any = None
+    serverIPAddress: Any = None
+    resource_type: Any = msgspec.field(default=None, name="_resourceType")
+    initiator: _Initiator | str | None = msgspec.field(default=None, name="_initiator")
+    """An object in Chrome's own export; chrome-har and WebPageTest write the URL alone."""
+    from_cache: Any = msgspec.field(default=None, name="_fromCache")
+
+
+class _Creator(msgspec.Struct):
+    name: Any = None
+
+
+_ENTRY_DECODER = msgspec.json.Decoder(_Entry)
+
+
+class _Skip(Exception):
+    """An entry that cannot become an Exchange; the message is the stable skip reason."""
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def read_har(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
+    """Stream the exchanges of the HAR file at ``path``, in file order.
+
+    Raises IngestError when the file cannot be opened, is not JSON, is not a HAR, or breaks
+    before its first entry. See the module docstring for what is skipped instead.
+    """
+    try:
+        fp = open(path, "rb")  # noqa: SIM115 - closed by the with below; opening is what may fail
+    except OSError as e:
+        raise IngestError(path, f"cannot open: {e.strerror or e}") from None
+    with fp:
+        stream = JsonArrayStream(fp)
+        try:
+            captured = stream.find_array(_ENTRIES, frozenset({_CREATOR}))
+        except JsonSyntaxError as e:
+            raise IngestError(path, e.message) from None
+        except NotFound as e:
+            raise IngestError(path, f"not a HAR file: {e}") from None
+        creator = _creator_name(captured.get(_CREATOR))
+        mapper = _Mapper(path, creator, diagnostics)
+        index = 0
+        try:
+            for _offset, value in stream.elements(_ENTRY_DECODER.decode):
+                exchange = mapper.exchange(index, value)
+                index += 1
+                if exchange is not None:
+                    yield exchange
+        except JsonSyntaxError as e:
+            if index == 0:
+                raise IngestError(path, e.message, "entry 0") from None
+            reason = ("file truncated: the entries from here on are missing" if e.truncated
+                      else "JSON syntax error: the rest of the file was not read")
+            diagnostics.skip(path, f"entry {index}", reason)
+            diagnostics.note(f"{path}: reading stopped at entry {index}: {e.message}; "
+                             f"the {index} entries before it were read")
+
+
+def _creator_name(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        name = msgspec.json.decode(raw, type=_Creator).name
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
+class _Mapper:
+    """Turns decoded entries into Exchanges for one file."""
+
+    def __init__(self, path: str, creator: str | None, diagnostics: Diagnostics) -> None:
+        self.path = path
+        self.creator = creator
+        self.diagnostics = diagnostics
+
+    def exchange(self, index: int, value: _Entry | Undecodable) -> Exchange | None:
+        try:
+            entry = value if isinstance(value, _Entry) else _lenient_entry(value)
+            return self._convert(index, entry)
+        except _Skip as e:
+            self.diagnostics.skip(self.path, f"entry {index}", str(e))
+            return None
+
+    def _convert(self, index: int, entry: _Entry) -> Exchange:
+        request = entry.request
+        if request is None:
+            raise _Skip("no request object")
+        method = request.method
+        if not isinstance(method, str) or not method:
+            raise _Skip("request.method missing or not a string")
+        url = request.url
+        if not isinstance(url, str) or not url:
+            raise _Skip("request.url missing or not a string")
+        parsed = parse_started(entry.startedDateTime)
+        if parsed is None:
+            raise _Skip("startedDateTime missing or unparsable")
+        started, has_offset = parsed
+        if not has_offset:
+            self.diagnostics.note(f"{self.path}: startedDateTime without a UTC offset was read "
+                                  "as UTC")
+        total = _duration(entry.time)
+        response, failure = self._response(entry.response, started, total)
+        where = f"entry {index}"
+        initiator = entry.initiator if isinstance(entry.initiator, _Initiator) else None
+        return Exchange(
+            id=f"e{index}",
+            method=method,
+            url=url,
+            request_headers=self._headers(request.headers),
+            started=started,
+            source=SourceRef(self.path, "har", index, where),
+            response=response,
+            failure=failure,
+            timings=_timings(entry.timings, total),
+            http_version=normalise_http_version(request.httpVersion),
+            hints=ProducerHints(
+                resource_type=_text(entry.resource_type),
+                initiator_type=_text(initiator.type) if initiator else None,
+                initiator_url=_text(initiator.url) if initiator else _text(entry.initiator),
+                from_cache=_from_cache(entry.from_cache),
+                page_ref=_text(entry.pageref),
+                server_ip=_text(entry.serverIPAddress),
+                creator=self.creator,
+            ),
+        )
+
+    def _response(
+        self, r: _Response | None, started: float, total: float | None
+    ) -> tuple[Response | None, str | None]:
+        if r is None:
+            return None, "no response recorded"
+        error = r.error if isinstance(r.error, str) and r.error else None
+        status = _status(r.status)
+        if status is None:
+            return None, error or "response status missing or unreadable"
+        if status <= 0:
+            return None, error or f"status {status} (no response recorded)"
+        reason = r.statusText if isinstance(r.statusText, str) and r.statusText else None
+        finished = started + total / 1000.0 if total is not None else None
+        return Response(status, self._headers(r.headers), reason,
+                        normalise_http_version(r.httpVersion), finished), error
+
+    def _headers(self, items: list[_Header] | None) -> Headers:
+        if not items:
+            return Headers()
+        pairs = []
+        odd = False
+        for h in items:
+            name, value = h.name, h.value
+            if type(name) is not str or type(value) is not str:
+                name, value = _coerce_header(name, value)
+                if name is None or value is None:
+                    odd = True
+                    continue
+            if name.startswith(":"):
+                continue
+            pairs.append((name, value))
+        if odd:
+            self.diagnostics.note(f"{self.path}: header fields without a usable name or value "
+                                  "were ignored")
+        return Headers(tuple(pairs))
+
+
+# -- the lenient path for entries the typed decoder refused -----------------------------------
+
+
+def _lenient_entry(value: Undecodable) -> _Entry:
+    """Rebuild an entry the typed decoder refused, keeping what can be kept.
+
+    Hints and timings of the wrong shape are dropped; a request or header list of the wrong
+    shape makes the entry unusable (``_Skip``).
+    """
+    if value.bad_utf8:
+        raise _Skip("entry is not valid UTF-8")
+    try:
+        obj = msgspec.json.decode(value.raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # pragma: no cover - known valid JSON
+        raise _Skip("entry is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise _Skip("entry is not an object")
+    request = obj.get("request")
+    if not isinstance(request, dict):
+        raise _Skip("no request object")
+    if not _header_list_ok(request.get("headers")):
+        raise _Skip("request.headers is not a list of objects")
+    response = obj.get("response")
+    if response is not None and not isinstance(response, dict):
+        raise _Skip("response is not an object")
+    if isinstance(response, dict) and not _header_list_ok(response.get("headers")):
+        raise _Skip("response.headers is not a list of objects")
+    if not isinstance(obj.get("timings"), (dict, type(None))):
+        obj["timings"] = None
+    if not isinstance(obj.get("_initiator"), (dict, str, type(None))):
+        obj["_initiator"] = None
+    try:
+        return msgspec.convert(obj, _Entry)
+    except msgspec.ValidationError as e:  # pragma: no cover - the checks above cover _Entry
+        raise _Skip(f"unexpected entry structure ({e})") from None
+
+
+def _header_list_ok(headers: object) -> bool:
+    return headers is None or (
+        isinstance(headers, list) and all(isinstance(h, dict) for h in headers)
+    )
+
+
+# -- field conversions ------------------------------------------------------------------------
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _from_cache(value: object) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    return "true" if value is True else None
+
+
+def _coerce_header(name: object, value: object) -> tuple[str | None, str | None]:
+    """A header whose name or value is not a string: keep it when the meaning is clear."""
+    if not isinstance(name, str) or not name:
+        return None, None
+    if value is None:
+        return name, ""
+    if isinstance(value, bool):
+        return name, "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return name, json.dumps(value)
+    if isinstance(value, str):
+        return name, value
+    return None, None
+
+
+def _status(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _duration(value: object) -> float | None:
+    """A HAR duration in ms; -1 ("does not apply") and other negatives are unknown."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value >= 0 else None
+
+
+def _timings(t: _Timings | None, total: float | None) -> Timings | None:
+    if t is None:
+        return Timings(total=total) if total is not None else None
+    return Timings(
+        blocked=_duration(t.blocked),
+        dns=_duration(t.dns),
+        connect=_duration(t.connect),
+        ssl=_duration(t.ssl),
+        send=_duration(t.send),
+        wait=_duration(t.wait),
+        receive=_duration(t.receive),
+        total=total,
+    )
+
+
+def parse_started(value: object) -> tuple[float, bool] | None:
+    """``startedDateTime`` as (epoch seconds, whether it had a UTC offset); None if unreadable.
+
+    ISO 8601 with ``Z`` or any offset, any number of fractional digits (microseconds are the
+    precision kept). A time without an offset is read as UTC; the flag lets the caller say so.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        # Python 3.11+ reads Z, offsets with or without a colon and fractions of any length.
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC).timestamp(), False
+    return dt.timestamp(), True
+
+
+_VERSION = re.compile(r"(?:http/)?(\d)(?:\.(\d))?")
+_ALPN = re.compile(r"h([23])(?:[-c]\d*)?")
+
+
+def normalise_http_version(value: object) -> str | None:
+    """``HTTP/1.0``, ``HTTP/1.1``, ``HTTP/2`` or ``HTTP/3`` from the loose forms HARs use."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower()
+    m = _VERSION.fullmatch(text)
+    if m:
+        major, minor = m.group(1), m.group(2)
+        if major == "1":
+            return f"HTTP/1.{minor or '1'}" if (minor or "1") in ("0", "1") else None
+        if major in ("2", "3") and minor in (None, "0"):
+            return f"HTTP/{major}"
+        return None
+    m = _ALPN.fullmatch(text)
+    if m:
+        return f"HTTP/{m.group(1)}"
+    return None

@@ -1,0 +1,410 @@
+"""Stream the elements of one array deep inside a large JSON document, in bounded memory.
+
+A HAR is one JSON object whose bulk is the ``log.entries`` array. Parsing the whole document
+costs memory proportional to the file; a token-by-token streaming parser costs time. This
+module does neither: it reads the file in chunks, walks the few objects above the array with
+a small tokenizer, and hands each array element's bytes to a msgspec decoder.
+
+Theory of operation. Finding where an element ends is the hard part, because strings may
+contain any brace, quote or escaped backslash. Two mechanisms, both exact:
+
+1. *Learned separator.* After the first two elements, the bytes between them (the closing
+   ``}``, its indentation when pretty-printed, the comma, the next ``{`` and its first key,
+   e.g. ``b'\\n    },\\n    {\\n      "_initiator"'``) are a pattern that almost always marks
+   the next boundary too, and ``bytes.find`` locates it at memory speed. A candidate is only
+   a guess: the decoder validates it. A JSON value is self-delimiting, so decoding the
+   candidate slice succeeds only when the slice is exactly one value; a candidate that falls
+   inside a string leaves that string unterminated, one at a nested level leaves an object
+   unclosed, and one past the true end leaves trailing characters whose offset msgspec reports,
+   which *is* the true end.
+2. *Raw skip.* Otherwise msgspec decodes the rest of the buffer as :class:`msgspec.Raw`, which
+   only skips over the first value and then reports the offset of the first trailing
+   character. This is used for the first elements, after a failed guess, for minified files
+   whose pattern never repeats, and to step over values of keys we do not want.
+
+Element values a typed decoder rejects (wrong types, invalid UTF-8) are not syntax errors:
+their exact bytes are handed back as :class:`Undecodable` so the caller can try harder or skip
+just that element. Syntax errors and truncation raise :class:`JsonSyntaxError` with the
+absolute byte offset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, NoReturn, TypeVar
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHUNK = 1 << 20
+"""Bytes read at a time."""
+LOOKAHEAD = 8 << 20
+"""How far past an element's start to look for the learned separator before falling back
+to the Raw skip (which reads only as far as the element really goes)."""
+
+_WS = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+_BYTE_RE = re.compile(r"\(byte (\d+)\)")
+_STRING_RE = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\.)*"')
+_MAX_LEARN = 4
+_NEAR_END = 64
+_MAX_MISSES = 3
+_RAW = msgspec.json.Decoder(msgspec.Raw)
+_BRACE, _BRACKET_OPEN, _BRACKET_CLOSE, _COMMA, _COLON, _CLOSE_BRACE = b"{[],:}"
+
+
+class JsonSyntaxError(Exception):
+    """The document is not valid JSON (or ends too soon) at ``offset``."""
+
+    def __init__(self, offset: int, message: str, *, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.message = message
+        self.truncated = truncated
+
+
+class NotFound(Exception):
+    """The document is JSON but does not have the wanted shape. The message says what."""
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """An element that is valid JSON but that the decoder refused (types, UTF-8)."""
+
+    raw: bytes
+    error: str
+    bad_utf8: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    """A learned element separator: ``text`` with the closing brace at ``close``."""
+
+    text: bytes
+    close: int
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _offset_in(error: msgspec.DecodeError) -> int | None:
+    m = _BYTE_RE.search(str(error))
+    return int(m.group(1)) if m else None
+
+
+def _value_end(error: msgspec.DecodeError) -> int | None:
+    """Where the first value ends, from msgspec's "trailing characters" error, else None.
+
+    msgspec counts the offending byte 1-based here (``b'1 x'`` reports byte 3), so the value
+    and the whitespace after it are the first ``n - 1`` bytes.
+    """
+    text = str(error)
+    if not text.startswith("JSON is malformed: trailing characters"):
+        return None
+    n = _offset_in(error)
+    return None if n is None or n < 2 else n - 1
+
+
+def _detail(error: msgspec.DecodeError) -> str:
+    text = _BYTE_RE.sub("", str(error)).strip()
+    return text.removeprefix("JSON is malformed:").strip() or text
+
+
+class JsonArrayStream:
+    """One pass over a JSON document in ``fp``, reaching the array at a key path.
+
+    Use :meth:`find_array` once, then iterate :meth:`elements` once.
+    """
+
+    def __init__(self, fp: BinaryIO, chunk: int | None = None) -> None:
+        self._fp = fp
+        self._chunk = chunk or CHUNK
+        self._buf = b""
+        self._pos = 0
+        self._base = 0
+        """Absolute file offset of ``_buf[0]``."""
+        self._eof = False
+        self._pattern: _Pattern | None = None
+        self._learned = 0
+        """How many separators were learned: a file whose elements keep changing shape gets
+        only a few chances before every element goes through the Raw skip."""
+        self._misses = 0
+        self._searched = -1
+        """Absolute offset up to which the current pattern is known not to occur."""
+
+    # -- buffer -----------------------------------------------------------------------------
+
+    @property
+    def offset(self) -> int:
+        """Absolute byte offset of the read position."""
+        return self._base + self._pos
+
+    def _more(self, at_least: int = 0) -> bool:
+        """Drop what lies before the read position and append the next chunk.
+
+        Returns False at end of file. Reads grow with the buffer, so a value far bigger
+        than a chunk is re-scanned only a logarithmic number of times.
+        """
+        if self._eof:
+            return False
+        want = max(self._chunk, at_least, len(self._buf) - self._pos)
+        data = self._fp.read(want)
+        if not data:
+            self._eof = True
+            return False
+        self._base += self._pos
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        return True
+
+    def _peek(self) -> int | None:
+        """Skip whitespace and return the next byte without consuming it; None at EOF."""
+        while True:
+            buf, pos = self._buf, self._pos
+            n = len(buf)
+            while pos < n and buf[pos] in _WS:
+                pos += 1
+            self._pos = pos
+            if pos < n:
+                return buf[pos]
+            if not self._more():
+                return None
+
+    def _expect(self, byte: int, what: str) -> None:
+        c = self._peek()
+        if c != byte:
+            self._unexpected(c, what)
+        self._pos += 1
+
+    def _unexpected(self, c: int | None, what: str) -> NoReturn:
+        if c is None:
+            raise JsonSyntaxError(self.offset, f"file ends at byte {self.offset} (truncated?), "
+                                  f"expected {what}", truncated=True)
+        raise JsonSyntaxError(self.offset, f"not valid JSON near byte {self.offset}: expected "
+                              f"{what}, found {chr(c)!r}")
+
+    def _span(self) -> int:
+        """The end (exclusive, in ``_buf``) of the JSON value at the read position.
+
+        Reads more as needed; raises JsonSyntaxError on malformed or truncated input.
+        """
+        while True:
+            try:
+                _RAW.decode(memoryview(self._buf)[self._pos :])
+            except msgspec.DecodeError as e:
+                end = _value_end(e)
+                if end is not None:
+                    return self._pos + end
+                n = _offset_in(e)
+                left = len(self._buf) - self._pos
+                if self._eof:
+                    if n is None or n >= left:
+                        at = len(self._buf) + self._base
+                        raise JsonSyntaxError(at, f"file ends at byte {at} in the middle of "
+                                              "a value (truncated?)", truncated=True) from None
+                    at = self.offset + n
+                    raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}") from None
+                # A number cut by the end of the buffer ("-", "1.", "1e+") is reported as
+                # malformed, not truncated: only an error well before the end is sure.
+                if n is not None and left - n > _NEAR_END:
+                    at = self.offset + n
+                    raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}") from None
+                self._more()  # at EOF this sets _eof, and the next round decides
+                continue
+            # The whole rest of the buffer is one value; a number could still go on, and a
+            # complete value must be followed by something, so look further unless at EOF.
+            if not self._more():
+                return len(self._buf)
+
+    def _key(self) -> str:
+        if self._buf[self._pos] != ord('"'):
+            self._unexpected(self._buf[self._pos], "a string key")
+        end = self._span()  # may move the buffer: read positions only after it
+        key = json.loads(self._buf[self._pos : end])
+        self._pos = end
+        assert isinstance(key, str)  # it began with a quote and is one complete value
+        return key
+
+    # -- navigation ---------------------------------------------------------------------------
+
+    def find_array(
+        self, path: tuple[str, ...], capture: frozenset[tuple[str, ...]] = frozenset()
+    ) -> dict[tuple[str, ...], bytes]:
+        """Walk the objects along ``path`` (keys) to the array at its end.
+
+        Values of other keys are stepped over; those whose key path is in ``capture`` and
+        which come before the array are returned as raw JSON bytes. Raises NotFound when a
+        level is not an object, a key is missing or the target is not an array.
+        """
+        captured: dict[tuple[str, ...], bytes] = {}
+        c = self._peek()
+        if self._pos == 0 and self._base == 0 and self._buf.startswith(_BOM):
+            self._pos = 3
+            c = self._peek()
+        for depth, want in enumerate(path):
+            here = ".".join(path[:depth]) or "the top level"
+            if c != _BRACE:
+                if c is None:
+                    self._unexpected(c, "a JSON object")
+                if c in b'["-0123456789tfn' and depth == 0:
+                    raise NotFound("the top level is not a JSON object")
+                if depth > 0:
+                    raise NotFound(f"{here} is not an object")
+                self._unexpected(c, "a JSON object")
+            self._pos += 1
+            c = self._peek()
+            while True:
+                if c == _CLOSE_BRACE:
+                    raise NotFound(f"no {'.'.join(path[: depth + 1])} "
+                                   + ("array" if depth == len(path) - 1 else "object"))
+                if c is None:
+                    self._unexpected(c, "a key")
+                key = self._key()
+                self._expect(_COLON, "':'")
+                c = self._peek()
+                if key == want:
+                    break
+                end = self._span()
+                if path[:depth] + (key,) in capture:
+                    captured[path[:depth] + (key,)] = self._buf[self._pos : end]
+                self._pos = end
+                c = self._peek()
+                if c == _COMMA:
+                    self._pos += 1
+                    c = self._peek()
+                elif c != _CLOSE_BRACE:
+                    self._unexpected(c, "',' or '}'")
+        if c != _BRACKET_OPEN:
+            if c is None:
+                self._unexpected(c, "an array")
+            raise NotFound(f"{'.'.join(path)} is not an array")
+        self._pos += 1
+        return captured
+
+    # -- elements ---------------------------------------------------------------------------
+
+    def elements(self, decode: Callable[[memoryview], T]) -> Iterator[tuple[int, T | Undecodable]]:
+        """Yield ``(offset, value)`` for each element of the array :meth:`find_array` reached.
+
+        ``decode`` is a msgspec decoder's ``decode`` (or anything raising the same errors).
+        A value it rejects with ``msgspec.ValidationError`` or ``UnicodeDecodeError`` comes
+        as :class:`Undecodable`. Syntax errors raise JsonSyntaxError after the elements
+        before them were yielded.
+        """
+        c = self._peek()
+        if c == _BRACKET_CLOSE:
+            self._pos += 1
+            return
+        while True:
+            if c is None:
+                self._unexpected(c, "an array element")
+            start = self.offset
+            value = self._element(decode)
+            yield start, value
+            last = self.offset - 1  # absolute offset of the element's last byte
+            c = self._peek()
+            if c == _COMMA:
+                self._pos += 1
+                c = self._peek()
+                if self._pattern is None and c == _BRACE and self._learned < _MAX_LEARN:
+                    self._pattern = self._learn(last - self._base)
+            elif c == _BRACKET_CLOSE:
+                self._pos += 1
+                return
+            else:
+                self._unexpected(c, "',' or ']'")
+
+    def _learn(self, close: int) -> _Pattern | None:
+        """Learn the separator from the previous element's last byte at ``close``.
+
+        Only when the previous element was an object ending inside the current buffer and the
+        next one starts with a string key.
+        """
+        buf = self._buf
+        if close < 0 or close >= len(buf) or buf[close] != _CLOSE_BRACE:
+            return None
+        m = _STRING_RE.match(buf, self._skip_ws_in_buffer(self._pos + 1))
+        if m is None:
+            return None
+        # Include the closing brace's own line indentation: it is what sets the entry level
+        # apart from nested objects in pretty-printed files.
+        line = buf.rfind(b"\n", 0, close)
+        begin = line if line >= 0 and not buf[line + 1 : close].strip(_WS) else close
+        self._learned += 1
+        self._misses = 0
+        self._searched = -1
+        return _Pattern(buf[begin : m.end()], close - begin)
+
+    def _skip_ws_in_buffer(self, pos: int) -> int:
+        buf, n = self._buf, len(self._buf)
+        while pos < n and buf[pos] in _WS:
+            pos += 1
+        return pos
+
+    def _element(self, decode: Callable[[memoryview], T]) -> T | Undecodable:
+        pattern = self._pattern
+        if pattern is not None and self._buf[self._pos] == _BRACE:
+            guessed = self._guess(decode, pattern)
+            if guessed is not None:
+                return guessed[0]
+            self._miss()
+        end = self._span()
+        return self._decode_exact(decode, end)
+
+    def _miss(self) -> None:
+        self._misses += 1
+        if self._misses >= _MAX_MISSES and self._pattern is not None:
+            log.debug("element separator %r stopped matching", self._pattern.text)
+            self._pattern = None
+
+    def _guess(
+        self, decode: Callable[[memoryview], T], pattern: _Pattern
+    ) -> tuple[T | Undecodable] | None:
+        """Try the learned separator; None when it does not lead to the element's end."""
+        text = pattern.text
+        while True:
+            begin = max(self._pos + 1, self._searched - self._base - len(text) + 1)
+            at = self._buf.find(text, begin)
+            if at >= 0:
+                break
+            self._searched = self._base + len(self._buf)
+            if len(self._buf) - self._pos >= max(LOOKAHEAD, self._chunk) or not self._more():
+                return None
+        end = at + pattern.close + 1
+        try:
+            value = decode(memoryview(self._buf)[self._pos : end])
+        except msgspec.ValidationError:
+            return None  # the slice may not even be the element: let the Raw skip decide
+        except UnicodeDecodeError:
+            return None
+        except msgspec.DecodeError as e:
+            n = _value_end(e)
+            if n is None:
+                return None  # guessed too early (inside a string or a nested object)
+            # Guessed too far (this element ended otherwise): the first value is complete
+            # and ends before byte n.
+            self._miss()
+            return (self._decode_exact(decode, self._pos + n),)
+        self._pos = end
+        self._misses = 0
+        return (value,)
+
+    def _decode_exact(self, decode: Callable[[memoryview], T], end: int) -> T | Undecodable:
+        """Decode ``_buf[_pos:end]``, known to be exactly one JSON value, and move past it."""
+        mv = memoryview(self._buf)[self._pos : end]
+        try:
+            value: T | Undecodable = decode(mv)
+        except msgspec.ValidationError as e:
+            value = Undecodable(bytes(mv), str(e))
+        except UnicodeDecodeError as e:
+            value = Undecodable(bytes(mv), f"invalid UTF-8 ({e.reason})", bad_utf8=True)
+        self._pos = end
+        return value

@@ -1,0 +1,569 @@
+"""Text reports: the terminal view, Markdown (for CI comments), CSV, and one exchange explained.
+
+The terminal view reads top-down the way someone debugging reads: a header with what was
+analysed, then each page origin with its failures first (the reason, the failed check and
+the fix), its Max-Age and other findings, its redundant preflights and a per-endpoint table,
+then what the ingest had to skip. Colour comes from rich when writing to a terminal; capture
+values are always appended as plain text, never parsed as rich markup.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections import Counter, defaultdict
+from typing import IO, Iterable, Sequence
+
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from ..analysis import Report
+from ..engine.events import ExchangeVerdict, Finding
+from ..errors import UsageError
+from .endpoints import endpoint, path_template
+from .tally import SEVERITY_ORDER, Counts, Tally, duration_ms, failed_step, origin_label, tally
+
+DEFAULT_WIDTH = 100
+LIST_LIMIT = 8
+"""Lines of one kind shown per origin before the rest is summarised."""
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_SEVERITY_MARK = {"error": "✗", "warning": "!", "info": "i"}
+_VERDICT_STYLE = {"allowed": "green", "blocked": "bold red", "unknown": "magenta"}
+
+
+# --------------------------------------------------------------------------- shared words
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:,.0f} ms"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _max_age_phrase(v: ExchangeVerdict) -> str | None:
+    m = v.max_age
+    if m is None:
+        return None
+    if m.raw is None:
+        return f"absent (cached {_seconds(m.effective)})"
+    if m.parsed is None:
+        return f"{m.raw!r} unparsable (cached {_seconds(m.effective)})"
+    if m.clamped:
+        return f"{m.parsed} clamped to {_seconds(m.effective)}"
+    if m.effective <= 0:
+        return f"{m.parsed} (not cached)"
+    return f"{m.parsed} s"
+
+
+def _header_lines(report: Report, t: Tally) -> list[str]:
+    c = t.total
+    sources = ", ".join(
+        f"{s.path} ({s.format}, {_plural(s.exchanges, 'exchange')}"
+        + (f", {s.skipped} skipped)" if s.skipped else ")")
+        for s in report.sources
+    ) or "no sources"
+    severities = Counter(f.severity for f in report.findings)
+    labels = {"error": ("error", "errors"), "warning": ("warning", "warnings"), "info": ("info", "info")}
+    findings = ", ".join(
+        f"{severities[s]} {labels[s][severities[s] != 1]}" for s in labels if severities[s]
+    ) or "none"
+    counts = (
+        f"{_plural(c.exchanges, 'exchange')}: {_plural(c.requests, 'cross-origin request')} "
+        f"({c.preflighted} preflighted, {c.simple} simple), {_plural(c.preflights, 'preflight')} "
+        f"({_plural(c.cache_hits, 'cache hit')}, {c.avoidable} avoidable, "
+        f"{_ms(c.preflight_ms)}), {c.blocked} blocked, {c.other} not cross-origin"
+    )
+    return [f"corsflow · {report.engine} engine · {sources}", counts, f"findings: {findings}"]
+
+
+def _origin_order(t: Tally) -> list[str]:
+    """Origins with cross-origin traffic; those with failures first, then the busiest."""
+    names = [o for o, c in t.origins.items() if c.requests or c.preflights]
+    return sorted(names, key=lambda o: (-t.origins[o].blocked - t.origins[o].failed_preflights,
+                                        -(t.origins[o].requests + t.origins[o].preflights)))
+
+
+def _origin_summary(c: Counts) -> str:
+    parts = [
+        _plural(c.requests, "request"),
+        _plural(c.preflights, "preflight"),
+        _plural(c.cache_hits, "cache hit"),
+        f"{c.blocked} blocked",
+        f"{c.avoidable} avoidable",
+        f"preflights {_ms(c.preflight_ms)}",
+    ]
+    if c.preflight_share is not None:
+        parts[-1] += f" ({c.preflight_share:.0%} of cross-origin time)"
+    return " · ".join(parts)
+
+
+class _FailureGroup:
+    """Blocked requests failing the same way on the same endpoint: one explanation for all."""
+
+    __slots__ = ("key", "verdicts")
+
+    def __init__(self, key: tuple[str, str, str | None, str | None]) -> None:
+        self.key = key
+        self.verdicts: list[ExchangeVerdict] = []
+
+
+def _failures(verdicts: Iterable[ExchangeVerdict]) -> list[_FailureGroup]:
+    groups: dict[tuple[str, str, str | None, str | None], _FailureGroup] = {}
+    for v in verdicts:
+        if v.role == "preflight" or v.verdict != "blocked":
+            continue
+        key = (v.exchange.method, endpoint(v.exchange.url), v.cors_error, v.failed_parameter)
+        groups.setdefault(key, _FailureGroup(key)).verdicts.append(v)
+    return list(groups.values())
+
+
+def _failure_reason(v: ExchangeVerdict) -> str:
+    reason = v.cors_error or "blocked"
+    if v.failed_parameter:
+        reason += f" ({v.failed_parameter})"
+    return reason
+
+
+def _origin_findings(report: Report, origin: str, shown_errors: set[str]) -> list[Finding]:
+    """Findings for this origin other than the failures already explained."""
+    return [f for f in report.findings
+            if f.origin == origin and not (f.severity == "error" and f.code in shown_errors)]
+
+
+def _max_age_census(verdicts: Iterable[ExchangeVerdict]) -> str | None:
+    census: Counter[str] = Counter()
+    for v in verdicts:
+        if v.role == "preflight" and v.max_age is not None and v.verdict != "blocked":
+            census[_max_age_phrase(v) or "?"] += 1
+    if not census:
+        return None
+    return "; ".join(f"{phrase} ×{n}" for phrase, n in census.most_common())
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+
+
+def safe(value: str) -> str:
+    """Capture text with control characters escaped, so a header value cannot send terminal
+    escape sequences (ANSI colours, cursor moves, window titles) to the reader's terminal."""
+    return value.translate(_CONTROL)
+
+
+class _Text(Text):
+    """rich Text whose appended strings are always made safe first."""
+
+    def append(self, text: str | Text, style: str | None = None) -> _Text:  # type: ignore[override]
+        if isinstance(text, str):
+            text = safe(text)
+        super().append(text, style=style)
+        return self
+
+
+def _styled(*parts: tuple[str, str] | str) -> Text:
+    text = _Text()
+    for part in parts:
+        if isinstance(part, str):
+            text.append(part)
+        else:
+            text.append(part[0], style=part[1])
+    return text
+
+
+def _plain(value: str, style: str = "") -> Text:
+    return _styled((value, style))
+
+
+def _indented(grid: Table) -> Padding:
+    return Padding(grid, (0, 0, 0, 2))
+
+
+def _grid() -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, width=1)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    return grid
+
+
+def _section(title: str) -> Text:
+    return _styled("  ", (title, "bold underline"))
+
+
+def _ids(ids: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" +{len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]:
+    verdicts = [v for v in report.exchanges if origin_label(v.origin) == origin]
+    out: list[RenderableType] = [
+        Text(""),
+        _styled(("▌ ", "bold blue"), (origin, "bold"), "\n  ", (_origin_summary(t.origins[origin]), "dim")),
+    ]
+    failures = _failures(verdicts)
+    shown_errors: set[str] = set()
+    if failures:
+        out.append(_section("Failures"))
+        grid = _grid()
+        for group in failures[:LIST_LIMIT]:
+            first = group.verdicts[0]
+            ids = [v.exchange.id for v in group.verdicts]
+            shown_errors.add(first.cors_error or "")
+            body = _styled((f"{first.exchange.method} {first.exchange.url}", "bold"))
+            if len(ids) > 1:
+                body.append(f"  ×{len(ids)} ({_ids(ids)})", style="dim")
+            body.append("\nblocked: ")
+            body.append(_failure_reason(first), style="bold red")
+            step = failed_step(first)
+            if step:
+                body.append(f"\nfailed check: {step}")
+            if first.preflight_id is not None:
+                pf = t.by_id.get(first.preflight_id)
+                status = pf.exchange.status if pf is not None else None
+                body.append(f"\npreflight {first.preflight_id}"
+                            + (f" answered {status}" if status is not None else " got no response"),
+                            style="dim")
+            hint = t.hint_for(first.exchange.id)
+            if hint:
+                body.append("\nfix: ", style="bold green")
+                body.append(hint)
+            grid.add_row(Text("✗", style="bold red"), _plain(first.exchange.id, "dim"), body)
+        out.append(_indented(grid))
+        if len(failures) > LIST_LIMIT:
+            out.append(Text(f"    … and {len(failures) - LIST_LIMIT} more kinds of failure"))
+
+    census = _max_age_census(verdicts)
+    findings = _origin_findings(report, origin, shown_errors)
+    if census or findings:
+        out.append(_section("Findings"))
+        grid = _grid()
+        if census:
+            grid.add_row(Text("·"), Text(""), _styled(("Max-Age sent: ", "dim"), census))
+        for f in findings[:LIST_LIMIT]:
+            grid.add_row(*_finding_row(f))
+        out.append(_indented(grid))
+        if len(findings) > LIST_LIMIT:
+            out.append(Text(f"    … and {len(findings) - LIST_LIMIT} more findings"))
+
+    redundant = [v for v in verdicts if v.role == "preflight" and v.redundant]
+    if redundant:
+        out.append(_section("Redundant preflights"))
+        grid = _grid()
+        for v in redundant[:LIST_LIMIT]:
+            body = _styled(f"{v.exchange.url}  ", (_ms(duration_ms(v)), "dim"))
+            if v.redundant_cause:
+                body.append(f"  cause: {v.redundant_cause}", style="yellow")
+            grid.add_row(Text("!", style="yellow"), _plain(v.exchange.id, "dim"), body)
+        out.append(_indented(grid))
+        if len(redundant) > LIST_LIMIT:
+            out.append(Text(f"    … and {len(redundant) - LIST_LIMIT} more"))
+
+    out.append(_section("Endpoints"))
+    out.append(_endpoint_table(t, verdicts))
+    return out
+
+
+def _finding_row(f: Finding) -> tuple[Text, Text, Text]:
+    style = _SEVERITY_STYLE.get(f.severity, "")
+    body = _styled((f.code, style), "  ", f.message)
+    if f.exchange_ids:
+        body.append(f"  [{_ids(f.exchange_ids)}]", style="dim")
+    if f.hint:
+        body.append("\nfix: ", style="bold green")
+        body.append(f.hint)
+    return Text(_SEVERITY_MARK.get(f.severity, "·"), style=style), Text(""), body
+
+
+def _endpoint_rows(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[tuple[str, Counts]]:
+    groups: dict[str, Counts] = {}
+    for v in verdicts:
+        if v.role in ("preflight", "preflighted", "simple"):
+            groups.setdefault(endpoint(v.exchange.url), Counts()).add(v, v.exchange.id in t.avoidable)
+    return sorted(groups.items(), key=lambda kv: (-kv[1].blocked, -kv[1].preflight_ms, kv[0]))
+
+
+def _endpoint_table(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> RenderableType:
+    grid = _grid()
+    rows = _endpoint_rows(t, verdicts)
+    for name, c in rows[: LIST_LIMIT * 2]:
+        body = _styled((name, "bold" if c.blocked else ""), "\n")
+        body.append(f"{_plural(c.requests, 'request')} · {_plural(c.preflights, 'preflight')}")
+        if c.preflights:
+            body.append(f" ({_ms(c.preflight_ms)})")
+        if c.cache_hits:
+            body.append(f" · {_plural(c.cache_hits, 'cache hit')}")
+        if c.avoidable:
+            body.append(f" · {c.avoidable} avoidable", style="yellow")
+        if c.blocked:
+            body.append(f" · {c.blocked} blocked", style="bold red")
+        grid.add_row(_plain("·"), _plain(",".join(sorted(c.methods)) or "OPTIONS", "dim"), body)
+    if len(rows) > LIST_LIMIT * 2:
+        grid.add_row("", "", _plain(f"… and {len(rows) - LIST_LIMIT * 2} more endpoints"))
+    return _indented(grid)
+
+
+def _diagnostics(report: Report) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    skipped_total = sum(n for _, n in report.skipped_by_reason) or len(report.skipped)
+    if skipped_total or report.notes:
+        out += [Text(""), _styled(("▌ ", "bold blue"), ("Diagnostics", "bold"))]
+    if skipped_total:
+        out.append(Text(f"  {_plural(skipped_total, 'record')} skipped:"))
+        where: defaultdict[str, list[str]] = defaultdict(list)
+        for s in report.skipped:
+            where[s.reason].append(f"{s.path} {s.where}")
+        reasons = report.skipped_by_reason or tuple(Counter(s.reason for s in report.skipped).items())
+        for reason, n in reasons:
+            line = _styled("    ", (f"{n} × ", "dim"), reason)
+            if where.get(reason):
+                line.append(f"  ({_ids(where[reason], 3)})", style="dim")
+            out.append(line)
+    for note in report.notes:
+        out.append(_styled(("  note: ", "cyan"), note))
+    return out
+
+
+def _renderables(report: Report) -> list[RenderableType]:
+    t = tally(report)
+    head = _header_lines(report, t)
+    out: list[RenderableType] = [
+        _styled((head[0], "bold")),
+        Text(head[1]),
+        _styled(("findings: ", ""), (head[2].removeprefix("findings: "),
+                                     "bold red" if t.total.blocked else "")),
+    ]
+    origins = _origin_order(t)
+    if not origins:
+        out.append(Text("\nNo cross-origin requests in this capture.", style="dim"))
+    for origin in origins:
+        out += _origin_block(report, t, origin)
+    stray = [f for f in report.findings if f.origin is None or origin_label(f.origin) not in origins]
+    if stray:
+        grid = _grid()
+        for f in stray:
+            grid.add_row(*_finding_row(f))
+        out += [Text(""), _styled(("▌ ", "bold blue"), ("Other findings", "bold")), _indented(grid)]
+    out += _diagnostics(report)
+    return out
+
+
+def _wants_color(stream: IO[str]) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def render_text(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
+    """The terminal report as a string; ``color=None`` colours it when stdout is a terminal."""
+    if color is None:
+        color = _wants_color(sys.stdout)
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, force_terminal=color, no_color=not color, color_system="standard" if color else None,
+        width=width or DEFAULT_WIDTH, highlight=False, emoji=False, markup=False,
+        force_jupyter=False, legacy_windows=False, soft_wrap=False,
+    )
+    console.print(Group(*_renderables(report)))
+    text = buffer.getvalue()
+    if not color:
+        # rich pads table cells to the full width; trailing blanks only get in the way of a pipe.
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
+
+
+def write_text(report: Report, stream: IO[str], *, color: bool | None = None) -> None:
+    """Write the terminal report to ``stream``, coloured only if it is a terminal."""
+    if color is None:
+        color = _wants_color(stream)
+    width = None
+    if getattr(stream, "isatty", lambda: False)():
+        width = os.get_terminal_size(stream.fileno()).columns if hasattr(stream, "fileno") else None
+    stream.write(render_text(report, color=color, width=width))
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def explain_text(report: Report, exchange_id: str) -> str:
+    """One exchange in full: what it was, what the browser did with it and why, the fix."""
+    t = tally(report)
+    v = t.by_id.get(exchange_id)
+    if v is None:
+        raise UsageError(f"no exchange with id {exchange_id!r} in this report "
+                         f"(ids look like {', '.join(list(t.by_id)[:3]) or 'nothing: it is empty'})")
+    ex = v.exchange
+    lines = [
+        f"{ex.id}  {ex.method} {ex.url}",
+        f"  from {ex.source.path} {ex.source.where}; status "
+        + (str(ex.status) if ex.status is not None else f"none ({ex.failure or 'no response captured'})")
+        + f"; {_ms(duration_ms(v))}",
+        f"  origin {v.origin or '(none)'}; role {v.role}; verdict {v.verdict or '-'}"
+        + (f" ({_failure_reason(v)})" if v.verdict == "blocked" else "")
+        + (f"; unknown because {v.unknown_reason}" if v.unknown_reason else ""),
+    ]
+    if v.role != "preflight" and v.role != "other":
+        lines.append(f"  credentials {v.credentials}")
+    if v.preflight_reasons:
+        lines.append(f"  needed a preflight because of: {', '.join(v.preflight_reasons)}")
+    if v.preflight_id is not None:
+        how = "used the cached result of" if v.cache == "hit" else "was preceded by"
+        lines.append(f"  {how} preflight {v.preflight_id}")
+    if v.role == "preflight":
+        served = t.authorised.get(ex.id, ())
+        lines.append(f"  stood for {_plural(len(served), 'request')}" + (f": {_ids(served)}" if served else ""))
+        phrase = _max_age_phrase(v)
+        if phrase:
+            lines.append(f"  Max-Age {phrase}")
+        if v.redundant:
+            lines.append("  redundant: a cached result already covered this request"
+                         + (f" (cause: {v.redundant_cause})" if v.redundant_cause else ""))
+    if v.trace:
+        lines.append("  decision:")
+        mark = {"pass": "✓", "fail": "✗", "info": "·", "unknown": "?"}
+        for step in v.trace:
+            lines.append(f"    {mark.get(step.outcome, '·')} {step.step}: {step.detail}"
+                         + (f"  [{step.spec}]" if step.spec else ""))
+    for f in t.findings_of(ex.id):
+        lines.append(f"  {f.severity} {f.code}: {f.message}")
+        if f.hint:
+            lines.append(f"    fix: {f.hint}")
+    return safe("\n".join(lines)).replace("\\x0a", "\n") + "\n"
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+_MD_SPECIAL = str.maketrans({
+    "\\": "\\\\", "|": "\\|", "`": "\\`", "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]",
+    "<": "&lt;", ">": "&gt;", "&": "&amp;", "#": "\\#", "\n": " ", "\r": " ",
+})
+
+
+def md(value: object) -> str:
+    """A capture value made inert in Markdown (tables, links, inline HTML)."""
+    return str(value).translate(_MD_SPECIAL)
+
+
+def _md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(report: Report) -> str:
+    """The report as GitHub-flavoured Markdown: summary, findings, failures, origins."""
+    t = tally(report)
+    head = _header_lines(report, t)
+    out = ["# CORS report", "", f"{md(head[0])}  ", f"{md(head[1])}  ", md(head[2]), ""]
+    if report.findings:
+        out += ["## Findings", ""]
+        out += _md_table(
+            ("severity", "code", "origin", "message", "fix", "exchanges"),
+            ((f.severity, f.code, f.origin or "", f.message, f.hint or "", _ids(f.exchange_ids))
+             for f in sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))),
+        )
+        out.append("")
+    failures = _failures(report.exchanges)
+    if failures:
+        out += ["## Blocked requests", ""]
+        for group in failures:
+            first = group.verdicts[0]
+            ids = [v.exchange.id for v in group.verdicts]
+            out.append(f"- **{md(first.exchange.method)} {md(first.exchange.url)}** from "
+                       f"{md(first.origin or '(no Origin)')}: {md(_failure_reason(first))} "
+                       f"({md(_ids(ids))})")
+            step = failed_step(first)
+            if step:
+                out.append(f"  - failed check: {md(step)}")
+            hint = t.hint_for(first.exchange.id)
+            if hint:
+                out.append(f"  - fix: {md(hint)}")
+        out.append("")
+    origins = _origin_order(t)
+    if origins:
+        out += ["## Origins", ""]
+        out += _md_table(
+            ("origin", "requests", "preflights", "cache hits", "avoidable", "blocked", "preflight ms",
+             "preflight share"),
+            ((o, c.requests, c.preflights, c.cache_hits, c.avoidable, c.blocked, f"{c.preflight_ms:.0f}",
+              "" if c.preflight_share is None else f"{c.preflight_share:.0%}")
+             for o in origins for c in [t.origins[o]]),
+        )
+        out += ["", "## Endpoints", ""]
+        out += _md_table(
+            ("endpoint", "methods", "requests", "preflights", "cache hits", "avoidable", "blocked",
+             "preflight ms"),
+            ((name, ",".join(sorted(c.methods)), c.requests, c.preflights, c.cache_hits, c.avoidable,
+              c.blocked, f"{c.preflight_ms:.0f}")
+             for name, c in _endpoint_rows(t, report.exchanges)),
+        )
+        out.append("")
+    skipped_total = sum(n for _, n in report.skipped_by_reason) or len(report.skipped)
+    if skipped_total or report.notes:
+        out += ["## Diagnostics", ""]
+        out += [f"- {n} skipped: {md(reason)}" for reason, n in report.skipped_by_reason]
+        out += [f"- note: {md(note)}" for note in report.notes]
+        out.append("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- csv
+
+CSV_FIELDS = (
+    "id", "method", "url", "origin", "started", "status", "role", "verdict", "cors_error",
+    "preflight_id", "cache", "redundant",
+    # Beyond the JSON contract's EXCHANGE fields:
+    "failed_parameter", "redundant_cause", "credentials", "endpoint", "path_template",
+    "duration_ms", "source", "where",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    # A spreadsheet would evaluate a capture value starting with "=" as a formula; a real
+    # method, URL or Origin never starts so, so quoting it changes nothing legitimate.
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def render_csv(report: Report) -> str:
+    """One row per exchange, in capture order, with the JSON contract's EXCHANGE fields."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for v in report.exchanges:
+        ex = v.exchange
+        ms = duration_ms(v)
+        writer.writerow([
+            _cell(ex.id), _cell(ex.method), _cell(ex.url), _cell(v.origin), repr(ex.started),
+            _cell(ex.status), v.role, _cell(v.verdict), _cell(v.cors_error), _cell(v.preflight_id),
+            _cell(v.cache), _cell(v.redundant), _cell(v.failed_parameter), _cell(v.redundant_cause),
+            v.credentials, _cell(endpoint(ex.url)), _cell(path_template(ex.url)),
+            "" if ms is None else f"{ms:g}", _cell(ex.source.path), _cell(ex.source.where),
+        ])
+    return buffer.getvalue()

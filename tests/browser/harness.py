@@ -1,0 +1,404 @@
+"""Drive a real Chromium through the scenario table and record what it decided.
+
+One browser launch per capture mode: ``direct`` (Chromium talks to the servers itself; the
+loopback traffic can be recorded with tcpdump and the context with Playwright's HAR) or
+``proxy`` (Chromium goes through mitmdump, which saves flows and a HAR). The scenarios run
+one after the other in a single page; the timed cache block runs the steps of all cache
+scenarios on one clock, so the waits of different URLs overlap.
+
+The truth about each fetch comes from three places: the page (did ``fetch()`` resolve?),
+the DevTools Protocol (``Network.loadingFailed.corsErrorStatus``; ``requestWillBeSent`` of
+type Preflight) and the API server's log (which preflights really arrived). Cache hits are
+preflighted requests that arrived without a preflight before them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .captures import Mitmdump, Tcpdump
+from .scenarios import Scenario, Step, all_scenarios, route_table
+from .server import LoggedRequest, TwoOrigins
+
+log = logging.getLogger(__name__)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-quic",
+]
+
+_FETCH_JS = """async (s) => {
+  const init = {method: s.method, headers: s.headers, credentials: s.credentials};
+  if (s.body !== null) init.body = s.body;
+  try {
+    const r = await fetch(s.url, init);
+    await r.arrayBuffer();
+    return {outcome: "resolved", status: r.status, error: null};
+  } catch (e) {
+    return {outcome: "rejected", status: null, error: String(e)};
+  }
+}"""
+
+_CDP_EVENTS = (
+    "Network.requestWillBeSent", "Network.requestWillBeSentExtraInfo",
+    "Network.responseReceived", "Network.loadingFailed", "Network.loadingFinished",
+)
+
+
+@dataclass
+class Wire:
+    """One request the API server received, with what the browser made of it."""
+
+    index: int
+    time: float
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    status: int
+    scenario: str
+    step: int
+    kind: str
+    """``preflight``, ``actual`` (the fetch's first non-OPTIONS request) or ``redirect``."""
+    role: str
+    """As the report contract names it: ``preflight``, ``preflighted`` or ``simple``."""
+    verdict: str = "allowed"
+    cors_error: str | None = None
+    cache: str | None = None
+    preflight: int | None = None
+    """On a preflighted request: the index of the preflight whose result authorised it."""
+    redundant: bool | None = None
+
+    def header(self, name: str) -> str | None:
+        values = [v for n, v in self.headers if n.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+
+@dataclass
+class StepTruth:
+    """One fetch() and what Chromium did with it."""
+
+    scenario: str
+    step: int
+    method: str
+    url: str
+    credentials: str
+    declared_preflight: bool
+    cache_disabled: bool
+    started: float
+    outcome: str
+    """``resolved`` or ``rejected`` (as the page saw the promise)."""
+    status: int | None
+    js_error: str | None
+    cors_error: str | None = None
+    failed_parameter: str | None = None
+    cdp_preflights: int = 0
+    """Preflights the DevTools Protocol reported for this fetch."""
+    wire: list[int] = field(default_factory=list)
+    """Indices into :attr:`Session.wire` of what the API server received for it."""
+
+    @property
+    def sent_preflight(self) -> bool:
+        return self.cdp_preflights > 0
+
+    @property
+    def cache(self) -> str | None:
+        """``miss``/``hit`` for a preflighted request whose fate the preflight decided."""
+        if not self.declared_preflight:
+            return None
+        return "miss" if self.cdp_preflights else "hit"
+
+
+@dataclass
+class Session:
+    mode: str
+    page_origin: str
+    api_origin: str
+    chromium_version: str
+    steps: list[StepTruth]
+    wire: list[Wire]
+    server_log: list[LoggedRequest]
+    files: dict[str, str] = field(default_factory=dict)
+
+    def step(self, scenario: str, k: int = 0) -> StepTruth:
+        for s in self.steps:
+            if s.scenario == scenario and s.step == k:
+                return s
+        raise KeyError((scenario, k))
+
+    def steps_of(self, scenario: str) -> list[StepTruth]:
+        return [s for s in self.steps if s.scenario == scenario]
+
+    def wire_of(self, scenario: str) -> list[Wire]:
+        return [w for w in self.wire if w.scenario == scenario]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode, "page_origin": self.page_origin, "api_origin": self.api_origin,
+            "chromium_version": self.chromium_version,
+            "steps": [asdict(s) for s in self.steps], "wire": [asdict(w) for w in self.wire],
+            "files": self.files,
+        }
+
+
+@dataclass
+class Captures:
+    """Which files to write; None for the ones not wanted."""
+
+    pcap: Path | None = None
+    playwright_har: Path | None = None
+    flows: Path | None = None
+    mitm_har: Path | None = None
+    workdir: Path | None = None
+
+
+def _schedule(scenarios: list[Scenario]) -> Iterator[tuple[str, list[tuple[Scenario, int]]]]:
+    """The blocks in running order; a timed block's steps sorted by their offset."""
+    seq = [(s, k) for s in scenarios if s.block == "sequential" for k in range(len(s.steps))]
+    yield "sequential", seq
+    for block in ("timed", "nocache"):
+        steps = [(s, k) for s in scenarios if s.block == block for k in range(len(s.steps))]
+        order = {s.name: i for i, s in enumerate(scenarios)}
+        steps.sort(key=lambda sk: (sk[0].steps[sk[1]].at or 0.0, order[sk[0].name], sk[1]))
+        yield block, steps
+
+
+def run_session(
+    mode: str,
+    captures: Captures,
+    scenarios: list[Scenario] | None = None,
+) -> Session:
+    """Start the servers and the capture tools, run every scenario in Chromium, stop."""
+    from playwright.sync_api import sync_playwright
+
+    scenarios = scenarios if scenarios is not None else all_scenarios()
+    if mode == "proxy" and captures.flows is None:
+        raise ValueError("proxy mode needs captures.flows")
+    with TwoOrigins(route_table(scenarios)) as srv:
+        tcpdump = Tcpdump(captures.pcap, (srv.page_port, srv.api_port)) if captures.pcap else None
+        if tcpdump:
+            tcpdump.__enter__()
+        try:
+            mitm = None
+            if mode == "proxy":
+                assert captures.flows is not None
+                workdir = captures.workdir or captures.flows.parent
+                mitm = Mitmdump(captures.flows, captures.mitm_har, workdir / "mitm-conf")
+                mitm.__enter__()
+            try:
+                with sync_playwright() as pw:
+                    args = list(CHROMIUM_ARGS)
+                    if mitm is not None:
+                        # <-loopback> removes the implicit bypass of localhost and 127.0.0.1.
+                        args += [f"--proxy-server=http://127.0.0.1:{mitm.port}",
+                                 "--proxy-bypass-list=<-loopback>"]
+                    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                 args=args)
+                    try:
+                        ctx_kw: dict[str, Any] = {}
+                        if captures.playwright_har is not None:
+                            ctx_kw.update(record_har_path=str(captures.playwright_har),
+                                          record_har_content="omit")
+                        context = browser.new_context(**ctx_kw)
+                        session = _drive(context, srv, scenarios, mode, browser.version)
+                        context.close()  # writes Playwright's HAR
+                    finally:
+                        browser.close()
+            finally:
+                if mitm is not None:
+                    mitm.__exit__(None, None, None)
+        finally:
+            if tcpdump:
+                tcpdump.__exit__(None, None, None)
+    for name in ("pcap", "playwright_har", "flows", "mitm_har"):
+        path = getattr(captures, name)
+        if path is not None:
+            session.files[name] = str(path)
+    return session
+
+
+def _drive(context: Any, srv: TwoOrigins, scenarios: list[Scenario], mode: str,
+           version: str) -> Session:
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    events: list[tuple[str, dict[str, Any]]] = []
+    for name in _CDP_EVENTS:
+        cdp.on(name, lambda params, name=name: events.append((name, params)))
+    cdp.send("Network.enable")
+    page.goto(srv.page_origin + "/")
+    steps: list[StepTruth] = []
+    windows: list[tuple[int, int]] = []
+    cache_disabled = False
+    for block, items in _schedule(scenarios):
+        t0 = time.monotonic()
+        for scenario, k in items:
+            step = scenario.steps[k]
+            if step.at is not None:
+                delay = t0 + step.at - time.monotonic()
+                if delay > 0:
+                    page.wait_for_timeout(delay * 1000)
+            if step.cache_disabled != cache_disabled:
+                cache_disabled = step.cache_disabled
+                cdp.send("Network.setCacheDisabled", {"cacheDisabled": cache_disabled})
+            before = len(srv.log)
+            url = scenario.url(srv.api_origin, k)
+            started = time.time()
+            result = page.evaluate(_FETCH_JS, _fetch_spec(step, url))
+            windows.append((before, len(srv.log)))
+            steps.append(StepTruth(
+                scenario.name, k, step.method, url, step.credentials, step.preflight,
+                step.cache_disabled, started, result["outcome"], result["status"],
+                result["error"],
+            ))
+    page.wait_for_timeout(300)  # let the last protocol events arrive
+    server_log = srv.log.snapshot()
+    wire = _attach(steps, windows, server_log, srv.api_origin, events, scenarios)
+    return Session(mode, srv.page_origin, srv.api_origin, version, steps, wire, server_log)
+
+
+def _fetch_spec(step: Step, url: str) -> dict[str, Any]:
+    return {"url": url, "method": step.method, "headers": [list(h) for h in step.headers],
+            "body": step.body, "credentials": step.credentials}
+
+
+def _attach(
+    steps: list[StepTruth],
+    windows: list[tuple[int, int]],
+    server_log: list[LoggedRequest],
+    api_origin: str,
+    events: list[tuple[str, dict[str, Any]]],
+    scenarios: list[Scenario],
+) -> list[Wire]:
+    """Join the page's results, the protocol's events and the server log into the truth."""
+    _attach_cdp(steps, events)
+    wire: list[Wire] = []
+    by_name = {s.name: s for s in scenarios}
+    for truth, (lo, hi) in zip(steps, windows):
+        mine = [e for e in server_log[lo:hi] if e.server == "api"]
+        seen_actual = False
+        for e in mine:
+            if e.method == "OPTIONS" and e.header("Access-Control-Request-Method"):
+                kind, role = "preflight", "preflight"
+            elif not seen_actual:
+                kind, role = "actual", ("preflighted" if truth.declared_preflight else "simple")
+                seen_actual = True
+            else:
+                kind, role = "redirect", "simple"
+            truth.wire.append(len(wire))
+            wire.append(Wire(len(wire), e.time, e.method, api_origin + e.target,
+                             list(e.headers), e.status, truth.scenario, truth.step, kind, role))
+        if truth.outcome == "rejected" and truth.wire:
+            last = wire[truth.wire[-1]]
+            last.verdict = "blocked"
+            last.cors_error = truth.cors_error
+    # Preflight pairing and cache: a hit used the result of the latest preflight for the
+    # same URL that passed (Chromium replaces the entry with each new result).
+    last_passing: dict[str, int] = {}
+    for truth in steps:
+        mine = [wire[i] for i in truth.wire]
+        pre = [w for w in mine if w.kind == "preflight"]
+        for w in mine:
+            if w.kind != "actual" or w.role != "preflighted":
+                continue
+            if pre:
+                w.cache, w.preflight = "miss", pre[-1].index
+            else:
+                w.cache, w.preflight = "hit", last_passing.get(w.url)
+        for p in pre:
+            p.redundant = False
+            if p.verdict == "allowed":
+                last_passing[p.url] = p.index
+    # Redundant preflights: those the control scenario (cache on) did without.
+    for s in scenarios:
+        if s.control is None:
+            continue
+        control = {t.step: t for t in steps if t.scenario == s.control}
+        for truth in steps:
+            if truth.scenario != s.name:
+                continue
+            ctl = control.get(truth.step)
+            for i in truth.wire:
+                if wire[i].kind == "preflight" and ctl is not None:
+                    wire[i].redundant = ctl.cache == "hit"
+    del by_name
+    return wire
+
+
+def _attach_cdp(steps: list[StepTruth], events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Find each fetch's request in the protocol's events (by method, URL and order)."""
+    first_seen: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    preflights_for: dict[str, int] = {}
+    failed: dict[str, dict[str, Any]] = {}
+    for name, p in events:
+        rid = p.get("requestId", "")
+        if name == "Network.requestWillBeSent":
+            initiator = p.get("initiator") or {}
+            if p.get("type") == "Preflight" or initiator.get("type") == "preflight":
+                parent = initiator.get("requestId")
+                if parent:
+                    preflights_for[parent] = preflights_for.get(parent, 0) + 1
+                continue
+            if p.get("type") == "Fetch" and rid not in first_seen:
+                first_seen[rid] = p
+                order.append(rid)
+        elif name == "Network.loadingFailed":
+            failed[rid] = p
+    queue: dict[tuple[str, str], list[str]] = {}
+    for rid in order:
+        req = first_seen[rid]["request"]
+        queue.setdefault((req["method"], req["url"]), []).append(rid)
+    for truth in steps:
+        ids = queue.get((truth.method, truth.url)) or []
+        if not ids:
+            log.warning("no protocol request for %s %s", truth.method, truth.url)
+            continue
+        rid = ids.pop(0)
+        truth.cdp_preflights = preflights_for.get(rid, 0)
+        f = failed.get(rid)
+        if f is not None:
+            status = f.get("corsErrorStatus") or {}
+            truth.cors_error = status.get("corsError") or None
+            truth.failed_parameter = status.get("failedParameter") or None
+
+
+def format_truth(session: Session) -> str:
+    """A plain-text table of every fetch and what reached the server."""
+    rows = [f"Chromium {session.chromium_version}, mode {session.mode}"]
+    rows.append(f"{'scenario':34} {'k':>2} {'method':7} {'outcome':8} {'status':>6} "
+                f"{'cors error':38} {'param':14} {'pf':>2} {'cache':5} wire")
+    for s in session.steps:
+        wire = " ".join(
+            f"{session.wire[i].method}:{session.wire[i].status}" for i in s.wire)
+        rows.append(
+            f"{s.scenario:34} {s.step:>2} {s.method:7} {s.outcome:8} {s.status!s:>6} "
+            f"{s.cors_error or ''!s:38} {str(s.failed_parameter or '')[:14]:14} "
+            f"{s.cdp_preflights:>2} {s.cache or ''!s:5} {wire}")
+    return "\n".join(rows)
+
+
+def save_truth(session: Session, path: Path) -> None:
+    path.write_text(json.dumps(session.to_json(), indent=1))
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    logging.basicConfig(level=logging.INFO)
+    mode = sys.argv[1] if len(sys.argv) > 1 else "direct"
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        caps = (Captures(flows=tmp / "s.flows", mitm_har=tmp / "s.har", workdir=tmp)
+                if mode == "proxy" else Captures())
+        t = time.monotonic()
+        s = run_session(mode, caps)
+        print(format_truth(s))
+        print(f"{len(s.steps)} fetches, {len(s.wire)} requests on the wire, "
+              f"{time.monotonic() - t:.1f} s")

@@ -1,0 +1,276 @@
+"""The pairing state machine and the findings it leads to, on hand-built exchanges."""
+
+from __future__ import annotations
+
+import pytest
+
+from corsflow.analysis import Analysis, analyze_exchanges
+from corsflow.engine.machine import CorsMachine
+from corsflow.engine.profiles import CHROMIUM
+from tests.factories import API, PAGE, exchange, preflight
+
+GOOD = {
+    "Access-Control-Allow-Origin": PAGE,
+    "Access-Control-Allow-Methods": "GET, POST, PUT",
+    "Access-Control-Allow-Headers": "X-Custom-Header",
+}
+ACAO = {"Access-Control-Allow-Origin": PAGE}
+
+
+def put(n: int, t: float, path: str = "/cors", **kw: object) -> object:
+    return exchange(n, "PUT", API + path, {"Origin": PAGE, "X-Custom-Header": "v"}, started=t,
+                    response_headers=kw.pop("response_headers", ACAO), **kw)  # type: ignore[arg-type]
+
+
+def by_id(report: object) -> dict[str, object]:
+    return {v.exchange.id: v for v in report.exchanges}  # type: ignore[attr-defined]
+
+
+def codes(report: object) -> list[str]:
+    return [f.code for f in report.findings]  # type: ignore[attr-defined]
+
+
+class TestTheClassicExample:
+    """PUT /cors from http://api.bob.com with X-Custom-Header (the MDN / HTML5 Rocks example)."""
+
+    def xs(self, max_age: str = "1728000", origin: str = PAGE) -> list[object]:
+        allow = dict(GOOD, **{"Access-Control-Max-Age": max_age,
+                              "Access-Control-Allow-Origin": origin})
+        return [preflight(0, API + "/cors", "PUT", "x-custom-header", started=10.0, allow=allow),
+                put(1, 10.05)]
+
+    @pytest.mark.parametrize("engine", ["chromium", "firefox", "webkit"])
+    def test_paired_allowed_and_max_age_above_every_cap(self, engine: str) -> None:
+        report = analyze_exchanges(self.xs(), engine)
+        v = by_id(report)
+        assert (v["e0"].role, v["e0"].verdict, v["e0"].redundant) == ("preflight", "allowed", False)
+        assert (v["e1"].role, v["e1"].verdict) == ("preflighted", "allowed")
+        assert (v["e1"].preflight_id, v["e1"].cache) == ("e0", "miss")
+        assert "MaxAgeAboveCap" in codes(report)
+        cap = {"chromium": 7200, "firefox": 86400, "webkit": 600}[engine]
+        assert v["e0"].max_age.effective == cap and v["e0"].max_age.clamped
+
+    def test_refused_variant_blocked_on_the_preflight(self) -> None:
+        report = analyze_exchanges(self.xs(origin="http://evil.example")[:1])
+        v = by_id(report)["e0"]
+        assert (v.verdict, v.cors_error) == ("blocked", "PreflightAllowOriginMismatch")
+        finding = next(f for f in report.findings if f.code == "PreflightAllowOriginMismatch")
+        assert finding.severity == "error" and finding.exchange_ids == ("e0",)
+        assert "Access-Control-Allow-Origin: http://api.bob.com" in finding.hint
+
+    @pytest.mark.parametrize("engine,above", [("chromium", True), ("webkit", True),
+                                              ("firefox", False)])
+    def test_json_post_max_age_86400(self, engine: str, above: bool) -> None:
+        allow = {"Access-Control-Allow-Origin": PAGE, "Access-Control-Allow-Headers": "content-type",
+                 "Access-Control-Max-Age": "86400"}
+        xs = [preflight(0, API + "/items", "POST", "content-type", started=1.0, allow=allow),
+              exchange(1, "POST", API + "/items",
+                       {"Origin": PAGE, "Content-Type": "application/json"}, started=1.1,
+                       response_headers=ACAO)]
+        report = analyze_exchanges(xs, engine)
+        assert ("MaxAgeAboveCap" in codes(report)) is above
+        assert by_id(report)["e1"].preflight_reasons == ("Content-Type application/json",)
+
+
+class TestPairing:
+    def test_chrome_har_dates_the_request_before_its_preflight(self) -> None:
+        # Chrome's HAR gives the actual request an earlier startedDateTime than its preflight.
+        xs = [put(1, 10.000), preflight(0, API + "/cors", "PUT", "x-custom-header",
+                                        started=10.002, allow=GOOD,
+                                        resource_type="preflight", initiator_url=API + "/cors")]
+        v = by_id(analyze_exchanges(xs))
+        assert (v["e1"].preflight_id, v["e1"].cache, v["e1"].verdict) == ("e0", "miss", "allowed")
+        assert v["e0"].verdict == "allowed"
+
+    def test_cache_hit_within_max_age_then_miss_after(self) -> None:
+        allow = dict(GOOD, **{"Access-Control-Max-Age": "10"})
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=0.0, allow=allow),
+              put(1, 0.1), put(2, 5.0), put(3, 20.0)]
+        v = by_id(analyze_exchanges(xs))
+        assert (v["e2"].cache, v["e2"].preflight_id, v["e2"].verdict) == ("hit", "e0", "allowed")
+        assert v["e3"].cache is None and v["e3"].verdict == "unknown"
+        assert "not in the capture" in v["e3"].unknown_reason
+
+    def test_request_without_preflight_is_unknown_and_reported_once(self) -> None:
+        report = analyze_exchanges([put(1, 1.0), put(2, 2.0, path="/other")])
+        assert [v.verdict for v in report.exchanges] == ["unknown", "unknown"]
+        found = [f for f in report.findings if f.code == "RequestWithoutPreflight"]
+        assert len(found) == 1 and found[0].count == 2
+
+    def test_blocked_preflight_blocks_its_recorded_request(self) -> None:
+        bad = dict(GOOD, **{"Access-Control-Allow-Methods": "GET"})
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=bad),
+              put(1, 1.2, status=None, failure="net::ERR_FAILED")]
+        report = analyze_exchanges(xs)
+        v = by_id(report)
+        assert (v["e0"].verdict, v["e0"].cors_error, v["e0"].failed_parameter) == (
+            "blocked", "MethodDisallowedByPreflightResponse", "PUT")
+        assert (v["e1"].verdict, v["e1"].cors_error, v["e1"].preflight_id) == (
+            "blocked", "MethodDisallowedByPreflightResponse", "e0")
+        # One finding for the pair, not two.
+        assert codes(report).count("MethodDisallowedByPreflightResponse") == 1
+
+    def test_preflight_without_request(self) -> None:
+        allow = dict(GOOD, **{"Access-Control-Allow-Credentials": "true"})
+        report = analyze_exchanges([
+            preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow)])
+        assert by_id(report)["e0"].verdict == "allowed"
+        assert "PreflightWithoutRequest" in codes(report)
+
+    def test_lone_preflight_failing_only_when_credentialed_is_blocked(self) -> None:
+        # No request followed a preflight that passes only without credentials: the
+        # browser refused it for a credentialed request (a pcap shows nothing more).
+        report = analyze_exchanges([
+            preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=GOOD)])
+        v = by_id(report)["e0"]
+        assert (v.verdict, v.cors_error, v.credentials) == (
+            "blocked", "PreflightInvalidAllowCredentials", "include")
+
+    def test_simple_request_checked_on_its_own_response(self) -> None:
+        xs = [exchange(0, "GET", API + "/a", {"Origin": PAGE}, started=1.0, response_headers={}),
+              exchange(1, "GET", API + "/b", {"Origin": PAGE}, started=2.0,
+                       response_headers=ACAO)]
+        v = by_id(analyze_exchanges(xs))
+        assert (v["e0"].role, v["e0"].verdict, v["e0"].cors_error) == (
+            "simple", "blocked", "MissingAllowOriginHeader")
+        assert (v["e1"].role, v["e1"].verdict) == ("simple", "allowed")
+
+    def test_not_cors(self) -> None:
+        xs = [exchange(0, "GET", API + "/", {}, started=1.0),
+              exchange(1, "POST", API + "/x", {"Origin": API}, started=2.0),
+              exchange(2, "GET", API + "/d", {"Origin": PAGE, "Sec-Fetch-Mode": "navigate"},
+                       started=3.0)]
+        report = analyze_exchanges(xs)
+        assert [(v.role, v.verdict) for v in report.exchanges] == [("other", None)] * 3
+
+
+class TestCredentials:
+    def test_wildcard_with_cookie_is_blocked(self) -> None:
+        xs = [exchange(0, "GET", API + "/me", {"Origin": PAGE, "Cookie": "s=1"}, started=1.0,
+                       response_headers={"Access-Control-Allow-Origin": "*"})]
+        v = by_id(analyze_exchanges(xs))["e0"]
+        assert (v.verdict, v.cors_error, v.credentials) == (
+            "blocked", "WildcardOriginNotAllowed", "include")
+
+    def test_invisible_credentials_take_the_fetch_default_and_say_so(self) -> None:
+        xs = [exchange(0, "GET", API + "/me", {"Origin": PAGE}, started=1.0,
+                       response_headers={"Access-Control-Allow-Origin": "*"})]
+        v = by_id(analyze_exchanges(xs))["e0"]
+        assert (v.verdict, v.credentials) == ("allowed", "unknown")
+        assert any("WildcardOriginNotAllowed" in s.detail for s in v.trace)
+
+    def test_recorded_failure_settles_the_credentials_mode(self) -> None:
+        xs = [exchange(0, "GET", API + "/me", {"Origin": PAGE}, started=1.0,
+                       response_headers={"Access-Control-Allow-Origin": "*"},
+                       failure="net::ERR_FAILED")]
+        v = by_id(analyze_exchanges(xs))["e0"]
+        assert (v.verdict, v.cors_error) == ("blocked", "WildcardOriginNotAllowed")
+
+
+class TestCacheBehaviour:
+    allow = dict(GOOD, **{"Access-Control-Max-Age": "600"})
+
+    def test_redundant_preflight_with_devtools_cache_disabled(self) -> None:
+        nocache = {"Pragma": "no-cache", "Cache-Control": "no-cache"}
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=0.0,
+                        allow=self.allow),
+              put(1, 0.1),
+              preflight(2, API + "/cors", "PUT", "x-custom-header", started=5.0,
+                        allow=self.allow, request_extra=nocache),
+              put(3, 5.1)]
+        report = analyze_exchanges(xs)
+        v = by_id(report)
+        assert v["e0"].redundant is False
+        assert (v["e2"].redundant, v["e2"].redundant_cause) == (True, "devtools-disable-cache")
+        f = next(f for f in report.findings if f.code == "RedundantPreflight")
+        assert f.exchange_ids == ("e2",) and f.severity == "info"
+
+    def test_per_url_cache_key(self) -> None:
+        xs = []
+        for i in range(4):
+            xs.append(preflight(2 * i, API + f"/items/{i}", "PUT", "x-custom-header",
+                                started=float(i), allow=self.allow))
+            xs.append(put(2 * i + 1, i + 0.1, path=f"/items/{i}"))
+        report = analyze_exchanges(xs)
+        assert not any(v.redundant for v in report.exchanges)
+        per_url = next(f for f in report.findings if f.code == "PerUrlPreflights")
+        assert per_url.count == 4 and "/items/{id}" in per_url.message
+
+    @pytest.mark.parametrize("engine,second", [("chromium", None), ("webkit", None),
+                                               ("firefox", "hit")])
+    def test_replace_or_merge(self, engine: str, second: str | None) -> None:
+        """Two header sets on one URL: replacing engines lose the first; merging keep both."""
+        a = dict(self.allow, **{"Access-Control-Allow-Headers": "x-a"})
+        b = dict(self.allow, **{"Access-Control-Allow-Headers": "x-b"})
+        xs = [preflight(0, API + "/r", "PUT", "x-a", started=0.0, allow=a),
+              exchange(1, "PUT", API + "/r", {"Origin": PAGE, "X-A": "1"}, started=0.1,
+                       response_headers=ACAO),
+              preflight(2, API + "/r", "PUT", "x-b", started=1.0, allow=b),
+              exchange(3, "PUT", API + "/r", {"Origin": PAGE, "X-B": "1"}, started=1.1,
+                       response_headers=ACAO),
+              exchange(4, "PUT", API + "/r", {"Origin": PAGE, "X-A": "1"}, started=2.0,
+                       response_headers=ACAO)]
+        v = by_id(analyze_exchanges(xs, engine))
+        assert v["e4"].cache == second
+
+    def test_max_age_missing_counts_the_preflights_it_cost(self) -> None:
+        allow = dict(GOOD)  # no Max-Age: 5 s
+        xs = []
+        for i in range(3):
+            xs.append(preflight(2 * i, API + "/poll", "PUT", "x-custom-header",
+                                started=10.0 * i, allow=allow))
+            xs.append(put(2 * i + 1, 10.0 * i + 0.1, path="/poll"))
+        report = analyze_exchanges(xs)
+        f = next(f for f in report.findings if f.code == "MaxAgeMissing")
+        assert f.count == 3 and f.saved == 2 and f.severity == "warning"
+
+    def test_max_age_disabled_on_repeats(self) -> None:
+        allow = dict(GOOD, **{"Access-Control-Max-Age": "0"})
+        xs = [preflight(0, API + "/z", "PUT", "x-custom-header", started=0.0, allow=allow),
+              put(1, 0.1, path="/z"),
+              preflight(2, API + "/z", "PUT", "x-custom-header", started=1.0, allow=allow),
+              put(3, 1.1, path="/z")]
+        report = analyze_exchanges(xs)
+        f = next(f for f in report.findings if f.code == "MaxAgeDisabled")
+        assert f.saved == 1
+
+    def test_authorization_under_wildcard_repreflights_on_chromium(self) -> None:
+        allow = {"Access-Control-Allow-Origin": PAGE, "Access-Control-Allow-Headers": "*",
+                 "Access-Control-Max-Age": "600"}
+        xs = [preflight(0, API + "/me", "GET", "authorization", started=0.0, allow=allow),
+              exchange(1, "GET", API + "/me", {"Origin": PAGE, "Authorization": "Bearer x"},
+                       started=0.1, response_headers=ACAO),
+              exchange(2, "GET", API + "/me", {"Origin": PAGE, "Authorization": "Bearer x"},
+                       started=1.0, response_headers=ACAO)]
+        chromium = analyze_exchanges(xs, "chromium")
+        webkit = analyze_exchanges(xs, "webkit")
+        assert by_id(chromium)["e2"].cache is None  # Chromium's cache never uses '*' for it
+        assert by_id(webkit)["e2"].cache == "hit"
+        assert "AuthorizationWildcardRepreflight" in codes(chromium)
+        assert "AuthorizationWildcardRepreflight" not in codes(webkit)
+
+
+class TestBoundedState:
+    def test_state_stays_bounded_over_a_long_stream(self) -> None:
+        machine = CorsMachine(CHROMIUM)
+        allow = dict(GOOD, **{"Access-Control-Max-Age": "5"})
+        peak = 0
+        for i in range(3000):
+            t = i * 2.0
+            machine.feed(preflight(2 * i, API + f"/items/{i}", "PUT", "x-custom-header",
+                                   started=t, allow=allow))
+            machine.feed(put(2 * i + 1, t + 0.1, path=f"/items/{i}"))  # type: ignore[arg-type]
+            peak = max(peak, machine.live_state)
+        assert peak < 200
+
+    def test_live_analysis_without_keeping_exchanges(self) -> None:
+        analysis = Analysis("chromium", keep_exchanges=False)
+        for i in range(50):
+            analysis.feed(exchange(i, "GET", API + "/x", {"Origin": PAGE}, started=float(i),
+                                   response_headers={}))
+        analysis.flush()
+        report = analysis.report()
+        assert report.exchanges == () and analysis.settled == 50
+        # 50 identical failures are one finding that counts them.
+        [missing] = [f for f in report.findings if f.code == "MissingAllowOriginHeader"]
+        assert missing.count == 50 and len(missing.exchange_ids) == 50

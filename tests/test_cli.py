@@ -1,0 +1,170 @@
+"""The command line, run as users run it: a real process, its stdout, stderr and exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, SAMPLES
+
+SESSION_HAR = SAMPLES / "chromium-session.har"
+
+CONTRACT_EXCHANGE = {
+    "id": str, "method": str, "url": str, "origin": (str, type(None)), "started": (int, float),
+    "status": (int, type(None)), "role": str, "verdict": (str, type(None)),
+    "cors_error": (str, type(None)), "preflight_id": (str, type(None)),
+    "cache": (str, type(None)), "redundant": (bool, type(None)),
+}
+CONTRACT_FINDING = {"code": str, "severity": str, "message": str, "exchange_ids": list}
+
+
+def corsflow(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "corsflow", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def test_analyze_json_follows_the_contract() -> None:
+    run = corsflow("analyze", str(SESSION_HAR), "--format", "json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["schema"] == 1 and report["engine"] == "chromium"
+    assert report["sources"] == [{"path": str(SESSION_HAR), "format": "har",
+                                  "exchanges": len(report["exchanges"]), "skipped": 0}]
+    ids = set()
+    starts = []
+    for ex in report["exchanges"]:
+        for field, kind in CONTRACT_EXCHANGE.items():
+            assert isinstance(ex[field], kind), (field, ex)
+        assert ex["role"] in ("preflight", "preflighted", "simple", "other")
+        assert ex["verdict"] in (None, "allowed", "blocked", "unknown")
+        assert (ex["verdict"] is None) == (ex["role"] == "other")
+        assert ex["cache"] in (None, "hit", "miss")
+        if ex["verdict"] == "blocked":
+            assert ex["cors_error"]
+        ids.add(ex["id"])
+        starts.append(ex["started"])
+    assert len(ids) == len(report["exchanges"]) and starts == sorted(starts)
+    for ex in report["exchanges"]:
+        if ex["preflight_id"] is not None:
+            assert ex["preflight_id"] in ids and ex["role"] == "preflighted"
+    for f in report["findings"]:
+        for field, kind in CONTRACT_FINDING.items():
+            assert isinstance(f[field], kind), (field, f)
+        assert f["severity"] in ("error", "warning", "info")
+        assert set(f["exchange_ids"]) <= ids
+        assert "\n" not in f["message"]
+
+
+def test_same_input_same_ids() -> None:
+    first = json.loads(corsflow("analyze", str(SESSION_HAR), "--format", "json").stdout)
+    second = json.loads(corsflow("analyze", str(SESSION_HAR), "--format", "json").stdout)
+    assert [e["id"] for e in first["exchanges"]] == [e["id"] for e in second["exchanges"]]
+
+
+def test_several_inputs_keep_ids_unique() -> None:
+    run = corsflow("analyze", str(SESSION_HAR), str(SESSION_HAR), "--format", "json")
+    report = json.loads(run.stdout)
+    ids = [e["id"] for e in report["exchanges"]]
+    assert len(ids) == len(set(ids)) and {i.split(":")[0] for i in ids} == {"1", "2"}
+
+
+def test_check_fails_on_errors_and_passes_on_clean_input(tmp_path: Path) -> None:
+    run = corsflow("check", str(SESSION_HAR), "--fail-on", "error")
+    assert run.returncode == 1
+    assert "check failed" in run.stderr
+    clean = tmp_path / "clean.har"
+    clean.write_text(json.dumps({"log": {"version": "1.2", "entries": [{
+        "startedDateTime": "2026-01-01T00:00:00Z", "time": 10,
+        "request": {"method": "GET", "url": "https://api.example/x", "httpVersion": "HTTP/1.1",
+                    "headers": [{"name": "Origin", "value": "https://app.example"}]},
+        "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1",
+                     "headers": [{"name": "Access-Control-Allow-Origin", "value": "*"}]},
+        "timings": {"send": 1, "wait": 8, "receive": 1}}]}}))
+    run = corsflow("check", str(clean), "--fail-on", "warning")
+    assert run.returncode == 0, run.stderr
+    assert "check passed" in run.stderr
+
+
+def test_explain_prints_the_decision_trace() -> None:
+    report = json.loads(corsflow("analyze", str(SESSION_HAR), "--format", "json").stdout)
+    blocked = next(e for e in report["exchanges"] if e["verdict"] == "blocked")
+    run = corsflow("explain", str(SESSION_HAR), "--id", blocked["id"])
+    assert run.returncode == 0, run.stderr
+    assert blocked["cors_error"] in run.stdout
+    assert "FAIL" in run.stdout and "decision:" in run.stdout
+    run = corsflow("explain", str(SESSION_HAR), "--id", "nope")
+    assert run.returncode == 2 and "no exchange with id 'nope'" in run.stderr
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"", "the file is empty"),
+    (b"hello world, not a capture", "not a HAR, pcap, pcapng or mitmproxy flow file"),
+    (b'{"log": {"entries": [{"request": ', "x.har"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, content: bytes, expected: str) -> None:
+    bad = tmp_path / "x.har"
+    bad.write_bytes(content)
+    run = corsflow("analyze", str(bad))
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in run.stderr
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    run = corsflow("analyze", str(tmp_path / "absent.har"))
+    assert run.returncode == 2 and "cannot open" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_corpus_invalid_har(corpus: Path) -> None:
+    run = corsflow("analyze", str(corpus / "har" / "invalid-not-json.har"))
+    assert run.returncode == 2 and "invalid-not-json.har" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_every_output_format_renders() -> None:
+    for fmt, marker in (("text", "chromium"), ("markdown", "#"), ("csv", "id,"),
+                        ("html", "<html")):
+        run = corsflow("analyze", str(SESSION_HAR), "--format", fmt)
+        assert run.returncode == 0, (fmt, run.stderr)
+        assert marker in run.stdout, fmt
+
+
+def _entry(method: str, url: str, started: str, req: dict[str, str], status: int,
+           resp: dict[str, str]) -> dict[str, object]:
+    return {"startedDateTime": started, "time": 5,
+            "request": {"method": method, "url": url, "httpVersion": "HTTP/1.1",
+                        "headers": [{"name": k, "value": v} for k, v in req.items()]},
+            "response": {"status": status, "statusText": "", "httpVersion": "HTTP/1.1",
+                         "headers": [{"name": k, "value": v} for k, v in resp.items()]},
+            "timings": {"send": 1, "wait": 3, "receive": 1}}
+
+
+def test_engine_choice_changes_the_cap(tmp_path: Path) -> None:
+    page, url = "https://app.example", "https://api.example/items"
+    har = tmp_path / "post.har"
+    har.write_text(json.dumps({"log": {"entries": [
+        _entry("OPTIONS", url, "2026-01-01T00:00:00.000Z",
+               {"Origin": page, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type"}, 204,
+               {"Access-Control-Allow-Origin": page, "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "86400"}),
+        _entry("POST", url, "2026-01-01T00:00:00.100Z",
+               {"Origin": page, "Content-Type": "application/json"}, 201,
+               {"Access-Control-Allow-Origin": page}),
+    ]}}))
+    seen = {}
+    for engine in ("chromium", "firefox", "webkit"):
+        report = json.loads(corsflow("analyze", str(har), "--format", "json",
+                                     "--engine", engine).stdout)
+        assert report["engine"] == engine
+        preflight, post = report["exchanges"]
+        assert (post["preflight_id"], post["verdict"]) == (preflight["id"], "allowed")
+        codes = {f["code"] for f in report["findings"]}
+        seen[engine] = (preflight["max_age"]["effective"], "MaxAgeAboveCap" in codes)
+    assert seen == {"chromium": (7200.0, True), "firefox": (86400.0, False),
+                    "webkit": (600.0, True)}
