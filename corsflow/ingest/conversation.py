@@ -196,10 +196,10 @@ class _Responses:
 
 def request_framing(head: RequestHead) -> tuple[int, int]:
     """RFC 9112 section 6.3, rules 4-6 for requests: chunked, Content-Length, or no body."""
-    te = _last(head.headers, "transfer-encoding")
+    te = head.transfer_encoding
     if te is not None:
         return (BODY_CHUNKED, 0) if te.lower().rstrip().endswith("chunked") else (BODY_CLOSE, 0)
-    length = _content_length(head.headers)
+    length = _content_length(head.content_length)
     if length:
         return BODY_LENGTH, length
     return BODY_NONE, 0
@@ -218,27 +218,16 @@ def response_framing(head: ResponseHead, method: str | None) -> tuple[int, int]:
             return BODY_NONE, 0
     if status < 200 or status in (204, 304):
         return BODY_NONE, 0
-    te = _last(head.headers, "transfer-encoding")
+    te = head.transfer_encoding
     if te is not None:
         return (BODY_CHUNKED, 0) if te.lower().rstrip().endswith("chunked") else (BODY_CLOSE, 0)
-    values = [v for n, v in head.headers if n.lower() == "content-length"]
-    if values:
-        length = _content_length(head.headers)
-        if length is not None:
-            return BODY_LENGTH, length
+    length = _content_length(head.content_length)
+    if length is not None:
+        return BODY_LENGTH, length
     return BODY_CLOSE, 0
 
 
-def _last(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
-    found = None
-    for n, v in headers:
-        if len(n) == len(name) and n.lower() == name:
-            found = v if found is None else f"{found}, {v}"
-    return found
-
-
-def _content_length(headers: tuple[tuple[str, str], ...]) -> int | None:
-    value = _last(headers, "content-length")
+def _content_length(value: str | None) -> int | None:
     if value is None:
         return None
     # Repeated equal values ("5, 5") are allowed (RFC 9110 section 8.6).

@@ -53,6 +53,10 @@ class RequestHead:
     """Time of the packet carrying the message's first byte."""
     packet: int
     """Number of that packet."""
+    transfer_encoding: str | None = None
+    """The Transfer-Encoding values combined, for framing."""
+    content_length: str | None = None
+    """The Content-Length values combined, for framing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,8 @@ class ResponseHead:
     headers: tuple[tuple[str, str], ...]
     ts: float
     packet: int
+    transfer_encoding: str | None = None
+    content_length: str | None = None
 
 
 class MessageHandler(Protocol):
@@ -114,38 +120,62 @@ def parse_partial_head(raw: bytes, is_request: bool, ts: float, packet: int
     return parse_head(raw[: nl + 1], is_request, ts, packet)
 
 
+_FIELD = re.compile(r"([^:\r\n]+):[ \t]*([^\r\n]*)\r?\n")
+# What the fast path cannot handle: obs-fold lines, trailing whitespace (to be stripped).
+_SLOW = re.compile(r"\n[ \t]|[ \t]\r?\n|[ \t]:|^[ \t]")
+
+
 def parse_head(raw: bytes, is_request: bool, ts: float, packet: int) -> RequestHead | ResponseHead | None:
     """Parse a head (start line and fields, up to the empty line or the end of ``raw``)."""
     text = raw.decode("latin-1")
-    lines = text.split("\n")
-    first = lines[0].encode("latin-1")
-    m = (_REQUEST_LINE if is_request else _STATUS_LINE).match(first)
+    nl = text.find("\n")
+    if nl < 0:
+        nl = len(text)
+    m = (_REQUEST_LINE if is_request else _STATUS_LINE).match(raw, 0, nl)
     if m is None:
         return None
+    rest = text[nl + 1 :]
+    if _SLOW.search(rest):
+        headers = _fields_folded(rest)
+    else:
+        # One C-level pass; lines without a colon are not fields and are passed over.
+        headers = tuple(_FIELD.findall(rest))
+    low = rest.lower()
+    te = _combined(headers, "transfer-encoding") if "transfer-encoding" in low else None
+    cl = _combined(headers, "content-length") if "content-length" in low else None
+    if is_request:
+        method, target, version = (g.decode("latin-1") for g in m.groups())
+        return RequestHead(method, target, version, headers, ts, packet, te, cl)
+    version, status, reason = m.groups()
+    return ResponseHead(
+        version.decode("latin-1"), int(status), (reason or b"").decode("latin-1"),
+        headers, ts, packet, te, cl,
+    )
+
+
+def _fields_folded(rest: str) -> tuple[tuple[str, str], ...]:
+    """Header fields line by line, joining obs-fold continuation lines (RFC 9112 section 5.2)."""
     headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
+    for line in rest.split("\n"):
         if line.endswith("\r"):
             line = line[:-1]
         if not line:
             break
         if line[0] in " \t":
-            # obs-fold (RFC 9112 section 5.2): a continuation of the previous field's value.
             if headers:
                 name, value = headers[-1]
                 headers[-1] = (name, f"{value} {line.strip()}")
             continue
         name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        headers.append((name.rstrip(), value.strip(" \t")))
-    if is_request:
-        method, target, version = (g.decode("latin-1") for g in m.groups())
-        return RequestHead(method, target, version, tuple(headers), ts, packet)
-    version, status, reason = m.groups()
-    return ResponseHead(
-        version.decode("latin-1"), int(status), (reason or b"").decode("latin-1"),
-        tuple(headers), ts, packet,
-    )
+        if sep:
+            headers.append((name.rstrip(), value.strip(" \t")))
+    return tuple(headers)
+
+
+def _combined(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """Every value of ``name`` joined with ", " (RFC 9110 section 5.3), or None."""
+    values = [v for n, v in headers if n.lower() == name]
+    return ", ".join(values) if values else None
 
 
 class MessageParser:

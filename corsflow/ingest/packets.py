@@ -70,6 +70,10 @@ class CaptureDamage(Exception):
         self.reason = reason
 
 
+Record = tuple[int, float, int, bytes, int]
+"""A frame as a plain tuple, for the per-packet hot path: the fields of :class:`Frame`."""
+
+
 def read_frames(path: str, on_damage: list[CaptureDamage] | None = None) -> Iterator[Frame]:
     """Yield every frame of a pcap or pcapng file; the format is taken from the magic.
 
@@ -77,6 +81,12 @@ def read_frames(path: str, on_damage: list[CaptureDamage] | None = None) -> Iter
     raise: it is appended to ``on_damage`` and the frames read so far stand. A file that is
     no capture at all raises :class:`IngestError`.
     """
+    for record in read_records(path, on_damage):
+        yield Frame(*record)
+
+
+def read_records(path: str, on_damage: list[CaptureDamage] | None = None) -> Iterator[Record]:
+    """:func:`read_frames` as tuples (a dataclass per packet costs more than decoding it)."""
     try:
         f = open(path, "rb")
     except OSError as e:
@@ -113,7 +123,7 @@ def _damaged(sink: list[CaptureDamage] | None, packet: int, reason: str) -> None
 
 def _read_pcap(
     path: str, f: BinaryIO, head: bytes, on_damage: list[CaptureDamage] | None
-) -> Iterator[Frame]:
+) -> Iterator[Record]:
     if len(head) < 24:
         raise IngestError(path, "truncated pcap file header")
     order, unit = PCAP_MAGICS[head[:4]]
@@ -142,7 +152,7 @@ def _read_pcap(
             if stop > end:
                 break
             number += 1
-            yield Frame(number, sec + frac * unit, linktype, buf[pos + 16 : stop], wire_len)
+            yield number, sec + frac * unit, linktype, buf[pos + 16 : stop], wire_len
             pos = stop
         if eof:
             if pos < end:
@@ -162,7 +172,7 @@ class _Interface:
     offset: int
 
 
-def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) -> Iterator[Frame]:
+def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) -> Iterator[Record]:
     order = "<"
     interfaces: list[_Interface] = []
     number = 0
@@ -220,7 +230,7 @@ def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) 
             if frame is None:
                 _damaged(on_damage, number, "corrupt packet block (skipped)")
             else:
-                last_ts = frame.ts
+                last_ts = frame[1]
                 yield frame
         pos += blen
 
@@ -247,7 +257,7 @@ def _parse_idb(buf: bytes, body: int, bend: int, order: str) -> _Interface:
 def _packet_block(
     btype: int, buf: bytes, body: int, bend: int, order: str,
     interfaces: list[_Interface], number: int, last_ts: float,
-) -> Frame | None:
+) -> Record | None:
     if btype == _SPB:
         # A simple packet block belongs to interface 0 and has no timestamp.
         if not interfaces or bend - body < 4:
@@ -255,7 +265,7 @@ def _packet_block(
         wire_len = struct.unpack_from(order + "I", buf, body)[0]
         caplen = min(wire_len, bend - body - 4)
         iface = interfaces[0]
-        return Frame(number, last_ts, iface.linktype, buf[body + 4 : body + 4 + caplen], wire_len)
+        return number, last_ts, iface.linktype, buf[body + 4 : body + 4 + caplen], wire_len
     if bend - body < 20:
         return None
     if btype == _EPB:
@@ -266,7 +276,7 @@ def _packet_block(
         return None
     iface = interfaces[if_id]
     ts = ((hi << 32) | lo) * iface.unit + iface.offset
-    return Frame(number, ts, iface.linktype, buf[body + 20 : body + 20 + caplen], wire_len)
+    return number, ts, iface.linktype, buf[body + 20 : body + 20 + caplen], wire_len
 
 
 # --------------------------------------------------------------------------- segments
@@ -287,6 +297,9 @@ class Segment:
     missing: int
     """Payload bytes the IP header announces but the capture cut off (snapshot length)."""
 
+
+SegmentTuple = tuple[bytes, bytes, int, int, int, bytes, int]
+"""The fields of :class:`Segment` as a plain tuple."""
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -325,8 +338,12 @@ class SegmentDecoder:
 
     def decode(self, frame: Frame) -> Segment | None:
         """The TCP segment in ``frame``, or None (not TCP/IP, or skipped and counted)."""
-        data = frame.data
-        lt = frame.linktype
+        t = self.decode_record((frame.number, frame.ts, frame.linktype, frame.data, frame.wire_len))
+        return None if t is None else Segment(*t)
+
+    def decode_record(self, record: Record) -> SegmentTuple | None:
+        """:meth:`decode` on the hot path: a record in, the fields of a Segment out."""
+        number, _ts, lt, data, wire_len = record
         n = len(data)
         try:
             if lt == 1:  # Ethernet II, possibly VLAN-tagged (802.1Q, 802.1ad, QinQ)
@@ -356,39 +373,39 @@ class SegmentDecoder:
             elif lt == 239:
                 off, etype = _nflog_payload(data)
             else:
-                self._skip(frame.number, f"unsupported link type {lt} ({LINKTYPE_NAMES.get(lt, 'unknown')})")
+                self._skip(number, f"unsupported link type {lt} ({LINKTYPE_NAMES.get(lt, 'unknown')})")
                 return None
             if etype == _IPV4:
                 vihl, total, _id, frag, _ttl, proto = _IP4(data, off)
                 if vihl >> 4 != 4:
-                    self._skip(frame.number, "damaged IPv4 header")
+                    self._skip(number, "damaged IPv4 header")
                     return None
                 if proto != 6:
                     return None
                 if frag & 0x3FFF:  # more-fragments set or a non-zero offset
-                    self._skip(frame.number, "IPv4 fragment (not reassembled)")
+                    self._skip(number, "IPv4 fragment (not reassembled)")
                     return None
                 ihl = (vihl & 0x0F) * 4
                 src_ip = data[off + 12 : off + 16]
                 dst_ip = data[off + 16 : off + 20]
                 # A zero total length is what TCP segmentation offload leaves on outgoing packets.
-                end = off + total if total else n + (frame.wire_len - n)
+                end = off + total if total else n + (wire_len - n)
                 tcp = off + ihl
             elif etype == _IPV6:
                 if data[off] >> 4 != 6:
-                    self._skip(frame.number, "damaged IPv6 header")
+                    self._skip(number, "damaged IPv6 header")
                     return None
                 plen, nxt = _IP6(data, off + 4)
                 src_ip = data[off + 8 : off + 24]
                 dst_ip = data[off + 24 : off + 40]
-                end = off + 40 + plen if plen else n + (frame.wire_len - n)
+                end = off + 40 + plen if plen else n + (wire_len - n)
                 tcp = off + 40
                 while nxt in _IP6_EXT:
                     hdr_len = (data[tcp + 1] + 2) * 4 if nxt == 51 else (data[tcp + 1] + 1) * 8
                     nxt = data[tcp]
                     tcp += hdr_len
                 if nxt == 44:
-                    self._skip(frame.number, "IPv6 fragment (not reassembled)")
+                    self._skip(number, "IPv6 fragment (not reassembled)")
                     return None
                 if nxt != 6:
                     return None
@@ -397,20 +414,20 @@ class SegmentDecoder:
             sport_dport = data[tcp : tcp + 4]
             seq, ack, doff, flags = _TCP(data, tcp + 4)
         except (struct.error, IndexError):
-            self._skip(frame.number, "packet too short for its headers")
+            self._skip(number, "packet too short for its headers")
             return None
         start = tcp + (doff >> 4) * 4
         captured_end = min(end, n)
         if start > captured_end:
             if start > end:
-                self._skip(frame.number, "damaged TCP header")
+                self._skip(number, "damaged TCP header")
                 return None
             captured_end = start
         missing = end - captured_end
         if missing:
             self.cut += 1
         payload = data[start:captured_end] if captured_end > start else b""
-        return Segment(src_ip + sport_dport[:2], dst_ip + sport_dport[2:], seq, ack, flags, payload, missing)
+        return src_ip + sport_dport[:2], dst_ip + sport_dport[2:], seq, ack, flags, payload, missing
 
 
 def _version_type(data: bytes, off: int) -> int:

@@ -190,11 +190,19 @@ def test_parse_head_latin1_and_wire_case() -> None:
 
 
 def test_framing_rules() -> None:
+    def raw(start: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
+        fields = b"".join(f"{n}: {v}\r\n".encode() for n, v in headers)
+        return start + b"\r\n" + fields + b"\r\n"
+
     def req(*headers: tuple[str, str]) -> RequestHead:
-        return RequestHead("POST", "/", "HTTP/1.1", headers, 0.0, 1)
+        head = parse_head(raw(b"POST / HTTP/1.1", headers), True, 0.0, 1)
+        assert isinstance(head, RequestHead)
+        return head
 
     def resp(status: int, *headers: tuple[str, str]) -> ResponseHead:
-        return ResponseHead("HTTP/1.1", status, "", headers, 0.0, 1)
+        head = parse_head(raw(b"HTTP/1.1 %d X" % status, headers), False, 0.0, 1)
+        assert isinstance(head, ResponseHead)
+        return head
 
     assert request_framing(req()) == (BODY_NONE, 0)
     assert request_framing(req(("Content-Length", "12"))) == (BODY_LENGTH, 12)
