@@ -47,7 +47,7 @@ def _measure(kind: str, path: str) -> dict[str, object]:
         report = analyze_paths([path])
         count = len(report.exchanges)
     elif kind == "dpkt":
-        import dpkt
+        import dpkt  # type: ignore[import-untyped]
 
         count = 0
         with open(path, "rb") as f:

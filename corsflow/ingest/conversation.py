@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections import deque
+
 from ..model import Exchange, Headers, Response, SourceRef, Timings
 from .http1 import (
+    _HUNT_REQUEST,
+    _MAX_LINE,
+    _TOKEN_BYTES,
     BODY_CHUNKED,
     BODY_CLOSE,
     BODY_LENGTH,
@@ -25,12 +29,9 @@ from .http1 import (
     BODY_TUNNEL,
     H2_PREFACE,
     TUNNEL,
-    _MAX_LINE,
-    _TOKEN_BYTES,
     MessageParser,
     RequestHead,
     ResponseHead,
-    _HUNT_REQUEST,
     looks_like_request,
     looks_like_response,
     looks_like_tls,
@@ -45,7 +46,7 @@ GAP = "capture gap"
 class Context:
     """What every conversation of one file shares: where exchanges go, and counters."""
 
-    __slots__ = ("path", "fmt", "out", "tls", "h2", "orphans", "exchanges")
+    __slots__ = ("exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
 
     def __init__(self, path: str, fmt: str) -> None:
         self.path = path
@@ -60,7 +61,7 @@ class Context:
 class _Pending:
     """A request seen on the wire, waiting for its response."""
 
-    __slots__ = ("head", "id", "end_ts", "response", "incomplete")
+    __slots__ = ("end_ts", "head", "id", "incomplete", "response")
 
     def __init__(self, head: RequestHead, id_: str) -> None:
         self.head = head
@@ -74,7 +75,7 @@ class _Pending:
 class _Side:
     """One direction: its reassembly and, once roles are known, its parser."""
 
-    __slots__ = ("conv", "index", "stream", "parser", "delivered", "ended", "endpoint", "held")
+    __slots__ = ("conv", "delivered", "ended", "endpoint", "held", "index", "parser", "stream")
 
     def __init__(self, conv: Conversation, index: int, endpoint: bytes) -> None:
         self.conv = conv
@@ -134,7 +135,7 @@ class _Requests:
 class _Responses:
     """Handler of the server's parser: pairs each final response with the oldest request."""
 
-    __slots__ = ("conv", "answering", "interim")
+    __slots__ = ("answering", "conv", "interim")
 
     def __init__(self, conv: Conversation) -> None:
         self.conv = conv
@@ -251,14 +252,14 @@ def request_url(head: RequestHead, server: str) -> str:
     we could read, so whatever it shows in the clear is http, whatever the port."""
     target = head.target
     lower = target[:8].lower()
-    if lower.startswith("http://") or lower.startswith("https://"):
+    if lower.startswith(("http://", "https://")):
         return target  # absolute-form, as proxies receive it
     host = None
     for n, v in head.headers:
         if n.lower() == "host":
             host = v.strip()
             break
-    authority = host or (server[:-3] if server.endswith(":80") else server)
+    authority = host or (server.removesuffix(":80"))
     if head.method.upper() == "CONNECT" and not target.startswith("/"):
         return f"http://{target}"  # authority-form
     if target == "*":
@@ -277,8 +278,21 @@ def _ms(a: float | None, b: float | None) -> float | None:
 class Conversation:
     """The HTTP/1.x state of one TCP connection."""
 
-    __slots__ = ("ctx", "sides", "client", "syn_client", "queue", "current", "ignored",
-                 "last_ts", "closed", "req_packet", "req_k", "responses", "ticks")
+    __slots__ = (
+        "client",
+        "closed",
+        "ctx",
+        "current",
+        "ignored",
+        "last_ts",
+        "queue",
+        "req_k",
+        "req_packet",
+        "responses",
+        "sides",
+        "syn_client",
+        "ticks",
+    )
 
     def __init__(self, ctx: Context, first_src: bytes, first_dst: bytes) -> None:
         self.ctx = ctx

@@ -157,8 +157,7 @@ def _fields_folded(rest: str) -> tuple[tuple[str, str], ...]:
     """Header fields line by line, joining obs-fold continuation lines (RFC 9112 section 5.2)."""
     headers: list[tuple[str, str]] = []
     for line in rest.split("\n"):
-        if line.endswith("\r"):
-            line = line[:-1]
+        line = line.removesuffix("\r")
         if not line:
             break
         if line[0] in " \t":
@@ -184,8 +183,19 @@ class MessageParser:
     ``synced=False`` starts in HUNT: for a connection whose start the capture did not show.
     """
 
-    __slots__ = ("handler", "is_request", "state", "buf", "scan", "remaining", "head_ts",
-                 "head_packet", "head_known", "last_ts", "last_packet")
+    __slots__ = (
+        "buf",
+        "handler",
+        "head_known",
+        "head_packet",
+        "head_ts",
+        "is_request",
+        "last_packet",
+        "last_ts",
+        "remaining",
+        "scan",
+        "state",
+    )
 
     def __init__(self, handler: MessageHandler, is_request: bool, synced: bool = True) -> None:
         self.handler = handler

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from ..errors import IngestError
 
@@ -88,18 +89,17 @@ def read_frames(path: str, on_damage: list[CaptureDamage] | None = None) -> Iter
 def read_records(path: str, on_damage: list[CaptureDamage] | None = None) -> Iterator[Record]:
     """:func:`read_frames` as tuples (a dataclass per packet costs more than decoding it)."""
     try:
-        f = open(path, "rb")
+        with open(path, "rb") as f:
+            head = f.read(24)
+            if head[:4] in PCAP_MAGICS:
+                yield from _read_pcap(path, f, head, on_damage)
+            elif head[:4] == PCAPNG_MAGIC:
+                f.seek(0)
+                yield from _read_pcapng(path, f, on_damage)
+            else:
+                raise IngestError(path, "not a pcap or pcapng file (unrecognised magic number)")
     except OSError as e:
-        raise IngestError(path, f"cannot open: {e.strerror or e}") from None
-    with f:
-        head = f.read(24)
-        if head[:4] in PCAP_MAGICS:
-            yield from _read_pcap(path, f, head, on_damage)
-        elif head[:4] == PCAPNG_MAGIC:
-            f.seek(0)
-            yield from _read_pcapng(path, f, on_damage)
-        else:
-            raise IngestError(path, "not a pcap or pcapng file (unrecognised magic number)")
+        raise IngestError(path, f"cannot read: {e.strerror or e}") from None
 
 
 def capture_format(path: str) -> str:

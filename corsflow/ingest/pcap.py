@@ -14,7 +14,7 @@ export or mitmproxy), HTTP/2 cleartext, link types we cannot decode, damaged rec
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import Diagnostics
 from ..model import Exchange
@@ -81,11 +81,11 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
             stream.syn(seqno)
             if not flags & ACK:
                 conv.syn_client = d
-        if flags & ACK and other.pos is not None:
-            # Inline test of Stream.acked's common case: nothing acknowledged beyond what we
-            # delivered (this runs for every pure ACK).
-            if (ackno - other.raw) & 0xFFFFFFFF - 1 < 0x7FFFFFFF:
-                other.acked(ackno, ts, conv.ticks)
+        # Stream.acked's common case inlined (this runs for every pure ACK): only an ACK
+        # beyond what was delivered, by 1 to 2**31 - 1, needs a look.
+        if (flags & ACK and other.pos is not None
+                and ((ackno - other.raw) & 0xFFFFFFFF) - 1 < 0x7FFFFFFF):
+            other.acked(ackno, ts, conv.ticks)
         if payload or missing or flags & FIN:
             stream.segment(seqno + 1 if flags & SYN else seqno, payload, missing,
                            bool(flags & FIN), ts, number)

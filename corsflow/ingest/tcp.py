@@ -44,8 +44,21 @@ class StreamSink(Protocol):
 class Stream:
     """Reassembly of one direction. ``pos`` is None until the first SYN or data segment."""
 
-    __slots__ = ("sink", "isn", "pos", "raw", "pending", "pending_bytes", "fin", "limit", "last_ts", "last_packet",
-                 "ack_target", "ack_ts", "ack_tick")
+    __slots__ = (
+        "ack_target",
+        "ack_tick",
+        "ack_ts",
+        "fin",
+        "isn",
+        "last_packet",
+        "last_ts",
+        "limit",
+        "pending",
+        "pending_bytes",
+        "pos",
+        "raw",
+        "sink",
+    )
 
     def __init__(self, sink: StreamSink, limit: int = MAX_PENDING) -> None:
         self.sink = sink

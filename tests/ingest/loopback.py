@@ -33,7 +33,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, and 100 Continue for Expect
     log: list[tuple[str, str, int]]
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: the test reads the log below instead
 
     def _cors(self) -> None:
@@ -65,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and status not in (204, 304):
             self.wfile.write(body)
 
-    def do_OPTIONS(self) -> None:  # noqa: N802
+    def do_OPTIONS(self) -> None:
         extra = {}
         if self.headers.get("Access-Control-Request-Method"):
             extra = {
@@ -75,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
             }
         self._reply(204, extra=extra)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path.startswith("/cached"):
             self._reply(304, extra={"ETag": '"v1"'})
         elif self.path.startswith("/stream"):
@@ -83,19 +83,19 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(200, b'{"ok": true}' * 20, {"Content-Type": "application/json"})
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._reply(200, b"x" * 100)
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._reply(200, b'{"put": 1}')
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._reply(201, b'{"created": 1}')
 
     def do_patch(self) -> None:
         self._reply(200, b'{"patched": 1}')
 
-    do_PATCH = do_patch  # noqa: N815
+    do_PATCH = do_patch
 
 
 def run_clients(port: int) -> None:

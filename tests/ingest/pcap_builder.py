@@ -11,7 +11,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-import dpkt
+import dpkt  # type: ignore[import-untyped]
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 

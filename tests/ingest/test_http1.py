@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,8 +51,8 @@ def run(data: bytes, splits: list[int], is_request: bool = True) -> list[tuple[o
     """Feed ``data`` cut at ``splits``; each piece is its own packet (numbered from 1)."""
     rec = Recorder()
     parser = MessageParser(rec, is_request)
-    bounds = [0, *sorted(set(s for s in splits if 0 < s < len(data))), len(data)]
-    for n, (a, b) in enumerate(zip(bounds, bounds[1:]), 1):
+    bounds = [0, *sorted({s for s in splits if 0 < s < len(data)}), len(data)]
+    for n, (a, b) in enumerate(itertools.pairwise(bounds), 1):
         parser.feed(data[a:b], float(n), n)
     # Packet numbers depend on the split; compare the structure.
     return [e if e[0] != "end" else ("end",) for e in rec.events]

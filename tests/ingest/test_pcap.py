@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from corsflow.errors import Diagnostics, IngestError
 from corsflow.ingest import detect_format, open_capture
@@ -14,14 +18,11 @@ from corsflow.model import Exchange
 
 from .pcap_builder import (
     ACK,
-    FIN,
     PSH,
-    SYN,
     Conversation,
     Interface,
     Packet,
     ethernet,
-    ip_packet,
     pcap_bytes,
     pcapng_bytes,
 )
@@ -145,7 +146,7 @@ def test_corrupt_record_length_stops_with_a_note(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ link layers
 
 
-def _relink(conv: Conversation, wrap) -> list[Packet]:  # type: ignore[no-untyped-def]
+def _relink(conv: Conversation, wrap: Callable[[bytes], bytes]) -> list[Packet]:
     out = []
     for p in conv.packets:
         ip_len = struct.unpack("!H", p.frame[16:18])[0]
@@ -162,7 +163,7 @@ def _sll2(ip: bytes) -> bytes:
     return struct.pack("!HHIHBB8s", 0x0800, 0, 1, 1, 0, 6, b"\x02" * 6 + b"\0\0") + ip
 
 
-LINKS = {
+LINKS: dict[str, tuple[int, Callable[[bytes], bytes]]] = {
     "ethernet-vlan": (1, lambda ip: ethernet(ip, vlan=42)),
     "sll": (113, _sll),
     "sll2": (276, _sll2),
@@ -188,8 +189,8 @@ def test_link_types(tmp_path: Path, link: str) -> None:
 def test_ipv6(tmp_path: Path, linktype: int, family: int | None) -> None:
     c = simple(Conversation(client=("2001:db8::1", 50000), server=("2001:db8::2", 8080)))
     c.packets = _relink6(c)
-    wrap = (lambda ip: struct.pack("<I", family) + ip) if family else (lambda ip: ip)
-    packets = [Packet(p.ts, wrap(p.frame)) for p in c.packets]
+    header = struct.pack("<I", family) if family else b""  # NULL's host-order family
+    packets = [Packet(p.ts, header + p.frame) for p in c.packets]
     exchanges, _ = read(tmp_path, pcap_bytes(packets, linktype))
     assert summary(exchanges) == [("GET", "http://api.example/a", 200, None)]
 
@@ -540,9 +541,6 @@ def test_headers_keep_wire_case_order_and_latin1(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------ properties
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 CLIENT = (b"OPTIONS /api HTTP/1.1\r\nHost: api.example\r\nOrigin: http://app.example\r\n"
           b"Access-Control-Request-Method: PATCH\r\n\r\n"
           b"patch /api HTTP/1.1\r\nHost: api.example\r\nContent-Length: 11\r\n\r\n{\"a\": true}"
@@ -559,7 +557,7 @@ WANT = [("OPTIONS", "http://api.example/api", 204, None),
 def _segments(c: Conversation, from_client: bool, data: bytes, cuts: list[int]) -> list[Packet]:
     bounds = sorted({0, len(data), *(x % len(data) for x in cuts)})
     base = c.cseq if from_client else c.sseq
-    out = [c.packet(from_client, PSH, data[a:b], seq=base + a, ack=0) for a, b in zip(bounds, bounds[1:])]
+    out = [c.packet(from_client, PSH, data[a:b], seq=base + a, ack=0) for a, b in itertools.pairwise(bounds)]
     if from_client:
         c.cseq += len(data)
     else:

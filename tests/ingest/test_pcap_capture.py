@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import dpkt
+import dpkt  # type: ignore[import-untyped]
 import pytest
 
 from corsflow.errors import Diagnostics
