@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))  # run from a checkout, without installing
 GEN_PCAP = REPO_ROOT.parent / "shared" / "perf" / "gen_pcap.py"
 EXCHANGES_PER_100MB = 6300  # the generator's density (about 18 packets per exchange)
 PACKETS_PER_EXCHANGE = 18.2

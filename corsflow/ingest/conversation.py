@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 
-from ..model import Exchange, Headers, Response, SourceRef, Timings
+from ..model import Exchange, Headers, Response, SourceFormat, SourceRef, Timings
 from .http1 import (
     _HUNT_REQUEST,
     _MAX_LINE,
@@ -48,7 +48,7 @@ class Context:
 
     __slots__ = ("exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
 
-    def __init__(self, path: str, fmt: str) -> None:
+    def __init__(self, path: str, fmt: SourceFormat) -> None:
         self.path = path
         self.fmt = fmt
         self.out: list[Exchange] = []
@@ -247,7 +247,7 @@ def endpoint_text(endpoint: bytes) -> str:
     return f"[{ipaddress.IPv6Address(ip)}]:{port}"
 
 
-def request_url(head: RequestHead, server: str) -> str:
+def request_url(head: RequestHead, server: bytes) -> str:
     """The absolute URL of a request (RFC 9112 section 3.3), scheme http: a pcap shows no TLS
     we could read, so whatever it shows in the clear is http, whatever the port."""
     target = head.target
@@ -259,7 +259,7 @@ def request_url(head: RequestHead, server: str) -> str:
         if n.lower() == "host":
             host = v.strip()
             break
-    authority = host or (server.removesuffix(":80"))
+    authority = host or endpoint_text(server).removesuffix(":80")
     if head.method.upper() == "CONNECT" and not target.startswith("/"):
         return f"http://{target}"  # authority-form
     if target == "*":
@@ -283,6 +283,7 @@ class Conversation:
         "closed",
         "ctx",
         "current",
+        "fins",
         "ignored",
         "last_ts",
         "queue",
@@ -309,6 +310,8 @@ class Conversation:
         self.responses: _Responses | None = None
         self.ticks = 0
         """Packets seen on this connection."""
+        self.fins = 0
+        """Bit d set: direction d sent a FIN (followed only for connections not parsed)."""
 
     # ---------------------------------------------------------------- roles
 
@@ -393,7 +396,7 @@ class Conversation:
         assert self.client is not None
         if req.incomplete:
             failure = GAP
-        server = endpoint_text(self.sides[1 - self.client].endpoint)
+        server = self.sides[1 - self.client].endpoint
         response = None
         if resp is not None:
             response = Response(resp.status, Headers(resp.headers), resp.reason,
@@ -412,7 +415,7 @@ class Conversation:
             url=request_url(head, server),
             request_headers=Headers(head.headers),
             started=head.ts,
-            source=SourceRef(ctx.path, ctx.fmt, head.packet, f"packet {head.packet}"),  # type: ignore[arg-type]
+            source=SourceRef(ctx.path, ctx.fmt, head.packet, f"packet {head.packet}"),
             response=response,
             failure=failure,
             timings=timings,

@@ -23,7 +23,7 @@ import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from ..errors import IngestError
 
@@ -102,7 +102,7 @@ def read_records(path: str, on_damage: list[CaptureDamage] | None = None) -> Ite
         raise IngestError(path, f"cannot read: {e.strerror or e}") from None
 
 
-def capture_format(path: str) -> str:
+def capture_format(path: str) -> Literal["pcap", "pcapng"]:
     """``"pcap"`` or ``"pcapng"`` from the magic number (IngestError if neither)."""
     try:
         with open(path, "rb") as f:

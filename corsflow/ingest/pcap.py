@@ -54,8 +54,10 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
         key = src + dst
         entry = table.get(key)
         if entry is None:
-            if flags & RST:
-                continue  # a reset of a connection we never saw
+            if not (payload or missing or flags & SYN):
+                # Late ACKs, FINs and resets of a connection already closed (or never seen)
+                # must not bring it back: its state would linger until the idle sweep.
+                continue
             conv = Conversation(ctx, src, dst)
             table[key] = (conv, 0)
             table[dst + src] = (conv, 1)
@@ -72,7 +74,13 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
         conv.last_ts = ts
         conv.ticks += 1
         if conv.ignored:
-            if flags & (FIN | RST):
+            # Not HTTP/1 (TLS, HTTP/2, another protocol): only its end matters. Forgotten at a
+            # FIN in each direction or a reset; forgotten earlier, its last bytes would look
+            # like a new connection.
+            if flags & FIN:
+                conv.fins |= 1 << d
+            if flags & RST or conv.fins == 3:
+                conv.close(NO_RESPONSE)
                 _forget(table, key, dst + src)
             continue
         stream = conv.sides[d].stream

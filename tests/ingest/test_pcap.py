@@ -18,6 +18,7 @@ from corsflow.model import Exchange
 
 from .pcap_builder import (
     ACK,
+    FIN,
     PSH,
     Conversation,
     Interface,
@@ -588,4 +589,35 @@ def test_any_segmentation_and_permutation_gives_the_same_exchanges(
     c.close()
     exchanges, diag = read(tmp_path, pcap_bytes(c.packets))
     assert sorted(summary(exchanges), key=str) == sorted(WANT, key=str)
+    assert diag.skipped_count == 0
+
+
+def test_tls_connection_is_counted_once_however_it_closes(tmp_path: Path) -> None:
+    c = Conversation(server=("10.0.0.2", 443))
+    c.handshake()
+    c.client_sends(b"\x16\x03\x01\x00\x10" + b"h" * 16)
+    c.server_sends(b"\x16\x03\x03\x00\x10" + b"s" * 16)
+    c.packet(True, FIN | ACK)  # the client closes first ...
+    c.cseq += 1
+    c.server_sends(b"\x15\x03\x03\x00\x02\x01\x00")  # ... the server's close_notify follows
+    c.packet(False, FIN | ACK)
+    c.packet(True, ACK, seq=c.cseq)
+    exchanges, diag = read(tmp_path, pcap_bytes(c.packets))
+    assert exchanges == []
+    assert [n for n in diag.notes if "TLS" in n] == [
+        (f"{tmp_path / 'c.pcap'}: 1 TLS connection(s) cannot be read: HTTPS in a packet capture "
+        "is encrypted; export a HAR from the browser or capture with mitmproxy instead")]
+
+
+def test_ipv6_extension_headers(tmp_path: Path) -> None:
+    c = simple(Conversation(client=("2001:db8::1", 50000), server=("2001:db8::2", 80)))
+    packets = []
+    for p in _relink6(c):
+        ip = p.frame
+        # Insert a hop-by-hop options header (8 bytes of padding options) after the fixed header.
+        hop = bytes([ip[6], 0, 1, 4, 0, 0, 0, 0])
+        plen = struct.unpack("!H", ip[4:6])[0] + len(hop)
+        packets.append(Packet(p.ts, ip[:4] + struct.pack("!HB", plen, 0) + ip[7:40] + hop + ip[40:]))
+    exchanges, diag = read(tmp_path, pcap_bytes(packets, 229))
+    assert summary(exchanges) == [("GET", "http://api.example/a", 200, None)]
     assert diag.skipped_count == 0
