@@ -236,7 +236,7 @@ def _content_length(value: str | None) -> int | None:
     if len(parts) != 1:
         return None
     text = parts.pop()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def endpoint_text(endpoint: bytes) -> str:

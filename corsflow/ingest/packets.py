@@ -223,10 +223,18 @@ def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) 
         body = pos + 8
         bend = pos + blen - 4
         if btype == _IDB:
-            interfaces.append(_parse_idb(buf, body, bend, order))
+            try:
+                interfaces.append(_parse_idb(buf, body, bend, order))
+            except struct.error:
+                # Packets naming this interface will be reported as corrupt blocks.
+                interfaces.append(_Interface(-1, 1e-6, 0))
+                _damaged(on_damage, number + 1, "corrupt interface description block")
         elif btype in (_EPB, _OPB, _SPB):
             number += 1
-            frame = _packet_block(btype, buf, body, bend, order, interfaces, number, last_ts)
+            try:
+                frame = _packet_block(btype, buf, body, bend, order, interfaces, number, last_ts)
+            except struct.error:
+                frame = None
             if frame is None:
                 _damaged(on_damage, number, "corrupt packet block (skipped)")
             else:

@@ -621,3 +621,41 @@ def test_ipv6_extension_headers(tmp_path: Path) -> None:
     exchanges, diag = read(tmp_path, pcap_bytes(packets, 229))
     assert summary(exchanges) == [("GET", "http://api.example/a", 200, None)]
     assert diag.skipped_count == 0
+
+
+def _fuzz_base() -> tuple[bytes, bytes]:
+    c = Conversation()
+    c.handshake()
+    c.client_sends(CLIENT, mss=40)
+    c.server_sends(SERVER, mss=50)
+    c.close()
+    return pcap_bytes(c.packets), pcapng_bytes(c.packets, [Interface(1, tsresol=9)])
+
+
+FUZZ_PCAP, FUZZ_PCAPNG = _fuzz_base()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ng=st.booleans(),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
+                   max_size=12),
+    cut=st.integers(min_value=0),
+)
+def test_damaged_captures_never_raise(tmp_path: Path, ng: bool, flips: list[tuple[int, int]],
+                                      cut: int) -> None:
+    data = bytearray(FUZZ_PCAPNG if ng else FUZZ_PCAP)
+    for where, value in flips:
+        where = 4 + where % (len(data) - 4)  # keep the magic: damage inside a capture
+        data[where] = value
+    data = data[: len(data) - cut % (len(data) // 2)]
+    path = tmp_path / "fuzz.cap"
+    path.write_bytes(bytes(data))
+    diagnostics = Diagnostics()
+    try:
+        exchanges = list(read_pcap(str(path), diagnostics))
+    except IngestError as e:  # only a header so damaged that the file is no capture any more
+        assert "\n" not in str(e)
+        return
+    for e in exchanges:
+        assert e.id.startswith("p") and e.url.startswith("http://")
