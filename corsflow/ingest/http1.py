@@ -121,8 +121,7 @@ def parse_partial_head(raw: bytes, is_request: bool, ts: float, packet: int
 
 
 _FIELD = re.compile(r"([^:\r\n]+):[ \t]*([^\r\n]*)\r?\n")
-# What the fast path cannot handle: obs-fold lines, trailing whitespace (to be stripped).
-_SLOW = re.compile(r"\n[ \t]|[ \t]\r?\n|[ \t]:|^[ \t]")
+
 
 
 def parse_head(raw: bytes, is_request: bool, ts: float, packet: int) -> RequestHead | ResponseHead | None:
@@ -135,7 +134,11 @@ def parse_head(raw: bytes, is_request: bool, ts: float, packet: int) -> RequestH
     if m is None:
         return None
     rest = text[nl + 1 :]
-    if _SLOW.search(rest):
+    # What the fast path cannot handle: obs-fold lines, whitespace to strip before a colon or
+    # at the end of a value. Substring tests: a regex alternation costs more than the parse.
+    if (rest[:1] in (" ", "\t") or "\n " in rest or "\n\t" in rest or " \n" in rest
+            or "\t\n" in rest or " \r\n" in rest or "\t\r\n" in rest or " :" in rest
+            or "\t:" in rest):
         headers = _fields_folded(rest)
     else:
         # One C-level pass; lines without a colon are not fields and are passed over.

@@ -318,6 +318,9 @@ _U16_LE = struct.Struct("<H").unpack_from
 _IP4 = struct.Struct("!BxHHHBB").unpack_from  # ver/ihl, total length, id, flags/frag, ttl, proto
 _IP6 = struct.Struct("!HB").unpack_from  # payload length, next header (at offset 4)
 _TCP = struct.Struct("!IIBB").unpack_from  # seq, ack, data offset, flags (from offset 4)
+# Ethernet type; IPv4 version/IHL, total length, flags/fragment offset, protocol, addresses;
+# TCP ports, seq, ack, data offset, flags (valid when the IPv4 header has no options).
+_ETH_IP4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4s4sIIBB").unpack_from
 
 _IPV4, _IPV6 = 0x0800, 0x86DD
 # BSD NULL/LOOP address families meaning IPv6: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS),
@@ -353,6 +356,19 @@ class SegmentDecoder:
         """:meth:`decode` on the hot path: a record in, the fields of a Segment out."""
         number, _ts, lt, data, wire_len = record
         n = len(data)
+        if lt == 1 and n >= 48:
+            # The common case in one unpack: Ethernet II, IPv4 without options, TCP.
+            etype, vihl, total, frag, proto, sip, dip, ports, seq, ack, doff, flags = _ETH_IP4_TCP(data)
+            if etype == _IPV4 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
+                start = 34 + (doff >> 4) * 4
+                end = 14 + total if total else wire_len
+                if start <= end:
+                    captured_end = end if end <= n else n  # noqa: FURB136 (no call: hot path)
+                    missing = end - captured_end
+                    if missing:
+                        self.cut += 1
+                    payload = data[start:captured_end] if captured_end > start else b""
+                    return sip + ports[:2], dip + ports[2:], seq, ack, flags, payload, missing
         try:
             if lt == 1:  # Ethernet II, possibly VLAN-tagged (802.1Q, 802.1ad, QinQ)
                 off = 12
