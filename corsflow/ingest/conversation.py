@@ -42,6 +42,9 @@ NO_RESPONSE = "no response in capture"
 RESET = "connection reset"
 GAP = "capture gap"
 
+MAX_UNANSWERED = 256
+"""Requests waiting for a response on one connection beyond which the oldest is given up."""
+
 
 class Context:
     """What every conversation of one file shares: where exchanges go, and counters."""
@@ -386,8 +389,13 @@ class Conversation:
             self.req_k = 1
             id_ = f"p{head.packet}"
         pending = _Pending(head, id_)
-        self.queue.append(pending)
+        queue = self.queue
+        queue.append(pending)
         self.current = pending
+        if len(queue) > MAX_UNANSWERED and queue[0].response is None:
+            # No server keeps this many requests waiting: the capture does not show this
+            # connection's responses (one direction only). Do not hold them all until its end.
+            self.emit(queue.popleft(), None, None, NO_RESPONSE)
 
     def emit(self, req: _Pending, resp: ResponseHead | None, finished: float | None,
              failure: str | None) -> None:

@@ -179,5 +179,9 @@ def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
             f"{path}: {ctx.h2} HTTP/2 cleartext connection(s) (prior knowledge or h2c upgrade) "
             "are not read: only HTTP/1.x is decoded from packet captures"
         )
-    log.debug("%s: %d packets, %d exchanges, %d responses without a request",
-              path, packets, ctx.exchanges, ctx.orphans)
+    if ctx.orphans:
+        diagnostics.note(
+            f"{path}: {ctx.orphans} response(s) whose request is not in the capture were left out"
+            " (the capture started after the request, or lost it)"
+        )
+    log.debug("%s: %d packets, %d exchanges", path, packets, ctx.exchanges)

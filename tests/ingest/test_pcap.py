@@ -659,3 +659,30 @@ def test_damaged_captures_never_raise(tmp_path: Path, ng: bool, flips: list[tupl
         return
     for e in exchanges:
         assert e.id.startswith("p") and e.url.startswith("http://")
+
+
+def test_responses_without_their_request_are_noted(tmp_path: Path) -> None:
+    c = Conversation()
+    c.server_sends(OK)  # the capture starts after the request went out
+    c.client_sends(GET)
+    c.server_sends(OK)
+    exchanges, diag = read(tmp_path, pcap_bytes(c.packets))
+    assert summary(exchanges) == [("GET", "http://api.example/a", 200, None)]
+    assert any("1 response(s) whose request is not in the capture" in n for n in diag.notes)
+
+
+def test_one_direction_capture_does_not_hold_every_request(tmp_path: Path) -> None:
+    from corsflow.ingest.conversation import MAX_UNANSWERED
+
+    c = Conversation()
+    c.handshake()
+    for i in range(MAX_UNANSWERED + 5):
+        c.client_sends(GET.replace(b"/a", b"/%d" % i))
+    other = simple(Conversation(client=("10.0.0.4", 40004), ts=c.ts + 1))
+    exchanges, _ = read(tmp_path, pcap_bytes(c.packets + other.packets))
+    # The 5 oldest are given up while reading, before the other connection's exchange; the
+    # rest wait for the end of the capture.
+    assert [(e.url, e.failure) for e in exchanges[:6]] == [
+        *((f"http://api.example/{i}", "no response in capture") for i in range(5)),
+        ("http://api.example/a", None)]
+    assert len(exchanges) == MAX_UNANSWERED + 6
