@@ -314,11 +314,12 @@ def test_gap_acknowledged_by_the_peer_is_declared_before_the_end(tmp_path: Path)
     for _ in range(10):
         c.packet(True, ACK)  # the client acknowledges the lost response
     c.packets.remove(lost[0])
-    path = tmp_path / "c.pcap"
-    path.write_bytes(pcap_bytes(c.packets))
-    stream = read_pcap(str(path), Diagnostics())
-    first = next(stream)  # produced while packets remain (the capture does not end first)
-    assert (first.url, first.failure) == ("http://api.example/a", "capture gap")
+    other = simple(Conversation(client=("10.0.0.4", 40004), ts=c.ts + 1))
+    exchanges, _ = read(tmp_path, pcap_bytes(c.packets + other.packets))
+    # Known while reading: before the later connection's exchange, not at the end of capture.
+    assert [(e.url, e.status, e.failure) for e in exchanges] == [
+        ("http://api.example/a", None, "capture gap"), ("http://api.example/a", 200, None)]
+    assert exchanges[0].source.index == 4
 
 
 def test_gap_inside_a_body_of_known_length_is_harmless(tmp_path: Path) -> None:
@@ -379,20 +380,17 @@ def test_port_reuse_starts_a_new_connection(tmp_path: Path) -> None:
     assert [e.status for e in exchanges] == [200, 200]
 
 
-def test_idle_connections_are_dropped_in_capture_time(tmp_path: Path) -> None:
+def test_idle_connections_are_dropped_in_capture_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from corsflow.ingest import pcap as pcap_module
 
     c = Conversation()
     c.handshake()
     c.client_sends(GET)  # never answered
     later = simple(Conversation(client=("10.0.0.5", 40005), ts=c.ts + 10_000))
-    packets = c.packets + later.packets
-    old = pcap_module._SWEEP_EVERY
-    pcap_module._SWEEP_EVERY = 2
-    try:
-        exchanges, _ = read(tmp_path, pcap_bytes(packets))
-    finally:
-        pcap_module._SWEEP_EVERY = old
+    monkeypatch.setattr(pcap_module, "_SWEEP_EVERY", 2)
+    exchanges, _ = read(tmp_path, pcap_bytes(c.packets + later.packets))
     # The idle one is flushed by the sweep, before the later exchange completes.
     assert summary(exchanges) == [
         ("GET", "http://api.example/a", None, "no response in capture"),
