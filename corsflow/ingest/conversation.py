@@ -19,9 +19,6 @@ from collections import deque
 
 from ..model import Exchange, Headers, Response, SourceFormat, SourceRef, Timings
 from .http1 import (
-    _HUNT_REQUEST,
-    _MAX_LINE,
-    _TOKEN_BYTES,
     BODY_CHUNKED,
     BODY_CLOSE,
     BODY_LENGTH,
@@ -32,9 +29,11 @@ from .http1 import (
     MessageParser,
     RequestHead,
     ResponseHead,
+    find_request_line,
     looks_like_request,
     looks_like_response,
     looks_like_tls,
+    unfinished_start_line,
 )
 from .tcp import Stream
 
@@ -339,9 +338,7 @@ class Conversation:
     def _classify(self, side: _Side, pieces: list[tuple[bytes, float, int]], first: bool) -> bool:
         data = b"".join(p[0] for p in pieces) if len(pieces) > 1 else pieces[0][0]
         ts, packet = pieces[-1][1], pieces[-1][2]
-        if data.find(b"\n", 0, _MAX_LINE) < 0 and len(data) < _MAX_LINE and (
-            data[0] in _TOKEN_BYTES or b"HTTP/".startswith(data[:5])
-        ):
+        if unfinished_start_line(data):
             side.held = pieces  # the first line is not complete yet
             return True
         if first and data.startswith(H2_PREFACE[: min(len(data), len(H2_PREFACE))]):
@@ -360,8 +357,9 @@ class Conversation:
             self.ignored = True
         elif first and self.syn_client is not None:
             self.ignored = True  # the connection's first bytes are some other protocol
-        elif data.find(b" HTTP/1.") >= 0 and (m := _HUNT_REQUEST.search(data)) is not None:
-            self._start(side.index, [(data[m.start(1):], ts, packet)], ts, packet)
+        elif (start := find_request_line(data)) >= 0:
+            # Mid-connection: a request begins inside this segment, after a line end.
+            self._start(side.index, [(data[start:], ts, packet)], ts, packet)
         else:
             return False
         return True

@@ -111,6 +111,22 @@ def looks_like_tls(data: bytes) -> bool:
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
+def find_request_line(data: bytes) -> int:
+    """Index of the first request line in ``data`` that starts a line, or -1."""
+    if data.find(b" HTTP/1.") < 0:
+        return -1
+    m = _HUNT_REQUEST.search(data)
+    return -1 if m is None else m.start(1)
+
+
+def unfinished_start_line(data: bytes) -> bool:
+    """``data`` has no end of line yet but could still begin a request or status line."""
+    return (
+        data.find(b"\n", 0, _MAX_LINE) < 0 and len(data) < _MAX_LINE
+        and (data[0] in _TOKEN_BYTES or b"HTTP/".startswith(data[:5]))
+    )
+
+
 def parse_partial_head(raw: bytes, is_request: bool, ts: float, packet: int
                        ) -> RequestHead | ResponseHead | None:
     """What a head cut off by lost bytes shows: its start line and its complete lines."""
