@@ -213,12 +213,11 @@ def response_framing(head: ResponseHead, method: str | None) -> tuple[int, int]:
     status = head.status
     if status == 101:
         return BODY_TUNNEL, 0
-    if method is not None:
-        upper = method.upper()
-        if upper == "CONNECT" and 200 <= status < 300:
-            return BODY_TUNNEL, 0
-        if upper == "HEAD":
-            return BODY_NONE, 0
+    # Methods are case-sensitive (RFC 9110 section 9.1): "head" is not HEAD.
+    if method == "CONNECT" and 200 <= status < 300:
+        return BODY_TUNNEL, 0
+    if method == "HEAD":
+        return BODY_NONE, 0
     if status < 200 or status in (204, 304):
         return BODY_NONE, 0
     te = head.transfer_encoding
@@ -262,7 +261,7 @@ def request_url(head: RequestHead, server: bytes) -> str:
             host = v.strip()
             break
     authority = host or endpoint_text(server).removesuffix(":80")
-    if head.method.upper() == "CONNECT" and not target.startswith("/"):
+    if head.method == "CONNECT" and not target.startswith("/"):
         return f"http://{target}"  # authority-form
     if target == "*":
         return f"http://{authority}/*"  # asterisk-form (OPTIONS *): keep it visible

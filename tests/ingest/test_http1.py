@@ -221,3 +221,10 @@ def test_framing_rules() -> None:
     assert response_framing(resp(200, ("Content-Length", "5, 5")), "GET") == (BODY_LENGTH, 5)
     assert response_framing(resp(200, ("Content-Length", "5, 6")), "GET") == (BODY_CLOSE, 0)
     assert response_framing(resp(200, ("Transfer-Encoding", "gzip")), "GET") == (BODY_CLOSE, 0)
+
+
+def test_methods_are_case_sensitive_for_framing() -> None:
+    head = parse_head(b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 4\r\n\r\n", False, 0.0, 1)
+    assert isinstance(head, ResponseHead)
+    assert response_framing(head, "HEAD") == (BODY_NONE, 0)
+    assert response_framing(head, "head") == (BODY_LENGTH, 4)  # an unknown method, with a body
