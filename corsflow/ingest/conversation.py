@@ -290,7 +290,6 @@ class Conversation:
         "queue",
         "req_k",
         "req_packet",
-        "responses",
         "sides",
         "syn_client",
         "ticks",
@@ -308,7 +307,6 @@ class Conversation:
         self.closed = False
         self.req_packet = 0
         self.req_k = 0
-        self.responses: _Responses | None = None
         self.ticks = 0
         """Packets seen on this connection."""
         self.fins = 0
@@ -368,7 +366,6 @@ class Conversation:
         self.client = client
         c, s = self.sides[client], self.sides[1 - client]
         responses = _Responses(self)
-        self.responses = responses
         c.parser = MessageParser(_Requests(self), True, synced=bool(pieces) or c.delivered == 0)
         # The server's parser is in sync if nothing of its direction went by unread.
         s.parser = MessageParser(responses, False, synced=s.delivered == 0)

@@ -229,11 +229,6 @@ class MessageParser:
         self.last_ts = 0.0
         self.last_packet = 0
 
-    @property
-    def in_message(self) -> bool:
-        """A message has started and not ended."""
-        return self.state not in (IDLE, HUNT, TUNNEL)
-
     def feed(self, data: bytes, ts: float, packet: int) -> None:
         """The next bytes of the stream, carried by packet ``packet`` at ``ts``."""
         self.last_ts = ts

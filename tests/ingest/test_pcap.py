@@ -287,6 +287,8 @@ def test_sequence_number_wrap_around(tmp_path: Path) -> None:
     exchanges, _ = read(tmp_path, pcap_bytes(c.packets))
     assert [e.url for e in exchanges] == ["http://api.example/a", "http://api.example/b"]
     assert all(e.status == 200 for e in exchanges)
+    # The request line was split over segments: the id is still the packet of its first byte.
+    assert exchanges[0].id == "p4"
 
 
 def test_lost_response_head_is_a_capture_gap_and_parsing_resynchronises(tmp_path: Path) -> None:
