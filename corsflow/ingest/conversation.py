@@ -48,7 +48,7 @@ MAX_UNANSWERED = 256
 class Context:
     """What every conversation of one file shares: where exchanges go, and counters."""
 
-    __slots__ = ("exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
+    __slots__ = ("copies", "exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
 
     def __init__(self, path: str, fmt: SourceFormat) -> None:
         self.path = path
@@ -58,6 +58,7 @@ class Context:
         self.h2 = 0
         self.orphans = 0
         self.exchanges = 0
+        self.copies = 0
 
 
 class _Pending:
@@ -74,7 +75,7 @@ class _Pending:
         """The request's head was cut by a capture gap."""
 
 
-class _Side:
+class Side:
     """One direction: its reassembly and, once roles are known, its parser."""
 
     __slots__ = ("conv", "delivered", "ended", "endpoint", "held", "index", "parser", "stream")
@@ -297,7 +298,7 @@ class Conversation:
 
     def __init__(self, ctx: Context, first_src: bytes, first_dst: bytes) -> None:
         self.ctx = ctx
-        self.sides = (_Side(self, 0, first_src), _Side(self, 1, first_dst))
+        self.sides = (Side(self, 0, first_src), Side(self, 1, first_dst))
         self.client: int | None = None
         self.syn_client: int | None = None
         self.queue: deque[_Pending] = deque()
@@ -314,7 +315,7 @@ class Conversation:
 
     # ---------------------------------------------------------------- roles
 
-    def sniff(self, side: _Side, data: bytes, ts: float, packet: int) -> None:
+    def sniff(self, side: Side, data: bytes, ts: float, packet: int) -> None:
         """In-order bytes before the roles are known: find out what this connection is."""
         if self.ignored:
             return
@@ -332,7 +333,7 @@ class Conversation:
             first = side.delivered == 0
         self._classify(side, [piece], first)
 
-    def _classify(self, side: _Side, pieces: list[tuple[bytes, float, int]], first: bool) -> bool:
+    def _classify(self, side: Side, pieces: list[tuple[bytes, float, int]], first: bool) -> bool:
         data = b"".join(p[0] for p in pieces) if len(pieces) > 1 else pieces[0][0]
         ts, packet = pieces[-1][1], pieces[-1][2]
         if unfinished_start_line(data):
@@ -436,7 +437,7 @@ class Conversation:
 
     # ------------------------------------------------------------ lifecycle
 
-    def side_finished(self, side: _Side) -> None:
+    def side_finished(self, side: Side) -> None:
         """All bytes of a direction up to its FIN were delivered."""
         if side.ended:
             return

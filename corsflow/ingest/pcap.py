@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 300.0
 """Seconds of capture time after which a silent connection is closed and forgotten."""
 _SWEEP_EVERY = 1 << 15  # packets between idle sweeps
+_RECENT = 1 << 16  # closed connections whose SYN is remembered, to spot a second copy
 
 
 def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
@@ -38,6 +39,7 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
     ctx = Context(path, fmt)
     out = ctx.out
     table: dict[bytes, tuple[Conversation, int]] = {}
+    recent: dict[bytes, tuple[int, int]] = {}
     decoder = SegmentDecoder()
     decode = decoder.decode_record
     damage: list[CaptureDamage] = []
@@ -62,6 +64,13 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
             table[key] = (conv, 0)
             table[dst + src] = (conv, 1)
             d = 0
+            closed = recent.get(key)
+            if closed is not None and _within(closed, seqno + 1 if flags & SYN else seqno):
+                # Bytes of a connection already read and closed: the same traffic captured
+                # again on another interface (pcapng writers put interfaces' packets in
+                # batches), or late retransmissions. Not a new connection.
+                conv.ignored = True
+                ctx.copies += 1
         else:
             conv, d = entry
             if flags & SYN and not flags & ACK and _is_new_connection(conv, d, seqno):
@@ -81,7 +90,7 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
                 conv.fins |= 1 << d
             if flags & RST or conv.fins == 3:
                 conv.close(NO_RESPONSE)
-                _forget(table, key, dst + src)
+                _forget(table, key, dst + src, recent)
             continue
         stream = conv.sides[d].stream
         other = conv.sides[1 - d].stream
@@ -103,20 +112,20 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
             stream.settle(ts, conv.ticks, number)
         if flags & RST:
             conv.close(RESET)
-            _forget(table, key, dst + src)
+            _forget(table, key, dst + src, recent)
         elif stream.fin is not None or other.fin is not None:
             for side in conv.sides:
                 if side.stream.finished:
                     conv.side_finished(side)
             if conv.sides[0].ended and conv.sides[1].ended:
                 conv.close(NO_RESPONSE)
-                _forget(table, key, dst + src)
+                _forget(table, key, dst + src, recent)
         if out:
             yield from out
             out.clear()
         if number >= next_sweep:
             next_sweep = number + _SWEEP_EVERY
-            _sweep(table, ts - IDLE_TIMEOUT)
+            _sweep(table, ts - IDLE_TIMEOUT, recent)
             if out:
                 yield from out
                 out.clear()
@@ -139,18 +148,37 @@ def _is_new_connection(conv: Conversation, d: int, seq: int) -> bool:
     return stream.pos is not None and stream.isn != seq
 
 
-def _forget(table: dict[bytes, tuple[Conversation, int]], key: bytes, reverse: bytes) -> None:
-    table.pop(key, None)
+def _forget(table: dict[bytes, tuple[Conversation, int]], key: bytes, reverse: bytes,
+            recent: dict[bytes, tuple[int, int]]) -> None:
+    """Drop a closed connection's state, remembering the sequence range of each direction."""
+    entry = table.pop(key, None)
     table.pop(reverse, None)
+    if entry is None:
+        return
+    conv = entry[0]
+    for side in conv.sides:
+        stream = side.stream
+        if stream.origin is not None:
+            peer = conv.sides[1 - side.index]
+            recent[side.endpoint + peer.endpoint] = (stream.origin, stream.raw)
+    while len(recent) > _RECENT:
+        del recent[next(iter(recent))]  # the oldest (dicts keep insertion order)
 
 
-def _sweep(table: dict[bytes, tuple[Conversation, int]], horizon: float) -> None:
+def _within(seen: tuple[int, int], seq: int) -> bool:
+    """Is ``seq`` in the range ``seen`` = (first, next expected), modulo 2**32?"""
+    first, end = seen
+    return (seq - first) & 0xFFFFFFFF <= (end - first) & 0xFFFFFFFF
+
+
+def _sweep(table: dict[bytes, tuple[Conversation, int]], horizon: float,
+           recent: dict[bytes, tuple[int, int]]) -> None:
     """Close connections silent since before ``horizon``."""
-    stale = [k for k, (conv, _) in table.items() if conv.last_ts < horizon]
-    for k in stale:
-        entry = table.pop(k, None)
-        if entry is not None:
-            entry[0].close(NO_RESPONSE)
+    stale = [(k, conv) for k, (conv, d) in table.items() if d == 0 and conv.last_ts < horizon]
+    for k, conv in stale:
+        conv.close(NO_RESPONSE)
+        a, b = conv.sides[0].endpoint, conv.sides[1].endpoint
+        _forget(table, a + b, b + a, recent)
 
 
 def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
@@ -178,6 +206,11 @@ def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
         diagnostics.note(
             f"{path}: {ctx.h2} HTTP/2 cleartext connection(s) (prior knowledge or h2c upgrade) "
             "are not read: only HTTP/1.x is decoded from packet captures"
+        )
+    if ctx.copies:
+        diagnostics.note(
+            f"{path}: {ctx.copies} connection(s) reappeared after they closed (the same "
+            "traffic captured on a second interface, or late retransmissions): read once"
         )
     if ctx.orphans:
         diagnostics.note(

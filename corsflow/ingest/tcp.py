@@ -53,6 +53,7 @@ class Stream:
         "last_packet",
         "last_ts",
         "limit",
+        "origin",
         "pending",
         "pending_bytes",
         "pos",
@@ -63,6 +64,8 @@ class Stream:
     def __init__(self, sink: StreamSink, limit: int = MAX_PENDING) -> None:
         self.sink = sink
         self.isn: int | None = None
+        self.origin: int | None = None
+        """Sequence number of the first byte: after the SYN, or of the first segment seen."""
         self.pos: int | None = None
         self.raw = 0
         self.pending: dict[int, tuple[bytes, float, int]] = {}
@@ -87,7 +90,7 @@ class Stream:
         if self.pos is None:
             self.isn = seq
             self.pos = 0
-            self.raw = (seq + 1) & _M
+            self.raw = self.origin = (seq + 1) & _M
 
     def _offset(self, seq: int) -> int:
         assert self.pos is not None
@@ -106,7 +109,7 @@ class Stream:
                 return
             # No SYN seen: the capture started mid-connection; begin at this segment.
             self.pos = 0
-            self.raw = seq & _M
+            self.raw = self.origin = seq & _M
         start = self._offset(seq)
         length = len(payload) + missing
         end = start + length

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -136,44 +137,72 @@ def run_clients(port: int) -> None:
             pass
 
 
-def record(out: Path, clients=run_clients) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
-    """Serve, capture ``lo`` with tcpdump into ``out`` while ``clients(port)`` runs, stop.
+def capture_command(tool: str, out: Path, port: int) -> tuple[list[str], str]:
+    """The command line capturing the test server's port, and the word its stderr prints
+    once it captures."""
+    path = shutil.which(tool)
+    if path is None:
+        raise RuntimeError(f"{tool} is not installed")
+    if tool == "tcpdump":
+        # --immediate-mode: with TPACKET_V3, packets otherwise wait in the ring buffer and a
+        # short capture stopped by SIGINT ends up empty. -Z root: as root, tcpdump would
+        # switch to its own user and could not write into a private directory.
+        user = ["-Z", "root"] if os.geteuid() == 0 else []
+        return [path, "-i", "lo", "--immediate-mode", "-U", "-s", "0", *user, "-w", str(out),
+                f"tcp port {port}"], "listening"
+    # dumpcap on two interfaces: a pcapng with two interface blocks of different link types
+    # (Ethernet for lo, Linux cooked for any), where every packet is seen twice.
+    # (A capture filter before the first -i applies to every interface.)
+    return [path, "-q", "-f", f"tcp port {port}", "-i", "lo", "-i", "any", "-w", str(out)], "Capturing"
 
-    Returns the server's log of (method, path, status). Raises RuntimeError when tcpdump
-    cannot capture.
+
+def _wait_until_capturing(out: Path, port: int, tool: str) -> None:
+    """Capture tools announce themselves a little before packets really reach the file:
+    open and close bare TCP connections (no HTTP in them) until the file grows."""
+    if tool == "dumpcap":
+        time.sleep(1.0)  # "Capturing on" comes before every interface is open
+    deadline = time.monotonic() + 10
+    start = out.stat().st_size if out.exists() else 0
+    while time.monotonic() < deadline:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        time.sleep(0.1)
+        if out.exists() and out.stat().st_size > start:
+            return
+    raise RuntimeError(f"{tool} writes no packets to {out}")
+
+
+def record(out: Path, clients: Callable[[int], None] = run_clients,
+           tool: str = "tcpdump") -> list[tuple[str, str, int]]:
+    """Serve, capture with ``tool`` into ``out`` while ``clients(port)`` runs, stop.
+
+    Returns the server's log of (method, path, status). Raises RuntimeError when the tool is
+    missing or cannot capture.
     """
-    tcpdump = shutil.which("tcpdump")
-    if tcpdump is None:
-        raise RuntimeError("tcpdump is not installed")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.log = []  # type: ignore[attr-defined]
     port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    # --immediate-mode: with TPACKET_V3, packets otherwise wait in the ring buffer and a
-    # short capture stopped by SIGINT ends up empty. -Z root: as root, tcpdump would switch to
-    # its own user and could not write into a private directory.
-    user = ["-Z", "root"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen(
-        [tcpdump, "-i", "lo", "--immediate-mode", "-U", "-s", "0", *user, "-w", str(out),
-         f"tcp port {port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()  # "listening on lo, ..." once the capture runs
-        if "listening" not in line:
-            proc.wait(timeout=10)
-            raise RuntimeError(f"tcpdump did not start: {line.strip()}")
-        clients(port)
-        time.sleep(0.3)  # let the last FIN/ACKs reach the capture
-    finally:
-        proc.send_signal(signal.SIGINT)
+        cmd, ready = capture_command(tool, out, port)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            assert proc.stderr is not None
+            line = proc.stderr.readline()  # printed once the capture runs
+            if ready not in line:
+                proc.wait(timeout=10)
+                raise RuntimeError(f"{tool} did not start: {line.strip()}")
+            _wait_until_capturing(out, port, tool)
+            clients(port)
+            time.sleep(0.3)  # let the last FIN/ACKs reach the capture
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    finally:
         server.shutdown()
         server.server_close()
     return list(server.log)  # type: ignore[attr-defined]

@@ -686,3 +686,29 @@ def test_one_direction_capture_does_not_hold_every_request(tmp_path: Path) -> No
         *((f"http://api.example/{i}", "no response in capture") for i in range(5)),
         ("http://api.example/a", None)]
     assert len(exchanges) == MAX_UNANSWERED + 6
+
+
+@pytest.mark.parametrize("copy_from", [0, 4])
+def test_a_connection_captured_again_on_a_second_interface_is_read_once(
+    tmp_path: Path, copy_from: int
+) -> None:
+    """pcapng writers put each interface's packets in batches: a connection seen on lo and on
+    any comes twice, the second copy after the first has closed (from its SYN, or from the
+    middle when the batch boundary fell inside it)."""
+    c = simple()
+    first = c.packets
+    second = [Packet(p.ts, _sll(p.frame[14:14 + struct.unpack("!H", p.frame[16:18])[0]]),
+                     interface=1) for p in first[copy_from:]]
+    data = pcapng_bytes(first + second, [Interface(1), Interface(113)])
+    exchanges, diag = read(tmp_path, data, "c.pcapng")
+    assert summary(exchanges) == [("GET", "http://api.example/a", 200, None)]
+    assert any("1 connection(s) reappeared after they closed" in n for n in diag.notes)
+
+
+def test_a_new_connection_on_the_same_ports_is_not_a_copy(tmp_path: Path) -> None:
+    first = simple()
+    again = simple(Conversation(cseq=first.cseq + 100_000, sseq=first.sseq + 100_000,
+                                ts=first.ts + 1))
+    exchanges, diag = read(tmp_path, pcap_bytes(first.packets + again.packets))
+    assert [e.status for e in exchanges] == [200, 200]
+    assert not any("reappeared" in n for n in diag.notes)

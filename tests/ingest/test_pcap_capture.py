@@ -10,6 +10,7 @@ import dpkt  # type: ignore[import-untyped]
 import pytest
 
 from corsflow.errors import Diagnostics
+from corsflow.ingest.packets import read_records
 from corsflow.ingest.pcap import read_pcap
 from corsflow.model import Exchange
 
@@ -78,6 +79,23 @@ def test_recorded_loopback_traffic(tmp_path: Path) -> None:
     log = record(out)
     assert sorted(log) == sorted(TRAFFIC)
     check(out, log)
+
+
+@pytest.mark.capture
+def test_same_traffic_on_two_interfaces_of_a_pcapng(tmp_path: Path) -> None:
+    """dumpcap on lo and any: two interfaces, two link types, every packet twice."""
+    if shutil.which("dumpcap") is None:
+        pytest.skip("dumpcap (Wireshark's capture tool) is not installed")
+    out = tmp_path / "two.pcapng"
+    log = record(out, tool="dumpcap")
+    diagnostics = Diagnostics()
+    exchanges = list(read_pcap(str(out), diagnostics))
+    assert sorted((e.method, _path(e), e.status) for e in exchanges) == sorted(log)
+    assert all(e.source.format == "pcapng" and e.failure is None for e in exchanges)
+    assert diagnostics.skipped_count == 0
+    # The file really has two interfaces of different link types.
+    linktypes = {lt for _n, _ts, lt, _data, _wire in read_records(str(out))}
+    assert linktypes == {1, 113}
 
 
 def test_recorded_sample() -> None:
