@@ -654,8 +654,8 @@ def test_damaged_captures_never_raise(tmp_path: Path, ng: bool, flips: list[tupl
     diagnostics = Diagnostics()
     try:
         exchanges = list(read_pcap(str(path), diagnostics))
-    except IngestError as e:  # only a header so damaged that the file is no capture any more
-        assert "\n" not in str(e)
+    except IngestError as error:  # a header so damaged that the file is no capture any more
+        assert "\n" not in str(error)
         return
     for e in exchanges:
         assert e.id.startswith("p") and e.url.startswith("http://")
