@@ -166,9 +166,10 @@ def _forget(table: dict[bytes, tuple[Conversation, int]], key: bytes, reverse: b
 
 
 def _within(seen: tuple[int, int], seq: int) -> bool:
-    """Is ``seq`` in the range ``seen`` = (first, next expected), modulo 2**32?"""
+    """Is ``seq`` in the range ``seen`` = [first, next expected), modulo 2**32? (Bytes from
+    the next expected one on continue the connection: an idle one resumes, for example.)"""
     first, end = seen
-    return (seq - first) & 0xFFFFFFFF <= (end - first) & 0xFFFFFFFF
+    return (seq - first) & 0xFFFFFFFF < (end - first) & 0xFFFFFFFF
 
 
 def _sweep(table: dict[bytes, tuple[Conversation, int]], horizon: float,

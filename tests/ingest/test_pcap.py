@@ -712,3 +712,24 @@ def test_a_new_connection_on_the_same_ports_is_not_a_copy(tmp_path: Path) -> Non
     exchanges, diag = read(tmp_path, pcap_bytes(first.packets + again.packets))
     assert [e.status for e in exchanges] == [200, 200]
     assert not any("reappeared" in n for n in diag.notes)
+
+
+def test_a_connection_resumed_after_the_idle_timeout_is_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corsflow.ingest import pcap as pcap_module
+
+    monkeypatch.setattr(pcap_module, "_SWEEP_EVERY", 1)
+    c = simple(close=False)
+    c.ts += pcap_module.IDLE_TIMEOUT * 2  # a long keep-alive: the state is dropped meanwhile
+    other = simple(Conversation(client=("10.0.0.6", 40006), ts=c.ts))
+    c.packets += other.packets
+    c.ts = other.ts
+    c.client_sends(GET.replace(b"/a", b"/later"))
+    c.server_sends(OK)
+    c.close()
+    exchanges, diag = read(tmp_path, pcap_bytes(c.packets))
+    assert sorted(e.url for e in exchanges) == [
+        "http://api.example/a", "http://api.example/a", "http://api.example/later"]
+    assert all(e.status == 200 for e in exchanges)
+    assert not any("reappeared" in n for n in diag.notes)
