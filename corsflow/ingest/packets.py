@@ -181,7 +181,20 @@ def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) 
     pos = 0
     eof = False
     first = True
+    epb = struct.Struct(order + "IIIIIII").unpack_from
     while True:
+        # Enhanced packet blocks are nearly every block: read one in a single unpack.
+        end = len(buf)
+        if end - pos >= 28:
+            btype, blen, if_id, hi, lo, caplen, wire_len = epb(buf, pos)
+            if (btype == _EPB and pos + blen <= end and caplen + 32 <= blen and not blen & 3
+                    and if_id < len(interfaces)):
+                number += 1
+                iface = interfaces[if_id]
+                last_ts = ((hi << 32) | lo) * iface.unit + iface.offset
+                yield number, last_ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len
+                pos += blen
+                continue
         if len(buf) - pos < 12 and not eof:
             chunk = f.read(_BLOCK)
             eof = not chunk
@@ -207,6 +220,7 @@ def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) 
                 _damaged(on_damage, number + 1, "corrupt section header block")
                 return
             interfaces = []
+            epb = struct.Struct(order + "IIIIIII").unpack_from
         first = False
         blen = struct.unpack_from(order + "I", buf, pos + 4)[0]
         if blen < 12 or blen % 4 or blen > _MAX_RECORD:
