@@ -5,7 +5,9 @@ in order (:mod:`.tcp`) and parsed as HTTP/1.x (:mod:`.http1`), and requests are 
 responses (:mod:`.conversation`). Exchanges come out as their responses complete, which is
 completion order, not request order. Memory is bounded by the connections that are open and
 the messages in flight: a connection's state is dropped when it closes (FIN both ways or RST)
-or has been idle for :data:`IDLE_TIMEOUT` seconds of capture time.
+or has been idle for :data:`IDLE_TIMEOUT` seconds of capture time. What remains of a closed
+connection is its sequence ranges, so that a second copy of it (pcapng files write the packets
+of several interfaces in batches) or late retransmissions are not read as a new connection.
 
 What a capture cannot show is said once in the diagnostics: TLS connections (HTTPS needs a HAR
 export or mitmproxy), HTTP/2 cleartext, link types we cannot decode, damaged records.
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 300.0
 """Seconds of capture time after which a silent connection is closed and forgotten."""
 _SWEEP_EVERY = 1 << 15  # packets between idle sweeps
-_RECENT = 1 << 16  # closed connections whose SYN is remembered, to spot a second copy
+_RECENT = 1 << 16  # closed connections whose sequence ranges are kept, to spot a second copy
 
 
 def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
