@@ -101,3 +101,20 @@ def test_same_traffic_on_two_interfaces_of_a_pcapng(tmp_path: Path) -> None:
 def test_recorded_sample() -> None:
     assert SAMPLE.stat().st_size < 100_000
     check(SAMPLE, TRAFFIC)
+
+
+def test_recorded_sample_through_the_whole_analysis() -> None:
+    from corsflow.analysis import analyze_paths
+
+    report = analyze_paths([str(SAMPLE)])
+    verdicts = {v.exchange.id: v for v in report.exchanges}
+    assert len(verdicts) == len(TRAFFIC)
+    preflights = [v for v in verdicts.values() if v.role == "preflight"]
+    assert [(v.exchange.method, v.max_age.parsed if v.max_age else None) for v in preflights] == [
+        ("OPTIONS", 600), ("OPTIONS", 600)]
+    # Each preflighted request is paired with the OPTIONS sent for it, in the same capture.
+    paired = {v.exchange.method: v.preflight_id for v in verdicts.values() if v.preflight_id}
+    assert set(paired) == {"PUT", "PATCH"}
+    for method, preflight_id in paired.items():
+        pf = verdicts[preflight_id].exchange
+        assert pf.request_headers.get("Access-Control-Request-Method") == method
