@@ -186,3 +186,17 @@ def test_generated_capture_matches_its_truth(tmp_path: Path, pcapng: bool) -> No
     assert len(preflights) == truth["by_kind"]["preflight"]
     assert all(e.response is not None and e.failure is None for e in exchanges)
     assert diagnostics.skipped_count == 0
+
+
+def test_chromium_session_sample_agrees_with_tshark() -> None:
+    """The repository's real Chromium session (samples/README.md): 43 requests on the wire."""
+    path = REPO_ROOT / "samples" / "chromium-session.pcap"
+    if not path.exists():
+        pytest.skip("samples/chromium-session.pcap is not in this checkout")
+    requests, statuses = _tshark(path)
+    exchanges, diagnostics = read(path)
+    assert diagnostics.skipped_count == 0 and diagnostics.notes == []
+    assert {e.source.index: e.method for e in exchanges} == requests
+    assert {e.source.index: e.status for e in exchanges} == statuses
+    preflights = [e for e in exchanges if "Access-Control-Request-Method" in e.request_headers]
+    assert len(preflights) == 17
