@@ -278,7 +278,7 @@ class ParsedMaxAge:
 
 _DIGITS = re.compile(r"[0-9]+")
 _SIGNED = re.compile(r"[+-]?[0-9]+")
-_INT64 = range(-(2**63), 2**63)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
@@ -289,9 +289,10 @@ def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
     saturates at its cap, so any run of digits is a number there.
     """
     if profile.max_age_accepts_sign:
-        if _SIGNED.fullmatch(text) is None or int(text) not in _INT64:
+        if _SIGNED.fullmatch(text) is None:
             return None
-        return int(text)
+        value = int(text)
+        return value if _INT64_MIN <= value <= _INT64_MAX else None
     return int(text) if _DIGITS.fullmatch(text) is not None else None
 
 

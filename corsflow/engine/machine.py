@@ -50,11 +50,9 @@ MODEL_CONTRADICTED = "the capture contradicts the engine model"
 
 def _headers_map(exchange: Exchange) -> dict[str, tuple[str, ...]]:
     """Response headers as lower-case name -> values, for the checks."""
-    out: dict[str, list[str]] = {}
-    if exchange.response is not None:
-        for name, value in exchange.response.headers.items:
-            out.setdefault(name.lower(), []).append(value)
-    return {k: tuple(v) for k, v in out.items()}
+    if exchange.response is None:
+        return {}
+    return exchange.response.headers.by_name()
 
 
 @dataclass(slots=True)
