@@ -103,6 +103,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mitmproxy_missing() -> UsageError:
+    return UsageError("mitmproxy is not installed: pip install 'corsflow[mitmproxy]'")
+
+
+def cmd_addon_path(args: argparse.Namespace) -> int:
+    try:
+        from .addon import addon_path
+    except ImportError:
+        raise _mitmproxy_missing() from None
+    print(addon_path())
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    try:
+        from .addon import run_live
+    except ImportError:
+        raise _mitmproxy_missing() from None
+    extra = [a for a in args.mitmdump_args if a != "--"]
+    return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corsflow",
@@ -140,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", help="the exchange id from the report (e.g. e12, p345)")
     which.add_argument("--url", help="every exchange whose URL contains this text")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("addon-path", help="print the file to load with mitmdump -s")
+    p.set_defaults(func=cmd_addon_path)
+
+    p = sub.add_parser("live", help="run a mitmproxy (mitmdump) with the corsflow addon")
+    p.add_argument("--listen-host", default="127.0.0.1")
+    p.add_argument("--listen-port", type=int, default=8080)
+    p.add_argument("--engine", choices=sorted(PROFILES), default="chromium")
+    p.add_argument("--report", metavar="PATH",
+                   help="write the report here on exit (.json, or .html for the page)")
+    p.add_argument("mitmdump_args", nargs=argparse.REMAINDER, metavar="-- MITMDUMP-ARGS",
+                   help="further mitmdump arguments, after --")
+    p.set_defaults(func=cmd_live)
     return parser
 
 

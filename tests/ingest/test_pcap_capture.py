@@ -13,6 +13,7 @@ from corsflow.errors import Diagnostics
 from corsflow.ingest.packets import read_records
 from corsflow.ingest.pcap import read_pcap
 from corsflow.model import Exchange
+from tests.conftest import missing
 
 from .loopback import ORIGIN, record
 
@@ -74,7 +75,7 @@ def check(path: Path, log: list[tuple[str, str, int]]) -> list[Exchange]:
 @pytest.mark.capture
 def test_recorded_loopback_traffic(tmp_path: Path) -> None:
     if shutil.which("tcpdump") is None:
-        pytest.skip("tcpdump is not installed")
+        missing("tcpdump is not installed")
     out = tmp_path / "lo.pcap"
     log = record(out)
     assert sorted(log) == sorted(TRAFFIC)
@@ -85,7 +86,7 @@ def test_recorded_loopback_traffic(tmp_path: Path) -> None:
 def test_same_traffic_on_two_interfaces_of_a_pcapng(tmp_path: Path) -> None:
     """dumpcap on lo and any: two interfaces, two link types, every packet twice."""
     if shutil.which("dumpcap") is None:
-        pytest.skip("dumpcap (Wireshark's capture tool) is not installed")
+        missing("dumpcap (Wireshark's capture tool) is not installed")
     out = tmp_path / "two.pcapng"
     log = record(out, tool="dumpcap")
     diagnostics = Diagnostics()

@@ -15,6 +15,7 @@ import pytest
 from corsflow.errors import Diagnostics
 from corsflow.ingest.pcap import read_pcap
 from corsflow.model import Exchange
+from tests.conftest import missing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "pcap"
@@ -90,7 +91,7 @@ def _tshark(path: Path) -> tuple[dict[int, str], dict[int, int]]:
     first byte, which is the first of tshark's ``tcp.segment`` list when it has one.
     """
     if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
+        missing("tshark is not installed")
     out = subprocess.run(
         ["tshark", "-r", str(path), "-Y", "http.request or http.response", "-T", "fields",
          "-e", "frame.number", "-e", "http.request.method", "-e", "http.request.version",
