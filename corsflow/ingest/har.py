@@ -12,10 +12,15 @@ What the producers disagree on, and what this module does about it:
 * HTTP/2 and HTTP/3 entries list pseudo-headers (``:authority``, ``:method``...) among the
   request headers; they are not header fields and are dropped (also from responses).
 * Failed, blocked or unfinished requests have status 0 (Chrome, Firefox, mitmproxy) or -1
-  (Charles CONNECT tunnels): they get no Response, and ``failure`` is Chrome's
-  ``response._error`` or a short text saying the status. Chrome also records a real status
-  *with* ``_error`` (a response that arrived without CORS headers): both are kept.
+  (Charles CONNECT tunnels, Playwright): they get no Response, and ``failure`` is
+  ``response._error`` (Chrome, mitmproxy), ``response._failureText`` (Playwright) or a short
+  text saying the status. Chrome also records a real status *with* ``_error`` (a response
+  that arrived without CORS headers): both are kept.
 * Timings use -1 for "does not apply"; any negative phase becomes None.
+* Header values that are numbers or booleans become their JSON text and null an empty
+  value; a header without a usable name or value is dropped (with a note).
+* ``_initiator`` is an object in Chrome's own export but the bare URL in chrome-har and
+  WebPageTest files; both land in the hints.
 * ``startedDateTime`` comes with ``Z`` or any UTC offset and any number of fractional digits.
 
 Damaged entries (not an object, no request, no method or URL, unreadable start time, a
@@ -37,7 +42,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -72,6 +77,8 @@ class _Response(msgspec.Struct):
     httpVersion: Any = None
     headers: list[_Header] | None = None
     error: Any = msgspec.field(default=None, name="_error")
+    failure_text: Any = msgspec.field(default=None, name="_failureText")
+    """Playwright's name for what Chrome's DevTools export calls ``_error``."""
 
 
 class _Timings(msgspec.Struct):
@@ -128,30 +135,36 @@ def read_har(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
     except OSError as e:
         raise IngestError(path, f"cannot open: {e.strerror or e}") from None
     with fp:
-        stream = JsonArrayStream(fp)
         try:
-            captured = stream.find_array(_ENTRIES, frozenset({_CREATOR}))
-        except JsonSyntaxError as e:
-            raise IngestError(path, e.message) from None
-        except NotFound as e:
-            raise IngestError(path, f"not a HAR file: {e}") from None
-        creator = _creator_name(captured.get(_CREATOR))
-        mapper = _Mapper(path, creator, diagnostics)
-        index = 0
-        try:
-            for _offset, value in stream.elements(_ENTRY_DECODER.decode):
-                exchange = mapper.exchange(index, value)
-                index += 1
-                if exchange is not None:
-                    yield exchange
-        except JsonSyntaxError as e:
-            if index == 0:
-                raise IngestError(path, e.message, "entry 0") from None
-            reason = ("file truncated: the entries from here on are missing" if e.truncated
-                      else "JSON syntax error: the rest of the file was not read")
-            diagnostics.skip(path, f"entry {index}", reason)
-            diagnostics.note(f"{path}: reading stopped at entry {index}: {e.message}; "
-                             f"the {index} entries before it were read")
+            yield from _read(path, fp, diagnostics)
+        except OSError as e:  # a read that fails half-way (I/O error, network file system)
+            raise IngestError(path, f"cannot read: {e.strerror or e}") from None
+
+
+def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchange]:
+    stream = JsonArrayStream(fp)
+    try:
+        captured = stream.find_array(_ENTRIES, frozenset({_CREATOR}))
+    except JsonSyntaxError as e:
+        raise IngestError(path, e.message) from None
+    except NotFound as e:
+        raise IngestError(path, f"not a HAR file: {e}") from None
+    mapper = _Mapper(path, _creator_name(captured.get(_CREATOR)), diagnostics)
+    index = 0
+    try:
+        for _offset, value in stream.elements(_ENTRY_DECODER.decode):
+            exchange = mapper.exchange(index, value)
+            index += 1
+            if exchange is not None:
+                yield exchange
+    except JsonSyntaxError as e:
+        if index == 0:
+            raise IngestError(path, e.message, "entry 0") from None
+        reason = ("file truncated: the entries from here on are missing" if e.truncated
+                  else "JSON syntax error: the rest of the file was not read")
+        diagnostics.skip(path, f"entry {index}", reason)
+        diagnostics.note(f"{path}: reading stopped at entry {index}: {e.message}; "
+                         f"the {index} entries before it were read")
 
 
 def _creator_name(raw: bytes | None) -> str | None:
@@ -185,10 +198,10 @@ class _Mapper:
         if request is None:
             raise _Skip("no request object")
         method = request.method
-        if not isinstance(method, str) or not method:
+        if method.__class__ is not str or not method:
             raise _Skip("request.method missing or not a string")
         url = request.url
-        if not isinstance(url, str) or not url:
+        if url.__class__ is not str or not url:
             raise _Skip("request.url missing or not a string")
         parsed = parse_started(entry.startedDateTime)
         if parsed is None:
@@ -200,7 +213,11 @@ class _Mapper:
         total = _duration(entry.time)
         response, failure = self._response(entry.response, started, total)
         where = f"entry {index}"
-        initiator = entry.initiator if isinstance(entry.initiator, _Initiator) else None
+        initiator = entry.initiator
+        if initiator.__class__ is _Initiator:
+            initiator_type, initiator_url = _text(initiator.type), _text(initiator.url)
+        else:
+            initiator_type, initiator_url = None, _text(initiator)
         return Exchange(
             id=f"e{index}",
             method=method,
@@ -214,8 +231,8 @@ class _Mapper:
             http_version=normalise_http_version(request.httpVersion),
             hints=ProducerHints(
                 resource_type=_text(entry.resource_type),
-                initiator_type=_text(initiator.type) if initiator else None,
-                initiator_url=_text(initiator.url) if initiator else _text(entry.initiator),
+                initiator_type=initiator_type,
+                initiator_url=initiator_url,
                 from_cache=_from_cache(entry.from_cache),
                 page_ref=_text(entry.pageref),
                 server_ip=_text(entry.serverIPAddress),
@@ -228,92 +245,152 @@ class _Mapper:
     ) -> tuple[Response | None, str | None]:
         if r is None:
             return None, "no response recorded"
-        error = r.error if isinstance(r.error, str) and r.error else None
+        error = _text(r.error) or _text(r.failure_text)
         status = _status(r.status)
         if status is None:
             return None, error or "response status missing or unreadable"
         if status <= 0:
             return None, error or f"status {status} (no response recorded)"
-        reason = r.statusText if isinstance(r.statusText, str) and r.statusText else None
+        reason = _text(r.statusText)
         finished = started + total / 1000.0 if total is not None else None
         return Response(status, self._headers(r.headers), reason,
                         normalise_http_version(r.httpVersion), finished), error
 
     def _headers(self, items: list[_Header] | None) -> Headers:
         if not items:
-            return Headers()
+            return _NO_HEADERS
+        # The common case in one comprehension: string names and values. ``n[:1] not in
+        # ":"`` is false both for pseudo-headers and for an empty name.
+        pairs = tuple([(h.name, h.value) for h in items if h.name.__class__ is str
+                       and h.value.__class__ is str and h.name[:1] not in ":"])
+        if len(pairs) != len(items) and not _well_formed(items):
+            pairs = self._odd_headers(items)
+        return Headers(pairs)
+
+    def _odd_headers(self, items: list[_Header]) -> tuple[tuple[str, str], ...]:
         pairs = []
-        odd = False
         for h in items:
-            name, value = h.name, h.value
-            if type(name) is not str or type(value) is not str:
-                name, value = _coerce_header(name, value)
-                if name is None or value is None:
-                    odd = True
-                    continue
-            if name.startswith(":"):
+            name, value = _coerce_header(h.name, h.value)
+            if name is None or value is None:
+                self.diagnostics.note(f"{self.path}: header fields without a usable name or "
+                                      "value were ignored")
                 continue
-            pairs.append((name, value))
-        if odd:
-            self.diagnostics.note(f"{self.path}: header fields without a usable name or value "
-                                  "were ignored")
-        return Headers(tuple(pairs))
+            if not name.startswith(":"):
+                pairs.append((name, value))
+        return tuple(pairs)
 
 
 # -- the lenient path for entries the typed decoder refused -----------------------------------
 
 
+class _LooseRequest(msgspec.Struct):
+    method: Any = None
+    url: Any = None
+    httpVersion: Any = None
+    headers: Any = None
+
+
+class _LooseResponse(msgspec.Struct):
+    status: Any = None
+    statusText: Any = None
+    httpVersion: Any = None
+    headers: Any = None
+    error: Any = msgspec.field(default=None, name="_error")
+    failure_text: Any = msgspec.field(default=None, name="_failureText")
+
+
+class _LooseEntry(msgspec.Struct):
+    """The same fields as :class:`_Entry`, each object-valued one also accepting any other
+    JSON value, so that a wrong shape can be named; bodies are still never decoded."""
+
+    startedDateTime: Any = None
+    time: Any = None
+    request: _LooseRequest | list[Any] | str | float | bool | None = None
+    response: _LooseResponse | list[Any] | str | float | bool | None = None
+    timings: _Timings | list[Any] | str | float | bool | None = None
+    pageref: Any = None
+    serverIPAddress: Any = None
+    resource_type: Any = msgspec.field(default=None, name="_resourceType")
+    initiator: _Initiator | list[Any] | str | float | bool | None = msgspec.field(
+        default=None, name="_initiator")
+    from_cache: Any = msgspec.field(default=None, name="_fromCache")
+
+
+_LOOSE_DECODER = msgspec.json.Decoder(_LooseEntry)
+
+
 def _lenient_entry(value: Undecodable) -> _Entry:
     """Rebuild an entry the typed decoder refused, keeping what can be kept.
 
-    Hints and timings of the wrong shape are dropped; a request or header list of the wrong
-    shape makes the entry unusable (``_Skip``).
+    Hints and timings of the wrong shape are dropped; a request, response or header list of
+    the wrong shape makes the entry unusable (``_Skip``).
     """
     if value.bad_utf8:
         raise _Skip("entry is not valid UTF-8")
     try:
-        obj = msgspec.json.decode(value.raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # pragma: no cover - known valid JSON
-        raise _Skip("entry is not valid JSON") from None
-    if not isinstance(obj, dict):
-        raise _Skip("entry is not an object")
-    request = obj.get("request")
-    if not isinstance(request, dict):
+        loose = _LOOSE_DECODER.decode(value.raw)
+    except msgspec.ValidationError:
+        raise _Skip("entry is not an object") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover
+        raise _Skip("entry is not valid JSON") from None  # the Raw skip found it valid
+    request, response = loose.request, loose.response
+    if not isinstance(request, _LooseRequest):
         raise _Skip("no request object")
-    if not _header_list_ok(request.get("headers")):
-        raise _Skip("request.headers is not a list of objects")
-    response = obj.get("response")
-    if response is not None and not isinstance(response, dict):
+    if response is not None and not isinstance(response, _LooseResponse):
         raise _Skip("response is not an object")
-    if isinstance(response, dict) and not _header_list_ok(response.get("headers")):
-        raise _Skip("response.headers is not a list of objects")
-    if not isinstance(obj.get("timings"), (dict, type(None))):
-        obj["timings"] = None
-    if not isinstance(obj.get("_initiator"), (dict, str, type(None))):
-        obj["_initiator"] = None
-    try:
-        return msgspec.convert(obj, _Entry)
-    except msgspec.ValidationError as e:  # pragma: no cover - the checks above cover _Entry
-        raise _Skip(f"unexpected entry structure ({e})") from None
-
-
-def _header_list_ok(headers: object) -> bool:
-    return headers is None or (
-        isinstance(headers, list) and all(isinstance(h, dict) for h in headers)
+    request_headers = _header_list(request.headers)
+    if request_headers is None:
+        raise _Skip("request.headers is not a list of objects")
+    typed_response = None
+    if response is not None:
+        response_headers = _header_list(response.headers)
+        if response_headers is None:
+            raise _Skip("response.headers is not a list of objects")
+        typed_response = _Response(response.status, response.statusText, response.httpVersion,
+                                   response_headers, response.error, response.failure_text)
+    initiator = loose.initiator
+    return _Entry(
+        startedDateTime=loose.startedDateTime,
+        time=loose.time,
+        request=_Request(request.method, request.url, request.httpVersion, request_headers),
+        response=typed_response,
+        timings=loose.timings if isinstance(loose.timings, _Timings) else None,
+        pageref=loose.pageref,
+        serverIPAddress=loose.serverIPAddress,
+        resource_type=loose.resource_type,
+        initiator=initiator if isinstance(initiator, (_Initiator, str)) else None,
+        from_cache=loose.from_cache,
     )
+
+
+def _header_list(headers: object) -> list[_Header] | None:
+    """A list of header objects as ``_Header``s (missing: empty); None when it is not one."""
+    if headers is None:
+        return []
+    if not isinstance(headers, list) or not all(isinstance(h, dict) for h in headers):
+        return None
+    return [_Header(h.get("name"), h.get("value")) for h in headers]
 
 
 # -- field conversions ------------------------------------------------------------------------
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if value.__class__ is str and value else None
 
 
 def _from_cache(value: object) -> str | None:
     if isinstance(value, str):
         return value or None
     return "true" if value is True else None
+
+
+_NO_HEADERS = Headers()
+
+
+def _well_formed(items: list[_Header]) -> bool:
+    """True when every header has a non-empty string name and a string value."""
+    return all(h.name.__class__ is str and h.name and h.value.__class__ is str for h in items)
 
 
 def _coerce_header(name: object, value: object) -> tuple[str | None, str | None]:
@@ -332,10 +409,12 @@ def _coerce_header(name: object, value: object) -> tuple[str | None, str | None]
 
 
 def _status(value: object) -> int | None:
+    if value.__class__ is int:
+        return value
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
+    if isinstance(value, int):  # an int subclass: not from JSON, but harmless
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -345,9 +424,12 @@ def _status(value: object) -> int | None:
 
 def _duration(value: object) -> float | None:
     """A HAR duration in ms; -1 ("does not apply") and other negatives are unknown."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if value >= 0 else None
+    # Exact class checks: fast, and they leave out bool (an int subclass).
+    if value.__class__ is float:
+        return value if value >= 0 else None
+    if value.__class__ is int:
+        return float(value) if value >= 0 else None
+    return None
 
 
 def _timings(t: _Timings | None, total: float | None) -> Timings | None:
@@ -387,10 +469,24 @@ _VERSION = re.compile(r"(?:http/)?(\d)(?:\.(\d))?")
 _ALPN = re.compile(r"h([23])(?:[-c]\d*)?")
 
 
+_VERSIONS: dict[str, str | None] = {}
+
+
 def normalise_http_version(value: object) -> str | None:
     """``HTTP/1.0``, ``HTTP/1.1``, ``HTTP/2`` or ``HTTP/3`` from the loose forms HARs use."""
-    if not isinstance(value, str):
+    if value.__class__ is not str:
         return None
+    try:
+        return _VERSIONS[value]
+    except KeyError:
+        pass
+    version = _normalise_http_version(value)
+    if len(_VERSIONS) < 64:  # a file of ever-new garbage versions must not grow it
+        _VERSIONS[value] = version
+    return version
+
+
+def _normalise_http_version(value: str) -> str | None:
     text = value.strip().lower()
     m = _VERSION.fullmatch(text)
     if m:

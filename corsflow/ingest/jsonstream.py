@@ -30,7 +30,6 @@ absolute byte offset.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -85,14 +84,12 @@ class Undecodable:
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
-    """A learned element separator: ``text`` with the closing brace at ``close``."""
+    """A learned element separator: ``text`` with the closing brace at ``close`` and the next
+    element's opening brace at ``open``; between them only the comma and whitespace."""
 
     text: bytes
     close: int
-
-
-class _Truncated(Exception):
-    pass
+    open: int
 
 
 def _offset_in(error: msgspec.DecodeError) -> int | None:
@@ -139,6 +136,8 @@ class JsonArrayStream:
         self._misses = 0
         self._searched = -1
         """Absolute offset up to which the current pattern is known not to occur."""
+        self._next = -1
+        """Where the next element starts (in ``_buf``) when a guess matched, else -1."""
 
     # -- buffer -----------------------------------------------------------------------------
 
@@ -199,6 +198,9 @@ class JsonArrayStream:
         while True:
             try:
                 _RAW.decode(memoryview(self._buf)[self._pos :])
+            except RecursionError:
+                raise JsonSyntaxError(self.offset, f"JSON nested too deeply to read, in the "
+                                      f"value at byte {self.offset}") from None
             except msgspec.DecodeError as e:
                 end = _value_end(e)
                 if end is not None:
@@ -228,9 +230,12 @@ class JsonArrayStream:
         if self._buf[self._pos] != ord('"'):
             self._unexpected(self._buf[self._pos], "a string key")
         end = self._span()  # may move the buffer: read positions only after it
-        key = json.loads(self._buf[self._pos : end])
+        try:
+            key = msgspec.json.decode(self._buf[self._pos : end], type=str)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            raise JsonSyntaxError(self.offset, f"not valid JSON near byte {self.offset}: "
+                                  "a key that is not valid UTF-8") from None
         self._pos = end
-        assert isinstance(key, str)  # it began with a quote and is one complete value
         return key
 
     # -- navigation ---------------------------------------------------------------------------
@@ -246,9 +251,13 @@ class JsonArrayStream:
         """
         captured: dict[tuple[str, ...], bytes] = {}
         c = self._peek()
-        if self._pos == 0 and self._base == 0 and self._buf.startswith(_BOM):
-            self._pos = 3
-            c = self._peek()
+        if self._pos == 0 and self._base == 0:
+            if self._buf.startswith(_BOM):
+                self._pos = 3
+                c = self._peek()
+            elif self._buf[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise JsonSyntaxError(0, "the file is UTF-16 text; JSON must be UTF-8 "
+                                      "(save it again as UTF-8)")
         for depth, want in enumerate(path):
             here = ".".join(path[:depth]) or "the top level"
             if c != _BRACE:
@@ -309,6 +318,10 @@ class JsonArrayStream:
             start = self.offset
             value = self._element(decode)
             yield start, value
+            if self._next >= 0:  # the matched separator already showed where the next one is
+                self._pos, self._next = self._next, -1
+                c = _BRACE
+                continue
             last = self.offset - 1  # absolute offset of the element's last byte
             c = self._peek()
             if c == _COMMA:
@@ -341,7 +354,7 @@ class JsonArrayStream:
         self._learned += 1
         self._misses = 0
         self._searched = -1
-        return _Pattern(buf[begin : m.end()], close - begin)
+        return _Pattern(buf[begin : m.end()], close - begin, self._pos - begin)
 
     def _skip_ws_in_buffer(self, pos: int) -> int:
         buf, n = self._buf, len(self._buf)
@@ -383,7 +396,7 @@ class JsonArrayStream:
             value = decode(memoryview(self._buf)[self._pos : end])
         except msgspec.ValidationError:
             return None  # the slice may not even be the element: let the Raw skip decide
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, RecursionError):
             return None
         except msgspec.DecodeError as e:
             n = _value_end(e)
@@ -394,6 +407,7 @@ class JsonArrayStream:
             self._miss()
             return (self._decode_exact(decode, self._pos + n),)
         self._pos = end
+        self._next = at + pattern.open
         self._misses = 0
         return (value,)
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from corsflow.errors import Diagnostics, IngestError
 from corsflow.ingest import jsonstream, open_capture
 from corsflow.ingest.har import normalise_http_version, parse_started, read_har
 from corsflow.model import Exchange, Timings
+
+from .layout import dump
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HAR_DIR = REPO_ROOT.parent / "shared" / "corpus" / "har"
@@ -23,7 +28,7 @@ INVALID = "invalid-not-json.har"
 DAMAGED = {"minimal-no-version-no-creator.har": {"request.method missing or not a string": 1}}
 
 
-def corpus(name: str) -> Path:
+def corpus_file(name: str) -> Path:
     path = HAR_DIR / name
     if not path.is_file():
         pytest.skip(NO_CORPUS)
@@ -121,7 +126,7 @@ def test_corpus_file_matches_json_load(path: Path) -> None:
                                   "chrome-devtools-post-utf8-bom.har"])
 def test_tiny_chunks_give_the_same_exchanges(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Buffer boundaries anywhere (inside strings, escapes, the BOM) change nothing."""
-    path = corpus(name)
+    path = corpus_file(name)
     expected, _ = read(path)
     monkeypatch.setattr(jsonstream, "CHUNK", 997)
     monkeypatch.setattr(jsonstream, "LOOKAHEAD", 3000)
@@ -129,7 +134,7 @@ def test_tiny_chunks_give_the_same_exchanges(name: str, monkeypatch: pytest.Monk
 
 
 def test_invalid_json_is_one_line_error_naming_the_file() -> None:
-    path = corpus(INVALID)
+    path = corpus_file(INVALID)
     with pytest.raises(IngestError) as caught:
         read(path)
     message = str(caught.value)
@@ -140,7 +145,7 @@ def test_invalid_json_is_one_line_error_naming_the_file() -> None:
 
 
 def test_aftonbladet_has_three_preflights() -> None:
-    exchanges, _ = read(corpus("webpagetest-2.17-aftonbladet-cors-preflights.har"))
+    exchanges, _ = read(corpus_file("webpagetest-2.17-aftonbladet-cors-preflights.har"))
     preflights = [x for x in exchanges
                   if x.method == "OPTIONS" and "access-control-request-method" in x.request_headers]
     assert [x.id for x in preflights] == ["e103", "e128", "e210"]
@@ -150,7 +155,7 @@ def test_aftonbladet_has_three_preflights() -> None:
 
 
 def test_verizon_preflights_found_whatever_the_header_case() -> None:
-    exchanges, _ = read(corpus("chrome-har-0.2.3-verizon-preflights-lowercase.har"))
+    exchanges, _ = read(corpus_file("chrome-har-0.2.3-verizon-preflights-lowercase.har"))
     preflights = [x for x in exchanges
                   if x.method == "OPTIONS" and x.request_headers.get("ACCESS-CONTROL-REQUEST-METHOD")]
     assert [x.id for x in preflights] == ["e126", "e140"]
@@ -169,7 +174,7 @@ def test_pseudo_headers_never_reach_request_headers(path: Path) -> None:
 
 
 def test_pseudo_headers_were_there_to_drop() -> None:
-    path = corpus("chrome-har-capturer-0.10-cnn-preflight.har")
+    path = corpus_file("chrome-har-capturer-0.10-cnn-preflight.har")
     with_pseudo = {i for i, e in enumerate(json_entries(path))
                    if any(h["name"].startswith(":") for h in e["request"]["headers"])}
     assert len(with_pseudo) == 19
@@ -186,7 +191,7 @@ def test_pseudo_headers_were_there_to_drop() -> None:
     ("chrome-devtools-status0-aborted.har", {"status 0 (no response recorded)": 1}),
 ])
 def test_status_zero_means_no_response(name: str, failures: dict[str, int]) -> None:
-    exchanges, _ = read(corpus(name))
+    exchanges, _ = read(corpus_file(name))
     failed = [x for x in exchanges if x.response is None]
     assert {f: sum(1 for x in failed if x.failure == f) for f in failures} == failures
     assert len(failed) == sum(failures.values())
@@ -194,7 +199,7 @@ def test_status_zero_means_no_response(name: str, failures: dict[str, int]) -> N
 
 
 def test_real_status_with_chrome_error_keeps_both() -> None:
-    exchanges, _ = read(corpus("chrome-devtools-requestgenerator-all-methods-options.har"))
+    exchanges, _ = read(corpus_file("chrome-devtools-requestgenerator-all-methods-options.har"))
     aborted = [x for x in exchanges if x.failure == "net::ERR_ABORTED"]
     assert len(aborted) == 82
     assert all(x.response is not None and x.response.status > 0 for x in aborted)
@@ -205,7 +210,7 @@ def test_real_status_with_chrome_error_keeps_both() -> None:
 @pytest.mark.parametrize("name, count", [("fiddler-4.6-ie11-bom.har", 11),
                                          ("chrome-devtools-post-utf8-bom.har", 1)])
 def test_files_with_a_bom_are_read(name: str, count: int) -> None:
-    path = corpus(name)
+    path = corpus_file(name)
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     exchanges, diagnostics = read(path)
     assert len(exchanges) == count and diagnostics.skipped_count == 0
@@ -213,40 +218,40 @@ def test_files_with_a_bom_are_read(name: str, count: int) -> None:
 
 
 def test_chrome_fields_land_in_hints() -> None:
-    exchanges, _ = read(corpus("chrome-devtools-requestgenerator-all-methods-options.har"))
+    exchanges, _ = read(corpus_file("chrome-devtools-requestgenerator-all-methods-options.har"))
     assert {x.hints.resource_type for x in exchanges} == {"fetch"}
     assert sum(x.hints.from_cache == "disk" for x in exchanges) == 4
     assert {x.hints.creator for x in exchanges} == {"WebInspector"}
-    cnn, _ = read(corpus("chrome-har-capturer-0.10-cnn-preflight.har"))
+    cnn, _ = read(corpus_file("chrome-har-capturer-0.10-cnn-preflight.har"))
     assert cnn[0].hints.initiator_type == "other"
     assert cnn[0].hints.creator == "Chrome HAR Capturer"
     # chrome-har writes _initiator as the bare URL of the initiating document or script.
-    verizon, _ = read(corpus("chrome-har-0.2.3-verizon-preflights-lowercase.har"))
+    verizon, _ = read(corpus_file("chrome-har-0.2.3-verizon-preflights-lowercase.har"))
     urls = [x.hints.initiator_url for x in verizon if x.hints.initiator_url]
     assert len(urls) == 63 and "https://www.verizonwireless.com/devices/" in urls
     assert all(x.hints.initiator_type is None for x in verizon)
-    ws, _ = read(corpus("mitmproxy-export-websocket.har"))
+    ws, _ = read(corpus_file("mitmproxy-export-websocket.har"))
     assert [x.hints.resource_type for x in ws] == ["websocket"] * 3
 
 
 def test_started_with_offsets_converts_to_utc() -> None:
     # 2014-08-11T11:16:54.324+02:00 is 09:16:54.324 UTC: 16293 days after 1970-01-01
     # (16293 * 86400 = 1407715200) plus 9 h 16 min 54.324 s (33414.324 s).
-    (x,) = read(corpus("charles-3.9-cross-origin-xhr-base64.har"))[0]
+    (x,) = read(corpus_file("charles-3.9-cross-origin-xhr-base64.har"))[0]
     assert x.started == pytest.approx(1407715200 + 33414.324, abs=1e-6)
     # 2014-04-16T17:13:04.099+05:30 is 11:43:04.099 UTC.
-    first, second = read(corpus("charles-3.6-connect-tunnels.har"))[0]
+    first, second = read(corpus_file("charles-3.6-connect-tunnels.har"))[0]
     assert first.started == pytest.approx(1397648584.099, abs=1e-6)
     assert second.started - first.started == pytest.approx(0.001, abs=1e-6)
     assert first.timings is not None and first.timings.dns is None and first.timings.wait is None
 
 
 def test_http_versions_of_the_corpus() -> None:
-    expressen, _ = read(corpus("webpagetest-17.12-expressen-odd-httpversion.har"))
+    expressen, _ = read(corpus_file("webpagetest-17.12-expressen-odd-httpversion.har"))
     # "1.1" on 287 entries, "" on 3 and the garbage "ori" on 317.
     versions = [x.http_version for x in expressen]
     assert (versions.count("HTTP/1.1"), versions.count(None)) == (287, 320)
-    firefox, _ = read(corpus("firefox-111-http3.har"))
+    firefox, _ = read(corpus_file("firefox-111-http3.har"))
     assert [x.http_version for x in firefox].count("HTTP/3") == 8
 
 
@@ -259,7 +264,8 @@ def test_mapping_of_one_entry(tmp_path: Path) -> None:
                  {"name": "Origin", "value": "https://app.example"},
                  {"name": "X-Count", "value": 3}, {"name": "X-Flag", "value": True},
                  {"name": 5, "value": "numeric name"}, {"name": "X-Null", "value": None},
-                 {"name": "X-Obj", "value": {"a": 1}}],
+                 {"name": "X-Obj", "value": {"a": 1}}, {"name": "", "value": "empty name"},
+                 {"name": {"n": 1}, "value": "object name"}, {"value": "no name"}],
         pageref="page_1", serverIPAddress="", _resourceType="preflight",
         _initiator={"type": "preflight", "url": "https://api.example/x", "stack": {}},
         _fromCache="memory")
@@ -331,13 +337,15 @@ def test_response_variants(tmp_path: Path) -> None:
 
 
 def test_invalid_utf8_in_a_used_field_skips_only_that_entry(tmp_path: Path) -> None:
+    odd = entry(_initiator=7)  # goes the lenient way, which must not decode the body either
+    odd["response"]["content"]["text"] = "BODY"
     path = write_har(tmp_path, [entry(url="https://a.example/BAD"), entry(),
                                 entry(response={"status": 200, "headers": [],
-                                                "content": {"text": "BODY"}})])
+                                                "content": {"text": "BODY"}}), odd])
     data = path.read_bytes().replace(b"BAD", b"\xff\xfe").replace(b"BODY", b"\xff")
     path.write_bytes(data)
     exchanges, diagnostics = read(path)
-    assert [x.id for x in exchanges] == ["e1", "e2"]  # a bad body is never decoded
+    assert [x.id for x in exchanges] == ["e1", "e2", "e3"]  # a bad body is never decoded
     assert dict(diagnostics.skipped_by_reason) == {"entry is not valid UTF-8": 1}
 
 
@@ -365,6 +373,53 @@ def test_tricky_strings_and_formatting_give_identical_exchanges(tmp_path: Path) 
     compact.write_text(json.dumps({"log": {"creator": {"name": "test"}, "entries": entries}},
                                   separators=(",", ":")))
     assert [x.url for x in read(compact)[0]] == [x.url for x in results[0]]
+
+
+STRUCTURE = st.lists(st.sampled_from(['{', '}', '"', '\\', ',', ':', '[', ']', '\n', 'a', ' ',
+                                       '},{"request"', '\u00e9']), min_size=1, max_size=5
+                     ).map("".join)
+JUNK = st.recursive(st.one_of(st.none(), st.integers(), STRUCTURE),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.sampled_from(["name", "value",
+                                                                             "request", "a"]),
+                                                            inner, max_size=3)),
+                    max_leaves=10)
+HEADERS = st.lists(st.fixed_dictionaries({"name": st.one_of(STRUCTURE, st.just(":path")),
+                                          "value": STRUCTURE}), max_size=4)
+HAR_ENTRIES = st.lists(st.fixed_dictionaries({
+    "startedDateTime": st.sampled_from(["2024-05-14T09:21:33.123Z", "2024-05-14T11:21:33+02:00"]),
+    "request": st.fixed_dictionaries({"method": STRUCTURE, "url": STRUCTURE, "headers": HEADERS,
+                                      "postData": JUNK}),
+    "response": st.fixed_dictionaries({"status": st.sampled_from([0, -1, 200, 404]),
+                                       "headers": HEADERS, "content": JUNK}),
+    "_initiator": st.one_of(st.none(), STRUCTURE, st.fixed_dictionaries({"stack": JUNK})),
+    "_junk": JUNK,
+}), max_size=8)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(entries=HAR_ENTRIES, seed=st.integers(0, 2**32))
+def test_any_layout_and_key_order_reads_like_json_loads(tmp_path: Path, entries: list[Any],
+                                                        seed: int) -> None:
+    rnd = random.Random(seed)
+    for e in entries:  # producers differ in key order; the learned separator must cope
+        items = list(e.items())
+        rnd.shuffle(items)
+        e.clear()
+        e.update(items)
+    text = dump({"log": {"creator": {"name": "h"}, "entries": entries}}, rnd)
+    path = tmp_path / "h.har"
+    path.write_text(text, encoding="utf-8")
+    exchanges, diagnostics = read(path)
+    assert diagnostics.skipped_count == 0
+    expected = json.loads(text)["log"]["entries"]
+    assert [(x.method, x.url, x.request_headers.items, x.status) for x in exchanges] == [
+        (e["request"]["method"], e["request"]["url"],
+         tuple((h["name"], h["value"]) for h in e["request"]["headers"]
+               if not h["name"].startswith(":")),
+         e["response"]["status"] if e["response"]["status"] > 0 else None)
+        for e in expected]
 
 
 def test_entry_bigger_than_the_read_chunk(tmp_path: Path,
@@ -413,9 +468,18 @@ def test_unreadable_files_raise_one_line(tmp_path: Path, text: str, message: str
     assert "\n" not in str(caught.value)
 
 
+def test_utf16_file_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.har"
+    path.write_text(json.dumps({"log": {"entries": [entry()]}}), encoding="utf-16")
+    with pytest.raises(IngestError, match="UTF-16"):
+        read(path)
+
+
 def test_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="cannot open"):
         read(tmp_path / "absent.har")
+    with pytest.raises(IngestError, match="cannot open"):
+        read(tmp_path)
 
 
 def test_truncated_after_some_entries_keeps_them(tmp_path: Path) -> None:
@@ -437,6 +501,18 @@ def test_syntax_error_after_some_entries_keeps_them(tmp_path: Path) -> None:
     assert len(exchanges) == 3
     assert diagnostics.skipped[0].where == "entry 3"
     assert diagnostics.skipped[0].reason == "JSON syntax error: the rest of the file was not read"
+
+
+def test_absurd_nesting_stops_reading_without_a_traceback(tmp_path: Path) -> None:
+    path = write_har(tmp_path, [entry(), entry(), entry()])
+    data = path.read_bytes()
+    second = data.index(b'"request"', data.index(b'"request"') + 1)
+    deep = b'"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b", "
+    path.write_bytes(data[:second] + deep + data[second:])
+    exchanges, diagnostics = read(path)
+    assert len(exchanges) == 1
+    assert diagnostics.skipped[0].where == "entry 1"
+    assert any("nested too deeply" in n for n in diagnostics.notes)
 
 
 def test_broken_first_entry_raises(tmp_path: Path) -> None:
@@ -477,3 +553,43 @@ def test_normalise_http_version(raw: object, expected: str | None) -> None:
 ])
 def test_parse_started(raw: object, expected: tuple[float, bool] | None) -> None:
     assert parse_started(raw) == expected
+
+
+# -- the project's own recorded Chromium sessions (samples/) -------------------------------------
+
+
+def sample(name: str) -> Path:
+    path = REPO_ROOT / "samples" / name
+    if not path.is_file():
+        pytest.skip(f"samples/{name} is not in this checkout")
+    return path
+
+
+def test_playwright_failures_use_failure_text() -> None:
+    """Playwright writes status -1 and ``_failureText`` where DevTools writes 0 and ``_error``,
+    even for a response that arrived but lacked Access-Control-Allow-Origin."""
+    exchanges, diagnostics = read(sample("chromium-playwright.har"))
+    assert diagnostics.skipped_count == 0
+    failed = [x for x in exchanges if x.response is None]
+    assert {x.failure for x in failed} == {"net::ERR_FAILED"}
+    assert sorted(x.url.split("?s=")[1].split("&")[0] for x in failed) == sorted([
+        "no-acao", "acao-mismatch", "actual-no-acao", "preflight-404-bare",
+        "method-not-allowed", "header-not-allowed"])
+    assert {x.hints.creator for x in exchanges} == {"Playwright"}
+    assert not [x for x in exchanges if x.method == "OPTIONS"]  # Playwright omits preflights
+
+
+def test_mitmproxy_har_of_a_chromium_session() -> None:
+    exchanges, diagnostics = read(sample("chromium-session.har"))
+    entries = json.loads(sample("chromium-session.har").read_text(encoding="utf-8-sig"))
+    entries = entries["log"]["entries"]
+    assert diagnostics.skipped_count == 0 and len(exchanges) == len(entries)
+    preflights = [x for x in exchanges if x.method == "OPTIONS"
+                  and x.request_headers.get("access-control-request-method")]
+    assert len(preflights) == sum(
+        1 for e in entries if e["request"]["method"] == "OPTIONS" and any(
+            h["name"].lower() == "access-control-request-method" for h in e["request"]["headers"]))
+    assert preflights
+    nocache = [x for x in preflights if x.request_headers.get("pragma") == "no-cache"]
+    assert len(nocache) == 3  # the first three steps of the nocache scenario
+    assert {x.hints.creator for x in exchanges} == {"mitmproxy"}

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from corsflow.ingest import jsonstream
 from corsflow.ingest.jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, Undecodable
 
+from .layout import dump
+
 PATH = ("log", "entries")
 decode_any = msgspec.json.Decoder().decode
 
@@ -35,19 +37,6 @@ VALUES = st.recursive(
 # mimic them, which is what the learned-separator guesses have to survive.
 ELEMENTS = st.lists(st.one_of(st.dictionaries(KEYS, VALUES, min_size=1, max_size=5),
                               VALUES), max_size=12)
-
-
-def dump(value: Any, rnd: random.Random, depth: int = 0) -> str:
-    """JSON text with random (but valid) whitespace, sometimes pretty, sometimes not."""
-    ws = rnd.choice(["", " ", "\n" + "  " * (depth + 1), "\t", "\r\n  ", "\n"])
-    end = rnd.choice(["", "\n" + "  " * depth, " "])
-    if isinstance(value, dict):
-        items = [f"{ws}{json.dumps(k)}{rnd.choice(['', ' '])}:{rnd.choice(['', ' '])}"
-                 f"{dump(v, rnd, depth + 1)}" for k, v in value.items()]
-        return "{" + ",".join(items) + end + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(ws + dump(v, rnd, depth + 1) for v in value) + end + "]"
-    return json.dumps(value, ensure_ascii=rnd.random() < 0.5)
 
 
 def stream(data: bytes, chunk: int | None = None) -> tuple[dict[Any, bytes], list[Any]]:
@@ -133,6 +122,11 @@ def test_syntax_errors_come_after_the_good_elements(text: bytes, error: str) -> 
             got.append(v)
     assert got[0] in (1, {"a": 1})
     assert caught.value.message.startswith(error)
+
+
+def test_key_with_invalid_utf8_is_a_syntax_error() -> None:
+    with pytest.raises(JsonSyntaxError, match="near byte 1: a key that is not valid UTF-8"):
+        JsonArrayStream(io.BytesIO(b'{"\xff": 1, "log": {"entries": []}}')).find_array(PATH)
 
 
 @pytest.mark.parametrize("text", [b"[]", b'{"log": 3}', b'{"log": {}}', b'{"log": {"entries": 1}}'])
