@@ -5,7 +5,8 @@ in order (:mod:`.tcp`) and parsed as HTTP/1.x (:mod:`.http1`), and requests are 
 responses (:mod:`.conversation`). Exchanges come out as their responses complete, which is
 completion order, not request order. Memory is bounded by the connections that are open and
 the messages in flight: a connection's state is dropped when it closes (FIN both ways or RST)
-or has been idle for :data:`IDLE_TIMEOUT` seconds of capture time. What remains of a closed
+or has been idle for :data:`IDLE_TIMEOUT` seconds of capture time (longer while a request
+waits for its response). What remains of a closed
 connection is its sequence ranges, so that a second copy of it (pcapng files write the packets
 of several interfaces in batches) or late retransmissions are not read as a new connection.
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 300.0
 """Seconds of capture time after which a silent connection is closed and forgotten."""
+IN_FLIGHT_TIMEOUT = 1800.0
+"""The same for a connection with a request still waiting for its response (a long poll)."""
 _SWEEP_EVERY = 1 << 15  # packets between idle sweeps
 _RECENT = 1 << 16  # closed connections whose sequence ranges are kept, to spot a second copy
 
@@ -127,7 +130,7 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
             out.clear()
         if number >= next_sweep:
             next_sweep = number + _SWEEP_EVERY
-            _sweep(table, ts - IDLE_TIMEOUT, recent)
+            _sweep(table, ts, recent)
             if out:
                 yield from out
                 out.clear()
@@ -174,11 +177,13 @@ def _within(seen: tuple[int, int], seq: int) -> bool:
     return (seq - first) & 0xFFFFFFFF < (end - first) & 0xFFFFFFFF
 
 
-def _sweep(table: dict[bytes, tuple[Conversation, int]], horizon: float,
+def _sweep(table: dict[bytes, tuple[Conversation, int]], now: float,
            recent: dict[bytes, tuple[int, int]]) -> None:
-    """Close connections silent since before ``horizon``."""
-    stale = [(k, conv) for k, (conv, d) in table.items() if d == 0 and conv.last_ts < horizon]
-    for k, conv in stale:
+    """Close connections that have been silent too long at capture time ``now``."""
+    idle, in_flight = now - IDLE_TIMEOUT, now - IN_FLIGHT_TIMEOUT
+    stale = [conv for conv, d in table.values()
+             if d == 0 and conv.last_ts < (in_flight if conv.queue else idle)]
+    for conv in stale:
         conv.close(NO_RESPONSE)
         a, b = conv.sides[0].endpoint, conv.sides[1].endpoint
         _forget(table, a + b, b + a, recent)

@@ -733,3 +733,22 @@ def test_a_connection_resumed_after_the_idle_timeout_is_still_read(
         "http://api.example/a", "http://api.example/a", "http://api.example/later"]
     assert all(e.status == 200 for e in exchanges)
     assert not any("reappeared" in n for n in diag.notes)
+
+
+def test_a_long_poll_outlives_the_idle_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corsflow.ingest import pcap as pcap_module
+
+    monkeypatch.setattr(pcap_module, "_SWEEP_EVERY", 1)
+    c = Conversation()
+    c.handshake()
+    c.client_sends(GET)
+    c.ts += pcap_module.IDLE_TIMEOUT * 2  # the server answers ten minutes later ...
+    other = simple(Conversation(client=("10.0.0.6", 40006), ts=c.ts))  # ... sweeps run meanwhile
+    c.packets += other.packets
+    c.ts = other.ts
+    c.server_sends(OK)
+    c.close()
+    exchanges, _ = read(tmp_path, pcap_bytes(c.packets))
+    assert sorted(summary(exchanges)) == [("GET", "http://api.example/a", 200, None)] * 2
