@@ -8,8 +8,8 @@ The CLI, the mitmproxy addon and the notebook API are thin shells over this modu
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import CorsMachine

@@ -8,8 +8,9 @@ a capture that does not show a value must not be given an invented one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 SourceFormat = Literal["har", "pcap", "pcapng", "mitmproxy"]
 

@@ -481,16 +481,14 @@ def preflight_check(
                                f"status {status} is not in 200-299", "#ok-status"))
         return done("PreflightInvalidStatus", str(status))
 
-    if profile.preflight_status_before_cors_check:
-        if (failed := status_step()) is not None:
-            return failed
+    if profile.preflight_status_before_cors_check and (failed := status_step()) is not None:
+        return failed
     check = cors_check(response_headers_get, origin, credentials_include, preflight=True)
     trace.extend(check.trace)
     if not check.ok:
         return done(check.error, check.failed_parameter)
-    if not profile.preflight_status_before_cors_check:
-        if (failed := status_step()) is not None:
-            return failed
+    if not profile.preflight_status_before_cors_check and (failed := status_step()) is not None:
+        return failed
 
     # "Let methods be the result of extracting header list values given
     # `Access-Control-Allow-Methods` ... If either methods or headerNames is failure,

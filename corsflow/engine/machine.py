@@ -39,7 +39,6 @@ from .fetch import (
 from .infer import RequestView, view_request
 from .profiles import EngineProfile
 
-
 CORS_FAILURE = "net::ERR_FAILED"
 """What Chromium records (HAR ``_error``, Playwright ``_failureText``) for a request it
 blocked by CORS."""
@@ -252,7 +251,7 @@ class CorsMachine:
 
     def _settle_alone(self, p: _Preflight) -> ExchangeVerdict:
         """A preflight that no request followed within the pairing timeout."""
-        ex, view = p.exchange, p.view
+        ex = p.exchange
         trace = [TraceStep("Request sent after the preflight", "info",
                            "none in the capture", "#cors-preflight-fetch")]
         omit, include = p.outcomes[False], p.outcomes[True]
@@ -305,7 +304,7 @@ class CorsMachine:
                 "#cors-preflight-cache"))
         steps.extend(trace)
         error = outcome.check.error if outcome is not None and verdict == "blocked" else None
-        param = outcome.check.failed_parameter if error else None
+        param = outcome.check.failed_parameter if outcome is not None and error else None
         max_age = _max_age(outcome) if outcome is not None and outcome.check.ok else None
         return ExchangeVerdict(
             ex, "preflight", view.origin, verdict,  # type: ignore[arg-type]

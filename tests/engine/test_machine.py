@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from corsflow.analysis import Analysis, analyze_exchanges
@@ -168,7 +170,7 @@ class TestCredentials:
 
 
 class TestCacheBehaviour:
-    allow = dict(GOOD, **{"Access-Control-Max-Age": "600"})
+    allow: ClassVar[dict[str, str]] = dict(GOOD, **{"Access-Control-Max-Age": "600"})
 
     def test_redundant_preflight_with_devtools_cache_disabled(self) -> None:
         nocache = {"Pragma": "no-cache", "Cache-Control": "no-cache"}
