@@ -218,14 +218,21 @@ class CorsflowAddon:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        path = ctx.options.corsflow_report
-        if not path or self._analysis is None:
+        if self._analysis is None:
             return
         try:
+            # Settle what is still open: its findings are logged (mitmdump still prints
+            # them; some frontends may have closed their log by now) and go in the report.
             self._flush()
+        except Exception as e:  # noqa: BLE001 - as in _observe
+            self._failed(e)
+        path = ctx.options.corsflow_report
+        if not path:
+            return
+        try:
             _write_report(self._report(), path)
         except Exception as e:  # noqa: BLE001 - mitmproxy is exiting; say why the report is missing
-            # Logging is already shut down when ``done`` runs, so stderr is the only channel.
+            # The log may already be closed when ``done`` runs: stderr always reaches the user.
             sys.stderr.write(f"corsflow: could not write the report to {path}: {e}\n")
 
     # --- flows ---------------------------------------------------------------------

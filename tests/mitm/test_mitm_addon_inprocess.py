@@ -171,3 +171,39 @@ def test_someone_elses_mark_is_kept(tctx) -> None:
     addon.response(bad)
     addon.response(flow("GET", "https://other.test/", T0 + 60, {}))
     assert bad.marked == ":star:" and "PreflightAllowOriginMismatch" in bad.comment
+
+
+class _Updates:
+    """Records the flows mitmproxy is told to redraw."""
+
+    def __init__(self) -> None:
+        self.flows: list[list[http.HTTPFlow]] = []
+
+    def update(self, flows) -> None:
+        self.flows.append(list(flows))
+
+
+def test_flows_marked_late_are_announced_in_one_update() -> None:
+    addon, updates = CorsflowAddon(), _Updates()
+    with taddons.context(addon, updates) as t:
+        t.configure(addon)
+        bad = [preflight(f"{B}/u{i}", T0 + i * 0.01, acao="https://evil.test") for i in range(3)]
+        for f in bad:
+            addon.response(f)
+        addon.response(flow("GET", "https://other.test/", T0 + 60, {}))
+        assert all(f.marked == ":no_entry:" for f in bad)
+        assert updates.flows == []  # not one update per flow...
+        addon._announce()  # ...but one per tick of the addon's timer
+        assert [sorted(f.id for f in batch) for batch in updates.flows] == [
+            sorted(f.id for f in bad)
+        ]
+
+
+def test_without_keeping_exchanges_the_report_keeps_findings(tmp_path: Path) -> None:
+    addon = CorsflowAddon()
+    with taddons.context(addon) as t:
+        t.configure(addon, corsflow_keep_exchanges=False)
+        addon.response(preflight(f"{B}/k", T0, acao="https://evil.test"))
+        report = addon.report()
+    assert report is not None and report.exchanges == ()
+    assert [f.code for f in report.findings] == ["PreflightAllowOriginMismatch"]
