@@ -16,7 +16,7 @@ from .engine.machine import CorsMachine
 from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
 from .ingest import open_capture
-from .model import Exchange, Headers, SourceFormat
+from .model import Exchange, SourceFormat
 from .report.findings import Aggregator, findings_for, sort_findings
 
 
@@ -74,7 +74,7 @@ class Analysis:
                  keep_exchanges: bool = True, keep_all_headers: bool = False,
                  diagnostics: Diagnostics | None = None) -> None:
         self.profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
-        self.machine = CorsMachine(self.profile)
+        self.machine = CorsMachine(self.profile, cors_headers_only=not keep_all_headers)
         self.aggregator = Aggregator(self.profile)
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
         self.keep_exchanges = keep_exchanges
@@ -102,8 +102,7 @@ class Analysis:
             self.aggregator.add(v)
         self.settled += len(verdicts)
         if self.keep_exchanges:
-            self._verdicts.extend(verdicts if self.keep_all_headers
-                                  else (_cors_headers_only(v) for v in verdicts))
+            self._verdicts.extend(verdicts)
         for f in findings:
             _merge_into(self._findings, f)
         return Fed(tuple(verdicts), tuple(findings))
@@ -125,30 +124,6 @@ class Analysis:
             skipped_by_reason=tuple(sorted(d.skipped_by_reason.items())),
             notes=tuple(d.notes) + self.aggregator.notes(),
         )
-
-
-# What a settled verdict still needs of its exchange's headers: the report shows the CORS
-# exchange (its origin, what a preflight asked, what the server allowed). Keeping every
-# header of every exchange would make the report, not the capture, the memory bound.
-_KEPT_REQUEST = frozenset({"origin", "access-control-request-method",
-                           "access-control-request-headers"})
-
-
-def _kept_response(name: str) -> bool:
-    lower = name.lower()
-    return lower.startswith("access-control-") or lower in ("location", "vary")
-
-
-def _cors_headers_only(v: ExchangeVerdict) -> ExchangeVerdict:
-    ex = v.exchange
-    request = Headers(tuple(h for h in ex.request_headers.items
-                            if h[0].lower() in _KEPT_REQUEST))
-    response = ex.response
-    if response is not None:
-        response = dataclasses.replace(response, headers=Headers(
-            tuple(h for h in response.headers.items if _kept_response(h[0]))))
-    return dataclasses.replace(
-        v, exchange=dataclasses.replace(ex, request_headers=request, response=response))
 
 
 def _merge_into(merged: dict[tuple[str, str, str | None, str], Finding], f: Finding,

@@ -39,10 +39,11 @@ class Headers:
         """Lower-case name -> values (the Fetch standard compares names case-insensitively)."""
         index = self._by_name
         if index is None:
-            grouped: dict[str, list[str]] = {}
+            index = {}
             for n, v in self.items:
-                grouped.setdefault(n.lower(), []).append(v)
-            index = {k: tuple(v) for k, v in grouped.items()}
+                k = n.lower()
+                seen = index.get(k)
+                index[k] = (v,) if seen is None else (*seen, v)
             object.__setattr__(self, "_by_name", index)
         return index
 
@@ -171,3 +172,10 @@ class Exchange:
     @property
     def status(self) -> int | None:
         return self.response.status if self.response is not None else None
+
+    def replace_headers(self, request_headers: Headers, response: Response | None) -> Exchange:
+        """A copy with other request headers and response: ``dataclasses.replace`` costs more
+        than the whole analysis of an exchange, and this runs once per exchange."""
+        return Exchange(self.id, self.method, self.url, request_headers, self.started,
+                        self.source, response, self.failure, self.timings, self.http_version,
+                        self.hints)
