@@ -8,7 +8,7 @@ The CLI, the mitmproxy addon and the notebook API are thin shells over this modu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .engine.events import ExchangeVerdict, Finding
@@ -153,8 +153,13 @@ def analyze_exchanges(exchanges: Iterable[Exchange],
     return analysis.report()
 
 
+Progress = Callable[[str, int], None]
+"""Called now and then with the file being read and how many exchanges it has given."""
+
+
 def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium", *,
-                  diagnostics: Diagnostics | None = None) -> Report:
+                  diagnostics: Diagnostics | None = None,
+                  progress: Progress | None = None) -> Report:
     """Analyse capture files of any supported format, streamed, as one session.
 
     Raises IngestError when a file cannot be read at all; damaged records are skipped and
@@ -171,6 +176,10 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
                 exchange = dataclasses.replace(exchange, id=f"{number}:{exchange.id}")
             analysis.feed(exchange)
             count += 1
+            if progress is not None and not count % 500:
+                progress(path, count)
+        if progress is not None:
+            progress(path, count)
         analysis.add_source(path, fmt, count, analysis.diagnostics.skipped_count - before)
     analysis.flush()
     return analysis.report()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -64,14 +65,41 @@ def _target(output: str | None) -> TextIO | None:
     return sys.stdout if output in (None, "-") else None
 
 
+LARGE_INPUT = 20 * 1024 * 1024
+"""Inputs above this many bytes in all get a progress line on stderr (when it is a terminal)."""
+
+
+def _analyze(args: argparse.Namespace) -> Report:
+    """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
+    size = 0
+    for path in args.paths:
+        try:
+            size += os.path.getsize(path)
+        except OSError:
+            pass  # analyze_paths names the file that cannot be read
+    if args.quiet or size < LARGE_INPUT or not sys.stderr.isatty():
+        return analyze_paths(args.paths, engine=args.engine)
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def show(path: str, count: int) -> None:
+            bar.update(task, description=f"{os.path.basename(path)}: {count:,} exchanges")
+
+        return analyze_paths(args.paths, engine=args.engine, progress=show)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
-    report = analyze_paths(args.paths, engine=args.engine)
+    report = _analyze(args)
     _emit(_render(report, args.format, _target(args.output)), args.output)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    report = analyze_paths(args.paths, engine=args.engine)
+    report = _analyze(args)
     levels = ("error",) if args.fail_on == "error" else ("error", "warning")
     failing = [f for f in report.findings if f.severity in levels]
     if args.format != "none":
