@@ -20,8 +20,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# By hand, on an idle machine: ~100 MB workloads from ../shared/perf (see benchmarks/*.py
+# for --size and the other options). Nothing here is asserted.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_har.py
+	$(BIN)/python benchmarks/bench_pcap.py
+	$(BIN)/python benchmarks/bench_mitm.py offline
+	$(BIN)/python benchmarks/bench_mitm.py live
 
 lint: $(STAMP)
 	$(BIN)/ruff check corsflow tests

@@ -8,8 +8,8 @@ The CLI, the mitmproxy addon and the notebook API are thin shells over this modu
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import CorsMachine
@@ -71,12 +71,14 @@ class Analysis:
     """
 
     def __init__(self, engine: str | EngineProfile = "chromium", *,
-                 keep_exchanges: bool = True, diagnostics: Diagnostics | None = None) -> None:
+                 keep_exchanges: bool = True, keep_all_headers: bool = False,
+                 diagnostics: Diagnostics | None = None) -> None:
         self.profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
-        self.machine = CorsMachine(self.profile)
+        self.machine = CorsMachine(self.profile, cors_headers_only=not keep_all_headers)
         self.aggregator = Aggregator(self.profile)
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
         self.keep_exchanges = keep_exchanges
+        self.keep_all_headers = keep_all_headers
         self._verdicts: list[ExchangeVerdict] = []
         self._findings: dict[tuple[str, str, str | None, str], Finding] = {}
         self._sources: dict[str, SourceInfo] = {}
@@ -151,8 +153,13 @@ def analyze_exchanges(exchanges: Iterable[Exchange],
     return analysis.report()
 
 
+Progress = Callable[[str, int], None]
+"""Called now and then with the file being read and how many exchanges it has given."""
+
+
 def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium", *,
-                  diagnostics: Diagnostics | None = None) -> Report:
+                  diagnostics: Diagnostics | None = None,
+                  progress: Progress | None = None) -> Report:
     """Analyse capture files of any supported format, streamed, as one session.
 
     Raises IngestError when a file cannot be read at all; damaged records are skipped and
@@ -169,6 +176,10 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
                 exchange = dataclasses.replace(exchange, id=f"{number}:{exchange.id}")
             analysis.feed(exchange)
             count += 1
+            if progress is not None and not count % 500:
+                progress(path, count)
+        if progress is not None:
+            progress(path, count)
         analysis.add_source(path, fmt, count, analysis.diagnostics.skipped_count - before)
     analysis.flush()
     return analysis.report()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from . import __version__
 from .analysis import Report, analyze_paths
@@ -63,14 +65,41 @@ def _target(output: str | None) -> TextIO | None:
     return sys.stdout if output in (None, "-") else None
 
 
+LARGE_INPUT = 20 * 1024 * 1024
+"""Inputs above this many bytes in all get a progress line on stderr (when it is a terminal)."""
+
+
+def _analyze(args: argparse.Namespace) -> Report:
+    """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
+    size = 0
+    for path in args.paths:
+        try:
+            size += os.path.getsize(path)
+        except OSError:
+            pass  # analyze_paths names the file that cannot be read
+    if args.quiet or size < LARGE_INPUT or not sys.stderr.isatty():
+        return analyze_paths(args.paths, engine=args.engine)
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def show(path: str, count: int) -> None:
+            bar.update(task, description=f"{os.path.basename(path)}: {count:,} exchanges")
+
+        return analyze_paths(args.paths, engine=args.engine, progress=show)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
-    report = analyze_paths(args.paths, engine=args.engine)
+    report = _analyze(args)
     _emit(_render(report, args.format, _target(args.output)), args.output)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    report = analyze_paths(args.paths, engine=args.engine)
+    report = _analyze(args)
     levels = ("error",) if args.fail_on == "error" else ("error", "warning")
     failing = [f for f in report.findings if f.severity in levels]
     if args.format != "none":
@@ -101,6 +130,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
     # Capture values are attacker-controlled: no terminal escape sequences get through.
     sys.stdout.write("\n\n".join(safe(explain(v, report)) for v in chosen) + "\n")
     return 0
+
+
+def _mitmproxy_missing() -> UsageError:
+    return UsageError("mitmproxy is not installed: pip install 'corsflow[mitmproxy]'")
+
+
+def cmd_addon_path(args: argparse.Namespace) -> int:
+    try:
+        from .addon import addon_path
+    except ImportError:
+        raise _mitmproxy_missing() from None
+    print(addon_path())
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    try:
+        from .addon import run_live
+    except ImportError:
+        raise _mitmproxy_missing() from None
+    extra = [a for a in args.mitmdump_args if a != "--"]
+    return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", help="the exchange id from the report (e.g. e12, p345)")
     which.add_argument("--url", help="every exchange whose URL contains this text")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("addon-path", help="print the file to load with mitmdump -s")
+    p.set_defaults(func=cmd_addon_path)
+
+    p = sub.add_parser("live", help="run a mitmproxy (mitmdump) with the corsflow addon")
+    p.add_argument("--listen-host", default="127.0.0.1")
+    p.add_argument("--listen-port", type=int, default=8080)
+    p.add_argument("--engine", choices=sorted(PROFILES), default="chromium")
+    p.add_argument("--report", metavar="PATH",
+                   help="write the report here on exit (.json, or .html for the page)")
+    p.add_argument("mitmdump_args", nargs=argparse.REMAINDER, metavar="-- MITMDUMP-ARGS",
+                   help="further mitmdump arguments, after --")
+    p.set_defaults(func=cmd_live)
     return parser
 
 

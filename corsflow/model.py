@@ -8,8 +8,9 @@ a capture that does not show a value must not be given an invented one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 SourceFormat = Literal["har", "pcap", "pcapng", "mitmproxy"]
 
@@ -25,15 +26,30 @@ class Headers:
     """
 
     items: tuple[tuple[str, str], ...] = ()
+    _by_name: dict[str, tuple[str, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False)
+    """Lower-case name -> values, built on first look-up (the engine looks up several
+    names in every request)."""
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
         return cls(tuple((str(n), str(v)) for n, v in pairs))
 
+    def by_name(self) -> dict[str, tuple[str, ...]]:
+        """Lower-case name -> values (the Fetch standard compares names case-insensitively)."""
+        index = self._by_name
+        if index is None:
+            index = {}
+            for n, v in self.items:
+                k = n.lower()
+                seen = index.get(k)
+                index[k] = (v,) if seen is None else (*seen, v)
+            object.__setattr__(self, "_by_name", index)
+        return index
+
     def get_all(self, name: str) -> tuple[str, ...]:
         """Every value of ``name``, in order."""
-        name = name.lower()
-        return tuple(v for n, v in self.items if n.lower() == name)
+        return self.by_name().get(name.lower(), ())
 
     def get(self, name: str) -> str | None:
         """The Fetch standard's *get*: values of ``name`` combined with ``", "``, or None.
@@ -46,14 +62,11 @@ class Headers:
         return ", ".join(values)
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        name = name.lower()
-        return any(n.lower() == name for n, _ in self.items)
+        return isinstance(name, str) and name.lower() in self.by_name()
 
     def names(self) -> frozenset[str]:
         """The lower-cased names present."""
-        return frozenset(n.lower() for n, _ in self.items)
+        return frozenset(self.by_name())
 
     def without_pseudo(self) -> Headers:
         """Drop HTTP/2 and HTTP/3 pseudo-header fields (``:authority``, ``:path``, ...)."""
@@ -159,3 +172,10 @@ class Exchange:
     @property
     def status(self) -> int | None:
         return self.response.status if self.response is not None else None
+
+    def replace_headers(self, request_headers: Headers, response: Response | None) -> Exchange:
+        """A copy with other request headers and response: ``dataclasses.replace`` costs more
+        than the whole analysis of an exchange, and this runs once per exchange."""
+        return Exchange(self.id, self.method, self.url, request_headers, self.started,
+                        self.source, response, self.failure, self.timings, self.http_version,
+                        self.hints)

@@ -20,12 +20,17 @@ CORPUS = SHARED / "corpus"
 SAMPLES = REPO_ROOT / "samples"
 
 
-def need(what: str, reason: str) -> None:
-    """Skip (or, under CI, fail) because ``what`` is missing."""
-    message = f"{what} is not available: {reason}"
+def missing(message: str) -> None:
+    """Skip because something the test needs is missing; under CI, fail instead: there a
+    missing tool is a broken install step, and a skipped test is not a passed one."""
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI must install it)")
     pytest.skip(message)
+
+
+def need(what: str, reason: str) -> None:
+    """Skip (or, under CI, fail) because ``what`` is missing."""
+    missing(f"{what} is not available: {reason}")
 
 
 def tool(name: str, hint: str) -> str:

@@ -23,8 +23,8 @@ CONTRACT_FINDING = {"code": str, "severity": str, "message": str, "exchange_ids"
 
 
 def corsflow(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "corsflow", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return subprocess.run([sys.executable, "-m", "corsflow", *args], check=False,
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def test_analyze_json_follows_the_contract() -> None:
@@ -175,3 +175,41 @@ def test_report_written_to_a_file_has_no_colour_codes(tmp_path: Path) -> None:
     run = corsflow("analyze", str(SESSION_HAR), "-o", str(out))
     assert run.returncode == 0 and run.stdout == ""
     assert "\x1b[" not in out.read_text() and "chromium" in out.read_text()
+
+
+def _large_har(path: Path) -> None:
+    """A HAR over the progress threshold: a few entries with large (ignored) bodies."""
+    body = "x" * (1024 * 1024)
+    entries = [dict(_entry("GET", f"https://api.example/{i}", "2026-01-01T00:00:00Z",
+                           {"Origin": "https://app.example"}, 200,
+                           {"Access-Control-Allow-Origin": "*"}),
+                    response={"status": 200, "statusText": "", "httpVersion": "HTTP/1.1",
+                              "headers": [], "content": {"size": len(body), "text": body}})
+               for i in range(22)]
+    path.write_text(json.dumps({"log": {"entries": entries}}))
+
+
+def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    har = tmp_path / "large.har"
+    _large_har(har)
+    piped = corsflow("analyze", str(har), "-o", str(tmp_path / "a.txt"))
+    assert piped.returncode == 0 and piped.stderr == ""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "corsflow", "analyze", str(har), "-o",
+                             str(tmp_path / "b.txt")], stdin=follower, stdout=follower,
+                            stderr=follower, cwd=REPO_ROOT)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=60) == 0
+    assert b"large.har: 22 exchanges" in seen

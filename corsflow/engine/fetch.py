@@ -278,7 +278,7 @@ class ParsedMaxAge:
 
 _DIGITS = re.compile(r"[0-9]+")
 _SIGNED = re.compile(r"[+-]?[0-9]+")
-_INT64 = range(-(2**63), 2**63)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
@@ -289,9 +289,10 @@ def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
     saturates at its cap, so any run of digits is a number there.
     """
     if profile.max_age_accepts_sign:
-        if _SIGNED.fullmatch(text) is None or int(text) not in _INT64:
+        if _SIGNED.fullmatch(text) is None:
             return None
-        return int(text)
+        value = int(text)
+        return value if _INT64_MIN <= value <= _INT64_MAX else None
     return int(text) if _DIGITS.fullmatch(text) is not None else None
 
 
@@ -480,16 +481,14 @@ def preflight_check(
                                f"status {status} is not in 200-299", "#ok-status"))
         return done("PreflightInvalidStatus", str(status))
 
-    if profile.preflight_status_before_cors_check:
-        if (failed := status_step()) is not None:
-            return failed
+    if profile.preflight_status_before_cors_check and (failed := status_step()) is not None:
+        return failed
     check = cors_check(response_headers_get, origin, credentials_include, preflight=True)
     trace.extend(check.trace)
     if not check.ok:
         return done(check.error, check.failed_parameter)
-    if not profile.preflight_status_before_cors_check:
-        if (failed := status_step()) is not None:
-            return failed
+    if not profile.preflight_status_before_cors_check and (failed := status_step()) is not None:
+        return failed
 
     # "Let methods be the result of extracting header list values given
     # `Access-Control-Allow-Methods` ... If either methods or headerNames is failure,

@@ -17,8 +17,8 @@ from .fetch import (
     is_forbidden_request_header,
     is_same_origin,
     is_token,
-    serialize_origin,
     mime_essence,
+    serialize_origin,
 )
 from .profiles import EngineProfile
 

@@ -26,7 +26,7 @@ import heapq
 from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin, urlsplit
 
-from ..model import Exchange
+from ..model import Exchange, Headers, Response
 from .cache import PreflightCache
 from .events import Credentials, ExchangeVerdict, MaxAge, TraceStep
 from .fetch import (
@@ -39,7 +39,6 @@ from .fetch import (
 from .infer import RequestView, view_request
 from .profiles import EngineProfile
 
-
 CORS_FAILURE = "net::ERR_FAILED"
 """What Chromium records (HAR ``_error``, Playwright ``_failureText``) for a request it
 blocked by CORS."""
@@ -48,13 +47,39 @@ MODEL_CONTRADICTED = "the capture contradicts the engine model"
 """The unknown_reason of a request the browser sent although the model says it could not."""
 
 
+_KEPT_REQUEST = frozenset({"origin", "access-control-request-method",
+                           "access-control-request-headers"})
+
+
+def cors_headers_only(exchange: Exchange, cors: bool) -> Exchange:
+    """The exchange with only its CORS headers: the request's Origin and what a preflight
+    asked for, the response's Access-Control-*, Location and Vary (names lower-cased).
+    A request that is not a CORS one keeps its Origin only."""
+    if not cors:
+        origin = exchange.request_headers.get_all("origin")
+        response = exchange.response
+        if response is not None:
+            response = Response(response.status, Headers(), response.reason,
+                                response.http_version, response.finished)
+        return exchange.replace_headers(Headers(tuple(("origin", o) for o in origin)), response)
+    index = exchange.request_headers.by_name()
+    request = Headers(tuple((name, value) for name in _KEPT_REQUEST if name in index
+                            for value in index[name]))
+    response = exchange.response
+    if response is not None:
+        kept = tuple((name, value) for name, values in response.headers.by_name().items()
+                     if name.startswith("access-control-") or name in ("location", "vary")
+                     for value in values)
+        response = Response(response.status, Headers(kept), response.reason,
+                            response.http_version, response.finished)
+    return exchange.replace_headers(request, response)
+
+
 def _headers_map(exchange: Exchange) -> dict[str, tuple[str, ...]]:
     """Response headers as lower-case name -> values, for the checks."""
-    out: dict[str, list[str]] = {}
-    if exchange.response is not None:
-        for name, value in exchange.response.headers.items:
-            out.setdefault(name.lower(), []).append(value)
-    return {k: tuple(v) for k, v in out.items()}
+    if exchange.response is None:
+        return {}
+    return exchange.response.headers.by_name()
 
 
 @dataclass(slots=True)
@@ -77,6 +102,9 @@ class CorsMachine:
     profile: EngineProfile
     window: float = 2.0
     pair_timeout: float = 30.0
+    cors_headers_only: bool = True
+    """Once an exchange is read, keep only the headers the verdict and the findings use, so
+    what the verdicts carry (and a report keeps) does not grow with the capture's headers."""
     cache: PreflightCache = field(init=False)
     _buffer: list[tuple[float, int, Exchange]] = field(default_factory=list)
     _ahead: dict[tuple[str, str], list[tuple[float, int, Exchange]]] = field(default_factory=dict)
@@ -155,6 +183,8 @@ class CorsMachine:
 
     def _process(self, exchange: Exchange, out: list[ExchangeVerdict]) -> None:
         view = view_request(exchange, self.profile)
+        if self.cors_headers_only:
+            exchange = cors_headers_only(exchange, view.cors)
         if view.preflight:
             self._on_preflight(exchange, view)
         elif not view.cors:
@@ -248,13 +278,14 @@ class CorsMachine:
         self._taken.add(best[1])
         self._forget_ahead(best[1], best[2])
         pre_view = view_request(best[2], self.profile)
-        self._on_preflight(best[2], pre_view)
+        self._on_preflight(cors_headers_only(best[2], True) if self.cors_headers_only
+                           else best[2], pre_view)
         return self._pick(self._waiting.get((pre_view.origin or "", best[2].url), []),
                           exchange, view)
 
     def _settle_alone(self, p: _Preflight) -> ExchangeVerdict:
         """A preflight that no request followed within the pairing timeout."""
-        ex, view = p.exchange, p.view
+        ex = p.exchange
         trace = [TraceStep("Request sent after the preflight", "info",
                            "none in the capture", "#cors-preflight-fetch")]
         omit, include = p.outcomes[False], p.outcomes[True]
@@ -307,7 +338,7 @@ class CorsMachine:
                 "#cors-preflight-cache"))
         steps.extend(trace)
         error = outcome.check.error if outcome is not None and verdict == "blocked" else None
-        param = outcome.check.failed_parameter if error else None
+        param = outcome.check.failed_parameter if outcome is not None and error else None
         max_age = _max_age(outcome) if outcome is not None and outcome.check.ok else None
         return ExchangeVerdict(
             ex, "preflight", view.origin, verdict,  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ its input; :func:`open_capture` picks the reader from the file's content, never 
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import Diagnostics, IngestError
 from ..model import Exchange, SourceFormat
@@ -39,7 +39,7 @@ def detect_format(path: str) -> SourceFormat:
         return "pcapng"
     text = head[3:] if head.startswith(_BOM) else head
     stripped = text.lstrip()
-    if stripped.startswith(b"{") or stripped.startswith(b"["):
+    if stripped.startswith((b"{", b"[")):
         return "har"
     # mitmproxy's flow files are tnetstrings: "<length>:<payload><type>".
     colon = head.find(b":")

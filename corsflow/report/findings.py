@@ -449,9 +449,10 @@ class Aggregator:
         missing = sum(g.saved for g in self._without_preflight.values())
         if not missing:
             return ()
-        return (f"{missing} request(s) needed a preflight that is not in the capture (Playwright's "
+        note = (f"{missing} request(s) needed a preflight that is not in the capture (Playwright's "
                 "HAR, for one, leaves preflights out): which preflight authorised them, and "
-                "whether the cache was used, is unknown",)
+                "whether the cache was used, is unknown")
+        return (note,)
 
     def findings(self) -> list[Finding]:
         out: list[Finding] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from ..analysis import Report
@@ -22,6 +22,7 @@ from .tally import CORS_ROLES, Counts, Tally, duration_ms, origin_label, tally, 
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pandas import DataFrame
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def exchanges_frame(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
         "total_ms": pd.array(_floats([duration_ms(v) for v in rows]), dtype="float64"),
         "wait_ms": pd.array(_floats([wait_ms(v) for v in rows]), dtype="float64"),
     }
-    return pd.DataFrame(data, columns=list(EXCHANGE_COLUMNS))
+    return cast("DataFrame", pd.DataFrame(data, columns=list(EXCHANGE_COLUMNS)))
 
 
 def _requested_headers(v: ExchangeVerdict) -> str | None:
@@ -254,7 +255,7 @@ def preflights_frame(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
         "redundant_cause": pd.array([v.redundant_cause for v in rows], dtype="string"),
         "avoidable": pd.array([v.exchange.id in t.avoidable for v in rows], dtype="bool"),
     }
-    return pd.DataFrame(data, columns=list(PREFLIGHT_COLUMNS))
+    return cast("DataFrame", pd.DataFrame(data, columns=list(PREFLIGHT_COLUMNS)))
 
 
 def findings_frame(report: Report) -> pd.DataFrame:
@@ -273,7 +274,7 @@ def findings_frame(report: Report) -> pd.DataFrame:
         "exchange_ids": pd.Series([tuple(f.exchange_ids) for f in fs], dtype="object"),
         "exchange_count": pd.array([len(f.exchange_ids) for f in fs], dtype="int64"),
     }
-    return pd.DataFrame(data, columns=list(FINDING_COLUMNS))
+    return cast("DataFrame", pd.DataFrame(data, columns=list(FINDING_COLUMNS)))
 
 
 def _summary(
@@ -313,7 +314,7 @@ def by_origin(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
     pd = _pd()
     t = t or tally(report)
     groups = {o: c for o, c in t.origins.items() if c.requests or c.preflights}
-    return _summary(pd, groups, "origin", {})
+    return cast("DataFrame", _summary(pd, groups, "origin", {}))
 
 
 def by_endpoint(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
@@ -332,4 +333,4 @@ def by_endpoint(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
         ),
         "origins": pd.array([", ".join(sorted(origins.get(n, ()))) for n in names], dtype="string"),
     }
-    return _summary(pd, t.endpoints, "endpoint", extra)
+    return cast("DataFrame", _summary(pd, t.endpoints, "endpoint", extra))

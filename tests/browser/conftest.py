@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing
+
 from .captures import CaptureUnavailable, mitmdump_path
 from .harness import CHROMIUM, Captures, Session, run_session, save_truth
 
 
 def _need_browser() -> None:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package 'chromium')")
+        missing(f"{CHROMIUM} is not installed (Debian package 'chromium')")
     if importlib.util.find_spec("playwright") is None:
-        pytest.skip("the playwright Python package is not installed")
+        missing("the playwright Python package is not installed")
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +46,7 @@ def direct_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
 def proxy_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     _need_browser()
     if not mitmdump_path().exists():
-        pytest.skip("mitmdump is not installed beside this Python (pip install mitmproxy)")
+        missing("mitmdump is not installed beside this Python (pip install mitmproxy)")
     d = tmp_path_factory.mktemp("proxy")
     caps = Captures(flows=d / "session.flows", mitm_har=d / "mitm.har", workdir=d)
     session = run_session("proxy", caps)
@@ -55,7 +57,7 @@ def proxy_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
 def capture_file(session: Session, name: str) -> Path:
     """The capture file ``name`` of a session, or skip saying why it is missing."""
     if name == "pcap" and "pcap_unavailable" in session.files:
-        pytest.skip(f"tcpdump could not capture on loopback: {session.files['pcap_unavailable']}")
+        missing(f"tcpdump could not capture on loopback: {session.files['pcap_unavailable']}")
     path = Path(session.files.get(name, ""))
     if not path.is_file() or path.stat().st_size == 0:
         raise AssertionError(f"the {name} capture was not written ({path})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from corsflow.analysis import Analysis, analyze_exchanges
@@ -168,7 +170,7 @@ class TestCredentials:
 
 
 class TestCacheBehaviour:
-    allow = dict(GOOD, **{"Access-Control-Max-Age": "600"})
+    allow: ClassVar[dict[str, str]] = dict(GOOD, **{"Access-Control-Max-Age": "600"})
 
     def test_redundant_preflight_with_devtools_cache_disabled(self) -> None:
         nocache = {"Pragma": "no-cache", "Cache-Control": "no-cache"}
@@ -336,3 +338,16 @@ def test_a_preflight_sent_after_the_request_was_answered_is_not_its_own() -> Non
     v = by_id(analyze_exchanges(xs))
     assert (v["e2"].cache, v["e2"].preflight_id) == (None, None)
     assert (v["e4"].cache, v["e4"].preflight_id) == ("miss", "e3")
+
+
+def test_replace_headers_carries_every_other_field() -> None:
+    import dataclasses
+
+    from corsflow.model import Headers
+
+    x = exchange(7, "PUT", API + "/a", {"Origin": PAGE, "X-A": "1"}, started=3.0,
+                 failure="f", total_ms=5.0, resource_type="fetch", initiator_url="u")
+    y = x.replace_headers(Headers(), None)
+    for f in dataclasses.fields(x):
+        if f.name not in ("request_headers", "response"):
+            assert getattr(y, f.name) == getattr(x, f.name), f.name

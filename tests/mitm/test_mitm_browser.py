@@ -35,7 +35,7 @@ def origins() -> Iterator[Origins]:
 def test_chromium_preflight_and_request_are_paired(
     start_mitmdump, origins: Origins, chromium: str, tmp_path: Path
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a test extra: under CI its absence must fail
     report_path = tmp_path / "report.json"
     m = start_mitmdump(["-s", addon_path(), "--set", f"corsflow_report={report_path}"])
     api = origins.origin_b
