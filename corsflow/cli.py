@@ -92,9 +92,29 @@ def _analyze(args: argparse.Namespace) -> Report:
         return analyze_paths(args.paths, engine=args.engine, progress=show)
 
 
+def _emit_json(report: Report, output: str | None) -> None:
+    """JSON is written as it is serialised: the largest reports are JSON ones."""
+    from .report.json import iter_json
+
+    if output is None or output == "-":
+        for chunk in iter_json(report):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+        return
+    try:
+        with open(output, "wb") as f:
+            for chunk in iter_json(report):
+                f.write(chunk)
+    except OSError as e:
+        raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     report = _analyze(args)
-    _emit(_render(report, args.format, _target(args.output)), args.output)
+    if args.format == "json":
+        _emit_json(report, args.output)
+    else:
+        _emit(_render(report, args.format, _target(args.output)), args.output)
     return 0
 
 

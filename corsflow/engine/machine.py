@@ -23,6 +23,7 @@ preflights expire after ``pair_timeout``, and the cache is capped and swept by e
 from __future__ import annotations
 
 import heapq
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin, urlsplit
 
@@ -73,6 +74,13 @@ def cors_headers_only(exchange: Exchange, cors: bool) -> Exchange:
         response = Response(response.status, Headers(kept), response.reason,
                             response.http_version, response.finished)
     return exchange.replace_headers(request, response)
+
+
+@lru_cache(maxsize=256)
+def _not_cors_trace(reason: str) -> tuple[TraceStep, ...]:
+    """Most exchanges of a capture are not CORS requests, for a handful of reasons: they
+    share one trace each rather than carry a copy."""
+    return (TraceStep("Is it a CORS request?", "info", f"no: {reason}", "#http-cors-protocol"),)
 
 
 def _headers_map(exchange: Exchange) -> dict[str, tuple[str, ...]]:
@@ -188,11 +196,8 @@ class CorsMachine:
         if view.preflight:
             self._on_preflight(exchange, view)
         elif not view.cors:
-            out.append(ExchangeVerdict(
-                exchange, "other", view.origin, None,
-                trace=(TraceStep("Is it a CORS request?", "info",
-                                 f"no: {view.not_cors_reason}", "#http-cors-protocol"),),
-            ))
+            out.append(ExchangeVerdict(exchange, "other", view.origin, None,
+                                       trace=_not_cors_trace(view.not_cors_reason or "")))
         else:
             self._on_request(exchange, view, out)
 

@@ -6,6 +6,7 @@ extra fields (traces, hints, timings) are added freely.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -69,21 +70,39 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def report_to_dict(report: Report) -> dict[str, Any]:
-    """The contract's single JSON object."""
+def _head(report: Report) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "corsflow_version": __version__,
         "engine": report.engine,
         "sources": [{"path": s.path, "format": s.format, "exchanges": s.exchanges,
                      "skipped": s.skipped} for s in report.sources],
+    }
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The contract's single JSON object."""
+    return {
+        **_head(report),
         "exchanges": [exchange_to_dict(v) for v in report.exchanges],
         "findings": [finding_to_dict(f) for f in report.findings],
         "summary": summarize(report),
     }
 
 
-def render_json(report: Report) -> str:
+def iter_json(report: Report) -> Iterator[bytes]:
+    """The object of :func:`report_to_dict`, serialised piece by piece with one exchange per
+    line, so a report of a million exchanges is never held twice in memory."""
     import orjson
 
-    return orjson.dumps(report_to_dict(report), option=orjson.OPT_INDENT_2).decode() + "\n"
+    yield orjson.dumps(_head(report))[:-1] + b',\n"exchanges": ['
+    for n, v in enumerate(report.exchanges):
+        yield (b"\n" if n == 0 else b",\n") + orjson.dumps(exchange_to_dict(v))
+    findings = [finding_to_dict(f) for f in report.findings]
+    yield b'\n],\n"findings": ' + orjson.dumps(findings, option=orjson.OPT_INDENT_2)
+    yield (b',\n"summary": ' + orjson.dumps(summarize(report), option=orjson.OPT_INDENT_2)
+           + b"\n}\n")
+
+
+def render_json(report: Report) -> str:
+    return b"".join(iter_json(report)).decode()
