@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Literal
 
 SourceFormat = Literal["har", "pcap", "pcapng", "mitmproxy"]
@@ -39,13 +40,28 @@ class Headers:
         """Lower-case name -> values (the Fetch standard compares names case-insensitively)."""
         index = self._by_name
         if index is None:
-            index = {}
-            for n, v in self.items:
-                k = n.lower()
-                seen = index.get(k)
-                index[k] = (v,) if seen is None else (*seen, v)
+            items = self.items
+            # A comprehension is the fast path; it loses values only when a name repeats.
+            index = {n.lower(): (v,) for n, v in items}
+            if len(index) != len(items):
+                index = {}
+                for n, v in items:
+                    k = n.lower()
+                    seen = index.get(k)
+                    index[k] = (v,) if seen is None else (*seen, v)
             object.__setattr__(self, "_by_name", index)
         return index
+
+    def scan(self, name: str) -> tuple[str, ...]:
+        """Every value of the lower-case ``name``, without building the index: cheaper for
+        one look-up in headers that will not be looked up again."""
+        if self._by_name is not None:
+            return self._by_name.get(name, ())
+        items = self.items
+        # The presence test runs in C (map, `in`): most look-ups find nothing.
+        if name not in map(str.lower, map(itemgetter(0), items)):
+            return ()
+        return tuple(v for n, v in items if n.lower() == name)
 
     def get_all(self, name: str) -> tuple[str, ...]:
         """Every value of ``name``, in order."""

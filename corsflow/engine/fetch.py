@@ -134,7 +134,11 @@ def _is_unsafe_byte(c: str) -> bool:
     return (b < 0x20 and b != 0x09) or c in '"():<>?@[\\]{}' or b == 0x7F
 
 
+# The same rules as regular expressions: one C-level scan of a value instead of a Python
+# call per character (tests pin them to _is_unsafe_byte and _LANGUAGE_OK).
+_UNSAFE_BYTE = re.compile('[\x00-\x08\x0a-\x1f"():<>?@\\[\\\\\\]{}\x7f]')
 _LANGUAGE_OK = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz *,-.;=")
+_LANGUAGE_VALUE = re.compile(r"[0-9A-Za-z *,\-.;=]*")
 _SAFELISTED_ESSENCES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 )
@@ -201,11 +205,11 @@ def is_cors_safelisted_request_header(
         return False
     lower = name.lower()
     if lower == "accept":
-        return not any(_is_unsafe_byte(c) for c in value)
+        return _UNSAFE_BYTE.search(value) is None
     if lower in ("accept-language", "content-language"):
-        return all(c in _LANGUAGE_OK for c in value)
+        return _LANGUAGE_VALUE.fullmatch(value) is not None
     if lower == "content-type":
-        if any(_is_unsafe_byte(c) for c in value):
+        if _UNSAFE_BYTE.search(value) is not None:
             return False
         return mime_essence(value) in _SAFELISTED_ESSENCES
     if lower == "range":

@@ -8,10 +8,12 @@ need the author's request, so this module reconstructs it and says how sure it i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..model import Exchange, Headers
 from .events import Credentials
 from .fetch import (
+    _METHOD_OVERRIDES,  # forbidden or not depending on the value
     cors_unsafe_request_header_names,
     is_cors_safelisted_method,
     is_forbidden_request_header,
@@ -73,16 +75,28 @@ def has_cache_bypass(headers: Headers) -> bool:
     return "no-cache" in pragma and "no-cache" in cache_control
 
 
+@lru_cache(maxsize=2048)
+def _authorable(name: str) -> str | None:
+    """The lower-cased name when a page could have set a header so named, whatever its
+    value; None when never. Cached: a capture repeats a few dozen names many times."""
+    lower = name.lower()
+    if not is_token(name) or lower in BROWSER_ADDED_HEADERS:
+        return None
+    if lower not in _METHOD_OVERRIDES and is_forbidden_request_header(name, ""):
+        return None
+    return lower
+
+
 def author_headers(headers: Headers, cache_bypass: bool) -> tuple[tuple[str, str], ...]:
     """The request's headers minus forbidden and browser-added ones."""
     kept = []
     for name, value in headers.items:
-        lower = name.lower()
-        if not is_token(name) or is_forbidden_request_header(name, value):
-            # Pseudo-headers, and lines some tools list as headers (WebPageTest puts the
-            # request line there), are not header fields a page could have set.
+        # Pseudo-headers, and lines some tools list as headers (WebPageTest puts the
+        # request line there), are not header fields a page could have set.
+        lower = _authorable(name)
+        if lower is None:
             continue
-        if lower in BROWSER_ADDED_HEADERS:
+        if lower in _METHOD_OVERRIDES and is_forbidden_request_header(name, value):
             continue
         if cache_bypass and lower in ("pragma", "cache-control"):
             continue
@@ -130,6 +144,12 @@ def _origin_from_referer(exchange: Exchange) -> str | None:
 def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
     """Classify one captured request and reconstruct what its author asked for."""
     headers = exchange.request_headers
+    if not headers.scan("origin") and (not exchange.failure or exchange.response is not None):
+        # Most exchanges of a capture carry no Origin (and _origin_from_referer needs a
+        # failure): settle them without indexing every header.
+        bypass = bool(headers.scan("pragma")) and has_cache_bypass(headers)
+        return RequestView(None, False, "no Origin header", False, None, (), (), (),
+                           "unknown", "", bypass)
     origin = headers.get("origin")
     bypass = has_cache_bypass(headers)
     acrm = headers.get("access-control-request-method")

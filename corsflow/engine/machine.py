@@ -23,8 +23,8 @@ preflights expire after ``pair_timeout``, and the cache is capped and swept by e
 from __future__ import annotations
 
 import heapq
-from functools import lru_cache
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 from ..model import Exchange, Headers, Response
@@ -48,6 +48,8 @@ MODEL_CONTRADICTED = "the capture contradicts the engine model"
 """The unknown_reason of a request the browser sent although the model says it could not."""
 
 
+_NO_HEADERS = Headers()
+"""Shared by the many stripped exchanges that keep no header at all (immutable)."""
 _KEPT_REQUEST = frozenset({"origin", "access-control-request-method",
                            "access-control-request-headers"})
 
@@ -57,12 +59,13 @@ def cors_headers_only(exchange: Exchange, cors: bool) -> Exchange:
     asked for, the response's Access-Control-*, Location and Vary (names lower-cased).
     A request that is not a CORS one keeps its Origin only."""
     if not cors:
-        origin = exchange.request_headers.get_all("origin")
+        origin = exchange.request_headers.scan("origin")
         response = exchange.response
         if response is not None:
-            response = Response(response.status, Headers(), response.reason,
+            response = Response(response.status, _NO_HEADERS, response.reason,
                                 response.http_version, response.finished)
-        return exchange.replace_headers(Headers(tuple(("origin", o) for o in origin)), response)
+        request = Headers(tuple(("origin", o) for o in origin)) if origin else _NO_HEADERS
+        return exchange.replace_headers(request, response)
     index = exchange.request_headers.by_name()
     request = Headers(tuple((name, value) for name in _KEPT_REQUEST if name in index
                             for value in index[name]))

@@ -1054,3 +1054,23 @@ def test_profiles_registry() -> None:
 )
 def test_is_token(value: str, ok: bool) -> None:
     assert is_token(value) is ok
+
+
+def test_value_scans_match_the_byte_rules_for_every_latin1_byte() -> None:
+    """The regular expressions the safelist uses for speed say exactly what the per-byte
+    rules say, for every byte an isomorphic-decoded value can hold (and beyond)."""
+    from corsflow.engine.fetch import (
+        _LANGUAGE_OK,
+        _LANGUAGE_VALUE,
+        _UNSAFE_BYTE,
+        _is_unsafe_byte,
+    )
+
+    for code in range(0x180):
+        c = chr(code)
+        for value in (c, f"a{c}b", f"{c}{c}"):
+            assert (_UNSAFE_BYTE.search(value) is not None) == any(map(_is_unsafe_byte, value))
+            assert (_LANGUAGE_VALUE.fullmatch(value) is not None) == all(
+                ch in _LANGUAGE_OK for ch in value)
+    assert _LANGUAGE_VALUE.fullmatch("") is not None
+    assert _LANGUAGE_VALUE.fullmatch("en\n") is None
