@@ -40,16 +40,23 @@ class Headers:
         """Lower-case name -> values (the Fetch standard compares names case-insensitively)."""
         index = self._by_name
         if index is None:
-            items = self.items
-            # A comprehension is the fast path; it loses values only when a name repeats.
-            index = {n.lower(): (v,) for n, v in items}
-            if len(index) != len(items):
-                index = {}
-                for n, v in items:
-                    k = n.lower()
-                    seen = index.get(k)
-                    index[k] = (v,) if seen is None else (*seen, v)
+            index = self.index()
             object.__setattr__(self, "_by_name", index)
+        return index
+
+    def index(self) -> dict[str, tuple[str, ...]]:
+        """:meth:`by_name` without keeping it: for headers held long after one look-up."""
+        if self._by_name is not None:
+            return self._by_name
+        items = self.items
+        # A comprehension is the fast path; it loses values only when a name repeats.
+        index: dict[str, tuple[str, ...]] = {n.lower(): (v,) for n, v in items}
+        if len(index) != len(items):
+            index = {}
+            for n, v in items:
+                k = n.lower()
+                seen = index.get(k)
+                index[k] = (v,) if seen is None else (*seen, v)
         return index
 
     def scan(self, name: str) -> tuple[str, ...]:
@@ -161,6 +168,10 @@ class ProducerHints:
     """The tool that wrote the capture (HAR ``log.creator.name``), e.g. ``"Playwright"``."""
 
 
+NO_HINTS = ProducerHints()
+"""The hints of every exchange whose source says nothing beyond HTTP (immutable, shared)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Exchange:
     """One HTTP request and its response, or the recorded failure, from one capture."""
@@ -183,7 +194,7 @@ class Exchange:
     mitmproxy flow error, a pcap gap), verbatim."""
     timings: Timings | None = None
     http_version: str | None = None
-    hints: ProducerHints = field(default_factory=ProducerHints)
+    hints: ProducerHints = NO_HINTS
 
     @property
     def status(self) -> int | None:

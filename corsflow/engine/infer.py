@@ -7,6 +7,7 @@ need the author's request, so this module reconstructs it and says how sure it i
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -151,6 +152,8 @@ def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
         return RequestView(None, False, "no Origin header", False, None, (), (), (),
                            "unknown", "", bypass)
     origin = headers.get("origin")
+    if origin is not None:
+        origin = sys.intern(origin)  # kept by the verdict; a capture has a handful of origins
     bypass = has_cache_bypass(headers)
     acrm = headers.get("access-control-request-method")
 
