@@ -122,6 +122,22 @@ def _not_cors_trace(reason: str) -> tuple[TraceStep, ...]:
     return (TraceStep("Is it a CORS request?", "info", f"no: {reason}", "#http-cors-protocol"),)
 
 
+_SHARED_STEPS: dict[TraceStep, TraceStep] = {}
+_SHARED_TRACES: dict[tuple[TraceStep, ...], tuple[TraceStep, ...]] = {}
+
+
+def _share_trace(steps: list[TraceStep]) -> tuple[TraceStep, ...]:
+    """The trace as a tuple shared with every verdict whose trace reads the same (bounded
+    memos): requests from one origin to one API mostly repeat the same steps, and a report
+    keeps every verdict."""
+    if len(_SHARED_STEPS) >= _SHARED_MAX:
+        _SHARED_STEPS.clear()
+    if len(_SHARED_TRACES) >= _SHARED_MAX:
+        _SHARED_TRACES.clear()
+    trace = tuple([_SHARED_STEPS.setdefault(step, step) for step in steps])
+    return _SHARED_TRACES.setdefault(trace, trace)
+
+
 def _headers_map(exchange: Exchange) -> dict[str, tuple[str, ...]]:
     """Response headers as lower-case name -> values, for the checks."""
     if exchange.response is None:
@@ -389,7 +405,7 @@ class CorsMachine:
             ex, "preflight", view.origin, verdict,  # type: ignore[arg-type]
             cors_error=error, failed_parameter=param, unknown_reason=unknown_reason,
             redundant=redundant, redundant_cause=cause, credentials=credentials,
-            unsafe_headers=view.requested_headers, max_age=max_age, trace=tuple(steps),
+            unsafe_headers=view.requested_headers, max_age=max_age, trace=_share_trace(steps),
         )
 
     def _looked_up(self, p: _Preflight, creds: bool) -> None:
@@ -563,7 +579,7 @@ class CorsMachine:
             unknown_reason=unknown_reason if verdict == "unknown" else None,
             preflight_id=preflight_id, cache=cache,  # type: ignore[arg-type]
             credentials=credentials, unsafe_headers=view.unsafe_names,
-            preflight_reasons=view.preflight_reasons, trace=tuple(trace),
+            preflight_reasons=view.preflight_reasons, trace=_share_trace(trace),
         )
 
     def _response_check(self, exchange: Exchange, view: RequestView,
