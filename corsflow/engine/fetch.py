@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .events import TraceStep
@@ -25,6 +26,7 @@ SPEC = "https://fetch.spec.whatwg.org/"
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
+@lru_cache(maxsize=1024)  # urlsplit is slow, and a capture requests the same URLs again
 def serialize_origin(url: str) -> str:
     """#ascii-serialisation-of-an-origin of a URL's origin: ``scheme://host[:port]``.
 

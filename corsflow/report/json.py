@@ -19,8 +19,18 @@ if TYPE_CHECKING:
 SCHEMA = 1
 
 
-def exchange_to_dict(v: ExchangeVerdict) -> dict[str, Any]:
+def exchange_to_dict(v: ExchangeVerdict,
+                     traces: dict[int, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """One EXCHANGE record. ``traces``, when given, memoises the trace lists by the identity
+    of the trace tuple (verdicts share traces), for a caller that serialises the dicts at
+    once and keeps the report alive meanwhile."""
     ex = v.exchange
+    trace = None if traces is None else traces.get(id(v.trace))
+    if trace is None:
+        trace = [{"step": s.step, "outcome": s.outcome, "detail": s.detail, "spec": s.spec}
+                 for s in v.trace]
+        if traces is not None:
+            traces[id(v.trace)] = trace
     out: dict[str, Any] = {
         "id": ex.id,
         "method": ex.method,
@@ -45,8 +55,7 @@ def exchange_to_dict(v: ExchangeVerdict) -> dict[str, Any]:
         "source": {"path": ex.source.path, "format": ex.source.format,
                    "where": ex.source.where},
         "time_ms": ex.timings.total if ex.timings else None,
-        "trace": [{"step": s.step, "outcome": s.outcome, "detail": s.detail, "spec": s.spec}
-                  for s in v.trace],
+        "trace": trace,
     }
     if v.max_age is not None:
         m = v.max_age
@@ -96,8 +105,9 @@ def iter_json(report: Report) -> Iterator[bytes]:
     import orjson
 
     yield orjson.dumps(_head(report))[:-1] + b',\n"exchanges": ['
+    traces: dict[int, list[dict[str, Any]]] = {}
     for n, v in enumerate(report.exchanges):
-        yield (b"\n" if n == 0 else b",\n") + orjson.dumps(exchange_to_dict(v))
+        yield (b"\n" if n == 0 else b",\n") + orjson.dumps(exchange_to_dict(v, traces))
     findings = [finding_to_dict(f) for f in report.findings]
     yield b'\n],\n"findings": ' + orjson.dumps(findings, option=orjson.OPT_INDENT_2)
     yield (b',\n"summary": ' + orjson.dumps(summarize(report), option=orjson.OPT_INDENT_2)
