@@ -49,8 +49,10 @@ class Headers:
         if self._by_name is not None:
             return self._by_name
         items = self.items
-        # A comprehension is the fast path; it loses values only when a name repeats.
-        index: dict[str, tuple[str, ...]] = {n.lower(): (v,) for n, v in items}
+        # The fast path, all in C (zip of one iterable makes the 1-tuples); it loses values
+        # only when a name repeats, which the length tells.
+        index: dict[str, tuple[str, ...]] = dict(zip(
+            map(str.lower, map(itemgetter(0), items)), zip(map(itemgetter(1), items))))
         if len(index) != len(items):
             index = {}
             for n, v in items:
