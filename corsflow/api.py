@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .analysis import Report
 from .errors import UsageError
@@ -46,12 +47,39 @@ def _expand(paths: PathLike | Iterable[PathLike]) -> list[str]:
                 raise UsageError(f"{text}: the pattern matches no file")
             out += matches
         elif os.path.isdir(text):
-            raise UsageError(f"{text}: is a directory; pass files or a pattern such as {text}/*.har")
+            raise UsageError(
+                f"{text}: is a directory; pass files or a pattern such as {text}/*.har"
+            )
         else:
             out.append(text)
     if not out:
         raise UsageError("no capture files given")
     return out
+
+
+def _figures_display_in_notebooks() -> None:
+    """Let IPython show a bare :class:`~matplotlib.figure.Figure` as an image.
+
+    The charts are built without pyplot (no global state, nothing to close), so IPython's
+    inline backend, which registers its figure formatter when pyplot loads, may not know
+    them yet; this registers the same PNG formatter ``%matplotlib inline`` would, once.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        from IPython.core.pylabtools import select_figure_formats
+
+        select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
 
 
 def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium") -> CorsAnalysis:
@@ -70,8 +98,10 @@ class CorsAnalysis:
 
     def __repr__(self) -> str:
         r = self.report
-        return (f"<CorsAnalysis engine={r.engine} sources={len(r.sources)} "
-                f"exchanges={len(r.exchanges)} findings={len(r.findings)}>")
+        return (
+            f"<CorsAnalysis engine={r.engine} sources={len(r.sources)} "
+            f"exchanges={len(r.exchanges)} findings={len(r.findings)}>"
+        )
 
     def _repr_html_(self) -> str:
         from .report.card import report_card_html
@@ -121,24 +151,35 @@ class CorsAnalysis:
     def timeline(self, origin: str | None = None, *, ax: Axes | None = None) -> Figure:
         from .report.plots import timeline
 
+        _figures_display_in_notebooks()
         return timeline(self.report, origin, ax=ax)
 
     def preflight_overhead(self, *, ax: Axes | None = None, top: int = 15) -> Figure:
         from .report.plots import preflight_overhead
 
+        _figures_display_in_notebooks()
         return preflight_overhead(self.report, ax=ax, top=top)
 
     def verdicts_by_origin(self, *, ax: Axes | None = None) -> Figure:
         from .report.plots import verdicts_by_origin
 
+        _figures_display_in_notebooks()
         return verdicts_by_origin(self.report, ax=ax)
 
     # Words --------------------------------------------------------------------------
     def explain(self, exchange_id: str) -> str:
         """One exchange in full: role, verdict, pairing, Max-Age, decision steps, fixes."""
-        from .report.text import explain_text
+        from .report.explain import explain
 
-        return explain_text(self.report, exchange_id)
+        v = self.report.get(exchange_id)
+        if v is None:
+            known = (
+                ", ".join(x.exchange.id for x in self.report.exchanges[:3]) or "none: it is empty"
+            )
+            raise UsageError(
+                f"no exchange with id {exchange_id!r} in this analysis (ids look like {known})"
+            )
+        return explain(v, self.report)
 
     def text(self, *, width: int | None = None) -> str:
         """The terminal report, uncoloured."""

@@ -19,7 +19,7 @@ from .errors import CorsflowError, UsageError
 FORMATS = ("text", "json", "csv", "markdown", "html")
 
 
-def _render(report: Report, fmt: str, stream: TextIO) -> str:
+def _render(report: Report, fmt: str, stream: TextIO | None) -> str:
     if fmt == "json":
         from .report.json import render_json
 
@@ -41,7 +41,8 @@ def _render(report: Report, fmt: str, stream: TextIO) -> str:
     return render_text(report, color=_wants_color(stream))
 
 
-def _wants_color(stream: TextIO) -> bool | None:
+def _wants_color(stream: TextIO | None) -> bool | None:
+    """None lets the renderer look at the terminal; a file never gets colour codes."""
     return None if stream is sys.stdout else False
 
 
@@ -57,9 +58,14 @@ def _emit(text: str, output: str | None) -> None:
     logging.getLogger("corsflow").info("wrote %s", output)
 
 
+def _target(output: str | None) -> TextIO | None:
+    """The stream colour is decided for: stdout, or none when writing to a file."""
+    return sys.stdout if output in (None, "-") else None
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     report = analyze_paths(args.paths, engine=args.engine)
-    _emit(_render(report, args.format, sys.stdout), args.output)
+    _emit(_render(report, args.format, _target(args.output)), args.output)
     return 0
 
 
@@ -68,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     levels = ("error",) if args.fail_on == "error" else ("error", "warning")
     failing = [f for f in report.findings if f.severity in levels]
     if args.format != "none":
-        _emit(_render(report, args.format, sys.stdout), args.output)
+        _emit(_render(report, args.format, _target(args.output)), args.output)
     for f in failing[:20]:
         print(f"corsflow: {f.severity}: {f.code}: {f.message}", file=sys.stderr)
     if len(failing) > 20:
@@ -80,6 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
+    from .report.text import safe
 
     report = analyze_paths(args.paths, engine=args.engine)
     if args.id:
@@ -91,7 +98,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         chosen = [v for v in report.exchanges if args.url in v.exchange.url]
         if not chosen:
             raise UsageError(f"no exchange whose URL contains {args.url!r}")
-    sys.stdout.write("\n\n".join(explain(v, report) for v in chosen) + "\n")
+    # Capture values are attacker-controlled: no terminal escape sequences get through.
+    sys.stdout.write("\n\n".join(safe(explain(v, report)) for v in chosen) + "\n")
     return 0
 
 

@@ -168,3 +168,10 @@ def test_engine_choice_changes_the_cap(tmp_path: Path) -> None:
         seen[engine] = (preflight["max_age"]["effective"], "MaxAgeAboveCap" in codes)
     assert seen == {"chromium": (7200.0, True), "firefox": (86400.0, False),
                     "webkit": (600.0, True)}
+
+
+def test_report_written_to_a_file_has_no_colour_codes(tmp_path: Path) -> None:
+    out = tmp_path / "report.txt"
+    run = corsflow("analyze", str(SESSION_HAR), "-o", str(out))
+    assert run.returncode == 0 and run.stdout == ""
+    assert "\x1b[" not in out.read_text() and "chromium" in out.read_text()

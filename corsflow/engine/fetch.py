@@ -11,8 +11,8 @@ standard's byte rules apply to ``ord(c)``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from urllib.parse import urlsplit
 
 from .events import TraceStep
@@ -31,17 +31,17 @@ def serialize_origin(url: str) -> str:
     "If origin's port is non-null, append ':' followed by origin's port": the URL parser
     makes default ports null, so they are omitted. Non-HTTP(S) schemes give ``"null"``.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an unterminated IPv6 literal, a port out of range: no URL, no origin
+        return "null"
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return "null"
     host = parts.hostname  # already lower-cased
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        return "null"
     if port is None or port == _DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
@@ -52,16 +52,43 @@ def is_same_origin(request_origin: str, url: str) -> bool:
     return request_origin != "null" and request_origin == serialize_origin(url)
 
 
-def is_valid_origin_value(value: str) -> bool:
-    """Whether an Access-Control-Allow-Origin value parses as a URL with a host.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
+_PORT = re.compile(r"[0-9]*")
+_FORBIDDEN_HOST_CHARS = frozenset(" #/:<>?@[\\]^|")
 
-    Chromium reports kInvalidAllowOriginValue when the value "is not a valid URL"
-    (services/network/public/cpp/cors/cors.cc, CheckAccessInternal).
+
+def is_valid_origin_value(value: str) -> bool:
+    """Whether an Access-Control-Allow-Origin value is a valid URL, as GURL judges it.
+
+    Chromium reports kInvalidAllowOriginValue when ``GURL(value).is_valid()`` is false
+    (services/network/public/cpp/cors/cors.cc, CheckAccess): no scheme, or a special scheme
+    (http, https, ws, wss, ftp) without a usable host or with a bad port. Any other scheme
+    followed by anything is a valid URL (``mailto:x``), hence a mismatch, not invalid.
     """
     if not value or any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in value):
         return False
-    parts = urlsplit(value)
-    return bool(parts.scheme) and bool(parts.netloc or parts.path) and "://" in value
+    scheme, colon, rest = value.partition(":")
+    if not colon or not _SCHEME.fullmatch(scheme):
+        return False
+    if scheme.lower() not in _SPECIAL_SCHEMES:
+        return True
+    # Special schemes: the authority follows any run of slashes, up to a path, query or
+    # fragment; userinfo is dropped; an IPv6 literal keeps its brackets.
+    authority = re.split(r"[/?#\\]", rest.lstrip("/\\"), maxsplit=1)[0]
+    host_port = authority.rpartition("@")[2]
+    if host_port.startswith("["):
+        host, bracket, port = host_port[1:].partition("]")
+        if not bracket or not host or any(c not in "0123456789abcdefABCDEF:." for c in host):
+            return False
+        if port and not port.startswith(":"):
+            return False
+        port = port[1:]
+    else:
+        host, _, port = host_port.partition(":")
+        if not host or any(c in _FORBIDDEN_HOST_CHARS for c in host):
+            return False
+    return bool(_PORT.fullmatch(port)) and (not port or int(port) <= 65535)
 
 
 # --- which requests need a preflight -------------------------------------------------------
@@ -111,13 +138,13 @@ _LANGUAGE_OK = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 _SAFELISTED_ESSENCES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 )
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_RANGE = re.compile(r"^bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)$")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 def is_token(value: str) -> bool:
     """An HTTP token (RFC 9110 ``token``): what header names and methods are made of."""
-    return bool(_TOKEN.match(value))
+    return bool(_TOKEN.fullmatch(value))
 
 
 def mime_essence(value: str) -> str | None:
@@ -132,7 +159,7 @@ def mime_essence(value: str) -> str | None:
         return None
     mime_type = value[:slash]
     subtype = value[slash + 1 :].split(";", 1)[0].rstrip(" \t\r\n")
-    if not _TOKEN.match(mime_type) or not subtype or not _TOKEN.match(subtype):
+    if not _TOKEN.fullmatch(mime_type) or not subtype or not _TOKEN.fullmatch(subtype):
         return None
     return f"{mime_type}/{subtype}".lower()
 
@@ -144,6 +171,22 @@ def _byte_length(value: str) -> int:
         return len(value.encode("utf-8"))
 
 
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_INTEGER = re.compile(r"[0-9]+")
+_ECT_VALUES = frozenset({"slow-2g", "2g", "3g", "4g"})
+# Value rules of the names an engine safelists beyond the standard, keyed by name (Chromium's
+# services/network/public/cpp/cors/cors.cc IsCorsSafelistedHeader; `intervention` and the
+# forbidden sec-ch-* names take any value). A name without a rule here takes any value.
+_EXTRA_VALUE_RULES: dict[str, Callable[[str], bool]] = {
+    **dict.fromkeys(("device-memory", "dpr", "downlink"),
+                    lambda v: _DECIMAL.fullmatch(v) is not None),  # 1*DIGIT [ "." 1*DIGIT ]
+    **dict.fromkeys(("width", "viewport-width", "rtt"),
+                    lambda v: _INTEGER.fullmatch(v) is not None),  # 1*DIGIT
+    "ect": lambda v: v in _ECT_VALUES,  # kWebEffectiveConnectionTypeMapping, case-sensitive
+    "save-data": lambda v: v.lower() == "on",
+}
+
+
 def is_cors_safelisted_request_header(
     name: str, value: str, profile: EngineProfile | None = None
 ) -> bool:
@@ -152,7 +195,7 @@ def is_cors_safelisted_request_header(
     "If value's length is greater than 128, then return false", then per name: Accept,
     Accept-Language, Content-Language, Content-Type and Range have value rules; every other
     name is not safelisted, except where the engine profile safelists more (Chromium's
-    client hints, ``save-data``).
+    client hints, ``save-data``), each with its own value rule.
     """
     if _byte_length(value) > 128:
         return False
@@ -168,10 +211,15 @@ def is_cors_safelisted_request_header(
     if lower == "range":
         # "Let rangeValue be the result of parsing a single range header value ...
         # If rangeValue is failure, then return false. If rangeValue[0] is null, then
-        # return false" (suffix ranges such as bytes=-500 are not safelisted).
-        m = _RANGE.match(value)
+        # return false" (suffix ranges such as bytes=-500 are not safelisted). The parse is
+        # "given value and false": allowWhitespace is false, so no whitespace anywhere
+        # (Chromium's IsCorsSafelistedHeader likewise refuses any LWS in a Range value).
+        m = _RANGE.fullmatch(value)
         return bool(m and m.group(1) and (not m.group(2) or int(m.group(1)) <= int(m.group(2))))
-    return profile is not None and lower in profile.extra_safelisted_headers
+    if profile is None or lower not in profile.extra_safelisted_headers:
+        return False
+    rule = _EXTRA_VALUE_RULES.get(lower)
+    return rule is None or rule(value)
 
 
 def cors_unsafe_request_header_names(
@@ -212,7 +260,7 @@ def extract_header_list_values(value: str | None) -> tuple[str, ...] | None:
         item = raw.strip(" \t")
         if not item:
             continue
-        if not _TOKEN.match(item):
+        if not _TOKEN.fullmatch(item):
             raise ValueError(item)
         items.append(item)
     return tuple(items)
@@ -228,8 +276,23 @@ class ParsedMaxAge:
     invalid: bool
 
 
-_DIGITS = re.compile(r"^\d+$")
-_SIGNED = re.compile(r"^[+-]?\d+$")
+_DIGITS = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"[+-]?[0-9]+")
+_INT64 = range(-(2**63), 2**63)
+
+
+def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
+    """The integer the engine reads from a non-empty Max-Age, or None when it fails.
+
+    Engines that accept a sign parse a signed 64-bit integer (Chromium base::StringToInt64,
+    WebKit parseInteger<int64_t>), which fails on overflow; Firefox reads digits only and
+    saturates at its cap, so any run of digits is a number there.
+    """
+    if profile.max_age_accepts_sign:
+        if _SIGNED.fullmatch(text) is None or int(text) not in _INT64:
+            return None
+        return int(text)
+    return int(text) if _DIGITS.fullmatch(text) is not None else None
 
 
 def parse_max_age(values: tuple[str, ...], profile: EngineProfile) -> ParsedMaxAge:
@@ -244,11 +307,15 @@ def parse_max_age(values: tuple[str, ...], profile: EngineProfile) -> ParsedMaxA
         return ParsedMaxAge(None, None, float(profile.max_age_default), False, False)
     raw = ", ".join(values)
     text = raw.strip(" \t")
-    pattern = _SIGNED if profile.max_age_accepts_sign else _DIGITS
-    if not pattern.match(text):
+    if not text:
+        # Present but empty: every engine uses the default. Firefox's AddResultToCache says
+        # "if (headerVal.IsEmpty()) age = PREFLIGHT_DEFAULT_EXPIRY_SECONDS"; elsewhere the
+        # empty string fails to parse, which means the default too.
+        return ParsedMaxAge(raw, None, float(profile.max_age_default), False, True)
+    value = _parse_max_age_value(text, profile)
+    if value is None:
         seconds = float(profile.max_age_default) if profile.invalid_max_age_uses_default else 0.0
         return ParsedMaxAge(raw, None, seconds, False, True)
-    value = int(text)
     if value <= 0:
         return ParsedMaxAge(raw, value, 0.0, False, False)
     if value > profile.max_age_cap:
@@ -395,7 +462,10 @@ def preflight_check(
 
     # A preflight is fetched with redirect mode "manual" through HTTP-network-or-cache fetch:
     # "If response's status is not an ok status" covers redirects; Chromium names them apart.
-    if is_redirect_status(status):
+    # A redirect status is a redirect only with a Location to follow (Chromium 156: a 302
+    # without Location, or with an empty one, is an ordinary non-ok response).
+    location = any(v.strip(" \t") for v in response_headers_get.get("location", ()))
+    if is_redirect_status(status) and location:
         trace.append(TraceStep("CORS-preflight fetch: no redirect", "fail",
                                f"the preflight was answered with a redirect ({status})",
                                "#cors-preflight-fetch-0"))

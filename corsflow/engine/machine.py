@@ -24,11 +24,18 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field, replace
+from urllib.parse import urljoin, urlsplit
 
 from ..model import Exchange
 from .cache import PreflightCache
 from .events import Credentials, ExchangeVerdict, MaxAge, TraceStep
-from .fetch import CheckResult, PreflightOutcome, cors_check, preflight_check
+from .fetch import (
+    CheckResult,
+    PreflightOutcome,
+    cors_check,
+    is_redirect_status,
+    preflight_check,
+)
 from .infer import RequestView, view_request
 from .profiles import EngineProfile
 
@@ -176,6 +183,9 @@ class CorsMachine:
         end = exchange.response.finished if exchange.response and exchange.response.finished \
             else exchange.started
         pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout)
+        # The credentials mode is not known yet; the uncredentialed lookup is the one that
+        # erases least, so a credentialed request's lookup may have erased a little more.
+        self._looked_up(pending, False)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
         self._seq += 1
@@ -199,8 +209,14 @@ class CorsMachine:
     def _pick(candidates: list[_Preflight], exchange: Exchange,
               view: RequestView) -> _Preflight | None:
         same_method = [p for p in candidates if p.view.requested_method == exchange.method]
-        exact = [p for p in same_method if set(p.view.requested_headers) == set(view.unsafe_names)]
-        pool = exact or same_method
+        wanted = set(view.unsafe_names)
+        exact = [p for p in same_method if set(p.view.requested_headers) == wanted]
+        # The inferred header set can miss or add a header the browser treats otherwise, so
+        # a preflight asking for a subset or superset still fits; a disjoint one was for
+        # another request (one the browser then blocked, say).
+        close = [p for p in same_method
+                 if set(p.view.requested_headers) <= wanted or wanted <= set(p.view.requested_headers)]
+        pool = exact or close
         return pool[0] if pool else None
 
     def _look_ahead(self, exchange: Exchange, view: RequestView) -> _Preflight | None:
@@ -236,7 +252,6 @@ class CorsMachine:
                 p, "unknown", None, False, trace,
                 unknown_reason=f"the preflight got no response ({ex.failure or 'none captured'})")
         if omit.check.ok and include.check.ok:
-            self._store(p, False)
             return self._preflight_verdict(p, "allowed", omit, False, trace)
         if not omit.check.ok and not include.check.ok:
             return self._preflight_verdict(p, "blocked", omit, False, trace)
@@ -255,6 +270,8 @@ class CorsMachine:
                            unknown_reason: str | None = None,
                            credentials: Credentials = "unknown") -> ExchangeVerdict:
         ex, view = p.exchange, p.view
+        if verdict == "allowed" and outcome is not None:
+            self._store(p, creds)
         steps = [TraceStep("CORS-preflight request", "info",
                            f"asks for {view.requested_method}"
                            + (f" with {', '.join(view.requested_headers)}"
@@ -288,14 +305,18 @@ class CorsMachine:
             unsafe_headers=view.requested_headers, max_age=max_age, trace=tuple(steps),
         )
 
+    def _looked_up(self, p: _Preflight, creds: bool) -> None:
+        """Replay the lookup the browser made before sending the preflight: a stale or (where
+        the engine does so) insufficient entry was erased then, whatever the preflight's
+        outcome (Chromium 156, scenario cache-erase-on-insufficient)."""
+        assert p.view.origin is not None
+        self.cache.lookup(p.view.origin, p.exchange.url, p.view.requested_method or "",
+                          p.view.requested_headers, creds, p.exchange.started)
+
     def _store(self, p: _Preflight, creds: bool) -> None:
         outcome = p.outcomes[creds]
         assert outcome is not None and p.view.origin is not None
         ex = p.exchange
-        # The browser looked the request up before sending the preflight: a stale or (where
-        # the engine does so) insufficient entry was erased then.
-        self.cache.lookup(p.view.origin, ex.url, p.view.requested_method or "",
-                          p.view.requested_headers, creds, ex.started)
         stored_at = ex.response.finished if ex.response and ex.response.finished else ex.started
         self.cache.store(p.view.origin, ex.url, creds, outcome.methods or (),
                          outcome.headers or (), outcome.max_age.seconds, stored_at, ex.id)
@@ -378,7 +399,6 @@ class CorsMachine:
                                     credentials=credentials))
             return
         if outcome.check.ok:
-            self._store(p, creds)
             out.append(self._preflight_verdict(p, "allowed", outcome, creds, [],
                                                credentials=credentials))
             out.append(self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
@@ -425,6 +445,11 @@ class CorsMachine:
             trace.extend(result.trace)
             if note:
                 trace.append(note)
+            if result.error is None:
+                redirect = _redirect_check(exchange)
+                if redirect is not None:
+                    trace.extend(redirect.trace)
+                    result = redirect
             if result.error is not None:
                 verdict, error, param = "blocked", result.error, result.failed_parameter
                 unknown_reason = None
@@ -464,6 +489,26 @@ class CorsMachine:
             f"assumed not credentialed (no Cookie header was sent); had the page used "
             f"credentials: 'include', this would fail with {include.error}",
             "#cors-protocol-and-credentials")
+
+
+def _redirect_check(exchange: Exchange) -> CheckResult | None:
+    """#http-redirect-fetch: "If request's mode is "cors", locationURL includes credentials,
+    and request's origin is not same origin with locationURL's origin, then return a network
+    error" (Chromium: RedirectContainsCredentials, checked after the redirect's CORS check)."""
+    response = exchange.response
+    if response is None or not is_redirect_status(response.status):
+        return None
+    location = response.headers.get("location")
+    if not location:
+        return None
+    target = urljoin(exchange.url, location)
+    parts = urlsplit(target)
+    if parts.username is None and parts.password is None:
+        return None
+    step = TraceStep("Redirect: Location without credentials", "fail",
+                     f"the redirect goes to {location!r}, which carries a user name or password",
+                     "#http-redirect-fetch")
+    return CheckResult("RedirectContainsCredentials", target, (step,))
 
 
 def _max_age(outcome: PreflightOutcome) -> MaxAge:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from html import escape
 
 from ..analysis import Report
-from .tally import SEVERITY_ORDER, tally
+from .findings import SEVERITY_ORDER
+from .tally import tally
 
 FINDINGS_SHOWN = 12
 _COLOURS = {"error": "#b42318", "warning": "#9a6700", "info": "#0b6bcb"}
@@ -24,16 +25,22 @@ def report_card_html(report: Report) -> str:
     t = tally(report)
     c = t.total
     sources = ", ".join(s.path for s in report.sources) or "no sources"
-    share = f" ({c.preflight_share:.0%} of cross-origin time)" if c.preflight_share is not None else ""
+    share = (
+        f" ({c.preflight_share:.0%} of cross-origin time)" if c.preflight_share is not None else ""
+    )
     numbers = [
-        ("exchanges", c.exchanges), ("cross-origin requests", c.requests),
-        ("preflights", c.preflights), ("cache hits", c.cache_hits),
-        ("avoidable preflights", c.avoidable), ("blocked requests", c.blocked),
+        ("exchanges", c.exchanges),
+        ("cross-origin requests", c.requests),
+        ("preflights", c.preflights),
+        ("cache hits", c.cache_hits),
+        ("avoidable preflights", c.avoidable),
+        ("blocked requests", c.blocked),
         ("preflight time", f"{c.preflight_ms:,.0f} ms{share}"),
     ]
     cells = "".join(
         f'<td style="padding:2px 14px 2px 0"><b>{_e(v)}</b><br><small>{_e(k)}</small></td>'
-        for k, v in numbers)
+        for k, v in numbers
+    )
     findings = sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
     rows = "".join(
         f'<tr><td style="color:{_COLOURS.get(f.severity, "inherit")};font-weight:600;'
@@ -41,12 +48,22 @@ def report_card_html(report: Report) -> str:
         f'</code></td><td style="text-align:left">{_e(f.message)}'
         + (f"<br><small><b>fix:</b> {_e(f.hint)}</small>" if f.hint else "")
         + f'</td><td style="text-align:left"><small>{_e(", ".join(f.exchange_ids[:5]))}'
-        + (" …" if len(f.exchange_ids) > 5 else "") + "</small></td></tr>"
-        for f in findings[:FINDINGS_SHOWN])
-    more = (f"<p><small>… and {len(findings) - FINDINGS_SHOWN} more findings "
-            "(<code>.findings</code> has them all)</small></p>" if len(findings) > FINDINGS_SHOWN else "")
-    table = (f"<table><thead><tr><th>severity</th><th>code</th><th>finding</th><th>exchanges</th>"
-             f"</tr></thead><tbody>{rows}</tbody></table>{more}" if findings else "<p>No findings.</p>")
+        + (" …" if len(f.exchange_ids) > 5 else "")
+        + "</small></td></tr>"
+        for f in findings[:FINDINGS_SHOWN]
+    )
+    more = (
+        f"<p><small>… and {len(findings) - FINDINGS_SHOWN} more findings "
+        "(<code>.findings</code> has them all)</small></p>"
+        if len(findings) > FINDINGS_SHOWN
+        else ""
+    )
+    table = (
+        f"<table><thead><tr><th>severity</th><th>code</th><th>finding</th><th>exchanges</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>{more}"
+        if findings
+        else "<p>No findings.</p>"
+    )
     return (
         f'<div class="corsflow-report"><p><b>CORS analysis</b> · engine {_e(report.engine)} · '
         f"{_e(sources)}</p><table><tr>{cells}</tr></table>{table}</div>"

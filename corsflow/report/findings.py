@@ -50,6 +50,9 @@ CATALOGUE: dict[str, Rule] = {r.code: r for r in (
        _CORS, SPEC + "#cors-check"),
     _r("InvalidAllowCredentials", "error", "Access-Control-Allow-Credentials is not 'true'",
        _CORS, SPEC + "#cors-check"),
+    _r("RedirectContainsCredentials", "error",
+       "A redirect of a CORS request points at a URL with a user name or password", _CORS,
+       SPEC + "#http-redirect-fetch"),
     _r("PreflightMissingAllowOriginHeader", "error",
        "The preflight response has no Access-Control-Allow-Origin", _PREFLIGHT,
        SPEC + "#cors-preflight-fetch-0"),
@@ -166,6 +169,9 @@ def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
                 "send the request without credentials")
     if error == "InvalidAllowCredentials":
         return f"send `Access-Control-Allow-Credentials: true` (exactly, lower case) on {on}"
+    if v.cors_error == "RedirectContainsCredentials":
+        return (f"redirect {ex.method} {path} to a URL without `user:password@` (got "
+                f"{param!r}); send credentials in a header instead")
     if v.cors_error == "PreflightInvalidStatus":
         return (f"answer OPTIONS {path} with 204 (or 200) — the preflight never carries "
                 f"cookies or Authorization, so it must pass before any authentication (it "
@@ -220,6 +226,8 @@ def _failure_message(v: ExchangeVerdict) -> str:
         "InvalidAllowHeadersPreflightResponse": f"Access-Control-Allow-Headers "
                                                 f"{v.failed_parameter!r} cannot be parsed",
         "MethodDisallowedByPreflightResponse": f"method {v.failed_parameter} is not allowed",
+        "RedirectContainsCredentials": f"the redirect to {v.failed_parameter!r} carries "
+                                       "credentials",
         "HeaderDisallowedByPreflightResponse": f"request header {v.failed_parameter} is not "
                                                "allowed",
     }.get((v.cors_error or "").removeprefix("Preflight"),
@@ -239,8 +247,8 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
     ex = v.exchange
     if v.verdict == "blocked" and v.cors_error:
         # A request blocked by its preflight repeats the preflight's failure: report it once,
-        # on the preflight, naming both.
-        if v.role == "preflighted" and v.cache == "miss" and v.preflight_id:
+        # on the preflight. A failure of the request's own response is its own finding.
+        if v.role == "preflighted" and v.cache == "miss" and _preflight_stage(v.cors_error):
             return out
         ids = (ex.id,)
         out.append(_finding(v.cors_error, _failure_message(v), ids, _failure_hint(v, None),
@@ -300,6 +308,11 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
             "please report this capture: the engine profile needs correcting",
             origin=v.origin, url=ex.url))
     return out
+
+
+def _preflight_stage(cors_error: str) -> bool:
+    """Whether a CorsError is one the preflight's response raises."""
+    return cors_error.startswith("Preflight") or cors_error.endswith("PreflightResponse")
 
 
 def _allow_headers(v: ExchangeVerdict) -> set[str]:

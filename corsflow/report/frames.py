@@ -10,11 +10,13 @@ pandas is imported only when a frame is asked for.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict
-from .endpoints import endpoint, host_of, path_of, path_template
+from ..urls import endpoint, path_template
 from .optional import require
 from .tally import CORS_ROLES, Counts, Tally, duration_ms, origin_label, tally, wait_ms
 
@@ -30,33 +32,110 @@ SEVERITIES = ("error", "warning", "info")
 CREDENTIALS = ("include", "omit", "unknown")
 
 EXCHANGE_COLUMNS = (
-    "id", "source", "where", "time", "origin", "url", "host", "path", "path_template", "endpoint",
-    "method", "role", "status", "verdict", "cors_error", "failed_parameter", "preflight_id", "cache",
-    "redundant", "redundant_cause", "avoidable", "credentials", "total_ms", "wait_ms",
+    "id",
+    "source",
+    "where",
+    "time",
+    "origin",
+    "url",
+    "host",
+    "path",
+    "path_template",
+    "endpoint",
+    "method",
+    "role",
+    "status",
+    "verdict",
+    "cors_error",
+    "failed_parameter",
+    "preflight_id",
+    "cache",
+    "redundant",
+    "redundant_cause",
+    "avoidable",
+    "credentials",
+    "unsafe_headers",
+    "preflight_reasons",
+    "total_ms",
+    "wait_ms",
 )
 PREFLIGHT_COLUMNS = (
-    "id", "time", "origin", "url", "endpoint", "path_template", "requested_method",
-    "requested_headers", "status", "verdict", "cors_error", "max_age_sent", "max_age",
-    "max_age_effective", "max_age_clamped", "max_age_problem", "cost_ms", "request_ids",
-    "request_count", "cache_hits", "redundant", "redundant_cause", "avoidable",
+    "id",
+    "time",
+    "origin",
+    "url",
+    "endpoint",
+    "path_template",
+    "requested_method",
+    "requested_headers",
+    "status",
+    "verdict",
+    "cors_error",
+    "max_age_sent",
+    "max_age",
+    "max_age_effective",
+    "max_age_clamped",
+    "max_age_problem",
+    "cost_ms",
+    "request_ids",
+    "request_count",
+    "cache_hits",
+    "redundant",
+    "redundant_cause",
+    "avoidable",
 )
 FINDING_COLUMNS = (
-    "code", "severity", "message", "hint", "origin", "url", "spec", "count", "exchange_ids",
+    "code",
+    "severity",
+    "message",
+    "hint",
+    "origin",
+    "url",
+    "spec",
+    "count",
+    "exchange_ids",
     "exchange_count",
 )
 SUMMARY_COLUMNS = (
-    "requests", "preflighted", "simple", "preflights", "cache_hits", "redundant_preflights",
-    "avoidable_preflights", "blocked", "unknown", "failed_preflights", "preflight_ms",
-    "request_ms", "preflight_share",
+    "requests",
+    "preflighted",
+    "simple",
+    "preflights",
+    "cache_hits",
+    "redundant_preflights",
+    "avoidable_preflights",
+    "blocked",
+    "unknown",
+    "failed_preflights",
+    "preflight_ms",
+    "request_ms",
+    "preflight_share",
 )
+
+
+def host_of(url: str) -> str:
+    """``host[:port]`` (lower case, no user info), or ``""`` when the URL has none."""
+    try:
+        return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+    except ValueError:
+        return ""
+
+
+def path_of(url: str) -> str:
+    """The URL's path without the query, ``/`` when empty."""
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return url.split("?", 1)[0]
 
 
 def _pd() -> Any:
     return require("pandas", "DataFrames")
 
 
-def _categorical(pd: Any, values: list[Any], categories: Iterable[str] | None = None,
-                 ordered: bool = False) -> Any:
+def _categorical(
+    pd: Any, values: list[Any], categories: Iterable[str] | None = None, ordered: bool = False
+) -> Any:
     if categories is None:
         categories = sorted({v for v in values if v is not None})
     return pd.Categorical(values, categories=list(categories), ordered=ordered)
@@ -99,9 +178,18 @@ def exchanges_frame(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
         "cache": _categorical(pd, [v.cache for v in rows], CACHE),
         "redundant": pd.array([v.redundant for v in rows], dtype="boolean"),
         "redundant_cause": pd.array([v.redundant_cause for v in rows], dtype="string"),
-        "avoidable": pd.array([v.exchange.id in t.avoidable if v.role == "preflight" else None
-                               for v in rows], dtype="boolean"),
+        "avoidable": pd.array(
+            [v.exchange.id in t.avoidable if v.role == "preflight" else None for v in rows],
+            dtype="boolean",
+        ),
         "credentials": _categorical(pd, [v.credentials for v in rows], CREDENTIALS),
+        # Joined into one string each, so value_counts() answers "why the preflights?".
+        "unsafe_headers": pd.array(
+            [", ".join(v.unsafe_headers) or None for v in rows], dtype="string"
+        ),
+        "preflight_reasons": pd.array(
+            [", ".join(v.preflight_reasons) or None for v in rows], dtype="string"
+        ),
         "total_ms": pd.array(_floats([duration_ms(v) for v in rows]), dtype="float64"),
         "wait_ms": pd.array(_floats([wait_ms(v) for v in rows]), dtype="float64"),
     }
@@ -135,25 +223,33 @@ def preflights_frame(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
         "endpoint": pd.array([endpoint(v.exchange.url) for v in rows], dtype="string"),
         "path_template": pd.array([path_template(v.exchange.url) for v in rows], dtype="string"),
         "requested_method": _categorical(
-            pd, [v.exchange.request_headers.get("access-control-request-method") for v in rows]),
+            pd, [v.exchange.request_headers.get("access-control-request-method") for v in rows]
+        ),
         "requested_headers": pd.array([_requested_headers(v) for v in rows], dtype="string"),
         "status": pd.array([v.exchange.status for v in rows], dtype="Int64"),
         "verdict": _categorical(pd, [v.verdict for v in rows], VERDICTS),
         "cors_error": _categorical(pd, [v.cors_error for v in rows]),
-        "max_age_sent": pd.array([v.max_age.raw if v.max_age else None for v in rows], dtype="string"),
+        "max_age_sent": pd.array(
+            [v.max_age.raw if v.max_age else None for v in rows], dtype="string"
+        ),
         "max_age": pd.array([v.max_age.parsed if v.max_age else None for v in rows], dtype="Int64"),
         "max_age_effective": pd.array(
-            _floats([v.max_age.effective if v.max_age else None for v in rows]), dtype="float64"),
-        "max_age_clamped": pd.array([v.max_age.clamped if v.max_age else None for v in rows],
-                                    dtype="boolean"),
+            _floats([v.max_age.effective if v.max_age else None for v in rows]), dtype="float64"
+        ),
+        "max_age_clamped": pd.array(
+            [v.max_age.clamped if v.max_age else None for v in rows], dtype="boolean"
+        ),
         "max_age_problem": _categorical(
-            pd, [v.max_age.problem if v.max_age else None for v in rows],
-            ("missing", "invalid", "disabled", "above-cap")),
+            pd,
+            [v.max_age.problem if v.max_age else None for v in rows],
+            ("missing", "invalid", "disabled", "above-cap"),
+        ),
         "cost_ms": pd.array(_floats([duration_ms(v) for v in rows]), dtype="float64"),
         "request_ids": pd.Series([tuple(ids) for ids in served], dtype="object"),
         "request_count": pd.array([len(ids) for ids in served], dtype="int64"),
         "cache_hits": pd.array(
-            [sum(1 for i in ids if t.by_id[i].cache == "hit") for ids in served], dtype="int64"),
+            [sum(1 for i in ids if t.by_id[i].cache == "hit") for ids in served], dtype="int64"
+        ),
         "redundant": pd.array([v.redundant for v in rows], dtype="boolean"),
         "redundant_cause": pd.array([v.redundant_cause for v in rows], dtype="string"),
         "avoidable": pd.array([v.exchange.id in t.avoidable for v in rows], dtype="bool"),
@@ -180,7 +276,9 @@ def findings_frame(report: Report) -> pd.DataFrame:
     return pd.DataFrame(data, columns=list(FINDING_COLUMNS))
 
 
-def _summary(pd: Any, groups: dict[str, Counts], index_name: str, extra: dict[str, list[Any]]) -> Any:
+def _summary(
+    pd: Any, groups: dict[str, Counts], index_name: str, extra: dict[str, list[Any]]
+) -> Any:
     names = list(groups)
     cs = [groups[n] for n in names]
     data: dict[str, Any] = {
@@ -229,7 +327,9 @@ def by_endpoint(report: Report, *, t: Tally | None = None) -> pd.DataFrame:
             origins.setdefault(endpoint(v.exchange.url), set()).add(origin_label(v.origin))
     names = list(t.endpoints)
     extra = {
-        "methods": pd.array([", ".join(sorted(t.endpoints[n].methods)) for n in names], dtype="string"),
+        "methods": pd.array(
+            [", ".join(sorted(t.endpoints[n].methods)) for n in names], dtype="string"
+        ),
         "origins": pd.array([", ".join(sorted(origins.get(n, ()))) for n in names], dtype="string"),
     }
     return _summary(pd, t.endpoints, "endpoint", extra)

@@ -9,13 +9,14 @@ need a single Axes accept ``ax=`` to draw on the caller's.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict
-from .endpoints import endpoint
+from ..urls import endpoint
 from .optional import require
-from .tally import CORS_ROLES, REQUEST_ROLES, duration_ms, origin_label, tally
+from .tally import CORS_ROLES, REQUEST_ROLES, duration_ms, failures, origin_label, tally
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,7 +37,8 @@ SPAN_OK = "#009E73"
 SPAN_SHORT = "#E69F00"
 SPAN_CLAMPED = "#CC79A7"
 UNKNOWN = "#BBBBBB"
-ERROR_SHADES = ("#D55E00", "#A63603", "#F16913", "#7F2704", "#FD8D3C", "#8C2D04", "#E6550D")
+# Blocked segments: warm and purple hues, each far enough from its neighbours to tell apart.
+ERROR_SHADES = ("#D55E00", "#CC79A7", "#8C2D04", "#E69F00", "#7F3C8D", "#B2182B", "#F4A582")
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -60,7 +62,7 @@ def _shorten(label: str, limit: int = 60) -> str:
     and the id at its end), and ``$`` escaped so matplotlib never reads it as mathtext."""
     if len(label) > limit:
         head = (limit - 1) * 2 // 5
-        label = label[:head] + "…" + label[-(limit - 1 - head):]
+        label = label[:head] + "…" + label[-(limit - 1 - head) :]
     return label.replace("$", r"\$")
 
 
@@ -86,11 +88,18 @@ def _lane(url: str) -> str:
     return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
 
 
-def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, origin: str) -> None:
+Span = tuple[float, float, float, str]
+"""A cache lifetime on the timeline: (row, start s, length s, colour)."""
+
+
+def _draw_origin_timeline(
+    ax: Axes, verdicts: list[ExchangeVerdict], t0: float, origin: str
+) -> list[Span]:
     lanes_all = Counter(_lane(v.exchange.url) for v in verdicts)
     lanes = [lane for lane, _ in lanes_all.most_common(MAX_LANES)]
     y_of = {lane: i for i, lane in enumerate(sorted(lanes, reverse=True))}
     points: defaultdict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    spans: list[Span] = []
     for v in verdicts:
         lane = _lane(v.exchange.url)
         if lane not in y_of:
@@ -98,15 +107,17 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, 
         y = y_of[lane]
         x = v.exchange.started - t0
         if v.role == "preflight":
-            kind = "blocked preflight" if v.verdict == "blocked" else (
-                "redundant preflight" if v.redundant else "preflight")
+            kind = (
+                "blocked preflight"
+                if v.verdict == "blocked"
+                else ("redundant preflight" if v.redundant else "preflight")
+            )
             points[kind][0].append(x)
             points[kind][1].append(y + 0.18)
             effective = v.max_age.effective if v.max_age is not None else 0.0
             if effective > 0 and v.verdict != "blocked":
                 # The cache lifetime this preflight bought: requests inside it need no preflight.
-                ax.barh(y + 0.18, effective, left=x, height=0.22, color=_span_colour(v), alpha=0.35,
-                        edgecolor=_span_colour(v), linewidth=0.8, gid="cache-span")
+                spans.append((y + 0.18, x, effective, _span_colour(v)))
         else:
             if v.verdict == "blocked":
                 kind = "blocked request"
@@ -117,14 +128,28 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, 
             points[kind][0].append(x)
             points[kind][1].append(y - 0.18)
     styles: dict[str, dict[str, Any]] = {
-        "preflight": dict(marker="D", color=PREFLIGHT, s=30),
-        "redundant preflight": dict(marker="D", color=REDUNDANT, s=44, edgecolors="black"),
-        "blocked preflight": dict(marker="D", color=BLOCKED, s=40, edgecolors="black"),
-        "cache miss (preflight sent)": dict(marker="o", color=MISS, s=28),
-        "cache hit": dict(marker="o", color=HIT, s=28),
-        "simple request": dict(marker=".", color=SIMPLE, s=30),
-        "blocked request": dict(marker="X", color=BLOCKED, s=60),
+        "preflight": {"marker": "D", "color": PREFLIGHT, "s": 30},
+        "redundant preflight": {"marker": "D", "color": REDUNDANT, "s": 44, "edgecolors": "black"},
+        "blocked preflight": {"marker": "D", "color": BLOCKED, "s": 40, "edgecolors": "black"},
+        "cache miss (preflight sent)": {"marker": "o", "color": MISS, "s": 28},
+        "cache hit": {"marker": "o", "color": HIT, "s": 28},
+        "simple request": {"marker": ".", "color": SIMPLE, "s": 30},
+        "blocked request": {"marker": "X", "color": BLOCKED, "s": 60},
     }
+    # One collection per row and colour: a capture with thousands of preflights stays fast.
+    grouped: defaultdict[tuple[float, str], list[tuple[float, float]]] = defaultdict(list)
+    for row, start, width, colour in spans:
+        grouped[(row, colour)].append((start, width))
+    for (row, colour), ranges in grouped.items():
+        ax.broken_barh(
+            ranges,
+            (row - 0.11, 0.22),
+            facecolors=colour,
+            edgecolors=colour,
+            alpha=0.35,
+            linewidth=0.8,
+            gid="cache-span",
+        )
     for kind, style in styles.items():
         if kind in points:
             xs, ys = points[kind]
@@ -132,11 +157,13 @@ def _draw_origin_timeline(ax: Axes, verdicts: list[ExchangeVerdict], t0: float, 
     ax.set_yticks(range(len(y_of)), [_shorten(lane, 36) for lane in y_of], fontsize=8)
     ax.set_ylim(-0.6, len(y_of) - 0.4)
     hidden = len(lanes_all) - len(lanes)
-    title = f"Origin {_shorten(origin, 70)}" + (f" (busiest {len(lanes)} of {len(lanes_all)} URLs)"
-                                                 if hidden else "")
+    title = f"Origin {_shorten(origin, 70)}" + (
+        f" (busiest {len(lanes)} of {len(lanes_all)} URLs)" if hidden else ""
+    )
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel("URL (cache key)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
+    return spans
 
 
 def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = None) -> Figure:
@@ -165,11 +192,15 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
     else:
         fig, axes = _axes(ax, 11, 4)[0], [ax]
     if not names or not any(by_origin[n] for n in names):
-        _empty(axes[0], _shorten("no cross-origin requests" + (f" from {origin}" if origin else ""), 90))
+        _empty(
+            axes[0],
+            _shorten("no cross-origin requests" + (f" from {origin}" if origin else ""), 90),
+        )
         axes[0].set_title("CORS timeline", fontsize=10, loc="left")
-    for a, name in zip(axes, names):
+    spans: dict[int, list[Span]] = {}
+    for i, (a, name) in enumerate(zip(axes, names)):
         if by_origin[name]:
-            _draw_origin_timeline(a, by_origin[name], t0, name)
+            spans[i] = _draw_origin_timeline(a, by_origin[name], t0, name)
         else:
             _empty(a, _shorten(f"no cross-origin requests from {name}", 90))
     shown = [v for n in names for v in by_origin[n]]
@@ -179,20 +210,28 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
         last = max(v.exchange.started for v in shown) - t0
         pad = max(last * 0.08, 1.0)
         right = last + pad
-        for a in axes:
+        for i, a in enumerate(axes):
             a.set_xlim(-pad, right)
-            for patch in a.patches:
-                end = patch.get_x() + patch.get_width()
-                if patch.get_gid() == "cache-span" and end > right:
-                    a.annotate(f"cached {patch.get_width():g} s →",
-                               (right, patch.get_y() + patch.get_height()), xytext=(-2, 1),
-                               textcoords="offset points", ha="right", va="bottom", fontsize=7,
-                               color="#444444")
-    from datetime import datetime, timezone
+            beyond: dict[float, Span] = {}  # per row, the latest span running past the frame
+            for span in spans.get(i, []):
+                if span[1] + span[2] > right:
+                    beyond[span[0]] = span
+            for y, _start, width, _colour in beyond.values():
+                a.annotate(
+                    f"cached {width:g} s →",
+                    (right, y + 0.11),
+                    xytext=(-2, 1),
+                    textcoords="offset points",
+                    ha="right",
+                    va="bottom",
+                    fontsize=7,
+                    color="#444444",
+                )
+    from datetime import datetime
 
     xlabel = "seconds since the first cross-origin request"
     if cors:
-        xlabel += datetime.fromtimestamp(t0, tz=timezone.utc).strftime(" (%Y-%m-%d %H:%M:%S UTC)")
+        xlabel += datetime.fromtimestamp(t0, tz=UTC).strftime(" (%Y-%m-%d %H:%M:%S UTC)")
     axes[-1].set_xlabel(xlabel)
     if len(axes) > 1:
         fig.align_ylabels(axes)
@@ -206,8 +245,14 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
         handles["preflight cache lifetime (Max-Age)"] = Patch(color=SPAN_OK, alpha=0.35)
         handles["lifetime: Max-Age missing/invalid"] = Patch(color=SPAN_SHORT, alpha=0.35)
         handles["lifetime: Max-Age clamped"] = Patch(color=SPAN_CLAMPED, alpha=0.35)
-        axes[0].legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                       fontsize=8, frameon=False)
+        axes[0].legend(
+            handles.values(),
+            handles.keys(),
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8,
+            frameon=False,
+        )
     if ax is None:
         fig.suptitle("CORS timeline: preflights, cache lifetimes and requests", fontsize=12)
     return fig
@@ -231,17 +276,22 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
         ms = duration_ms(v)
         timed = timed or ms is not None
         row = rows.setdefault(endpoint(v.exchange.url), [0.0, 0.0, 0, 0])
-        avoidable = v.exchange.id in t.avoidable
+        saved = v.exchange.id in t.avoidable
         row[0] += ms or 0.0
-        row[1] += (ms or 0.0) if avoidable else 0.0
+        row[1] += (ms or 0.0) if saved else 0.0
         row[2] += 1
-        row[3] += avoidable
+        row[3] += saved
     key = 0 if timed else 2
     ordered = sorted(rows.items(), key=lambda kv: (-kv[1][key], kv[0]))[:top]
     fig, ax = _axes(ax, 10, 1.5 + 0.42 * max(len(ordered), 1))
-    ax.set_title(f"Preflight overhead by endpoint (top {len(ordered)} of {len(rows)})"
-                 if len(rows) > len(ordered) else "Preflight overhead by endpoint")
-    ax.set_xlabel("time spent in preflights (ms)" if timed else "preflights (count; no timings in capture)")
+    ax.set_title(
+        f"Preflight overhead by endpoint (top {len(ordered)} of {len(rows)})"
+        if len(rows) > len(ordered)
+        else "Preflight overhead by endpoint"
+    )
+    ax.set_xlabel(
+        "time spent in preflights (ms)" if timed else "preflights (count; no timings in capture)"
+    )
     ax.set_ylabel("endpoint")
     if not ordered:
         _empty(ax, "no preflights in this capture")
@@ -252,8 +302,15 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
     needed = [a - b for a, b in zip(total, avoidable)]
     y = range(len(labels))
     ax.barh(y, needed, color=PREFLIGHT, label="needed")
-    ax.barh(y, avoidable, left=needed, color=REDUNDANT, hatch="//", edgecolor="white",
-            label="avoidable (redundant, per-URL, Max-Age)")
+    ax.barh(
+        y,
+        avoidable,
+        left=needed,
+        color=REDUNDANT,
+        hatch="//",
+        edgecolor="white",
+        label="avoidable (redundant, client-chosen\nheaders, short Max-Age)",
+    )
     for i, (_, r) in enumerate(ordered[::-1]):
         note = f" {int(r[2])} preflight{'s' if r[2] != 1 else ''}"
         if r[3]:
@@ -261,7 +318,7 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
         ax.text(total[i], i, note, va="center", fontsize=8)
     ax.set_yticks(list(y), labels, fontsize=8)
     ax.set_xlim(0, max(total) * 1.35 or 1)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -270,12 +327,16 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
 
 
 def verdicts_by_origin(report: Report, *, ax: Axes | None = None) -> Figure:
-    """Cross-origin requests per page origin: allowed, unknown, and blocked split by CorsError."""
+    """Cross-origin requests per page origin: allowed, unknown, and blocked split by CorsError.
+
+    A failed preflight whose request is not in the capture (the browser never sends it)
+    stands for that request."""
+    t = tally(report)
     counts: dict[str, Counter[str]] = {}
-    for v in report.exchanges:
-        if v.role not in REQUEST_ROLES:
-            continue
-        label = v.verdict or "unknown"
+    for v in failures(t, report.exchanges) + [
+        v for v in report.exchanges if v.role in REQUEST_ROLES and v.verdict != "blocked"
+    ]:
+        label: str = v.verdict or "unknown"
         if v.verdict == "blocked":
             label = _shorten(f"blocked: {v.cors_error or 'reason not known'}", 70)
         counts.setdefault(origin_label(v.origin), Counter())[label] += 1

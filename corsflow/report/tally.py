@@ -9,27 +9,33 @@ once, without pandas, so the terminal report never imports it.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
-from .endpoints import endpoint
+from ..urls import endpoint
+from .findings import SEVERITY_ORDER
 
 CORS_ROLES = ("preflight", "preflighted", "simple")
 REQUEST_ROLES = ("preflighted", "simple")
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
-# Findings whose exchanges are preflights the browser would not have needed. The engine
-# marks a preflight `redundant` when its own cache says so; aggregate findings (per-URL
-# cache keys, missing Max-Age across repeated calls) name further avoidable preflights.
-_AVOIDABLE_MARKERS = ("avoidable", "redundant")
+AVOIDABLE_CODES = frozenset(
+    {
+        "RedundantPreflight",  # a cached result already covered it
+        "AvoidablePreflight",  # sent only because of a header or Content-Type the page chose
+        "MaxAgeTooShort",  # a repeat a longer Max-Age would have saved
+        "MaxAgeDisabled",  # the same, with Max-Age 0
+    }
+)
+"""Findings whose ``exchange_ids`` are preflights the browser need not have sent. (Other
+findings about preflights, such as MaxAgeMissing or PerUrlPreflights, name every preflight
+concerned, not only those a fix would save; their ``saved`` field counts those.)"""
 
 
 def is_avoidable_finding(finding: Finding) -> bool:
     """Whether a finding's exchanges are preflights that could have been avoided."""
-    code = finding.code.lower()
-    return any(m in code for m in _AVOIDABLE_MARKERS)
+    return finding.code in AVOIDABLE_CODES
 
 
 def duration_ms(v: ExchangeVerdict) -> float | None:
@@ -123,6 +129,8 @@ class Tally:
     total: Counts
     origins: dict[str, Counts]
     """Per request Origin (``(no Origin)`` for none), in order of first appearance."""
+    cors_by_origin: dict[str, list[ExchangeVerdict]]
+    """The cross-origin exchanges of each origin, in capture order."""
     endpoints: dict[str, Counts]
     """Per endpoint (see :func:`~corsflow.report.endpoints.endpoint`), cross-origin only."""
     first_started: float | None
@@ -158,12 +166,15 @@ def tally(report: Report) -> Tally:
     total = Counts()
     origins: dict[str, Counts] = {}
     endpoints: dict[str, Counts] = {}
+    cors_by_origin: dict[str, list[ExchangeVerdict]] = {}
     for v in report.exchanges:
         is_avoidable = v.exchange.id in avoidable
         total.add(v, is_avoidable)
-        origins.setdefault(origin_label(v.origin), Counts()).add(v, is_avoidable)
+        label = origin_label(v.origin)
+        origins.setdefault(label, Counts()).add(v, is_avoidable)
         if v.role in CORS_ROLES:
             endpoints.setdefault(endpoint(v.exchange.url), Counts()).add(v, is_avoidable)
+            cors_by_origin.setdefault(label, []).append(v)
     return Tally(
         report=report,
         by_id=by_id,
@@ -172,14 +183,21 @@ def tally(report: Report) -> Tally:
         avoidable=frozenset(avoidable),
         total=total,
         origins=origins,
+        cors_by_origin=cors_by_origin,
         endpoints=endpoints,
         first_started=min((v.exchange.started for v in report.exchanges), default=None),
     )
 
 
-def cors_exchanges(report: Report) -> Iterable[ExchangeVerdict]:
-    """The cross-origin exchanges (preflights and CORS requests), in capture order."""
-    return (v for v in report.exchanges if v.role in CORS_ROLES)
+def failures(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[ExchangeVerdict]:
+    """What the browser refused: blocked requests, and failed preflights whose request is not
+    in the capture (a browser does not send the request after a failed preflight, and some
+    tools record nothing for it)."""
+    return [
+        v
+        for v in verdicts
+        if v.verdict == "blocked" and (v.role != "preflight" or not t.authorised.get(v.exchange.id))
+    ]
 
 
 def failed_step(v: ExchangeVerdict) -> str | None:

@@ -1,4 +1,4 @@
-"""Text reports: the terminal view, Markdown (for CI comments), CSV, and one exchange explained.
+"""Text reports: the terminal view, Markdown (for CI comments) and CSV (one row per exchange).
 
 The terminal view reads top-down the way someone debugging reads: a header with what was
 analysed, then each page origin with its failures first (the reason, the failed check and
@@ -14,7 +14,8 @@ import io
 import os
 import sys
 from collections import Counter, defaultdict
-from typing import IO, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import IO
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
@@ -23,9 +24,17 @@ from rich.text import Text
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
-from ..errors import UsageError
-from .endpoints import endpoint, path_template
-from .tally import SEVERITY_ORDER, Counts, Tally, duration_ms, failed_step, origin_label, tally
+from ..urls import endpoint, path_template
+from .findings import SEVERITY_ORDER
+from .tally import (
+    Counts,
+    Tally,
+    duration_ms,
+    failed_step,
+    failures,
+    origin_label,
+    tally,
+)
 
 DEFAULT_WIDTH = 100
 LIST_LIMIT = 8
@@ -33,7 +42,6 @@ LIST_LIMIT = 8
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _SEVERITY_MARK = {"error": "✗", "warning": "!", "info": "i"}
-_VERDICT_STYLE = {"allowed": "green", "blocked": "bold red", "unknown": "magenta"}
 
 
 # --------------------------------------------------------------------------- shared words
@@ -70,21 +78,33 @@ def _max_age_phrase(v: ExchangeVerdict) -> str | None:
 
 def _header_lines(report: Report, t: Tally) -> list[str]:
     c = t.total
-    sources = ", ".join(
-        f"{s.path} ({s.format}, {_plural(s.exchanges, 'exchange')}"
-        + (f", {s.skipped} skipped)" if s.skipped else ")")
-        for s in report.sources
-    ) or "no sources"
-    severities = Counter(f.severity for f in report.findings)
-    labels = {"error": ("error", "errors"), "warning": ("warning", "warnings"), "info": ("info", "info")}
-    findings = ", ".join(
-        f"{severities[s]} {labels[s][severities[s] != 1]}" for s in labels if severities[s]
-    ) or "none"
+    sources = (
+        ", ".join(
+            f"{s.path} ({s.format}, {_plural(s.exchanges, 'exchange')}"
+            + (f", {s.skipped} skipped)" if s.skipped else ")")
+            for s in report.sources
+        )
+        or "no sources"
+    )
+    severities: Counter[str] = Counter(f.severity for f in report.findings)
+    labels = {
+        "error": ("error", "errors"),
+        "warning": ("warning", "warnings"),
+        "info": ("info", "info"),
+    }
+    findings = (
+        ", ".join(
+            f"{severities[s]} {labels[s][severities[s] != 1]}" for s in labels if severities[s]
+        )
+        or "none"
+    )
     counts = (
         f"{_plural(c.exchanges, 'exchange')}: {_plural(c.requests, 'cross-origin request')} "
         f"({c.preflighted} preflighted, {c.simple} simple), {_plural(c.preflights, 'preflight')} "
         f"({_plural(c.cache_hits, 'cache hit')}, {c.avoidable} avoidable, "
-        f"{_ms(c.preflight_ms)}), {c.blocked} blocked, {c.other} not cross-origin"
+        f"{_ms(c.preflight_ms)}), {c.blocked} blocked"
+        + (f", {_plural(c.failed_preflights, 'failed preflight')}" if c.failed_preflights else "")
+        + f", {c.other} not cross-origin"
     )
     return [f"corsflow · {report.engine} engine · {sources}", counts, f"findings: {findings}"]
 
@@ -92,8 +112,13 @@ def _header_lines(report: Report, t: Tally) -> list[str]:
 def _origin_order(t: Tally) -> list[str]:
     """Origins with cross-origin traffic; those with failures first, then the busiest."""
     names = [o for o, c in t.origins.items() if c.requests or c.preflights]
-    return sorted(names, key=lambda o: (-t.origins[o].blocked - t.origins[o].failed_preflights,
-                                        -(t.origins[o].requests + t.origins[o].preflights)))
+    return sorted(
+        names,
+        key=lambda o: (
+            -t.origins[o].blocked - t.origins[o].failed_preflights,
+            -(t.origins[o].requests + t.origins[o].preflights),
+        ),
+    )
 
 
 def _origin_summary(c: Counts) -> str:
@@ -101,7 +126,8 @@ def _origin_summary(c: Counts) -> str:
         _plural(c.requests, "request"),
         _plural(c.preflights, "preflight"),
         _plural(c.cache_hits, "cache hit"),
-        f"{c.blocked} blocked",
+        f"{c.blocked} blocked"
+        + (f" · {_plural(c.failed_preflights, 'failed preflight')}" if c.failed_preflights else ""),
         f"{c.avoidable} avoidable",
         f"preflights {_ms(c.preflight_ms)}",
     ]
@@ -120,11 +146,9 @@ class _FailureGroup:
         self.verdicts: list[ExchangeVerdict] = []
 
 
-def _failures(verdicts: Iterable[ExchangeVerdict]) -> list[_FailureGroup]:
+def _failures(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[_FailureGroup]:
     groups: dict[tuple[str, str, str | None, str | None], _FailureGroup] = {}
-    for v in verdicts:
-        if v.role == "preflight" or v.verdict != "blocked":
-            continue
+    for v in failures(t, verdicts):
         key = (v.exchange.method, endpoint(v.exchange.url), v.cors_error, v.failed_parameter)
         groups.setdefault(key, _FailureGroup(key)).verdicts.append(v)
     return list(groups.values())
@@ -137,10 +161,14 @@ def _failure_reason(v: ExchangeVerdict) -> str:
     return reason
 
 
-def _origin_findings(report: Report, origin: str, shown_errors: set[str]) -> list[Finding]:
-    """Findings for this origin other than the failures already explained."""
-    return [f for f in report.findings
-            if f.origin == origin and not (f.severity == "error" and f.code in shown_errors)]
+def _origin_findings(report: Report, origin: str, shown: set[str]) -> list[Finding]:
+    """Findings for this origin other than the failures already explained above them."""
+    return [
+        f
+        for f in report.findings
+        if f.origin == origin
+        and not (f.severity == "error" and f.exchange_ids and set(f.exchange_ids) <= shown)
+    ]
 
 
 def _max_age_census(verdicts: Iterable[ExchangeVerdict]) -> str | None:
@@ -156,7 +184,7 @@ def _max_age_census(verdicts: Iterable[ExchangeVerdict]) -> str | None:
 # --------------------------------------------------------------------------- terminal
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
 
 
 def safe(value: str) -> str:
@@ -211,20 +239,26 @@ def _ids(ids: Sequence[str], limit: int = 6) -> str:
 
 
 def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]:
-    verdicts = [v for v in report.exchanges if origin_label(v.origin) == origin]
+    verdicts = t.cors_by_origin.get(origin, [])
     out: list[RenderableType] = [
         Text(""),
-        _styled(("▌ ", "bold blue"), (origin, "bold"), "\n  ", (_origin_summary(t.origins[origin]), "dim")),
+        _styled(
+            ("▌ ", "bold blue"),
+            (origin, "bold"),
+            "\n  ",
+            (_origin_summary(t.origins[origin]), "dim"),
+        ),
     ]
-    failures = _failures(verdicts)
-    shown_errors: set[str] = set()
-    if failures:
+    groups = _failures(t, verdicts)
+    shown: set[str] = set()
+    if groups:
         out.append(_section("Failures"))
         grid = _grid()
-        for group in failures[:LIST_LIMIT]:
+        for group in groups[:LIST_LIMIT]:
             first = group.verdicts[0]
             ids = [v.exchange.id for v in group.verdicts]
-            shown_errors.add(first.cors_error or "")
+            shown.update(ids)
+            shown.update(v.preflight_id for v in group.verdicts if v.preflight_id)
             body = _styled((f"{first.exchange.method} {first.exchange.url}", "bold"))
             if len(ids) > 1:
                 body.append(f"  ×{len(ids)} ({_ids(ids)})", style="dim")
@@ -233,23 +267,33 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
             step = failed_step(first)
             if step:
                 body.append(f"\nfailed check: {step}")
-            if first.preflight_id is not None:
+            if first.role == "preflight":
+                status = first.exchange.status
+                body.append(
+                    "\npreflight answered "
+                    + (str(status) if status is not None else "nothing")
+                    + "; the request it was sent for is not in the capture",
+                    style="dim",
+                )
+            elif first.preflight_id is not None:
                 pf = t.by_id.get(first.preflight_id)
                 status = pf.exchange.status if pf is not None else None
-                body.append(f"\npreflight {first.preflight_id}"
-                            + (f" answered {status}" if status is not None else " got no response"),
-                            style="dim")
+                body.append(
+                    f"\npreflight {first.preflight_id}"
+                    + (f" answered {status}" if status is not None else " got no response"),
+                    style="dim",
+                )
             hint = t.hint_for(first.exchange.id)
             if hint:
                 body.append("\nfix: ", style="bold green")
                 body.append(hint)
             grid.add_row(Text("✗", style="bold red"), _plain(first.exchange.id, "dim"), body)
         out.append(_indented(grid))
-        if len(failures) > LIST_LIMIT:
-            out.append(Text(f"    … and {len(failures) - LIST_LIMIT} more kinds of failure"))
+        if len(groups) > LIST_LIMIT:
+            out.append(Text(f"    … and {len(groups) - LIST_LIMIT} more kinds of failure"))
 
     census = _max_age_census(verdicts)
-    findings = _origin_findings(report, origin, shown_errors)
+    findings = _origin_findings(report, origin, shown)
     if census or findings:
         out.append(_section("Findings"))
         grid = _grid()
@@ -294,8 +338,13 @@ def _endpoint_rows(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[tuple[
     groups: dict[str, Counts] = {}
     for v in verdicts:
         if v.role in ("preflight", "preflighted", "simple"):
-            groups.setdefault(endpoint(v.exchange.url), Counts()).add(v, v.exchange.id in t.avoidable)
-    return sorted(groups.items(), key=lambda kv: (-kv[1].blocked, -kv[1].preflight_ms, kv[0]))
+            groups.setdefault(endpoint(v.exchange.url), Counts()).add(
+                v, v.exchange.id in t.avoidable
+            )
+    return sorted(
+        groups.items(),
+        key=lambda kv: (-kv[1].blocked - kv[1].failed_preflights, -kv[1].preflight_ms, kv[0]),
+    )
 
 
 def _endpoint_table(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> RenderableType:
@@ -328,7 +377,9 @@ def _diagnostics(report: Report) -> list[RenderableType]:
         where: defaultdict[str, list[str]] = defaultdict(list)
         for s in report.skipped:
             where[s.reason].append(f"{s.path} {s.where}")
-        reasons = report.skipped_by_reason or tuple(Counter(s.reason for s in report.skipped).items())
+        reasons = report.skipped_by_reason or tuple(
+            Counter(s.reason for s in report.skipped).items()
+        )
         for reason, n in reasons:
             line = _styled("    ", (f"{n} × ", "dim"), reason)
             if where.get(reason):
@@ -345,15 +396,19 @@ def _renderables(report: Report) -> list[RenderableType]:
     out: list[RenderableType] = [
         _styled((head[0], "bold")),
         Text(head[1]),
-        _styled(("findings: ", ""), (head[2].removeprefix("findings: "),
-                                     "bold red" if t.total.blocked else "")),
+        _styled(
+            ("findings: ", ""),
+            (head[2].removeprefix("findings: "), "bold red" if t.total.blocked else ""),
+        ),
     ]
     origins = _origin_order(t)
     if not origins:
         out.append(Text("\nNo cross-origin requests in this capture.", style="dim"))
     for origin in origins:
         out += _origin_block(report, t, origin)
-    stray = [f for f in report.findings if f.origin is None or origin_label(f.origin) not in origins]
+    stray = [
+        f for f in report.findings if f.origin is None or origin_label(f.origin) not in origins
+    ]
     if stray:
         grid = _grid()
         for f in stray:
@@ -372,15 +427,39 @@ def _wants_color(stream: IO[str]) -> bool:
     return bool(isatty and isatty())
 
 
+def _terminal_width(stream: IO[str]) -> int | None:
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        return None
+    try:
+        return max(40, os.get_terminal_size(stream.fileno()).columns)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def render_text(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
-    """The terminal report as a string; ``color=None`` colours it when stdout is a terminal."""
+    """The terminal report as a string.
+
+    ``color=None`` colours it when stdout is a terminal (and ``NO_COLOR`` is not set);
+    ``width=None`` wraps at the terminal's width, or 100 columns when stdout is not one.
+    """
     if color is None:
         color = _wants_color(sys.stdout)
+    if width is None:
+        width = _terminal_width(sys.stdout)
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=color, no_color=not color, color_system="standard" if color else None,
-        width=width or DEFAULT_WIDTH, highlight=False, emoji=False, markup=False,
-        force_jupyter=False, legacy_windows=False, soft_wrap=False,
+        file=buffer,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        width=width or DEFAULT_WIDTH,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        force_jupyter=False,
+        legacy_windows=False,
+        soft_wrap=False,
     )
     console.print(Group(*_renderables(report)))
     text = buffer.getvalue()
@@ -394,68 +473,30 @@ def write_text(report: Report, stream: IO[str], *, color: bool | None = None) ->
     """Write the terminal report to ``stream``, coloured only if it is a terminal."""
     if color is None:
         color = _wants_color(stream)
-    width = None
-    if getattr(stream, "isatty", lambda: False)():
-        width = os.get_terminal_size(stream.fileno()).columns if hasattr(stream, "fileno") else None
+    width = _terminal_width(stream) or DEFAULT_WIDTH
     stream.write(render_text(report, color=color, width=width))
-
-
-# --------------------------------------------------------------------------- explain
-
-
-def explain_text(report: Report, exchange_id: str) -> str:
-    """One exchange in full: what it was, what the browser did with it and why, the fix."""
-    t = tally(report)
-    v = t.by_id.get(exchange_id)
-    if v is None:
-        raise UsageError(f"no exchange with id {exchange_id!r} in this report "
-                         f"(ids look like {', '.join(list(t.by_id)[:3]) or 'nothing: it is empty'})")
-    ex = v.exchange
-    lines = [
-        f"{ex.id}  {ex.method} {ex.url}",
-        f"  from {ex.source.path} {ex.source.where}; status "
-        + (str(ex.status) if ex.status is not None else f"none ({ex.failure or 'no response captured'})")
-        + f"; {_ms(duration_ms(v))}",
-        f"  origin {v.origin or '(none)'}; role {v.role}; verdict {v.verdict or '-'}"
-        + (f" ({_failure_reason(v)})" if v.verdict == "blocked" else "")
-        + (f"; unknown because {v.unknown_reason}" if v.unknown_reason else ""),
-    ]
-    if v.role != "preflight" and v.role != "other":
-        lines.append(f"  credentials {v.credentials}")
-    if v.preflight_reasons:
-        lines.append(f"  needed a preflight because of: {', '.join(v.preflight_reasons)}")
-    if v.preflight_id is not None:
-        how = "used the cached result of" if v.cache == "hit" else "was preceded by"
-        lines.append(f"  {how} preflight {v.preflight_id}")
-    if v.role == "preflight":
-        served = t.authorised.get(ex.id, ())
-        lines.append(f"  stood for {_plural(len(served), 'request')}" + (f": {_ids(served)}" if served else ""))
-        phrase = _max_age_phrase(v)
-        if phrase:
-            lines.append(f"  Max-Age {phrase}")
-        if v.redundant:
-            lines.append("  redundant: a cached result already covered this request"
-                         + (f" (cause: {v.redundant_cause})" if v.redundant_cause else ""))
-    if v.trace:
-        lines.append("  decision:")
-        mark = {"pass": "✓", "fail": "✗", "info": "·", "unknown": "?"}
-        for step in v.trace:
-            lines.append(f"    {mark.get(step.outcome, '·')} {step.step}: {step.detail}"
-                         + (f"  [{step.spec}]" if step.spec else ""))
-    for f in t.findings_of(ex.id):
-        lines.append(f"  {f.severity} {f.code}: {f.message}")
-        if f.hint:
-            lines.append(f"    fix: {f.hint}")
-    return safe("\n".join(lines)).replace("\\x0a", "\n") + "\n"
 
 
 # --------------------------------------------------------------------------- markdown
 
 
-_MD_SPECIAL = str.maketrans({
-    "\\": "\\\\", "|": "\\|", "`": "\\`", "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]",
-    "<": "&lt;", ">": "&gt;", "&": "&amp;", "#": "\\#", "\n": " ", "\r": " ",
-})
+_MD_SPECIAL = str.maketrans(
+    {
+        "\\": "\\\\",
+        "|": "\\|",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "#": "\\#",
+        "\n": " ",
+        "\r": " ",
+    }
+)
 
 
 def md(value: object) -> str:
@@ -469,6 +510,16 @@ def _md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[
     return lines
 
 
+MARKDOWN_ROWS = 50
+"""Rows per table or list, so the page fits a CI comment (GitHub takes 65,536 characters)."""
+
+
+def _md_more(total: int, what: str) -> list[str]:
+    if total <= MARKDOWN_ROWS:
+        return []
+    return ["", f"… and {total - MARKDOWN_ROWS} more {what} (the CSV or JSON report has them all)."]
+
+
 def render_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown: summary, findings, failures, origins."""
     t = tally(report)
@@ -478,44 +529,90 @@ def render_markdown(report: Report) -> str:
         out += ["## Findings", ""]
         out += _md_table(
             ("severity", "code", "origin", "message", "fix", "exchanges"),
-            ((f.severity, f.code, f.origin or "", f.message, f.hint or "", _ids(f.exchange_ids))
-             for f in sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))),
+            (
+                (f.severity, f.code, f.origin or "", f.message, f.hint or "", _ids(f.exchange_ids))
+                for f in sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
+            ),
         )
         out.append("")
-    failures = _failures(report.exchanges)
-    if failures:
-        out += ["## Blocked requests", ""]
-        for group in failures:
+    groups = _failures(t, report.exchanges)
+    if groups:
+        out += ["## Failures", ""]
+        for group in groups[:MARKDOWN_ROWS]:
             first = group.verdicts[0]
             ids = [v.exchange.id for v in group.verdicts]
-            out.append(f"- **{md(first.exchange.method)} {md(first.exchange.url)}** from "
-                       f"{md(first.origin or '(no Origin)')}: {md(_failure_reason(first))} "
-                       f"({md(_ids(ids))})")
+            out.append(
+                f"- **{md(first.exchange.method)} {md(first.exchange.url)}** from "
+                f"{md(first.origin or '(no Origin)')}: {md(_failure_reason(first))} "
+                f"({md(_ids(ids))})"
+            )
             step = failed_step(first)
             if step:
                 out.append(f"  - failed check: {md(step)}")
             hint = t.hint_for(first.exchange.id)
             if hint:
                 out.append(f"  - fix: {md(hint)}")
+        if len(groups) > MARKDOWN_ROWS:
+            out.append(f"- … and {len(groups) - MARKDOWN_ROWS} more kinds of failure")
         out.append("")
     origins = _origin_order(t)
     if origins:
         out += ["## Origins", ""]
         out += _md_table(
-            ("origin", "requests", "preflights", "cache hits", "avoidable", "blocked", "preflight ms",
-             "preflight share"),
-            ((o, c.requests, c.preflights, c.cache_hits, c.avoidable, c.blocked, f"{c.preflight_ms:.0f}",
-              "" if c.preflight_share is None else f"{c.preflight_share:.0%}")
-             for o in origins for c in [t.origins[o]]),
+            (
+                "origin",
+                "requests",
+                "preflights",
+                "cache hits",
+                "avoidable",
+                "blocked",
+                "preflight ms",
+                "preflight share",
+            ),
+            (
+                (
+                    o,
+                    c.requests,
+                    c.preflights,
+                    c.cache_hits,
+                    c.avoidable,
+                    c.blocked,
+                    f"{c.preflight_ms:,.0f}",
+                    "" if c.preflight_share is None else f"{c.preflight_share:.0%}",
+                )
+                for o in origins[:MARKDOWN_ROWS]
+                for c in [t.origins[o]]
+            ),
         )
+        out += _md_more(len(origins), "origins")
+        endpoints = _endpoint_rows(t, report.exchanges)
         out += ["", "## Endpoints", ""]
         out += _md_table(
-            ("endpoint", "methods", "requests", "preflights", "cache hits", "avoidable", "blocked",
-             "preflight ms"),
-            ((name, ",".join(sorted(c.methods)), c.requests, c.preflights, c.cache_hits, c.avoidable,
-              c.blocked, f"{c.preflight_ms:.0f}")
-             for name, c in _endpoint_rows(t, report.exchanges)),
+            (
+                "endpoint",
+                "methods",
+                "requests",
+                "preflights",
+                "cache hits",
+                "avoidable",
+                "blocked",
+                "preflight ms",
+            ),
+            (
+                (
+                    name,
+                    ",".join(sorted(c.methods)),
+                    c.requests,
+                    c.preflights,
+                    c.cache_hits,
+                    c.avoidable,
+                    c.blocked,
+                    f"{c.preflight_ms:,.0f}",
+                )
+                for name, c in endpoints[:MARKDOWN_ROWS]
+            ),
         )
+        out += _md_more(len(endpoints), "endpoints")
         out.append("")
     skipped_total = sum(n for _, n in report.skipped_by_reason) or len(report.skipped)
     if skipped_total or report.notes:
@@ -529,11 +626,27 @@ def render_markdown(report: Report) -> str:
 # --------------------------------------------------------------------------- csv
 
 CSV_FIELDS = (
-    "id", "method", "url", "origin", "started", "status", "role", "verdict", "cors_error",
-    "preflight_id", "cache", "redundant",
+    "id",
+    "method",
+    "url",
+    "origin",
+    "started",
+    "status",
+    "role",
+    "verdict",
+    "cors_error",
+    "preflight_id",
+    "cache",
+    "redundant",
     # Beyond the JSON contract's EXCHANGE fields:
-    "failed_parameter", "redundant_cause", "credentials", "endpoint", "path_template",
-    "duration_ms", "source", "where",
+    "failed_parameter",
+    "redundant_cause",
+    "credentials",
+    "endpoint",
+    "path_template",
+    "duration_ms",
+    "source",
+    "where",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -559,11 +672,28 @@ def render_csv(report: Report) -> str:
     for v in report.exchanges:
         ex = v.exchange
         ms = duration_ms(v)
-        writer.writerow([
-            _cell(ex.id), _cell(ex.method), _cell(ex.url), _cell(v.origin), repr(ex.started),
-            _cell(ex.status), v.role, _cell(v.verdict), _cell(v.cors_error), _cell(v.preflight_id),
-            _cell(v.cache), _cell(v.redundant), _cell(v.failed_parameter), _cell(v.redundant_cause),
-            v.credentials, _cell(endpoint(ex.url)), _cell(path_template(ex.url)),
-            "" if ms is None else f"{ms:g}", _cell(ex.source.path), _cell(ex.source.where),
-        ])
+        writer.writerow(
+            [
+                _cell(ex.id),
+                _cell(ex.method),
+                _cell(ex.url),
+                _cell(v.origin),
+                repr(ex.started),
+                _cell(ex.status),
+                v.role,
+                _cell(v.verdict),
+                _cell(v.cors_error),
+                _cell(v.preflight_id),
+                _cell(v.cache),
+                _cell(v.redundant),
+                _cell(v.failed_parameter),
+                _cell(v.redundant_cause),
+                v.credentials,
+                _cell(endpoint(ex.url)),
+                _cell(path_template(ex.url)),
+                "" if ms is None else f"{ms:g}",
+                _cell(ex.source.path),
+                _cell(ex.source.where),
+            ]
+        )
     return buffer.getvalue()

@@ -70,8 +70,10 @@ class Tcpdump:
         if exe is None:
             raise CaptureUnavailable("tcpdump is not installed")
         expr = " or ".join(f"tcp port {p}" for p in self.ports)
-        # -U: write each packet at once, so nothing is lost in a buffer when we stop it.
-        cmd = [exe, "-i", "lo", "-n", "-U", "-s", "0", "-w", str(self.path), expr]
+        # --immediate-mode: take packets from the kernel as they come (not in blocks that a
+        # SIGINT would drop); -U: write each one to the file at once.
+        cmd = [exe, "-i", "lo", "-n", "--immediate-mode", "-U", "-s", "0",
+               "-w", str(self.path), expr]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         listening = threading.Event()
 
@@ -94,7 +96,7 @@ class Tcpdump:
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._proc is not None:
-            time.sleep(0.3)  # let the last packets (FINs, ACKs) reach the file
+            time.sleep(1.0)  # let the last packets (FINs, ACKs) reach the file
             _stop(self._proc)
             log.debug("tcpdump: %s", " | ".join(self._stderr))
 
@@ -122,7 +124,9 @@ class Mitmdump:
         self.port = free_port()
         self.confdir.mkdir(parents=True, exist_ok=True)
         cmd = [str(exe), "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
-               "--set", f"confdir={self.confdir}", "-w", str(self.flows), "-q"]
+               "--set", f"confdir={self.confdir}", "-w", str(self.flows), "-q",
+               # Only the test's own origins: Chromium may still call home (update checks).
+               "--set", "save_stream_filter=~d 127.0.0.1 | ~d localhost"]
         if self.har is not None:
             cmd += ["--set", f"hardump={self.har}"]
         with open(self._log, "wb") as out:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,9 @@ class Session:
     wire: list[Wire]
     server_log: list[LoggedRequest]
     files: dict[str, str] = field(default_factory=dict)
+    preflight_event_types: dict[str, list[str]] = field(default_factory=dict)
+    """How the protocol labels preflights: the ``type`` of their ``requestWillBeSent`` and
+    ``responseReceived`` events and their ``initiator.type``, each value seen."""
 
     def step(self, scenario: str, k: int = 0) -> StepTruth:
         for s in self.steps:
@@ -138,13 +141,26 @@ class Session:
     def wire_of(self, scenario: str) -> list[Wire]:
         return [w for w in self.wire if w.scenario == scenario]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, headers: bool = True) -> dict[str, Any]:
+        """The truth as JSON; ``headers=False`` leaves out the request headers (samples)."""
+        wire = [asdict(w) for w in self.wire]
+        if not headers:
+            for w in wire:
+                w["headers"] = []
         return {
             "mode": self.mode, "page_origin": self.page_origin, "api_origin": self.api_origin,
             "chromium_version": self.chromium_version,
-            "steps": [asdict(s) for s in self.steps], "wire": [asdict(w) for w in self.wire],
-            "files": self.files,
+            "steps": [asdict(s) for s in self.steps], "wire": wire,
+            "preflight_event_types": self.preflight_event_types,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Session:
+        wire = [Wire(**{**w, "headers": [tuple(h) for h in w["headers"]]})
+                for w in data["wire"]]
+        return cls(data["mode"], data["page_origin"], data["api_origin"],
+                   data["chromium_version"], [StepTruth(**s) for s in data["steps"]], wire, [],
+                   preflight_event_types=data.get("preflight_event_types", {}))
 
 
 @dataclass
@@ -158,15 +174,49 @@ class Captures:
     workdir: Path | None = None
 
 
-def _schedule(scenarios: list[Scenario]) -> Iterator[tuple[str, list[tuple[Scenario, int]]]]:
-    """The blocks in running order; a timed block's steps sorted by their offset."""
-    seq = [(s, k) for s in scenarios if s.block == "sequential" for k in range(len(s.steps))]
-    yield "sequential", seq
-    for block in ("timed", "nocache"):
-        steps = [(s, k) for s in scenarios if s.block == block for k in range(len(s.steps))]
-        order = {s.name: i for i, s in enumerate(scenarios)}
-        steps.sort(key=lambda sk: (sk[0].steps[sk[1]].at or 0.0, order[sk[0].name], sk[1]))
-        yield block, steps
+def _blocks(scenarios: list[Scenario]) -> list[list[Scenario]]:
+    """The scenarios grouped in running order: sequential, timed, nocache."""
+    return [[s for s in scenarios if s.block == b] for b in ("sequential", "timed", "nocache")]
+
+
+def _due_steps(block: list[Scenario], wait: Callable[[float], None]
+               ) -> Iterator[tuple[Scenario, int]]:
+    """The steps of a block, each when it is due.
+
+    A sequential scenario's steps run back to back. In a timed block a step's offset counts
+    from the moment its scenario's first step ran, so a busy machine that delays one
+    scenario does not shift the timers of another; the step due first runs next.
+    """
+    if all(s.block == "sequential" for s in block):
+        for s in block:
+            for k in range(len(s.steps)):
+                yield s, k
+        return
+    nxt = {s.name: 0 for s in block}
+    base: dict[str, float] = {}
+    order = {s.name: i for i, s in enumerate(block)}
+    start = time.monotonic()
+
+    def due(s: Scenario) -> float:
+        k = nxt[s.name]
+        at = s.steps[k].at or 0.0
+        if k == 0:
+            return start + at
+        return base[s.name] + at - (s.steps[0].at or 0.0)
+
+    while True:
+        ready = [s for s in block if nxt[s.name] < len(s.steps)]
+        if not ready:
+            return
+        s = min(ready, key=lambda s: (due(s), order[s.name]))
+        delay = due(s) - time.monotonic()
+        if delay > 0:
+            wait(delay)
+        k = nxt[s.name]
+        if k == 0:
+            base[s.name] = time.monotonic()
+        nxt[s.name] = k + 1
+        yield s, k
 
 
 def run_session(
@@ -235,14 +285,10 @@ def _drive(context: Any, srv: TwoOrigins, scenarios: list[Scenario], mode: str,
     steps: list[StepTruth] = []
     windows: list[tuple[int, int]] = []
     cache_disabled = False
-    for block, items in _schedule(scenarios):
-        t0 = time.monotonic()
-        for scenario, k in items:
+    for block in _blocks(scenarios):
+        # page.wait_for_timeout, not time.sleep: protocol events are delivered while waiting.
+        for scenario, k in _due_steps(block, lambda d: page.wait_for_timeout(d * 1000)):
             step = scenario.steps[k]
-            if step.at is not None:
-                delay = t0 + step.at - time.monotonic()
-                if delay > 0:
-                    page.wait_for_timeout(delay * 1000)
             if step.cache_disabled != cache_disabled:
                 cache_disabled = step.cache_disabled
                 cdp.send("Network.setCacheDisabled", {"cacheDisabled": cache_disabled})
@@ -259,7 +305,8 @@ def _drive(context: Any, srv: TwoOrigins, scenarios: list[Scenario], mode: str,
     page.wait_for_timeout(300)  # let the last protocol events arrive
     server_log = srv.log.snapshot()
     wire = _attach(steps, windows, server_log, srv.api_origin, events, scenarios)
-    return Session(mode, srv.page_origin, srv.api_origin, version, steps, wire, server_log)
+    return Session(mode, srv.page_origin, srv.api_origin, version, steps, wire, server_log,
+                   preflight_event_types=_preflight_event_types(events))
 
 
 def _fetch_spec(step: Step, url: str) -> dict[str, Any]:
@@ -278,18 +325,20 @@ def _attach(
     """Join the page's results, the protocol's events and the server log into the truth."""
     _attach_cdp(steps, events)
     wire: list[Wire] = []
-    by_name = {s.name: s for s in scenarios}
     for truth, (lo, hi) in zip(steps, windows):
-        mine = [e for e in server_log[lo:hi] if e.server == "api"]
+        arrived = [e for e in server_log[lo:hi] if e.server == "api"]
         seen_actual = False
-        for e in mine:
+        for e in arrived:
             if e.method == "OPTIONS" and e.header("Access-Control-Request-Method"):
                 kind, role = "preflight", "preflight"
             elif not seen_actual:
                 kind, role = "actual", ("preflighted" if truth.declared_preflight else "simple")
                 seen_actual = True
             else:
-                kind, role = "redirect", "simple"
+                # A redirected non-simple request keeps its headers, so it stays preflighted
+                # (Chromium preflights the new URL: preflighted-redirect-*).
+                kind = "redirect"
+                role = "preflighted" if truth.declared_preflight else "simple"
             truth.wire.append(len(wire))
             wire.append(Wire(len(wire), e.time, e.method, api_origin + e.target,
                              list(e.headers), e.status, truth.scenario, truth.step, kind, role))
@@ -301,19 +350,19 @@ def _attach(
     # same URL that passed (Chromium replaces the entry with each new result).
     last_passing: dict[str, int] = {}
     for truth in steps:
-        mine = [wire[i] for i in truth.wire]
-        pre = [w for w in mine if w.kind == "preflight"]
-        for w in mine:
-            if w.kind != "actual" or w.role != "preflighted":
-                continue
-            if pre:
-                w.cache, w.preflight = "miss", pre[-1].index
-            else:
-                w.cache, w.preflight = "hit", last_passing.get(w.url)
-        for p in pre:
-            p.redundant = False
-            if p.verdict == "allowed":
-                last_passing[p.url] = p.index
+        sent_for: dict[str, Wire] = {}  # this fetch's preflight per URL (redirects: several)
+        for w in (wire[i] for i in truth.wire):
+            if w.kind == "preflight":
+                w.redundant = False
+                sent_for[w.url] = w
+                if w.verdict == "allowed":
+                    last_passing[w.url] = w.index
+            elif w.role == "preflighted":
+                p = sent_for.get(w.url)
+                if p is not None:
+                    w.cache, w.preflight = "miss", p.index
+                else:
+                    w.cache, w.preflight = "hit", last_passing.get(w.url)
     # Redundant preflights: those the control scenario (cache on) did without.
     for s in scenarios:
         if s.control is None:
@@ -326,8 +375,22 @@ def _attach(
             for i in truth.wire:
                 if wire[i].kind == "preflight" and ctl is not None:
                     wire[i].redundant = ctl.cache == "hit"
-    del by_name
     return wire
+
+
+def _preflight_event_types(events: list[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:
+    ids: set[str] = set()
+    seen: dict[str, set[str]] = {"requestWillBeSent": set(), "initiator": set(),
+                                 "responseReceived": set()}
+    for name, p in events:
+        initiator = p.get("initiator") or {}
+        if name == "Network.requestWillBeSent" and initiator.get("type") == "preflight":
+            ids.add(p["requestId"])
+            seen["requestWillBeSent"].add(str(p.get("type")))
+            seen["initiator"].add(str(initiator.get("type")))
+        elif name == "Network.responseReceived" and p.get("requestId") in ids:
+            seen["responseReceived"].add(str(p.get("type")))
+    return {k: sorted(v) for k, v in seen.items()}
 
 
 def _attach_cdp(steps: list[StepTruth], events: list[tuple[str, dict[str, Any]]]) -> None:

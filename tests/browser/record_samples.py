@@ -10,6 +10,7 @@ The README beside them is rewritten with the table of what Chromium decided.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -27,6 +28,9 @@ SAMPLE_SCENARIOS = (
     "header-not-allowed", "maxage-absent", "wildcard-cache", "cache-header-replace",
     "nocache-control", "nocache",
 )
+
+TRUTH = "chromium-session.truth.json"
+"""What Chromium decided in both sessions: {"direct": ..., "proxy": ...}."""
 
 FILES = {
     "pcap": "chromium-session.pcap",
@@ -53,6 +57,8 @@ def record(out: Path) -> tuple[Session, Session]:
                             sample_scenarios())
         for name in FILES.values():
             shutil.copyfile(tmp / name, out / name)
+    truth = {"direct": direct.to_json(headers=False), "proxy": proxy.to_json(headers=False)}
+    (out / TRUTH).write_text(json.dumps(truth, indent=0, sort_keys=True) + "\n")
     (out / "README.md").write_text(readme(direct, proxy))
     return direct, proxy
 
@@ -78,7 +84,13 @@ def readme(direct: Session, proxy: Session) -> str:
         ("| `chromium-session.flows` | `mitmdump -w`, a second session with Chromium "
         "using mitmdump as its proxy |"),
         ("| `chromium-session.har` | the same mitmdump's HAR export (`--set hardump=...`); "
-        "it has the preflights |"),
+         "it has the preflights |"),
+        ("| `chromium-session.truth.json` | what Chromium decided in both sessions (DevTools "
+         "Protocol and server log), request by request; `tests/browser/test_samples.py` "
+         "checks corsflow's reports of the four files against it |"),
+        "",
+        "mitmdump saved only the test's own origins (`save_stream_filter`): Chromium also",
+        "sent an update check to `update.googleapis.com` through the proxy.",
         "",
         "The two sessions run the same scenarios with the same timing, so their requests match",
         "one for one (ports and times differ). In the first three steps of `nocache` DevTools'",

@@ -14,7 +14,7 @@ browser's own behaviour (a preflight on the first such request) is checked again
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .server import Reply, Route
 
@@ -61,7 +61,8 @@ class Scenario:
     """For a cache-disabled scenario: the scenario with the same steps run with the cache on;
     its hits say which of this scenario's preflights a cache would have saved."""
     about: str = ""
-    tags: frozenset[str] = field(default_factory=frozenset)
+    url_length: int | None = None
+    """Pad the query so that every URL of the scenario is exactly this long."""
 
     def path(self, sub: str = "") -> str:
         return f"/s/{self.name}{sub}"
@@ -69,7 +70,12 @@ class Scenario:
     def url(self, api_origin: str, k: int) -> str:
         step = self.steps[k]
         query = f"?s={self.name}" if self.same_url else f"?s={self.name}&n={k}"
-        return f"{api_origin}{self.path(step.sub)}{query}"
+        url = f"{api_origin}{self.path(step.sub)}{query}"
+        if self.url_length is not None:
+            pad = self.url_length - len(url) - len("&pad=")
+            assert pad >= 0, (self.name, len(url))
+            url += "&pad=" + "x" * pad
+        return url
 
 
 def actual(*extra: tuple[str, str], status: int = 200, acao: str | None = "{origin}") -> Reply:
@@ -186,6 +192,16 @@ def _sequential() -> list[Scenario]:
         _one("wildcard-acam-credentials",
              Route(preflight((ACAC, "true"), methods="*"), actual((ACAC, "true"))), pf_cred,
              about="ACAM * is literal with credentials"),
+        _one("acam-lowercase-put", Route(preflight(methods="put"), actual()), pf,
+             about="PUT against ACAM: put"),
+        _one("acah-uppercase", Route(preflight(headers="X-A"), actual()), pf,
+             about="x-a against ACAH: X-A (header names are case-insensitive)"),
+        _one("acam-omits-post", Route(preflight(methods="PUT"), actual()),
+             Step("POST", XA, "x", preflight=True),
+             about="POST with X-A, ACAM lists only PUT: safelisted methods always pass"),
+        _one("chromium-safelist", Route(actual=actual()),
+             Step(headers=(("Save-Data", "on"), ("DPR", "2"), ("Device-Memory", "8"))),
+             about="client-hint headers Chromium safelists beyond the standard"),
         # --- method case
         _one("lowercase-patch", Route(preflight(methods="PATCH"), actual()),
              Step("patch", XA, "x", preflight=True),
@@ -198,6 +214,10 @@ def _sequential() -> list[Scenario]:
         _one("redirect-target-no-acao", Route(), Step(),
              about="302 with ACAO to a target without ACAO"),
         _one("redirect-no-acao-on-302", Route(), Step(), about="302 without ACAO"),
+        _one("preflighted-redirect-307", Route(), Step("PUT", XA, "x", preflight=True),
+             about="PUT + X-A answered 307: the new URL gets its own preflight"),
+        _one("preflighted-redirect-302", Route(), Step("POST", XA, "x", preflight=True),
+             about="POST + X-A answered 302: a GET that keeps X-A, preflighted"),
         _one("redirect-credentials-in-location", Route(), Step(),
              about="302 to a URL with user:password"),
     ]
@@ -211,6 +231,12 @@ def _redirects() -> dict[str, dict[str, Route]]:
                                     "/next": Route(actual=actual(acao=None))},
         "redirect-no-acao-on-302": {"": Route(actual=actual(loc, status=302, acao=None)),
                                     "/next": Route(actual=actual())},
+        "preflighted-redirect-307": {
+            "": Route(preflight(), actual(loc, status=307)),
+            "/next": Route(preflight(), actual())},
+        "preflighted-redirect-302": {
+            "": Route(preflight(), actual(loc, status=302)),
+            "/next": Route(preflight(), actual())},
         "redirect-credentials-in-location": {
             "": Route(actual=actual(("Location", "http://user:secret@{api_host}/s/{name}/next"),
                                     status=302)),
@@ -245,6 +271,7 @@ def _timed() -> list[Scenario]:
         cache("maxage-invalid", "abc", (0, 3.0, 6.5), about="Max-Age abc"),
         cache("maxage-negative", "-1", (0, 0.5), about="Max-Age -1"),
         cache("maxage-fraction", "2.5", (0, 3.0, 6.5), about="Max-Age 2.5"),
+        cache("maxage-plus", "+3", (0, 1.0, 4.0), about="Max-Age +3"),
         cache("maxage-twice", "600", (0, 3.0, 6.5), "600", about="two Max-Age lines: 600, 600"),
         Scenario(
             "maxage-per-url",
@@ -275,6 +302,10 @@ def _timed() -> list[Scenario]:
             about="ACAM/ACAH *, X-A twice: the second is a cache hit"),
         seq("authorization-listed", Route(preflight(headers="authorization"), actual()),
             auth, auth, about="ACAH lists authorization: the second is a cache hit"),
+        seq("url-1023", Route(preflight(), actual()), put, put, url_length=1023,
+            about="a 1023-character URL: cached"),
+        seq("url-1024", Route(preflight(), actual()), put, put, url_length=1024,
+            about="a 1024-character URL: never cached"),
         seq("nocache-control", Route(preflight(), actual()), put, put, put, put,
             about="the control for nocache: the same steps with the cache on"),
     ]

@@ -187,7 +187,7 @@ class TwoOrigins:
             s.api_origin = self.api_origin
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> TwoOrigins:
+    def start(self) -> Self:
         for s in (self._page, self._api):
             t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05})
             t.daemon = True

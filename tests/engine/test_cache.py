@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,13 +80,14 @@ def test_insufficient_hit_erases_on_replacing_engines_only() -> None:
         assert cache.lookup(O, U, "PUT", ("x-a",), False, 2.0).outcome == after, profile.name
 
 
-def test_chromium_uppercases_the_method_before_comparing() -> None:
+def test_methods_compare_byte_for_byte_unless_the_profile_uppercases() -> None:
+    # Chromium 156 compares exactly (tests/browser: lowercase-patch); older builds upper-cased.
     cache = PreflightCache(CHROMIUM)
     cache.store(O, U, False, ("PATCH",), (), 600.0, 0.0, "p1")
-    assert cache.lookup(O, U, "patch", (), False, 1.0).outcome == "hit"
-    webkit = PreflightCache(WEBKIT)
-    webkit.store(O, U, False, ("PATCH",), (), 600.0, 0.0, "p1")
-    assert webkit.lookup(O, U, "patch", (), False, 1.0).outcome == "insufficient"
+    assert cache.lookup(O, U, "patch", (), False, 1.0).outcome == "insufficient"
+    legacy = PreflightCache(replace(CHROMIUM, method_uppercased_before_compare=True))
+    legacy.store(O, U, False, ("PATCH",), (), 600.0, 0.0, "p1")
+    assert legacy.lookup(O, U, "patch", (), False, 1.0).outcome == "hit"
 
 
 # --- against a naive model ---------------------------------------------------------------------

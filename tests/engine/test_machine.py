@@ -274,3 +274,39 @@ class TestBoundedState:
         # 50 identical failures are one finding that counts them.
         [missing] = [f for f in report.findings if f.code == "MissingAllowOriginHeader"]
         assert missing.count == 50 and len(missing.exchange_ids) == 50
+
+
+def test_insufficient_hit_erases_even_when_the_new_preflight_fails() -> None:
+    """Chromium 156, scenario cache-erase-on-insufficient: X-A, X-B (refused), X-A: the third
+    request needs a new preflight, because the lookup for X-B erased X-A's entry."""
+    ok = dict(GOOD, **{"Access-Control-Allow-Headers": "x-a", "Access-Control-Max-Age": "600"})
+    xs = [preflight(0, API + "/e", "PUT", "x-a", started=0.0, allow=ok),
+          exchange(1, "PUT", API + "/e", {"Origin": PAGE, "X-A": "1"}, started=0.1,
+                   response_headers=ACAO),
+          preflight(2, API + "/e", "PUT", "x-b", started=1.0, allow=ok),
+          exchange(3, "PUT", API + "/e", {"Origin": PAGE, "X-A": "1"}, started=2.0,
+                   response_headers=ACAO)]
+    v = by_id(analyze_exchanges(xs))
+    assert v["e2"].cors_error == "HeaderDisallowedByPreflightResponse"
+    assert v["e3"].cache is None  # no cached result left: its preflight is missing
+
+
+def test_redirect_with_credentials_in_location() -> None:
+    xs = [exchange(0, "GET", API + "/r", {"Origin": PAGE}, started=1.0, status=302,
+                   response_headers={"Access-Control-Allow-Origin": PAGE,
+                                     "Location": "http://user:secret@bar.other/t"})]
+    report = analyze_exchanges(xs)
+    v = by_id(report)["e0"]
+    assert (v.verdict, v.cors_error) == ("blocked", "RedirectContainsCredentials")
+    assert "RedirectContainsCredentials" in codes(report)
+
+
+def test_actual_response_failure_after_a_good_preflight_is_its_own_finding() -> None:
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0,
+                    allow=dict(GOOD, **{"Access-Control-Allow-Credentials": "true"})),
+          put(1, 1.1, response_headers={})]
+    report = analyze_exchanges(xs)
+    v = by_id(report)["e1"]
+    assert (v.verdict, v.cors_error, v.preflight_id) == ("blocked", "MissingAllowOriginHeader", "e0")
+    [f] = [f for f in report.findings if f.code == "MissingAllowOriginHeader"]
+    assert f.exchange_ids == ("e1",) and "Access-Control-Allow-Origin" in f.hint

@@ -7,8 +7,14 @@ import pytest
 
 from corsflow.analysis import Report
 from corsflow.report.frames import (
-    EXCHANGE_COLUMNS, FINDING_COLUMNS, PREFLIGHT_COLUMNS, by_endpoint, by_origin, exchanges_frame,
-    findings_frame, preflights_frame,
+    EXCHANGE_COLUMNS,
+    FINDING_COLUMNS,
+    PREFLIGHT_COLUMNS,
+    by_endpoint,
+    by_origin,
+    exchanges_frame,
+    findings_frame,
+    preflights_frame,
 )
 
 
@@ -38,6 +44,13 @@ def test_exchanges_frame_values(report: Report) -> None:
     assert not bool(df.loc["e1", "avoidable"]) and pd.isna(df.loc["e2", "avoidable"])
     assert pd.isna(df.loc["e0", "origin"]) and df.loc["e0", "role"] == "other"
     assert df["verdict"].value_counts()["blocked"] == 2
+    assert (
+        df.loc["e2", "preflight_reasons"]
+        == "method PUT, header x-api-key, Content-Type application/json"
+    )
+    assert df.loc["e2", "unsafe_headers"] == "content-type, x-api-key" and pd.isna(
+        df.loc["e3", "unsafe_headers"]
+    )
 
 
 def test_preflights_frame_lists_the_requests_each_preflight_stood_for(report: Report) -> None:
