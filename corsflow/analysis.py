@@ -120,7 +120,7 @@ class Analysis:
             findings=tuple(findings),
             skipped=tuple(d.skipped),
             skipped_by_reason=tuple(sorted(d.skipped_by_reason.items())),
-            notes=tuple(d.notes),
+            notes=tuple(d.notes) + self.aggregator.notes(),
         )
 
 

@@ -17,6 +17,7 @@ from .fetch import (
     is_forbidden_request_header,
     is_same_origin,
     is_token,
+    serialize_origin,
     mime_essence,
 )
 from .profiles import EngineProfile
@@ -103,6 +104,29 @@ def preflight_reasons(method: str, unsafe: tuple[str, ...], headers: Headers) ->
     return tuple(reasons)
 
 
+def _origin_from_referer(exchange: Exchange) -> str | None:
+    """The page's origin for a failed script fetch recorded without its Origin header.
+
+    Playwright's HAR records a request Chromium blocked with the renderer's headers only (no
+    Origin); its Referer (the page, or its origin under the default referrer policy) still
+    tells where it came from. Only failed fetch/XHR requests qualify: a successful one would
+    show the Origin it was sent with.
+    """
+    if not exchange.failure or exchange.response is not None:
+        return None
+    kind = (exchange.hints.resource_type or "").lower()
+    mode = (exchange.request_headers.get("sec-fetch-mode") or "").lower()
+    if kind not in ("fetch", "xhr") and mode != "cors":
+        return None
+    referer = exchange.request_headers.get("referer")
+    if not referer:
+        return None
+    origin = serialize_origin(referer)
+    if origin == "null" or origin == serialize_origin(exchange.url):
+        return None
+    return origin
+
+
 def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
     """Classify one captured request and reconstruct what its author asked for."""
     headers = exchange.request_headers
@@ -113,8 +137,13 @@ def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
     def not_cors(reason: str) -> RequestView:
         return RequestView(origin, False, reason, False, None, (), (), (), "unknown", "", bypass)
 
+    origin_note = ""
     if origin is None:
-        return not_cors("no Origin header")
+        origin = _origin_from_referer(exchange)
+        if origin is None:
+            return not_cors("no Origin header")
+        origin_note = (" (the capture leaves out Origin: taken from Referer, as the browser "
+                       "failed a cross-origin fetch)")
     if exchange.method.upper() == "OPTIONS" and acrm is not None:
         return RequestView(
             origin, True, None, True, acrm.strip(" \t"),
@@ -142,6 +171,7 @@ def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
     else:
         credentials = "unknown"
         evidence = "no Cookie header: the credentials mode cannot be seen"
+    evidence += origin_note
     return RequestView(
         origin, True, None, False, None, (), unsafe,
         preflight_reasons(exchange.method, unsafe, headers), credentials, evidence, bypass,

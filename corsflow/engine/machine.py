@@ -40,6 +40,10 @@ from .infer import RequestView, view_request
 from .profiles import EngineProfile
 
 
+CORS_FAILURE = "net::ERR_FAILED"
+"""What Chromium records (HAR ``_error``, Playwright ``_failureText``) for a request it
+blocked by CORS."""
+
 MODEL_CONTRADICTED = "the capture contradicts the engine model"
 """The unknown_reason of a request the browser sent although the model says it could not."""
 
@@ -208,7 +212,11 @@ class CorsMachine:
     @staticmethod
     def _pick(candidates: list[_Preflight], exchange: Exchange,
               view: RequestView) -> _Preflight | None:
-        same_method = [p for p in candidates if p.view.requested_method == exchange.method]
+        same_method = [p for p in candidates if p.view.requested_method == exchange.method] or [
+            # mitmproxy's HAR export upper-cases methods: a `patch` preflight's request shows
+            # as PATCH there. Case only decides when nothing matches exactly.
+            p for p in candidates
+            if (p.view.requested_method or "").upper() == exchange.method.upper()]
         wanted = set(view.unsafe_names)
         exact = [p for p in same_method if set(p.view.requested_headers) == wanted]
         # The inferred header set can miss or add a header the browser treats otherwise, so
@@ -223,12 +231,15 @@ class CorsMachine:
         """Chrome's HAR dates the actual request before its preflight: find that preflight
         in the reorder buffer (linked by ``_initiator.url``, or within the window)."""
         best: tuple[float, int, Exchange] | None = None
+        answered = exchange.response.finished if exchange.response is not None else None
         for item in self._ahead.get((view.origin or "", exchange.url), ()):
             started, seq, candidate = item
             if seq in self._taken or started - exchange.started > self.window:
                 continue
+            if answered is not None and started > answered:
+                continue  # sent after this request was answered: not its preflight
             acrm = (candidate.request_headers.get("access-control-request-method") or "").strip()
-            if acrm != exchange.method:
+            if acrm.upper() != exchange.method.upper():
                 continue
             if best is None or item[:2] < best[:2]:
                 best = item
@@ -386,6 +397,15 @@ class CorsMachine:
                 "Credentials mode", "info",
                 f"inferred '{credentials}': the preflight passes only in that mode and the "
                 "browser went on to send the request", "#cors-protocol-and-credentials"))
+        elif p.covered[False] is not None and p.covered[True] is None and not p.view.cache_bypass:
+            # A cached result covered the request if uncredentialed, yet the browser sent a
+            # preflight (and not because its HTTP cache was bypassed): it was credentialed.
+            creds, credentials = True, "include"
+            trace.append(TraceStep(
+                "Credentials mode", "info",
+                f"inferred 'include': the uncredentialed result of {p.covered[False]} was still "
+                "cached, and only a credentialed request would not have used it",
+                "#cors-preflight-cache"))
         else:
             creds = False
         outcome = p.outcomes[creds]
@@ -435,6 +455,12 @@ class CorsMachine:
         verdict, error, param = "unknown", None, None
         if not check:
             pass
+        elif exchange.response is None and exchange.failure == CORS_FAILURE:
+            verdict, unknown_reason = "blocked", None
+            trace.append(TraceStep(
+                "Recorded failure", "fail",
+                f"the browser recorded {CORS_FAILURE}, Chromium's error for a CORS block; the "
+                "capture has no response to show which check failed", "#cors-check"))
         elif exchange.response is None:
             unknown_reason = unknown_reason or (
                 f"no response in the capture ({exchange.failure})" if exchange.failure

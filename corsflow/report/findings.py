@@ -87,6 +87,10 @@ CATALOGUE: dict[str, Rule] = {r.code: r for r in (
     _r("HeaderDisallowedByPreflightResponse", "error",
        "A request header is not in Access-Control-Allow-Headers", _PREFLIGHT,
        SPEC + "#cors-preflight-fetch-0"),
+    _r("RequestBlocked", "error",
+       "The browser blocked a request; the capture does not show which check failed",
+       "the browser recorded a CORS failure but not the response that caused it",
+       SPEC + "#cors-check"),
     _r("RedundantPreflight", "warning", "A preflight was sent although a cached result covered it",
        "each one costs a round trip the preflight cache should have saved",
        SPEC + "#cors-preflight-cache"),
@@ -253,6 +257,16 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
         ids = (ex.id,)
         out.append(_finding(v.cors_error, _failure_message(v), ids, _failure_hint(v, None),
                             origin=v.origin, url=ex.url))
+    if v.verdict == "blocked" and not v.cors_error:
+        out.append(_finding(
+            "RequestBlocked",
+            f"blocked: {ex.method} {ex.url}" + (f" from {v.origin}" if v.origin else "")
+            + f": the browser recorded {ex.failure or 'a failure'}; the capture does not show "
+            "which CORS check failed",
+            (ex.id,),
+            "record the session with a tool that keeps the responses and preflights (Chrome "
+            "DevTools' HAR export, mitmproxy, tcpdump) and run `corsflow explain` on it",
+            origin=v.origin, url=ex.url))
     if v.role == "preflight" and v.redundant:
         devtools = v.redundant_cause == "devtools-disable-cache"
         out.append(_finding(
@@ -429,6 +443,15 @@ class Aggregator:
     @staticmethod
     def _is_unpaired(v: ExchangeVerdict) -> bool:
         return any(s.step == "Request sent after the preflight" for s in v.trace)
+
+    def notes(self) -> tuple[str, ...]:
+        """Report-wide observations about what the capture lacks."""
+        missing = sum(g.saved for g in self._without_preflight.values())
+        if not missing:
+            return ()
+        return (f"{missing} request(s) needed a preflight that is not in the capture (Playwright's "
+                "HAR, for one, leaves preflights out): which preflight authorised them, and "
+                "whether the cache was used, is unknown",)
 
     def findings(self) -> list[Finding]:
         out: list[Finding] = []

@@ -310,3 +310,29 @@ def test_actual_response_failure_after_a_good_preflight_is_its_own_finding() -> 
     assert (v.verdict, v.cors_error, v.preflight_id) == ("blocked", "MissingAllowOriginHeader", "e0")
     [f] = [f for f in report.findings if f.code == "MissingAllowOriginHeader"]
     assert f.exchange_ids == ("e1",) and "Access-Control-Allow-Origin" in f.hint
+
+
+def test_playwright_style_blocked_request_without_origin() -> None:
+    """Playwright's HAR records a request Chromium blocked with status -1, no response and no
+    Origin header; the Referer still names the page."""
+    xs = [exchange(0, "PUT", API + "/x", {"Referer": PAGE + "/", "X-A": "1"}, started=1.0,
+                   status=None, failure="net::ERR_FAILED", resource_type="fetch")]
+    report = analyze_exchanges(xs)
+    v = by_id(report)["e0"]
+    assert (v.role, v.verdict, v.cors_error, v.origin) == ("preflighted", "blocked", None, PAGE)
+    assert [f.code for f in report.findings if f.severity == "error"] == ["RequestBlocked"]
+    assert any("preflight that is not in the capture" in n for n in report.notes)
+
+
+def test_a_preflight_sent_after_the_request_was_answered_is_not_its_own() -> None:
+    allow = dict(GOOD, **{"Access-Control-Max-Age": "1"})
+    xs = [preflight(0, API + "/m", "PUT", "x-custom-header", started=0.0, allow=allow,
+                    finished=0.01),
+          put(1, 0.02, path="/m", finished=0.03),
+          put(2, 1.5, path="/m", finished=1.51),  # expired, and its preflight is not captured
+          preflight(3, API + "/m", "PUT", "x-custom-header", started=2.0, allow=allow,
+                    finished=2.01),
+          put(4, 2.02, path="/m", finished=2.03)]
+    v = by_id(analyze_exchanges(xs))
+    assert (v["e2"].cache, v["e2"].preflight_id) == (None, None)
+    assert (v["e4"].cache, v["e4"].preflight_id) == ("miss", "e3")

@@ -1,0 +1,250 @@
+"""How much corsflow costs on top of mitmproxy, offline and live. Run by hand:
+
+    python benchmarks/bench_mitm.py offline [--flows 10000] [--repeat 3]
+    python benchmarks/bench_mitm.py live [--requests 3000] [--clients 4]
+
+offline: a flow file from ``shared/perf/gen_mitm.py`` (beside the repository; written into a
+temporary directory, or reused with ``--file``), read by mitmproxy's FlowReader alone, by
+:func:`corsflow.ingest.mitm.read_flows` alone, and by read_flows feeding the analysis up to
+the report. The target: the analysis adds at most 10 % to FlowReader.
+
+live: a local HTTP server, mitmdump in front of it (127.0.0.1 only) with and without the
+addon, and a load generator of keep-alive clients sending browser-like CORS traffic
+(preflight + actual request pairs and simple requests) through the proxy, a fixed number of
+requests each run. The target: the addon keeps at least 95 % of mitmproxy's throughput.
+Both print medians; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GEN_MITM = REPO_ROOT.parent / "shared" / "perf" / "gen_mitm.py"
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def _interleaved(variants: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best CPU seconds of this process per variant, the variants run in turn each round so
+    a busy neighbour slows them alike. Best-of, not the mean: on a shared machine noise
+    only ever adds time. (Single-threaded work: CPU time equals wall time when idle.)"""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeat):
+        for name, fn in variants.items():
+            t0 = time.process_time()
+            fn()
+            times[name].append(time.process_time() - t0)
+    return {name: min(ts) for name, ts in times.items()}
+
+
+# --- offline -------------------------------------------------------------------------------
+
+
+def offline(args: argparse.Namespace) -> None:
+    from mitmproxy.io import FlowReader
+
+    from corsflow.analysis import Analysis
+    from corsflow.errors import Diagnostics
+    from corsflow.ingest.mitm import read_flows
+
+    with tempfile.TemporaryDirectory(prefix="corsflow-bench-") as tmp:
+        path = args.file
+        if path is None:
+            if not GEN_MITM.is_file():
+                sys.exit(f"{GEN_MITM} not found; pass --file FLOWS")
+            path = str(Path(tmp) / f"mitm-{args.flows}.flows")
+            subprocess.run(
+                [sys.executable, str(GEN_MITM), str(args.flows), path],
+                check=True,
+                cwd=GEN_MITM.parent,
+            )
+        size = os.path.getsize(path) / 1e6
+
+        def flowreader() -> int:
+            with open(path, "rb") as f:
+                return sum(1 for _ in FlowReader(f).stream())
+
+        def ingest() -> int:
+            return sum(1 for _ in read_flows(path, Diagnostics()))
+
+        def analysis() -> int:
+            a = Analysis(engine="chromium")
+            for exchange in read_flows(path, Diagnostics()):
+                a.feed(exchange)
+            return len(a.report().exchanges)
+
+        flows = flowreader()
+        verdicts = analysis()
+        best = _interleaved(
+            {"flowreader": flowreader, "ingest": ingest, "analysis": analysis}, args.repeat
+        )
+    base, conv, full = best["flowreader"], best["ingest"], best["analysis"]
+    print(f"flow file: {flows} flows, {size:.1f} MB; best CPU seconds of {args.repeat} rounds")
+    print(f"  mitmproxy FlowReader alone      {base:7.3f} s")
+    print(f"  read_flows (exchanges)          {conv:7.3f} s  {100 * (conv / base - 1):+6.1f} %")
+    print(
+        f"  read_flows + analysis + report  {full:7.3f} s  {100 * (full / base - 1):+6.1f} %"
+        f"  ({verdicts} verdicts; target <= +10 %)"
+    )
+
+
+# --- live ----------------------------------------------------------------------------------
+
+
+class _Api(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _reply(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        origin = self.headers.get("Origin", "")
+        body = b'{"ok":true}'
+        self.send_response(204 if self.command == "OPTIONS" else 200)
+        self.send_header("Access-Control-Allow-Origin", origin)
+        if self.command == "OPTIONS":
+            self.send_header("Access-Control-Allow-Methods", "PUT, DELETE")
+            self.send_header("Access-Control-Allow-Headers", "X-Custom, Content-Type")
+            self.send_header("Access-Control-Max-Age", "600")
+            body = b""
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_PUT = do_OPTIONS = _reply
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_mitmdump(port: int, extra: list[str], confdir: str) -> subprocess.Popen[bytes]:
+    mitmdump = Path(sys.executable).parent / "mitmdump"
+    proc = subprocess.Popen(
+        [str(mitmdump), "--listen-host", "127.0.0.1", "--listen-port", str(port),
+         "--set", f"confdir={confdir}", "--set", "flow_detail=0", "-q", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("mitmdump did not start")
+
+
+def _load(proxy_port: int, api: str, origin: str, requests: int, clients: int) -> float:
+    """Send ``requests`` requests through the proxy from ``clients`` keep-alive clients;
+    return requests per second. As a browser would: a third are PUTs to distinct URLs, each
+    after its own preflight (Chromium caches preflights per URL), the rest simple GETs."""
+    per_client = requests // clients
+    errors: list[BaseException] = []
+
+    def client(k: int) -> None:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=30)
+            for i in range(per_client):
+                url = f"{api}/items/{k}-{i}"
+                if i % 3 == 0:
+                    conn.request("OPTIONS", url, headers={
+                        "Origin": origin, "Access-Control-Request-Method": "PUT",
+                        "Access-Control-Request-Headers": "x-custom"})  # fmt: skip
+                    conn.getresponse().read()
+                    conn.request("PUT", url, body=b"{}", headers={
+                        "Origin": origin, "X-Custom": "1", "Content-Type": "text/plain"})  # fmt: skip
+                else:
+                    conn.request("GET", url, headers={"Origin": origin})
+                conn.getresponse().read()
+            conn.close()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    sent = sum(per_client + (per_client + 2) // 3 for _ in range(clients))
+    return sent / elapsed
+
+
+def live(args: argparse.Namespace) -> None:
+    from corsflow.addon import addon_path
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = f"http://127.0.0.1:{server.server_address[1]}"
+    origin = "http://127.0.0.1:1"
+    results: dict[str, list[float]] = {"mitmdump": [], "mitmdump + corsflow": []}
+    with tempfile.TemporaryDirectory(prefix="corsflow-bench-") as confdir:
+        for _ in range(args.repeat):
+            for name, extra in (
+                ("mitmdump", []),
+                ("mitmdump + corsflow", ["-s", addon_path()]),
+            ):
+                port = _free_port()
+                proc = _start_mitmdump(port, extra, confdir)
+                try:
+                    _load(port, api, origin, min(200, args.requests), args.clients)  # warm up
+                    results[name].append(_load(port, api, origin, args.requests, args.clients))
+                finally:
+                    proc.send_signal(signal.SIGINT)
+                    proc.wait(30)
+    server.shutdown()
+    base = statistics.median(results["mitmdump"])
+    with_addon = statistics.median(results["mitmdump + corsflow"])
+    print(
+        f"live: {args.requests} requests per run, {args.clients} clients, median of {args.repeat}"
+    )
+    print(f"  mitmdump alone           {base:8.0f} requests/s")
+    print(
+        f"  mitmdump + corsflow      {with_addon:8.0f} requests/s  "
+        f"{100 * with_addon / base:5.1f} % (target >= 95 %)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    off = sub.add_parser("offline")
+    off.add_argument("--flows", type=int, default=10000)
+    off.add_argument("--file", help="an existing flow file instead of a generated one")
+    off.add_argument("--repeat", type=int, default=5)
+    on = sub.add_parser("live")
+    on.add_argument("--requests", type=int, default=3000)
+    on.add_argument("--clients", type=int, default=4)
+    on.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    offline(args) if args.what == "offline" else live(args)
+
+
+if __name__ == "__main__":
+    main()

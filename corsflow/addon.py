@@ -1,0 +1,537 @@
+"""The mitmproxy addon: corsflow's analysis, live, on the flows passing through the proxy.
+
+Load it with ``mitmdump -s "$(corsflow addon-path)"`` (or ``mitmproxy -s`` / ``mitmweb -s``),
+or run ``corsflow live``. Each finished flow (``response`` or ``error`` hook; every flow gets
+exactly one) becomes an :class:`~corsflow.model.Exchange` through the same conversion the
+flow-file reader uses, and is fed to one :class:`~corsflow.analysis.Analysis`. For each
+finding at or above ``corsflow_min_severity`` the addon logs one line, marks the flows
+concerned and writes the verdict into their comment, so mitmweb and the console show it.
+
+A verdict can be settled by a later flow (a preflight's waits for the request it was sent
+for), so flows whose verdict is still open are kept in a bounded map until it arrives.
+The addon never breaks proxying: an exception inside the analysis is logged once per kind
+and the flow goes on untouched.
+
+Flow numbers (exchange ids ``f0``, ``f1``...) count every flow the proxy finished, HTTP or
+not, in the order they finished, which is the order ``mitmdump -w`` writes them in (except
+WebSocket flows, which ``-w`` writes when the socket closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import flow as mflow
+from mitmproxy import types as mtypes
+from mitmproxy.addonmanager import Loader
+from mitmproxy.hooks import UpdateHook
+from mitmproxy.log import ALERT
+from mitmproxy.utils import emoji
+
+from .analysis import Analysis, Fed, Report
+from .engine.events import ExchangeVerdict, Finding
+from .ingest.mitm import ConnectionsSeen, exchange_from_flow
+from .model import Exchange
+from .report.explain import explain as explain_verdict
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("chromium", "firefox", "webkit")
+SEVERITIES = ("error", "warning", "info")
+_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+PENDING_LIMIT = 2048
+"""Flows whose verdict is still open. Only preflights normally wait (for their request),
+so this holds a few; the bound protects a session where requests never come."""
+RECENT_LIMIT = 4096
+"""Settled verdicts kept for ``corsflow.explain``."""
+CHANGED_LIMIT = 500
+"""Flows marked after they finished, announced together (every IDLE_FLUSH / 3 seconds)."""
+IN_FLIGHT_LIMIT = 10000
+"""CORS requests in flight remembered (oldest forgotten first)."""
+IDLE_FLUSH = 1.5
+"""Seconds without a finished flow, and nothing in flight that could still pair, after which
+the verdicts still open are settled (the engine otherwise waits for capture time to move)."""
+
+_META_ID = "corsflow.id"
+"""flow.metadata key: the exchange id given to the flow (also saved by ``-w``)."""
+_META_FLOW = "corsflow.flow"
+"""flow.metadata key: the mitmproxy id of the flow numbered, to tell a copy (replay) apart."""
+_COMMENT_PREFIX = "corsflow:"
+
+
+def addon_path() -> str:
+    """The file to give ``mitmdump -s`` / ``mitmproxy -s`` / ``mitmweb -s``."""
+    return str(Path(__file__).with_name("addon_script.py"))
+
+
+def run_live(
+    listen_host: str = "127.0.0.1",
+    listen_port: int = 8080,
+    report_path: str | None = None,
+    engine: str = "chromium",
+    extra_args: Sequence[str] = (),
+) -> int:
+    """Run mitmdump in this process with the addon loaded; return its exit status.
+
+    mitmdump's own lines per flow and per connection are turned off (``flow_detail=0``,
+    ``termlog_verbosity=alert``) so corsflow's stand out; ``extra_args`` (any mitmdump
+    arguments) come last and win.
+    """
+    from mitmproxy.tools.main import mitmdump
+
+    args = [
+        "--listen-host", listen_host,
+        "--listen-port", str(listen_port),
+        "-s", addon_path(),
+        "--set", "flow_detail=0",
+        "--set", "termlog_verbosity=alert",
+        "--set", f"corsflow_engine={engine}",
+    ]  # fmt: skip
+    if report_path:
+        args += ["--set", f"corsflow_report={report_path}"]
+    args += list(extra_args)
+    try:
+        mitmdump(args)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        return 1
+    return 0
+
+
+def _valid_marker(value: str) -> bool:
+    return value in emoji.emoji or len(value) == 1
+
+
+class CorsflowAddon:
+    """Feeds finished flows to the analysis; logs, marks and comments what it finds."""
+
+    def __init__(self) -> None:
+        self._analysis: Analysis | None = None
+        self._engine: str | None = None
+        self._n = 0
+        self._fed = 0
+        self._connections = ConnectionsSeen()
+        self._pending: OrderedDict[str, http.HTTPFlow] = OrderedDict()
+        self._recent: OrderedDict[str, ExchangeVerdict] = OrderedDict()
+        self._in_flight: dict[str, float] = {}
+        self._last_feed = 0.0
+        self._failures: Counter[tuple[str, str]] = Counter()
+        self._task: asyncio.Task[None] | None = None
+        self._changed: dict[str, http.HTTPFlow] = {}
+        self._running = False
+
+    # --- options -------------------------------------------------------------------
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "corsflow_engine", str, "chromium",
+            "The browser whose CORS rules and preflight cache corsflow models.",
+            choices=ENGINES,
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_min_severity", str, "warning",
+            "Log, mark and comment corsflow findings of this severity and above.",
+            choices=SEVERITIES,
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_report", str, "",
+            "Write corsflow's report to this file when mitmproxy exits: JSON, or HTML when "
+            "the name ends in .html. Empty: no report file.",
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_keep_exchanges", bool, True,
+            "List every exchange in corsflow's report. Memory then grows with the session; "
+            "turn it off for long sessions to keep only findings and counts.",
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_mark", str, ":no_entry:",
+            "Mark for flows the browser blocked (an emoji name such as :no_entry: or one "
+            "character).",
+        )  # fmt: skip
+        loader.add_option(
+            "corsflow_mark_warning", str, ":hourglass:",
+            "Mark for flows with a warning or note (redundant preflight, "
+            "Access-Control-Max-Age above the cap...).",
+        )  # fmt: skip
+
+    def configure(self, updated: set[str]) -> None:
+        problem = _option_problem(updated)
+        if problem is not None:
+            if self._running:
+                raise exceptions.OptionsError(problem)  # type: ignore[no-untyped-call]
+            # While the script loads, mitmproxy would print an OptionsError with a traceback;
+            # an error logged now stops mitmdump at startup with just this line.
+            log.error("corsflow: %s", problem)
+            return
+        opts = ctx.options
+        restart = {"corsflow_engine", "corsflow_keep_exchanges"} & updated
+        if self._analysis is None or (
+            restart
+            and (
+                opts.corsflow_engine != self._engine
+                or opts.corsflow_keep_exchanges != self._analysis.keep_exchanges
+            )
+        ):
+            if self._analysis is not None:
+                log.info("corsflow: %s changed; analysis restarted", ", ".join(sorted(restart)))
+            self._start()
+
+    def _start(self) -> None:
+        self._engine = ctx.options.corsflow_engine
+        self._analysis = Analysis(
+            engine=self._engine, keep_exchanges=ctx.options.corsflow_keep_exchanges
+        )
+        self._fed = 0
+        self._pending.clear()
+        self._recent.clear()
+
+    def running(self) -> None:
+        self._running = True
+        opts = ctx.options
+        where = ""
+        if opts.server:
+            where = f"; proxy at {opts.listen_host or '*'}:{opts.listen_port or 8080}"
+        report = f"; report on exit: {opts.corsflow_report}" if opts.corsflow_report else ""
+        log.log(
+            ALERT,
+            "corsflow: %s model, findings from %s up%s%s",
+            self._engine,
+            opts.corsflow_min_severity,
+            where,
+            report,
+        )
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._settle_when_idle())
+
+    def done(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        path = ctx.options.corsflow_report
+        if not path or self._analysis is None:
+            return
+        try:
+            self._flush()
+            _write_report(self._report(), path)
+        except Exception as e:  # noqa: BLE001 - mitmproxy is exiting; say why the report is missing
+            # Logging is already shut down when ``done`` runs, so stderr is the only channel.
+            sys.stderr.write(f"corsflow: could not write the report to {path}: {e}\n")
+
+    # --- flows ---------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        # CORS requests in flight may still pair with a preflight: no idle settling meanwhile.
+        if "origin" in flow.request.headers:
+            self._in_flight[flow.id] = flow.request.timestamp_start
+            if len(self._in_flight) > IN_FLIGHT_LIMIT:  # flows that never finished
+                del self._in_flight[next(iter(self._in_flight))]
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._observe(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._observe(flow)
+
+    # Other flows are not analysed but take a number, as they do in a saved file.
+    def tcp_end(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def tcp_error(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def udp_end(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def udp_error(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def dns_response(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def dns_error(self, flow: mflow.Flow) -> None:
+        self._number(flow)
+
+    def _number(self, flow: mflow.Flow) -> int | None:
+        """Give ``flow`` its number, once; None when it already has one."""
+        if flow.metadata.get(_META_FLOW) == flow.id:
+            return None
+        n = self._n
+        self._n += 1
+        flow.metadata[_META_FLOW] = flow.id
+        flow.metadata[_META_ID] = f"f{n}"
+        return n
+
+    def _observe(self, flow: http.HTTPFlow) -> None:
+        self._in_flight.pop(flow.id, None)
+        n = self._number(flow)
+        if n is None or self._analysis is None:
+            return
+        try:
+            exchange = exchange_from_flow(flow, n, "live", connections=self._connections)
+            if exchange is None:
+                return
+            self._fed += 1
+            self._last_feed = time.monotonic()
+            self._apply(self._analysis.feed(exchange), flow, exchange)
+        except Exception as e:  # noqa: BLE001 - the proxy must keep working whatever happens here
+            self._failed(e)
+
+    async def _settle_when_idle(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_FLUSH / 3)
+            try:
+                if self._idle():
+                    self._flush()
+                self._announce()
+            except Exception as e:  # noqa: BLE001 - as in _observe
+                self._failed(e)
+
+    def _idle(self) -> bool:
+        """True when verdicts are open but nothing can arrive to settle them any more.
+
+        The engine settles a verdict when capture time has moved past it, which a live
+        session only does with new traffic. Once no flow has finished for ``IDLE_FLUSH``
+        seconds and no CORS request is in flight (the browser sends a request right after
+        its preflight), what is open is settled now rather than at the next burst."""
+        a = self._analysis
+        if a is None or self._fed == a.settled:
+            return False
+        if time.monotonic() - self._last_feed < IDLE_FLUSH:
+            return False
+        stale = time.time() - a.machine.pair_timeout
+        for flow_id, started in list(self._in_flight.items()):
+            if started > stale:
+                return False
+            del self._in_flight[flow_id]  # a flow that never finished: stop waiting for it
+        return True
+
+    def _flush(self) -> None:
+        if self._analysis is not None and self._fed != self._analysis.settled:
+            self._apply(self._analysis.flush(), None, None)
+
+    def _failed(self, e: Exception) -> None:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+        kind = (type(e).__name__, where)
+        self._failures[kind] += 1
+        count = self._failures[kind]
+        if count == 1:
+            log.error("corsflow: analysis failed; flows pass on unanalysed", exc_info=e)
+        elif count in (10, 100, 1000, 10000, 100000):
+            log.error("corsflow: the same analysis failure %d times: %s: %s", count, kind[0], e)
+
+    def _apply(self, fed: Fed, flow: http.HTTPFlow | None, exchange: Exchange | None) -> None:
+        """Log the findings ``fed`` raised, and mark and comment the flows concerned.
+
+        ``flow`` is the flow just fed (None when settling without one)."""
+        settled = {v.exchange.id: v for v in fed.verdicts}
+        flows: dict[str, http.HTTPFlow] = {}
+        if flow is not None and exchange is not None:
+            if exchange.id in settled:
+                flows[exchange.id] = flow
+            else:
+                self._pending[exchange.id] = flow
+                if len(self._pending) > PENDING_LIMIT:
+                    dropped, _ = self._pending.popitem(last=False)
+                    log.debug("corsflow: %s dropped before its verdict was settled", dropped)
+        for eid, verdict in settled.items():
+            if eid in self._pending:
+                flows[eid] = self._pending.pop(eid)
+            self._recent[eid] = verdict
+            self._recent.move_to_end(eid)
+        while len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)
+
+        floor = _RANK[ctx.options.corsflow_min_severity]
+        about: dict[str, list[Finding]] = {}
+        for finding in fed.findings:
+            if _RANK.get(finding.severity, len(_RANK)) > floor:
+                continue
+            _log_finding(finding, settled)
+            for eid in finding.exchange_ids:
+                about.setdefault(eid, []).append(finding)
+                if eid not in flows and eid in self._pending:
+                    flows[eid] = self._pending[eid]
+
+        for eid, f in flows.items():
+            if self._annotate(f, settled.get(eid), about.get(eid, ())) and f is not flow:
+                self._changed[f.id] = f
+        if len(self._changed) >= CHANGED_LIMIT:
+            self._announce()
+
+    def _announce(self) -> None:
+        """Tell mitmweb and the console to redraw flows marked after they finished.
+
+        Batched: an update goes to every addon, too costly to send for each flow."""
+        if self._changed:
+            changed = list(self._changed.values())
+            self._changed.clear()
+            ctx.master.addons.trigger(UpdateHook(changed))
+
+    def _annotate(
+        self, flow: http.HTTPFlow, verdict: ExchangeVerdict | None, findings: Sequence[Finding]
+    ) -> bool:
+        lines = [_verdict_line(verdict)] if verdict is not None and verdict.role != "other" else []
+        lines += [_finding_line(f) for f in findings]
+        if not lines:
+            return False
+        kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(_COMMENT_PREFIX)]
+        flow.comment = "\n".join(kept + lines)
+        blocked_mark = ctx.options.corsflow_mark
+        warning_mark = ctx.options.corsflow_mark_warning
+        if flow.marked and flow.marked not in (blocked_mark, warning_mark):
+            return True  # never replace a mark someone else set
+        if (verdict is not None and verdict.verdict == "blocked") or any(
+            f.severity == "error" for f in findings
+        ):
+            flow.marked = blocked_mark
+        elif findings and flow.marked != blocked_mark:
+            flow.marked = warning_mark
+        return True
+
+    # --- reports and commands ----------------------------------------------------------
+
+    def _report(self) -> Report:
+        assert self._analysis is not None
+        d = self._analysis.diagnostics
+        self._analysis.add_source("live", "mitmproxy", self._fed, d.skipped_count)
+        return self._analysis.report()
+
+    def report(self) -> Report | None:
+        """The analysis so far, settled up to now (None before the addon is configured)."""
+        if self._analysis is None:
+            return None
+        self._flush()
+        return self._report()
+
+    @command.command("corsflow.report")  # type: ignore[untyped-decorator]
+    def write_report(self, path: mtypes.Path) -> None:
+        """Write corsflow's report now: JSON, or HTML when the path ends in .html."""
+        report = self.report()
+        if report is None:
+            raise exceptions.CommandError("corsflow is not configured yet")
+        try:
+            _write_report(report, str(path))
+        except OSError as e:
+            raise exceptions.CommandError(
+                f"corsflow: cannot write {path}: {e.strerror or e}"
+            ) from None
+        log.info("corsflow: report written to %s", path)
+
+    @command.command("corsflow.explain")  # type: ignore[untyped-decorator]
+    def explain(self, flows: Sequence[mflow.Flow]) -> None:
+        """Log corsflow's decision, step by step, for each of these flows."""
+        report: Report | None = None
+        for f in flows:
+            eid = f.metadata.get(_META_ID)
+            if eid is None or self._analysis is None:
+                log.info("corsflow: flow %s was not analysed", f.id)
+                continue
+            if eid in self._pending:
+                self._flush()  # the user asks now: settle what is open
+            report = report or self._report()
+            verdict = self._recent.get(eid) or report.get(eid)
+            if verdict is None:
+                log.info("corsflow: %s: no verdict (not a CORS exchange, or cleared)", eid)
+                continue
+            for line in explain_verdict(verdict, report).splitlines():
+                log.info("%s", line)
+
+    @command.command("corsflow.clear")  # type: ignore[untyped-decorator]
+    def clear(self) -> None:
+        """Forget everything analysed so far and start again."""
+        if self._analysis is not None:
+            self._start()
+        log.info("corsflow: cleared")
+
+
+def _verdict_line(v: ExchangeVerdict) -> str:
+    parts = [f"{v.role}"]
+    state: str = v.verdict or "no verdict"
+    if v.verdict == "blocked" and v.cors_error:
+        state += f" — {v.cors_error}"
+        if v.failed_parameter:
+            state += f" ({v.failed_parameter})"
+    elif v.verdict == "unknown" and v.unknown_reason:
+        state += f" ({v.unknown_reason})"
+    parts.append(state)
+    if v.preflight_id:
+        parts.append(f"preflight {v.preflight_id}")
+    if v.cache:
+        parts.append(f"cache {v.cache}")
+    if v.redundant:
+        parts.append("redundant" + (f" ({v.redundant_cause})" if v.redundant_cause else ""))
+    return f"{_COMMENT_PREFIX} " + ", ".join(parts)
+
+
+def _finding_line(f: Finding) -> str:
+    fix = f"; fix: {f.hint}" if f.hint else ""
+    return f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}"
+
+
+def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict]) -> None:
+    ex = next((settled[e].exchange for e in f.exchange_ids if e in settled), None)
+    target = f"{ex.method} {ex.url} [{ex.id}]" if ex is not None else (f.url or "")
+    tail = f"fix: {f.hint}" if f.hint else f.message
+    # A blocked request is the page's problem, not the proxy's: WARNING, never ERROR
+    # (mitmdump exits when an ERROR is logged while it starts, e.g. replaying a file).
+    # ALERT (mitmproxy's "draw the user's attention") for the rest, so it shows with
+    # termlog_verbosity=alert, which hides mitmproxy's per-connection lines.
+    level = logging.WARNING if f.severity == "error" else ALERT
+    log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, target, tail)
+
+
+def _option_problem(updated: set[str]) -> str | None:
+    """What is wrong with the corsflow options just set, or None."""
+    opts = ctx.options
+    # mitmproxy checks ``choices`` when an option is set later, not for values given with
+    # --set before the script that declares the option is loaded.
+    for name, choices in (("corsflow_engine", ENGINES), ("corsflow_min_severity", SEVERITIES)):
+        if name in updated and getattr(opts, name) not in choices:
+            return f"{name}: {getattr(opts, name)!r} is not one of {', '.join(choices)}"
+    for name in ("corsflow_mark", "corsflow_mark_warning"):
+        if name in updated and not _valid_marker(getattr(opts, name)):
+            return (
+                f"{name}: {getattr(opts, name)!r} is neither an emoji name "
+                f"(such as :no_entry:) nor a single character"
+            )
+    if "corsflow_report" in updated and opts.corsflow_report:
+        parent = Path(opts.corsflow_report).expanduser().resolve().parent
+        if not parent.is_dir():
+            return f"corsflow_report: directory {parent} does not exist"
+    return None
+
+
+def _write_report(report: Report, path: str) -> None:
+    """Render, then replace ``path`` in one step so a reader never sees half a report."""
+    target = Path(path).expanduser()
+    if target.name.lower().endswith(".html"):
+        from .report.html import render_html
+
+        text = render_html(report, title="CORS report (mitmproxy live)")
+    else:
+        from .report.json import render_json
+
+        text = render_json(report)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from other readers
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,173 @@
+"""The addon inside mitmproxy's own test harness: commands, option checks, failure isolation.
+
+Flows here are built with mitmproxy's test helpers and fed through the addon's hooks, as
+mitmproxy would; the real proxy runs in test_mitm_addon_live.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from corsflow.addon import CorsflowAddon, addon_path
+
+pytestmark = pytest.mark.mitmproxy
+
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow, tutils
+
+A = "https://app.test"
+B = "https://api.test"
+T0 = 1_700_000_000.0
+
+
+def flow(method: str, url: str, t: float, headers: dict[str, str], status: int = 200,
+         response_headers: dict[str, str] | None = None) -> http.HTTPFlow:  # fmt: skip
+    f = tflow.tflow(resp=True)
+    f.request = tutils.treq(method=method.encode(), headers=http.Headers())
+    f.request.url = url
+    for name, value in headers.items():
+        f.request.headers[name] = value
+    f.request.timestamp_start, f.request.timestamp_end = t, t + 0.001
+    f.response = tutils.tresp(status_code=status, headers=http.Headers(), content=b"")
+    for name, value in (response_headers or {}).items():
+        f.response.headers[name] = value
+    f.response.timestamp_start, f.response.timestamp_end = t + 0.01, t + 0.02
+    return f
+
+
+def preflight(url: str, t: float, acao: str | None) -> http.HTTPFlow:
+    allow = {"Access-Control-Allow-Methods": "PUT", "Access-Control-Allow-Headers": "x-custom"}
+    if acao is not None:
+        allow["Access-Control-Allow-Origin"] = acao
+    return flow(
+        "OPTIONS", url, t,
+        {"Origin": A, "Access-Control-Request-Method": "PUT",
+         "Access-Control-Request-Headers": "x-custom"},
+        204, allow,
+    )  # fmt: skip
+
+
+def put(url: str, t: float) -> http.HTTPFlow:
+    return flow("PUT", url, t, {"Origin": A, "X-Custom": "1"}, 200,
+                {"Access-Control-Allow-Origin": A})  # fmt: skip
+
+
+@pytest.fixture
+def tctx():
+    addon = CorsflowAddon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon)
+        yield tctx, addon
+
+
+def test_the_script_file_exports_the_addon() -> None:
+    with taddons.context() as tctx:
+        module = tctx.script(addon_path())
+    (loaded,) = module.addons
+    assert isinstance(loaded, CorsflowAddon)
+
+
+def test_a_later_flow_settles_and_marks_an_earlier_one(tctx, caplog) -> None:
+    _, addon = tctx
+    bad = preflight(f"{B}/x", T0, acao="https://evil.test")
+    addon.response(bad)
+    assert bad.marked == "" and bad.comment == ""  # not settled yet: the engine waits
+    later = flow("GET", "https://other.test/", T0 + 60, {})
+    with caplog.at_level(logging.INFO, logger="corsflow"):
+        addon.response(later)  # capture time moves on: the preflight is settled
+    assert bad.marked == ":no_entry:"
+    assert "PreflightAllowOriginMismatch" in bad.comment and "fix:" in bad.comment
+    assert later.marked == "" and later.comment == ""
+    assert bad.metadata["corsflow.id"] == "f0" and later.metadata["corsflow.id"] == "f1"
+    assert any("PreflightAllowOriginMismatch OPTIONS https://api.test/x [f0]" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
+def test_each_flow_is_fed_once(tctx) -> None:
+    _, addon = tctx
+    f = put(f"{B}/y", T0)
+    addon.response(f)
+    addon.error(f)  # a second hook for the same flow must not count it twice
+    assert addon._fed == 1 and f.metadata["corsflow.id"] == "f0"
+
+
+def test_report_explain_and_clear_commands(tctx, tmp_path: Path, caplog) -> None:
+    t, addon = tctx
+    flows = [preflight(f"{B}/items", T0, acao=A), put(f"{B}/items", T0 + 0.05)]
+    for f in flows:
+        addon.response(f)
+    out = tmp_path / "now.json"
+    t.command(addon.write_report, str(out))
+    report = json.loads(out.read_text())
+    assert [(e["id"], e["role"], e["verdict"]) for e in report["exchanges"]] == [
+        ("f0", "preflight", "allowed"), ("f1", "preflighted", "allowed"),
+    ]  # fmt: skip
+    assert report["exchanges"][1]["preflight_id"] == "f0"
+    html = tmp_path / "now.html"
+    t.command(addon.write_report, str(html))
+    assert html.read_text().lstrip().lower().startswith("<!doctype html")
+
+    with caplog.at_level(logging.INFO, logger="corsflow"):
+        addon.explain(flows)  # what `corsflow.explain @all` runs
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"f1  PUT {B}/items" in text and "preflight: f0 (cache miss)" in text
+
+    t.command(addon.clear)
+    out2 = tmp_path / "cleared.json"
+    t.command(addon.write_report, str(out2))
+    assert json.loads(out2.read_text())["exchanges"] == []
+
+
+def test_report_command_reports_an_unwritable_path(tctx, tmp_path: Path) -> None:
+    t, addon = tctx
+    with pytest.raises(exceptions.CommandError, match="cannot write"):
+        t.command(addon.write_report, str(tmp_path / "no" / "such" / "dir.json"))
+
+
+def test_an_analysis_failure_never_touches_the_flow(tctx, caplog, monkeypatch) -> None:
+    _, addon = tctx
+
+    def broken(exchange):
+        raise RuntimeError("engine bug")
+
+    monkeypatch.setattr(addon._analysis, "feed", broken)
+    flows = [put(f"{B}/z{i}", T0 + i) for i in range(12)]
+    before = [(f.request.copy(), f.response.copy()) for f in flows]
+    with caplog.at_level(logging.INFO, logger="corsflow"):
+        for f in flows:
+            addon.response(f)  # must not raise
+    for f, (req, resp) in zip(flows, before, strict=True):
+        assert f.request.data == req.data and f.response.data == resp.data
+        assert f.marked == "" and f.comment == ""
+    failures = [r for r in caplog.records if "analysis failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None  # once, with the traceback
+    assert any("same analysis failure 10 times" in r.getMessage() for r in caplog.records)
+
+
+def test_options_are_checked_while_running(tctx) -> None:
+    t, addon = tctx
+
+    async def start() -> None:
+        addon.running()  # mitmproxy calls it inside its event loop
+
+    asyncio.run(start())
+    with pytest.raises(exceptions.OptionsError, match="corsflow_engine"):
+        t.configure(addon, corsflow_engine="netscape")
+    with pytest.raises(exceptions.OptionsError, match="corsflow_mark"):
+        t.configure(addon, corsflow_mark="not a marker")
+    t.configure(addon, corsflow_engine="webkit")
+    assert addon.report().engine == "webkit"
+
+
+def test_someone_elses_mark_is_kept(tctx) -> None:
+    _, addon = tctx
+    bad = preflight(f"{B}/kept", T0, acao="https://evil.test")
+    bad.marked = ":star:"
+    addon.response(bad)
+    addon.response(flow("GET", "https://other.test/", T0 + 60, {}))
+    assert bad.marked == ":star:" and "PreflightAllowOriginMismatch" in bad.comment
