@@ -110,6 +110,12 @@ def _value_end(error: msgspec.DecodeError) -> int | None:
     return None if n is None or n < 2 else n - 1
 
 
+def _refused(raw: memoryview, error: msgspec.ValidationError | UnicodeDecodeError) -> Undecodable:
+    if isinstance(error, UnicodeDecodeError):
+        return Undecodable(bytes(raw), f"invalid UTF-8 ({error.reason})", bad_utf8=True)
+    return Undecodable(bytes(raw), str(error))
+
+
 def _detail(error: msgspec.DecodeError) -> str:
     text = _BYTE_RE.sub("", str(error)).strip()
     return text.removeprefix("JSON is malformed:").strip() or text
@@ -392,11 +398,18 @@ class JsonArrayStream:
             if len(self._buf) - self._pos >= max(LOOKAHEAD, self._chunk) or not self._more():
                 return None
         end = at + pattern.close + 1
+        mv = memoryview(self._buf)[self._pos : end]
         try:
-            value = decode(memoryview(self._buf)[self._pos : end])
-        except msgspec.ValidationError:
-            return None  # the slice may not even be the element: let the Raw skip decide
-        except (UnicodeDecodeError, RecursionError):
+            value: T | Undecodable = decode(mv)
+        except (msgspec.ValidationError, UnicodeDecodeError) as e:
+            # Refused before the decoder reached the end: the slice is this element only if
+            # it is exactly one JSON value.
+            try:
+                _RAW.decode(mv)
+            except (msgspec.DecodeError, RecursionError):
+                return None
+            value = _refused(mv, e)
+        except RecursionError:
             return None
         except msgspec.DecodeError as e:
             n = _value_end(e)
@@ -416,9 +429,7 @@ class JsonArrayStream:
         mv = memoryview(self._buf)[self._pos : end]
         try:
             value: T | Undecodable = decode(mv)
-        except msgspec.ValidationError as e:
-            value = Undecodable(bytes(mv), str(e))
-        except UnicodeDecodeError as e:
-            value = Undecodable(bytes(mv), f"invalid UTF-8 ({e.reason})", bad_utf8=True)
+        except (msgspec.ValidationError, UnicodeDecodeError) as e:
+            value = _refused(mv, e)
         self._pos = end
         return value
