@@ -125,7 +125,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.format != "none":
         _emit(_render(report, args.format, _target(args.output)), args.output)
     for f in failing[:20]:
-        print(f"corsflow: {f.severity}: {f.code}: {f.message}", file=sys.stderr)
+        print(f"corsflow check: {f.severity} {f.code}: {f.message}", file=sys.stderr)
     if len(failing) > 20:
         print(f"corsflow: ... and {len(failing) - 20} more", file=sys.stderr)
     print(f"corsflow: check {'failed' if failing else 'passed'}: {len(failing)} finding(s) at "
