@@ -202,6 +202,13 @@ def _sequential() -> list[Scenario]:
         _one("chromium-safelist", Route(actual=actual()),
              Step(headers=(("Save-Data", "on"), ("DPR", "2"), ("Device-Memory", "8"))),
              about="client-hint headers Chromium safelists beyond the standard"),
+        _one("chromium-safelist-values", Route(preflight(), actual()),
+             Step(headers=(("Save-Data", "off"),), preflight=True),
+             about="Chromium checks client-hint values: Save-Data: off needs a preflight"),
+        _one("preflight-302-no-location", Route(preflight(status=302), actual()), pf,
+             about="302 preflight without Location: a status that is not ok, not a redirect"),
+        _one("acao-unparsable", Route(actual=actual(acao="http://[::1")), Step(),
+             about="ACAO that does not parse as a URL"),
         # --- method case
         _one("lowercase-patch", Route(preflight(methods="PATCH"), actual()),
              Step("patch", XA, "x", preflight=True),

@@ -59,8 +59,13 @@ ERRORS: dict[str, tuple[str, str | None, str | None]] = {
     "acam-lowercase-put": ("rejected", "MethodDisallowedByPreflightResponse", "PUT"),
     "acah-uppercase": ("resolved", None, None),
     "acam-omits-post": ("resolved", None, None),
-    # Save-Data, DPR and Device-Memory need no preflight in Chromium.
+    # Save-Data, DPR and Device-Memory need no preflight in Chromium; their values are
+    # checked (Save-Data: off is not safelisted, so it is preflighted, and passes).
     "chromium-safelist": ("resolved", None, None),
+    "chromium-safelist-values": ("resolved", None, None),
+    # A 3xx without Location is no redirect: just a status that is not ok.
+    "preflight-302-no-location": ("rejected", "PreflightInvalidStatus", None),
+    "acao-unparsable": ("rejected", "InvalidAllowOriginValue", "http://[::1"),
     # Methods are compared case-sensitively: no upper-casing of 'patch'.
     "lowercase-patch": ("rejected", "MethodDisallowedByPreflightResponse", "patch"),
     "lowercase-patch-listed": ("resolved", None, None),
