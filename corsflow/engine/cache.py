@@ -197,8 +197,3 @@ class PreflightCache:
         self._last_sweep = now
         for key in [k for k, e in self._entries.items() if e.expires() <= now]:
             del self._entries[key]
-
-    def clear_for(self, origin: str, url: str) -> None:
-        """#cors-preflight-cache "clear cache entries" after a failed actual request."""
-        for creds in (True, False):
-            self._entries.pop(self._key(origin, url, creds), None)

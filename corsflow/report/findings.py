@@ -10,7 +10,6 @@ one small record per preflight key, not per exchange.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..engine.events import ExchangeVerdict, Finding, Severity
@@ -129,10 +128,6 @@ CATALOGUE: dict[str, Rule] = {r.code: r for r in (
        "the browser let through a request the model says it would block: please report it",
        "https://fetch.spec.whatwg.org/"),
 )}
-
-
-def rule(code: str) -> Rule:
-    return CATALOGUE[code]
 
 
 def _finding(code: str, message: str, ids: tuple[str, ...], hint: str | None, *,
@@ -548,10 +543,3 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Most severe first; then by code and the first exchange, for stable output."""
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.code,
                                            f.exchange_ids[:1]))
-
-
-def group_by_origin(findings: list[Finding]) -> dict[str, list[Finding]]:
-    out: dict[str, list[Finding]] = defaultdict(list)
-    for f in findings:
-        out[f.origin or ""].append(f)
-    return out
