@@ -15,9 +15,9 @@ from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import CorsMachine
 from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
+from .findings import Aggregator, findings_for, sort_findings
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
-from .report.findings import Aggregator, findings_for, sort_findings
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corsflow.report.findings import CATALOGUE
+from corsflow.findings import CATALOGUE
 from tests.conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

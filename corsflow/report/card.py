@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from ..analysis import Report
-from .findings import SEVERITY_ORDER
+from ..findings import SEVERITY_ORDER
 from .tally import tally
 
 FINDINGS_SHOWN = 12

@@ -20,8 +20,8 @@ from html import escape
 from .. import __version__
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding, TraceStep
+from ..findings import SEVERITY_ORDER
 from ..urls import endpoint
-from .findings import SEVERITY_ORDER
 from .optional import MissingDependency
 from .tally import (
     CORS_ROLES,

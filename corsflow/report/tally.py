@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
+from ..findings import SEVERITY_ORDER
 from ..urls import endpoint
-from .findings import SEVERITY_ORDER
 
 CORS_ROLES = ("preflight", "preflighted", "simple")
 REQUEST_ROLES = ("preflighted", "simple")

@@ -24,8 +24,8 @@ from rich.text import Text
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
+from ..findings import SEVERITY_ORDER
 from ..urls import endpoint, path_template
-from .findings import SEVERITY_ORDER
 from .tally import (
     Counts,
     Tally,

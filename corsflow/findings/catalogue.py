@@ -1,0 +1,142 @@
+"""The catalogue of findings: every code with its severity, title, why it matters and a reference.
+
+CORS failures use Chromium's ``Network.CorsError`` names; the rest are corsflow's own. The
+rules that raise findings live beside this module (:mod:`.cors`, :mod:`.aggregate`); the
+report layer only renders them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine.events import Finding, Severity
+
+SPEC = "https://fetch.spec.whatwg.org/"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    severity: Severity
+    title: str
+    why: str
+    reference: str
+
+
+def _r(code: str, severity: Severity, title: str, why: str, reference: str) -> Rule:
+    return Rule(code, severity, title, why, reference)
+
+
+_CORS = "the browser blocked the response: the page's fetch() rejects with a TypeError"
+_PREFLIGHT = "the browser refused the preflight, so it never sent the actual request"
+
+CATALOGUE: dict[str, Rule] = {r.code: r for r in (
+    _r("MissingAllowOriginHeader", "error", "The response has no Access-Control-Allow-Origin",
+       _CORS, SPEC + "#cors-check"),
+    _r("AllowOriginMismatch", "error", "Access-Control-Allow-Origin names another origin",
+       _CORS, SPEC + "#cors-check"),
+    _r("WildcardOriginNotAllowed", "error", "Access-Control-Allow-Origin '*' on a credentialed request",
+       _CORS, SPEC + "#cors-protocol-and-credentials"),
+    _r("MultipleAllowOriginValues", "error", "Access-Control-Allow-Origin has several values",
+       _CORS, SPEC + "#cors-check"),
+    _r("InvalidAllowOriginValue", "error", "Access-Control-Allow-Origin is not an origin",
+       _CORS, SPEC + "#cors-check"),
+    _r("InvalidAllowCredentials", "error", "Access-Control-Allow-Credentials is not 'true'",
+       _CORS, SPEC + "#cors-check"),
+    _r("RedirectContainsCredentials", "error",
+       "A redirect of a CORS request points at a URL with a user name or password", _CORS,
+       SPEC + "#http-redirect-fetch"),
+    _r("PreflightMissingAllowOriginHeader", "error",
+       "The preflight response has no Access-Control-Allow-Origin", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("PreflightAllowOriginMismatch", "error",
+       "The preflight's Access-Control-Allow-Origin names another origin", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("PreflightWildcardOriginNotAllowed", "error",
+       "The preflight allows origin '*' for a credentialed request", _PREFLIGHT,
+       SPEC + "#cors-protocol-and-credentials"),
+    _r("PreflightMultipleAllowOriginValues", "error",
+       "The preflight's Access-Control-Allow-Origin has several values", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("PreflightInvalidAllowOriginValue", "error",
+       "The preflight's Access-Control-Allow-Origin is not an origin", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("PreflightInvalidAllowCredentials", "error",
+       "The preflight's Access-Control-Allow-Credentials is not 'true'", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("PreflightInvalidStatus", "error", "The preflight was not answered with a 2xx status",
+       _PREFLIGHT, SPEC + "#cors-preflight-fetch-0"),
+    _r("PreflightDisallowedRedirect", "error", "The preflight was redirected", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("InvalidAllowMethodsPreflightResponse", "error",
+       "Access-Control-Allow-Methods cannot be parsed", _PREFLIGHT,
+       SPEC + "#extract-header-list-values"),
+    _r("InvalidAllowHeadersPreflightResponse", "error",
+       "Access-Control-Allow-Headers cannot be parsed", _PREFLIGHT,
+       SPEC + "#extract-header-list-values"),
+    _r("MethodDisallowedByPreflightResponse", "error",
+       "The method is not in Access-Control-Allow-Methods", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("HeaderDisallowedByPreflightResponse", "error",
+       "A request header is not in Access-Control-Allow-Headers", _PREFLIGHT,
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("RequestBlocked", "error",
+       "The browser blocked a request; the capture does not show which check failed",
+       "the browser recorded a CORS failure but not the response that caused it",
+       SPEC + "#cors-check"),
+    _r("RedundantPreflight", "warning", "A preflight was sent although a cached result covered it",
+       "each one costs a round trip the preflight cache should have saved",
+       SPEC + "#cors-preflight-cache"),
+    _r("PreflightWithoutRequest", "info", "A preflight passed but no request followed it",
+       "the capture may have lost the request, or the page aborted it",
+       SPEC + "#cors-preflight-fetch"),
+    _r("RequestWithoutPreflight", "info",
+       "Requests that needed a preflight have none in the capture",
+       "their verdict cannot be checked: the capturing tool may omit preflights, or they "
+       "were sent before the capture began", SPEC + "#cors-preflight-fetch"),
+    _r("MaxAgeMissing", "warning", "Preflight responses without Access-Control-Max-Age",
+       "browsers then cache the result for 5 seconds only, so most requests re-preflight",
+       SPEC + "#http-access-control-max-age"),
+    _r("MaxAgeAboveCap", "warning", "Access-Control-Max-Age above the browser's cap",
+       "the browser clamps it; the value does not do what it says",
+       SPEC + "#cors-preflight-fetch-0"),
+    _r("MaxAgeInvalid", "warning", "Access-Control-Max-Age cannot be parsed",
+       "browsers fall back to 5 seconds (Firefox caches nothing)",
+       SPEC + "#http-access-control-max-age"),
+    _r("MaxAgeDisabled", "warning", "Access-Control-Max-Age of 0 or less on repeated preflights",
+       "every request pays for a preflight", SPEC + "#http-access-control-max-age"),
+    _r("MaxAgeTooShort", "info", "Access-Control-Max-Age shorter than the traffic needs",
+       "requests re-preflighted after the cached result expired",
+       SPEC + "#http-access-control-max-age"),
+    _r("PerUrlPreflights", "warning", "Preflights for many URLs of one endpoint",
+       "the preflight cache is keyed by the full URL: no Max-Age helps requests whose path or "
+       "query changes", SPEC + "#cors-preflight-cache"),
+    _r("AvoidablePreflight", "info", "Preflights caused only by what the client chose to send",
+       "a request without that header or content type would need no preflight",
+       SPEC + "#cors-safelisted-request-header"),
+    _r("AuthorizationWildcardRepreflight", "warning",
+       "Access-Control-Allow-Headers '*' with Authorization re-preflights every request",
+       "Chromium never lets a cached '*' cover Authorization, so each request preflights again",
+       "https://github.com/whatwg/fetch/issues/1278"),
+    _r("ModelDisagreement", "warning", "The capture contradicts corsflow's browser model",
+       "the browser let through a request the model says it would block: please report it",
+       "https://fetch.spec.whatwg.org/"),
+)}
+
+
+def make_finding(code: str, message: str, ids: tuple[str, ...], hint: str | None, *,
+             origin: str | None = None, url: str | None = None, count: int | None = None,
+             saved: int | None = None, severity: Severity | None = None) -> Finding:
+    r = CATALOGUE[code]
+    return Finding(code, severity or r.severity, message, ids, hint, origin, url, r.reference,
+                   count, saved)
+
+
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Most severe first; then by code and the first exchange, for stable output."""
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.code,
+                                           f.exchange_ids[:1]))
