@@ -13,6 +13,11 @@ _ID_SEGMENT = re.compile(
       | [0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}   # a UUID
       | [0-9a-fA-F]{12,}                                 # hashes, object ids
       | (?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}           # long opaque tokens with digits
+      | [a-z]{2,8}_[A-Za-z0-9]{8,}                       # prefixed ids: cus_kEFwJVryKbPgTV
+      | (?=[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*\d)
+        [A-Za-z0-9]{10,}                                 # mixed-case opaque ids with digits
+      | [a-z0-9]+(?:-[a-z0-9]+)*-\d+                     # slugs ending in a number: cors-guide-12
+      | [a-z0-9]+(?:-[a-z0-9]+){3,}                      # long slugs: how-to-read-a-har
     )$""",
     re.VERBOSE,
 )
@@ -51,3 +56,44 @@ def url_path(url: str) -> str:
     """The path and query of a URL, for messages."""
     parts = _split(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+_PATTERN_SEGMENT = re.compile(r"\{[^/{}]*\}")
+
+
+def url_matches(pattern: str, url: str) -> bool:
+    """Whether ``url`` is covered by a URL pattern of the command line and the changes list.
+
+    A pattern is an optional origin (``https://api.example``) and a path template:
+    ``{name}`` stands for any one segment, a trailing ``*`` for any rest; ``*`` alone, or an
+    origin alone, covers everything (on that origin). The query never matters.
+    """
+    pattern = pattern.strip()
+    if pattern in ("", "*"):
+        return True
+    origin, path = _pattern_parts(pattern)
+    if origin and origin.lower() != url_origin(url).lower():
+        return False
+    if not path or path == "*":
+        return True
+    return _path_regex(path).match(_split(url).path or "/") is not None
+
+
+def _pattern_parts(pattern: str) -> tuple[str, str]:
+    if "://" in pattern:
+        scheme, rest = pattern.split("://", 1)
+        host, slash, path = rest.partition("/")
+        return f"{scheme}://{host}", slash + path
+    return "", pattern
+
+
+@lru_cache(maxsize=1024)
+def _path_regex(path: str) -> re.Pattern[str]:
+    rest = path.endswith("*")
+    path = path.removesuffix("*")
+    out, last = [], 0
+    for m in _PATTERN_SEGMENT.finditer(path):
+        out.append(re.escape(path[last:m.start()]) + "[^/]+")
+        last = m.end()
+    out.append(re.escape(path[last:]))
+    return re.compile("".join(out) + (".*" if rest else "/?") + "$")

@@ -15,4 +15,5 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 def test_every_finding_code_is_documented_with_its_severity() -> None:
     for rule in CATALOGUE.values():
-        assert f"| `{rule.code}` | {rule.severity} |" in README, rule.code
+        assert f"| `{rule.code}` | {rule.severity_cell} | {rule.title} | {rule.severity_why} |" \
+            in README, rule.code

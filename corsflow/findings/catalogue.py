@@ -21,10 +21,49 @@ class Rule:
     title: str
     why: str
     reference: str
+    severity_why: str = ""
+    """Why this severity: what it costs the page's users."""
+    info_when: str | None = None
+    """When a finding of this code is only ``info`` (None: never downgraded)."""
+
+    @property
+    def severity_cell(self) -> str:
+        """The severity as README's table writes it."""
+        return self.severity + (f" (info when {self.info_when})" if self.info_when else "")
+
+
+_BLOCKS = "the page's request fails"
+
+_SEVERITY: dict[str, tuple[str, str | None]] = {
+    "RequestBlocked": ("the browser blocked the request; only the check is unknown", None),
+    "RedundantPreflight": (
+        "a preflight the cache should have saved costs a round trip",
+        "DevTools' 'Disable cache' sent it: an artefact of recording, not of the site"),
+    "PreflightWithoutRequest": (
+        "nothing is proven wrong: the capture may have been cut short", None),
+    "RequestWithoutPreflight": ("about the capture, not the site", None),
+    "MaxAgeMissing": (
+        "every request 5 s after the last preflight pays for another one",
+        "no re-preflight followed in this capture: it cost nothing here"),
+    "MaxAgeAboveCap": (
+        "harmless: the browser clamps the value to its cap and caches that long", None),
+    "MaxAgeInvalid": ("browsers fall back to 5 s, Firefox to no caching at all", None),
+    "MaxAgeDisabled": ("every request pays for a preflight", None),
+    "MaxAgeTooShort": (
+        ("a short value can be deliberate (policy changes take effect sooner); the changes "
+         "list shows what a longer one saves"), None),
+    "PerUrlPreflights": ("a preflight per URL that no Max-Age can save", None),
+    "AvoidablePreflight": (
+        ("the client may need that header or content type; the cost is shown, the choice is "
+         "the page's"), None),
+    "AuthorizationWildcardRepreflight": ("every such request preflights again", None),
+    "ModelDisagreement": ("corsflow's model is wrong here: verdicts near it are doubtful", None),
+}
 
 
 def _r(code: str, severity: Severity, title: str, why: str, reference: str) -> Rule:
-    return Rule(code, severity, title, why, reference)
+    severity_why, info_when = _SEVERITY.get(code, (_BLOCKS, None))
+    return Rule(code, severity, title, why, reference, severity_why, info_when)
 
 
 _CORS = "the browser blocked the response: the page's fetch() rejects with a TypeError"
@@ -97,7 +136,7 @@ CATALOGUE: dict[str, Rule] = {r.code: r for r in (
     _r("MaxAgeMissing", "warning", "Preflight responses without Access-Control-Max-Age",
        "browsers then cache the result for 5 seconds only, so most requests re-preflight",
        SPEC + "#http-access-control-max-age"),
-    _r("MaxAgeAboveCap", "warning", "Access-Control-Max-Age above the browser's cap",
+    _r("MaxAgeAboveCap", "info", "Access-Control-Max-Age above the browser's cap",
        "the browser clamps it; the value does not do what it says",
        SPEC + "#cors-preflight-fetch-0"),
     _r("MaxAgeInvalid", "warning", "Access-Control-Max-Age cannot be parsed",
@@ -128,6 +167,10 @@ def make_finding(code: str, message: str, ids: tuple[str, ...], hint: str | None
              origin: str | None = None, url: str | None = None, count: int | None = None,
              saved: int | None = None, severity: Severity | None = None) -> Finding:
     r = CATALOGUE[code]
+    if severity is not None and severity != r.severity and (
+            severity != "info" or r.info_when is None):
+        # README's table says when a code is downgraded; nothing else may change it.
+        raise ValueError(f"{code} is {r.severity_cell}, not {severity}")
     return Finding(code, severity or r.severity, message, ids, hint, origin, url, r.reference,
                    count, saved)
 

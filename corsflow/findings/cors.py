@@ -4,10 +4,11 @@ server change that fixes each, redundant preflights, Max-Age problems, model con
 
 from __future__ import annotations
 
+from ..changes.safe import NULL_ORIGIN_ADVICE, browser_origin
 from ..engine.events import ExchangeVerdict, Finding
 from ..engine.machine import MODEL_CONTRADICTED
 from ..engine.profiles import EngineProfile
-from ..urls import url_path
+from ..urls import endpoint, path_template
 from .catalogue import make_finding as _finding
 
 # --- CORS failures ---------------------------------------------------------------------------
@@ -17,11 +18,17 @@ def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
     """The server change that fixes the failure, with the values of this exchange."""
     error = (v.cors_error or "").removeprefix("Preflight")
     ex = v.exchange
-    origin = v.origin or "the page's origin"
-    path = url_path(ex.url)
+    # Advice names the origin as the browser serialises it, and never `null`.
+    safe_origin = browser_origin(v.origin)
+    origin = safe_origin or "the page's origin"
+    path = path_template(ex.url)
     on = (f"the OPTIONS response for {path}" if v.role == "preflight" or preflight_for
           else f"responses to {ex.method} {path}")
     param = v.failed_parameter
+    if safe_origin is None and v.origin is not None and error in (
+            "MissingAllowOriginHeader", "AllowOriginMismatch", "InvalidAllowOriginValue",
+            "MultipleAllowOriginValues", "WildcardOriginNotAllowed"):
+        return NULL_ORIGIN_ADVICE
     if error == "MissingAllowOriginHeader":
         status = ex.status
         extra = (f" (this one was answered {status}: add the CORS headers to error responses "
@@ -48,7 +55,7 @@ def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
                 f"cookies or Authorization, so it must pass before any authentication (it "
                 f"got {param})")
     if v.cors_error == "PreflightDisallowedRedirect":
-        return (f"answer OPTIONS at {ex.url} itself: a preflight never follows redirects "
+        return (f"answer OPTIONS at {endpoint(ex.url)} itself: a preflight never follows redirects "
                 "(check for a trailing-slash or http-to-https redirect, and request the final "
                 "URL from the page)")
     if v.cors_error == "InvalidAllowMethodsPreflightResponse":
@@ -76,8 +83,9 @@ def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
 def _failure_message(v: ExchangeVerdict) -> str:
     ex = v.exchange
     requested = ex.request_headers.get("access-control-request-method") or "?"
-    what = (f"preflight for {requested} {ex.url}" if v.role == "preflight"
-            else f"{ex.method} {ex.url}")
+    where = endpoint(ex.url)
+    what = (f"preflight for {requested} {where}" if v.role == "preflight"
+            else f"{ex.method} {where}")
     detail = {
         "MissingAllowOriginHeader": "no Access-Control-Allow-Origin header",
         "AllowOriginMismatch": f"Access-Control-Allow-Origin is {v.failed_parameter!r}, "
@@ -123,22 +131,22 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
             return out
         ids = (ex.id,)
         out.append(_finding(v.cors_error, _failure_message(v), ids, _failure_hint(v, None),
-                            origin=v.origin, url=ex.url))
+                            origin=v.origin, url=endpoint(ex.url)))
     if v.verdict == "blocked" and not v.cors_error:
         out.append(_finding(
             "RequestBlocked",
-            f"blocked: {ex.method} {ex.url}" + (f" from {v.origin}" if v.origin else "")
+            f"blocked: {ex.method} {endpoint(ex.url)}" + (f" from {v.origin}" if v.origin else "")
             + f": the browser recorded {ex.failure or 'a failure'}; the capture does not show "
             "which CORS check failed",
             (ex.id,),
             "record the session with a tool that keeps the responses and preflights (Chrome "
             "DevTools' HAR export, mitmproxy, tcpdump) and run `corsflow explain` on it",
-            origin=v.origin, url=ex.url))
+            origin=v.origin, url=endpoint(ex.url)))
     if v.role == "preflight" and v.redundant:
         devtools = v.redundant_cause == "devtools-disable-cache"
         out.append(_finding(
             "RedundantPreflight",
-            f"redundant preflight for {ex.url}: a cached result still covered it"
+            f"redundant preflight for {endpoint(ex.url)}: a cached result still covered it"
             + (" (the HTTP cache was bypassed: DevTools' 'Disable cache' or a hard reload)"
                if devtools else ""),
             (ex.id,),
@@ -146,48 +154,48 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
              "every non-simple request" if devtools else
              "nothing to change on the server; check for several tabs or browser profiles, or "
              "a cache partition change between the requests"),
-            origin=v.origin, url=ex.url, severity="info" if devtools else None))
+            origin=v.origin, url=endpoint(ex.url), severity="info" if devtools else None))
     if v.role == "preflight" and v.max_age is not None and v.max_age.problem in (
             "above-cap", "invalid"):
         m = v.max_age
         if m.problem == "above-cap":
             out.append(_finding(
                 "MaxAgeAboveCap",
-                f"Access-Control-Max-Age {m.raw} on the preflight for {url_path(ex.url)} is "
+                f"Access-Control-Max-Age {m.raw} on the preflight for {path_template(ex.url)} is "
                 f"above {profile.name}'s cap: it is clamped to {m.effective:g} s",
                 (ex.id,),
                 f"send at most the cap you mean; {profile.name} caches for {m.effective:g} s "
                 "whatever is sent (Chromium 7200, Firefox 86400, Safari 600)",
-                origin=v.origin, url=ex.url))
+                origin=v.origin, url=endpoint(ex.url)))
         else:
             out.append(_finding(
                 "MaxAgeInvalid",
-                f"Access-Control-Max-Age {m.raw!r} on the preflight for {url_path(ex.url)} cannot "
+                f"Access-Control-Max-Age {m.raw!r} on the preflight for {path_template(ex.url)} cannot "
                 f"be parsed: {profile.name} caches for {m.effective:g} s",
                 (ex.id,),
                 "send a single integer number of seconds, e.g. `Access-Control-Max-Age: 7200` "
                 "(one header, no units)",
-                origin=v.origin, url=ex.url))
+                origin=v.origin, url=endpoint(ex.url)))
     if v.role == "preflight" and v.verdict == "allowed" and "authorization" in v.unsafe_headers \
             and profile.wildcard_in_cache == "except-authorization":
         allowed = _allow_headers(v)
         if "*" in allowed and "authorization" not in allowed:
             out.append(_finding(
                 "AuthorizationWildcardRepreflight",
-                f"the preflight for {url_path(ex.url)} allows headers '*' and the request sends "
+                f"the preflight for {path_template(ex.url)} allows headers '*' and the request sends "
                 f"Authorization: {profile.name} will preflight every such request",
                 (ex.id,),
                 "list `Authorization` explicitly in Access-Control-Allow-Headers "
                 "(e.g. `Access-Control-Allow-Headers: Authorization, *`)",
-                origin=v.origin, url=ex.url))
+                origin=v.origin, url=endpoint(ex.url)))
     if v.unknown_reason == MODEL_CONTRADICTED:
         out.append(_finding(
             "ModelDisagreement",
-            f"{ex.method} {ex.url} was sent and answered although the {profile.name} model says "
+            f"{ex.method} {endpoint(ex.url)} was sent and answered although the {profile.name} model says "
             f"its preflight {v.preflight_id} fails",
             tuple(i for i in (v.preflight_id, ex.id) if i),
             "please report this capture: the engine profile needs correcting",
-            origin=v.origin, url=ex.url))
+            origin=v.origin, url=endpoint(ex.url)))
     return out
 
 

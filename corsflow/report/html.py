@@ -22,6 +22,7 @@ from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding, TraceStep
 from ..findings import SEVERITY_ORDER
 from ..urls import endpoint
+from .changes import changes_html
 from .optional import MissingDependency
 from .tally import (
     CORS_ROLES,
@@ -425,7 +426,7 @@ def render_html(report: Report, *, charts: bool = True, title: str = "CORS repor
             f"{e(_plural(t.total.exchanges, 'exchange'))} ({e(t.total.other)} not cross-origin)"
             "</p></header>"
         ),
-        '<nav><a href="#findings">Findings</a><a href="#origins">Origins</a>'
+        '<nav><a href="#changes">Changes</a><a href="#findings">Findings</a><a href="#origins">Origins</a>'
         '<a href="#charts">Charts</a><a href="#exchanges">Exchanges</a>'
         + (
             '<a href="#diagnostics">Diagnostics</a>'
@@ -434,6 +435,7 @@ def render_html(report: Report, *, charts: bool = True, title: str = "CORS repor
         )
         + "</nav>",
         _cards(t),
+        changes_html(report, e),
         f'<h2 id="findings">Findings ({len(findings)})</h2>',
         "".join(_finding(f, t) for f in findings) or "<p>No findings: nothing to fix.</p>",
         '<h2 id="origins">Origins</h2>',

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..engine.events import ExchangeVerdict, Finding
+from .changes import changes_json
 from .summary import summarize
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         **_head(report),
         "exchanges": [exchange_to_dict(v) for v in report.exchanges],
         "findings": [finding_to_dict(f) for f in report.findings],
+        "changes": changes_json(report),
         "summary": summarize(report),
     }
 
@@ -110,6 +112,7 @@ def iter_json(report: Report) -> Iterator[bytes]:
         yield (b"\n" if n == 0 else b",\n") + orjson.dumps(exchange_to_dict(v, traces))
     findings = [finding_to_dict(f) for f in report.findings]
     yield b'\n],\n"findings": ' + orjson.dumps(findings, option=orjson.OPT_INDENT_2)
+    yield b',\n"changes": ' + orjson.dumps(changes_json(report), option=orjson.OPT_INDENT_2)
     yield (b',\n"summary": ' + orjson.dumps(summarize(report), option=orjson.OPT_INDENT_2)
            + b"\n}\n")
 

@@ -15,6 +15,7 @@ import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from typing import IO
 
 from rich.console import Console, Group, RenderableType
@@ -26,6 +27,7 @@ from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
 from ..findings import SEVERITY_ORDER
 from ..urls import endpoint, path_template
+from .changes import changes_markdown, changes_renderables
 from .tally import (
     Counts,
     Tally,
@@ -39,6 +41,8 @@ from .tally import (
 DEFAULT_WIDTH = 100
 LIST_LIMIT = 8
 """Lines of one kind shown per origin before the rest is summarised."""
+_LIMIT: ContextVar[int] = ContextVar("corsflow_text_limit", default=LIST_LIMIT)
+"""LIST_LIMIT for the report being rendered (``--all`` lifts it)."""
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _SEVERITY_MARK = {"error": "✗", "warning": "!", "info": "i"}
@@ -254,7 +258,7 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
     if groups:
         out.append(_section("Failures"))
         grid = _grid()
-        for group in groups[:LIST_LIMIT]:
+        for group in groups[:_LIMIT.get()]:
             first = group.verdicts[0]
             ids = [v.exchange.id for v in group.verdicts]
             shown.update(ids)
@@ -289,8 +293,8 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
                 body.append(hint)
             grid.add_row(Text("✗", style="bold red"), _plain(first.exchange.id, "dim"), body)
         out.append(_indented(grid))
-        if len(groups) > LIST_LIMIT:
-            out.append(Text(f"    … and {len(groups) - LIST_LIMIT} more kinds of failure"))
+        if len(groups) > _LIMIT.get():
+            out.append(Text(f"    … and {len(groups) - _LIMIT.get()} more kinds of failure"))
 
     census = _max_age_census(verdicts)
     findings = _origin_findings(report, origin, shown)
@@ -299,24 +303,24 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
         grid = _grid()
         if census:
             grid.add_row(Text("·"), Text(""), _styled(("Max-Age sent: ", "dim"), census))
-        for f in findings[:LIST_LIMIT]:
+        for f in findings[:_LIMIT.get()]:
             grid.add_row(*_finding_row(f))
         out.append(_indented(grid))
-        if len(findings) > LIST_LIMIT:
-            out.append(Text(f"    … and {len(findings) - LIST_LIMIT} more findings"))
+        if len(findings) > _LIMIT.get():
+            out.append(Text(f"    … and {len(findings) - _LIMIT.get()} more findings (--all lists them)"))
 
     redundant = [v for v in verdicts if v.role == "preflight" and v.redundant]
     if redundant:
         out.append(_section("Redundant preflights"))
         grid = _grid()
-        for v in redundant[:LIST_LIMIT]:
+        for v in redundant[:_LIMIT.get()]:
             body = _styled(f"{v.exchange.url}  ", (_ms(duration_ms(v)), "dim"))
             if v.redundant_cause:
                 body.append(f"  cause: {v.redundant_cause}", style="yellow")
             grid.add_row(Text("!", style="yellow"), _plain(v.exchange.id, "dim"), body)
         out.append(_indented(grid))
-        if len(redundant) > LIST_LIMIT:
-            out.append(Text(f"    … and {len(redundant) - LIST_LIMIT} more"))
+        if len(redundant) > _LIMIT.get():
+            out.append(Text(f"    … and {len(redundant) - _LIMIT.get()} more"))
 
     out.append(_section("Endpoints"))
     out.append(_endpoint_table(t, verdicts))
@@ -350,7 +354,7 @@ def _endpoint_rows(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> list[tuple[
 def _endpoint_table(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> RenderableType:
     grid = _grid()
     rows = _endpoint_rows(t, verdicts)
-    for name, c in rows[: LIST_LIMIT * 2]:
+    for name, c in rows[: _LIMIT.get() * 2]:
         body = _styled((name, "bold" if c.blocked else ""), "\n")
         body.append(f"{_plural(c.requests, 'request')} · {_plural(c.preflights, 'preflight')}")
         if c.preflights:
@@ -362,8 +366,8 @@ def _endpoint_table(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> Renderable
         if c.blocked:
             body.append(f" · {c.blocked} blocked", style="bold red")
         grid.add_row(_plain("·"), _plain(",".join(sorted(c.methods)) or "OPTIONS", "dim"), body)
-    if len(rows) > LIST_LIMIT * 2:
-        grid.add_row("", "", _plain(f"… and {len(rows) - LIST_LIMIT * 2} more endpoints"))
+    if len(rows) > _LIMIT.get() * 2:
+        grid.add_row("", "", _plain(f"… and {len(rows) - _LIMIT.get() * 2} more endpoints"))
     return _indented(grid)
 
 
@@ -401,6 +405,7 @@ def _renderables(report: Report) -> list[RenderableType]:
             (head[2].removeprefix("findings: "), "bold red" if t.total.blocked else ""),
         ),
     ]
+    out += changes_renderables(report)
     origins = _origin_order(t)
     if not origins:
         out.append(Text("\nNo cross-origin requests in this capture.", style="dim"))
@@ -437,11 +442,13 @@ def _terminal_width(stream: IO[str]) -> int | None:
         return None
 
 
-def render_text(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
+def render_text(report: Report, *, color: bool | None = None, width: int | None = None,
+                show_all: bool = False) -> str:
     """The terminal report as a string.
 
     ``color=None`` colours it when stdout is a terminal (and ``NO_COLOR`` is not set);
-    ``width=None`` wraps at the terminal's width, or 100 columns when stdout is not one.
+    ``width=None`` wraps at the terminal's width, or 100 columns when stdout is not one;
+    ``show_all`` lists every failure, finding and endpoint instead of the first few.
     """
     if color is None:
         color = _wants_color(sys.stdout)
@@ -461,7 +468,11 @@ def render_text(report: Report, *, color: bool | None = None, width: int | None 
         legacy_windows=False,
         soft_wrap=False,
     )
-    console.print(Group(*_renderables(report)))
+    token = _LIMIT.set(sys.maxsize if show_all else LIST_LIMIT)
+    try:
+        console.print(Group(*_renderables(report)))
+    finally:
+        _LIMIT.reset(token)
     text = buffer.getvalue()
     if not color:
         # rich pads table cells to the full width; trailing blanks only get in the way of a pipe.
@@ -525,6 +536,7 @@ def render_markdown(report: Report) -> str:
     t = tally(report)
     head = _header_lines(report, t)
     out = ["# CORS report", "", f"{md(head[0])}  ", f"{md(head[1])}  ", md(head[2]), ""]
+    out += changes_markdown(report, md)
     if report.findings:
         out += ["## Findings", ""]
         out += _md_table(

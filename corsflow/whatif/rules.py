@@ -1,0 +1,170 @@
+"""What a what-if changes: server answers rewritten by header edits (``--set``) or by a policy.
+
+A :class:`Rule` is one URL pattern (as :func:`corsflow.urls.url_matches` reads it) with the
+header edits a server would make on the responses it sends for those URLs. A
+:class:`ChangeSet` is what one replay applies: rules, or a proposed policy per server
+(the JSON of ``corsflow policy``), answered by ``corsflow.policy.model.answer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ..engine.fetch import extract_header_list_values
+from ..errors import UsageError
+from ..model import Headers, Response
+from ..urls import url_matches, url_origin
+
+EditOp = Literal["set", "add", "remove", "delete", "origin-list"]
+
+STATUS = ":status"
+"""The pseudo-header name an edit uses to change a preflight's status."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderEdit:
+    """One change to a response header (or, as ``:status``, to a preflight's status)."""
+
+    name: str
+    """As it should be written (``Access-Control-Allow-Headers``), or ``:status``."""
+    op: EditOp
+    """``set`` replaces every value; ``add``/``remove`` a token of a comma-separated list;
+    ``delete`` drops the header; ``origin-list`` answers the request's own origin when it is
+    one of ``value`` (comma-separated), and nothing otherwise (an allow-list, never a
+    reflection of any origin)."""
+    value: str = ""
+
+    def text(self) -> str:
+        """As ``--set`` writes it."""
+        prefix = {"add": "+", "remove": "-", "set": "", "delete": "", "origin-list": ""}[self.op]
+        if self.op == "origin-list":
+            return f"{self.name}: {self.value} (the request's origin, when listed)"
+        return f"{self.name}: {prefix}{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Header edits on the responses for the URLs a pattern covers."""
+
+    pattern: str
+    edits: tuple[HeaderEdit, ...]
+
+    def matches(self, url: str) -> bool:
+        return url_matches(self.pattern, url)
+
+    def text(self) -> tuple[str, ...]:
+        """One ``--set`` argument per edit (origin lists have no ``--set`` spelling)."""
+        return tuple(f"{self.pattern}: {e.text()}" for e in self.edits)
+
+
+Answer = Callable[[str, str, Headers, bool], Headers | None]
+"""(method, url, request headers, preflight) -> the CORS headers a server sends, or None
+when the answer is not this server's to give."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What one replay applies. Empty: the session as captured."""
+
+    rules: tuple[Rule, ...] = ()
+    answers: Mapping[str, Answer] | None = None
+    """Per server origin, a policy's answer function (``--policy``)."""
+    label: str = "as captured"
+
+    def servers(self, candidates: set[str]) -> set[str]:
+        """The server origins among ``candidates`` whose answers this change set can touch."""
+        touched = set()
+        for server in candidates:
+            if self.answers is not None and server in self.answers or any(_rule_may_touch(r, server) for r in self.rules):
+                touched.add(server)
+        return touched
+
+    def respond(self, response: Response, method: str, url: str, origin: str,
+                request_headers: Headers, preflight: bool) -> Response | None:
+        """The response a server with this change would send, or None when unchanged."""
+        changed = response
+        if self.answers is not None:
+            answer = self.answers.get(url_origin(url))
+            if answer is not None:
+                cors = answer(method, url, request_headers, preflight)
+                if cors is not None:
+                    kept = tuple((n, v) for n, v in response.headers.items
+                                 if not n.lower().startswith("access-control-")
+                                 and n.lower() != "vary")
+                    status = response.status
+                    if preflight and not 200 <= status <= 299:
+                        status = 204  # a policy's server answers OPTIONS itself
+                    changed = Response(status, Headers(kept + cors.items), response.reason,
+                                       response.http_version, response.finished)
+        for rule in self.rules:
+            if rule.matches(url):
+                changed = apply_edits(changed, rule.edits, origin, preflight)
+        return None if changed is response else changed
+
+
+def _rule_may_touch(rule: Rule, server: str) -> bool:
+    pattern = rule.pattern.strip()
+    if "://" not in pattern:
+        return True
+    return url_matches(pattern, server + "/") or pattern.lower().startswith(server.lower() + "/") \
+        or pattern.lower() == server.lower()
+
+
+def apply_edits(response: Response, edits: tuple[HeaderEdit, ...], origin: str,
+                preflight: bool) -> Response:
+    items = list(response.headers.items)
+    status = response.status
+    for e in edits:
+        if e.name == STATUS:
+            if preflight:
+                status = int(e.value)
+                # A preflight answered by the server itself is no redirect any more.
+                items = [(n, v) for n, v in items if n.lower() != "location"]
+            continue
+        low = e.name.lower()
+        current = [v for n, v in items if n.lower() == low]
+        others = [(n, v) for n, v in items if n.lower() != low]
+        if e.op == "delete":
+            items = others
+        elif e.op == "set":
+            items = [*others, (e.name, e.value)]
+        elif e.op == "origin-list":
+            allowed = [o.strip() for o in e.value.split(",") if o.strip()]
+            items = [*others, (e.name, origin)] if origin in allowed else others
+        else:
+            tokens = list(extract_header_list_values(", ".join(current)) or ())
+            lowered = [t.lower() for t in tokens]
+            if e.op == "add" and e.value.lower() not in lowered:
+                tokens.append(e.value)
+            elif e.op == "remove":
+                tokens = [t for t in tokens if t.lower() != e.value.lower()]
+            items = [*others, (e.name, ", ".join(tokens))] if tokens else others
+    return Response(status, Headers(tuple(items)), response.reason, response.http_version,
+                    response.finished)
+
+
+def parse_set(text: str) -> Rule:
+    """``'URL-PATTERN: Header-Name: value'`` -> a :class:`Rule` (``+v`` adds to a list,
+    ``-v`` removes from it, an empty value drops the header; ``:status: 204`` answers
+    preflights with that status)."""
+    pattern, sep, rest = text.partition(": ")
+    rest = rest.strip()
+    if not sep or not pattern.strip() or not rest:
+        raise UsageError(f"--set {text!r}: expected 'URL-PATTERN: Header-Name: value'")
+    if rest.startswith(STATUS):
+        name, value = STATUS, rest[len(STATUS):].lstrip(":").strip()
+        if not value.isdigit() or not 100 <= int(value) <= 599:
+            raise UsageError(f"--set {text!r}: ':status' takes a status code (e.g. 204)")
+        return Rule(pattern.strip(), (HeaderEdit(STATUS, "set", value),))
+    name, colon, value = rest.partition(":")
+    name, value = name.strip(), value.strip()
+    if not colon or not name or any(c in name for c in " \t,;\"") :
+        raise UsageError(f"--set {text!r}: expected 'URL-PATTERN: Header-Name: value'")
+    if not value:
+        return Rule(pattern.strip(), (HeaderEdit(name, "delete"),))
+    if value[0] in "+-" and len(value) > 1 and name.lower() != "access-control-max-age":
+        return Rule(pattern.strip(), (HeaderEdit(name, "add" if value[0] == "+" else "remove",
+                                                 value[1:].strip()),))
+    return Rule(pattern.strip(), (HeaderEdit(name, "set", value),))
