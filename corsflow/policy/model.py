@@ -366,6 +366,22 @@ def _policy_from_fields(obj: Mapping[str, Any], base: Policy, where: str) -> Pol
     return replace(base, **changes)
 
 
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*"
+                     r"[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def is_plain_origin(value: str) -> bool:
+    """A serialised http(s) origin of plain characters: safe to write into any configuration
+    language (no quote, no space, no ``$``, no path)."""
+    return _ORIGIN.fullmatch(value) is not None and _origin_of(value) == value
+
+
+def is_plain_name(value: str) -> bool:
+    """A method or header name of plain characters (letters, digits, ``_ . + -``)."""
+    return _NAME.fullmatch(value) is not None
+
+
 def safety_problems(p: Policy) -> list[str]:
     """Why a policy is unsafe to deploy, one phrase each (empty: none found)."""
     problems = []
@@ -381,9 +397,12 @@ def safety_problems(p: Policy) -> list[str]:
     for o in origins:
         if o in ("*", "null"):
             continue
-        if _origin_of(o) != o:
-            problems.append(f"{o!r} is not a serialised origin (scheme://host[:port], "
-                            "no path, no trailing slash)")
+        if not is_plain_origin(o):
+            problems.append(f"{o!r} is not a serialised origin (http(s)://host[:port], "
+                            "lower case, no path, no trailing slash)")
+    for name in (*(p.allow_methods or ()), *(p.allow_headers or ()), *(p.expose_headers or ())):
+        if name != "*" and not is_plain_name(name):
+            problems.append(f"{name!r} is not a plain method or header name")
     if p.allow_credentials and "*" in (p.allow_headers or ()):
         problems.append("'*' in allow_headers is literal with credentials")
     if p.allow_credentials and "*" in (p.allow_methods or ()):
