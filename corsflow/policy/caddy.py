@@ -14,6 +14,11 @@ TESTED = "Debian's caddy package, answers compared with corsflow's policy for ev
 DEVIATIONS: dict[str, str] = {}
 
 
+def deviations(server: ServerPolicy) -> dict[str, str]:
+    """The known ways this configuration departs from answer() (Mismatch kinds)."""
+    return dict(DEVIATIONS)
+
+
 def generate(server: ServerPolicy) -> str:
     v = f"cors_{ident(server.server)}"
     origin = "{http.request.header.Origin}"
@@ -64,4 +69,4 @@ def generate(server: ServerPolicy) -> str:
     lines.append("# a preflight is answered here, before authentication or the application")
     lines.append(f"respond @{v}_preflight 204")
     return header_comment(server, "Caddy 2 (Caddyfile, inside the API's site block)", "#",
-                          TESTED, DEVIATIONS) + "\n".join(lines) + "\n"
+                          TESTED, deviations(server)) + "\n".join(lines) + "\n"

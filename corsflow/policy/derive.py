@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
-from ..engine.fetch import extract_header_list_values, is_cors_safelisted_method, serialize_origin
+from ..engine.fetch import extract_header_list_values, serialize_origin
 from ..engine.profiles import get_profile
 from ..urls import path_template
 from .model import (
@@ -372,8 +372,10 @@ def _propose(seen: _Seen, key: tuple[bool, bool], allowed: tuple[str, ...], engi
     # Authorization in Chromium's cache, and an explicit list says what the API accepts.
     observed_m = list(observed.allow_methods or ())
     methods = dict.fromkeys(m for m in observed_m if m != "*" and is_plain_name(m))
-    missing_m = [m for m in needed_m if not is_cors_safelisted_method(m) and m not in methods
-                 and is_plain_name(m)]
+    # Methods the page preflighted are listed even when safelisted (GET, HEAD, POST): the
+    # browser does not need them, but several servers (Starlette, Flask-CORS) refuse a
+    # preflight for a method they do not list.
+    missing_m = [m for m in needed_m if m not in methods and is_plain_name(m)]
     _add(methods, missing_m)
     differ("allow_methods", tuple(methods), "; ".join(filter(None, [
         f"the page sent {', '.join(missing_m)}" if missing_m else "",

@@ -20,6 +20,11 @@ SERVER_MARK = "# ---- in the server { } block of the API (and in every location 
               "add_header, since nginx inherits add_header only into locations without any):"
 
 
+def deviations(server: ServerPolicy) -> dict[str, str]:
+    """The known ways this configuration departs from answer() (Mismatch kinds)."""
+    return dict(DEVIATIONS)
+
+
 def _re(text: str) -> str:
     """A literal for an nginx regex inside double quotes (origins are plain characters)."""
     return "".join("\\" + c if c in ".+*?()[]{}|^$\\" else c for c in text)
@@ -105,7 +110,7 @@ def generate(server: ServerPolicy) -> str:
         "    return 204;",
         "}",
     ]
-    return (header_comment(server, "nginx", "#", TESTED, DEVIATIONS)
+    return (header_comment(server, "nginx", "#", TESTED, deviations(server))
             + HTTP_MARK + "\n" + "\n".join(http) + "\n"
             + SERVER_MARK + "\n" + "\n".join(srv) + "\n")
 
