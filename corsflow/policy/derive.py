@@ -28,6 +28,7 @@ from .model import (
     ServerPolicyRules,
     is_plain_name,
     is_plain_origin,
+    is_plain_path,
 )
 
 CAPS = {"chromium": 7200, "firefox": 86400, "webkit": 600}
@@ -242,6 +243,10 @@ def _server_policy(server: str, templates: dict[str, _Seen], engine: str, cap: i
     # group; the biggest group is the server default, the others become per-path rules.
     groups: dict[tuple[bool, bool], list[str]] = {}
     shapes = {template: _shape(seen) for template, seen in templates.items()}
+    main_shape = max(shapes.values(), key=list(shapes.values()).count)
+    for template in shapes:
+        if not is_plain_path(template):
+            shapes[template] = main_shape   # no per-path rule can name it safely
     for template, shape in shapes.items():
         groups.setdefault(shape, []).append(template)
     # The origins the server allows: those it answered with their own name, and those it

@@ -332,8 +332,9 @@ def rules_from_json(obj: Any, where: str = "policy") -> ServerPolicyRules:
     for j, entry in enumerate(paths):
         pw = f"{where}.paths[{j}]"
         if not isinstance(entry, Mapping) or not isinstance(entry.get("path"), str) \
-                or not entry["path"].startswith("/"):
-            raise PolicyError(f"policy: {pw} needs a 'path' starting with '/'")
+                or not is_plain_path(entry["path"]):
+            raise PolicyError(f"policy: {pw} needs a 'path': a template starting with '/', "
+                              "of plain characters and {name} segments")
         rules.append(PathRule(entry["path"], _policy_from_fields(entry, default, pw)))
     return ServerPolicyRules(default, tuple(rules))
 
@@ -380,6 +381,15 @@ def is_plain_origin(value: str) -> bool:
 def is_plain_name(value: str) -> bool:
     """A method or header name of plain characters (letters, digits, ``_ . + -``)."""
     return _NAME.fullmatch(value) is not None
+
+
+_PATH = re.compile(r"/(?:[A-Za-z0-9._~%!&()*+,;=:@-]|/|\{[A-Za-z0-9_]+\})*")
+
+
+def is_plain_path(template: str) -> bool:
+    """A path template of plain characters (no quotes, spaces, ``$`` or backslashes): safe
+    to write into any configuration language."""
+    return _PATH.fullmatch(template) is not None
 
 
 def safety_problems(p: Policy) -> list[str]:
