@@ -152,6 +152,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    from .engine.fetch import serialize_origin
+    from .policy.derive import derive
+    from .policy.render import render
+
+    server = None
+    if args.server is not None:
+        server = serialize_origin(args.server)
+        if server == "null":
+            raise UsageError(f"--server {args.server!r}: not an http(s) origin")
+    report = _analyze(args)
+    doc = derive(report, server)
+    if server is not None and not doc.servers:
+        raise UsageError(f"--server {server}: no cross-origin request to it in the capture")
+    _emit(render(doc, args.format), args.output)
+    return 0
+
+
 def _mitmproxy_missing() -> UsageError:
     return UsageError("mitmproxy is not installed: pip install 'corsflow[mitmproxy]'")
 
@@ -211,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", help="the exchange id from the report (e.g. e12, p345)")
     which.add_argument("--url", help="every exchange whose URL contains this text")
     p.set_defaults(func=cmd_explain)
+
+    from .policy.render import FORMATS as POLICY_FORMATS
+
+    p = sub.add_parser("policy", help="each server's CORS policy: observed, proposed, and as "
+                                      "server configuration")
+    common(p)
+    p.add_argument("--server", metavar="ORIGIN", help="only this server origin")
+    p.add_argument("--format", choices=POLICY_FORMATS, default="text",
+                   help="text (default), json (the policy JSON), or the configuration for "
+                        "a server kind")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here, not stdout")
+    p.set_defaults(func=cmd_policy)
 
     p = sub.add_parser("addon-path", help="print the file to load with mitmdump -s")
     p.set_defaults(func=cmd_addon_path)
