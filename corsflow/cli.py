@@ -15,13 +15,14 @@ from typing import TextIO
 
 from . import __version__
 from .analysis import Report, analyze_paths
+from .engine.events import ExchangeVerdict
 from .engine.profiles import PROFILES
 from .errors import CorsflowError, UsageError
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
 
 
-def _render(report: Report, fmt: str, stream: TextIO | None) -> str:
+def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False) -> str:
     if fmt == "json":
         from .report.json import render_json
 
@@ -40,7 +41,7 @@ def _render(report: Report, fmt: str, stream: TextIO | None) -> str:
         return render_html(report)
     from .report.text import render_text
 
-    return render_text(report, color=_wants_color(stream))
+    return render_text(report, color=_wants_color(stream), show_all=show_all)
 
 
 def _wants_color(stream: TextIO | None) -> bool | None:
@@ -111,26 +112,68 @@ def _emit_json(report: Report, output: str | None) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     report = _analyze(args)
+    if args.origin or args.url or args.code:
+        from .report.select import narrow
+
+        report = narrow(report, origin=args.origin, url=args.url, codes=args.code)
     if args.format == "json":
         _emit_json(report, args.output)
     else:
-        _emit(_render(report, args.format, _target(args.output)), args.output)
+        _emit(_render(report, args.format, _target(args.output), show_all=args.all),
+              args.output)
     return 0
 
 
+CI_FORMATS = ("sarif", "junit", "github")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    from .report import ci
+
+    unknown = ci.unknown_codes(args.ignore)
+    if unknown:
+        raise UsageError(f"--ignore {unknown[0]}: no such finding code (see README's table)")
+    baseline = ci.load_baseline(args.baseline) if args.baseline else None
     report = _analyze(args)
-    levels = ("error",) if args.fail_on == "error" else ("error", "warning")
-    failing = [f for f in report.findings if f.severity in levels]
-    if args.format != "none":
+    selection = ci.select(report.findings, fail_on=args.fail_on,
+                          min_severity=args.min_severity, ignore=args.ignore,
+                          baseline=baseline)
+    failing = selection.failing
+    if args.format in CI_FORMATS:
+        render = {"sarif": ci.render_sarif, "junit": ci.render_junit,
+                  "github": ci.render_github}[args.format]
+        _emit(render(report, selection), args.output)
+    elif args.format != "none":
         _emit(_render(report, args.format, _target(args.output)), args.output)
     for f in failing[:20]:
         print(f"corsflow check: {f.severity} {f.code}: {f.message}", file=sys.stderr)
     if len(failing) > 20:
         print(f"corsflow: ... and {len(failing) - 20} more", file=sys.stderr)
-    print(f"corsflow: check {'failed' if failing else 'passed'}: {len(failing)} finding(s) at "
-          f"level {args.fail_on} or above", file=sys.stderr)
+    known = f" ({selection.known} more in the baseline)" if selection.known else ""
+    print(f"corsflow: check {'failed' if failing else 'passed'}: {len(failing)} new "
+          f"finding(s) at level {args.fail_on} or above{known}", file=sys.stderr)
     return 1 if failing else 0
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from .whatif import ChangeSet, parse_set, what_if
+    from .whatif.load import load_policy
+    from .whatif.render import (
+        render_whatif_html,
+        render_whatif_json,
+        render_whatif_markdown,
+        render_whatif_text,
+    )
+
+    changes = [ChangeSet((parse_set(text),), label=text) for text in args.set or ()]
+    if args.policy:
+        changes.insert(0, load_policy(args.policy))
+    report = _analyze(args)
+    result = what_if(report, changes)
+    render = {"text": render_whatif_text, "json": render_whatif_json,
+              "markdown": render_whatif_markdown, "html": render_whatif_html}[args.format]
+    _emit(render(result), args.output)
+    return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -138,6 +181,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .report.text import safe
 
     report = analyze_paths(args.paths, engine=args.engine)
+    if getattr(args, "format", "text") == "json":
+        from .report.explain import explain_json
+
+        chosen_json = _chosen(report, args)
+        sys.stdout.write(explain_json(chosen_json, report))
+        return 0
     if args.id:
         chosen = [v for v in report.exchanges if v.exchange.id == args.id]
         if not chosen:
@@ -168,6 +217,18 @@ def cmd_policy(args: argparse.Namespace) -> int:
         raise UsageError(f"--server {server}: no cross-origin request to it in the capture")
     _emit(render(doc, args.format), args.output)
     return 0
+
+
+def _chosen(report: Report, args: argparse.Namespace) -> list[ExchangeVerdict]:
+    if args.id:
+        chosen = [v for v in report.exchanges if v.exchange.id == args.id]
+        if not chosen:
+            raise UsageError(f"no exchange with id {args.id!r}")
+        return chosen
+    chosen = [v for v in report.exchanges if args.url in v.exchange.url]
+    if not chosen:
+        raise UsageError(f"no exchange whose URL contains {args.url!r}")
+    return chosen
 
 
 def _mitmproxy_missing() -> UsageError:
@@ -213,21 +274,51 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
+    p.add_argument("--all", action="store_true",
+                   help="text: list every failure, finding and endpoint, not the first few")
+    p.add_argument("--origin", help="only exchanges and findings of this page or server origin")
+    p.add_argument("--url", help="only exchanges whose URL contains this text (and their "
+                                 "findings)")
+    p.add_argument("--code", action="append", metavar="CODE",
+                   help="only findings with this code (repeatable)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("check", help="for CI: exit 1 when findings at a level exist")
     common(p)
     p.add_argument("--fail-on", choices=("error", "warning"), default="error")
-    p.add_argument("--format", choices=(*FORMATS, "none"), default="none",
-                   help="also print the report in this format (default: none)")
+    p.add_argument("--min-severity", choices=("error", "warning", "info"), default="info",
+                   help="leave out findings below this severity (default: info, none left out)")
+    p.add_argument("--ignore", action="append", default=[], metavar="CODE",
+                   help="leave out findings with this code (repeatable)")
+    p.add_argument("--baseline", metavar="REPORT.json",
+                   help="a JSON report of an earlier run: only findings it does not have fail")
+    p.add_argument("--format", choices=(*FORMATS, *CI_FORMATS, "none"), default="none",
+                   help="also print the report in this format: sarif (SARIF 2.1.0 for "
+                        "code scanning), junit, github (workflow annotations), or a report "
+                        "format (default: none)")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("whatif", help="replay the session with the servers' answers changed "
+                                      "and compare before and after")
+    common(p)
+    p.add_argument("--set", action="append", metavar="'URL-PATTERN: Header-Name: value'",
+                   help="change a response header on the URLs a pattern covers (repeatable; "
+                        "'+X-Trace-Id' adds to a list, '-X' removes, an empty value drops "
+                        "the header, ':status: 204' answers preflights with 204)")
+    p.add_argument("--policy", metavar="FILE",
+                   help="the JSON of `corsflow policy`: servers answer as their proposed "
+                        "policy says")
+    p.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(func=cmd_whatif)
 
     p = sub.add_parser("explain", help="the full decision trace of one request")
     common(p)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", help="the exchange id from the report (e.g. e12, p345)")
     which.add_argument("--url", help="every exchange whose URL contains this text")
+    p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_explain)
 
     from .policy.render import FORMATS as POLICY_FORMATS

@@ -15,7 +15,8 @@ from .safe import NULL_ORIGIN_ADVICE, browser_origin
 if TYPE_CHECKING:
     from ..analysis import Report
 
-__all__ = ["NULL_ORIGIN_ADVICE", "Change", "browser_origin", "changes_of", "compute_changes"]
+__all__ = ["NULL_ORIGIN_ADVICE", "Change", "browser_origin", "changes_of", "compute_changes",
+           "remember"]
 
 _MEMO: list[tuple[Report, tuple[Change, ...]]] = []
 
@@ -29,3 +30,10 @@ def changes_of(report: Report) -> tuple[Change, ...]:
     _MEMO.append((report, changes))
     del _MEMO[:-4]
     return changes
+
+
+def remember(report: Report, changes: tuple[Change, ...]) -> None:
+    """Give a derived report (a filtered view of another) the changes of the whole session:
+    a replay of part of a session would prove less."""
+    _MEMO.append((report, changes))
+    del _MEMO[:-4]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..engine.events import ExchangeVerdict
 
@@ -47,3 +49,24 @@ def explain(v: ExchangeVerdict, report: Report) -> str:
         if f.hint:
             lines.append(f"    fix: {f.hint}")
     return "\n".join(lines)
+
+
+def explain_json(chosen: Sequence[ExchangeVerdict], report: Report) -> str:
+    """``explain --format json``: per exchange, its EXCHANGE record (trace included), the
+    findings that name it and the changes whose replay fixes it."""
+    from ..changes import changes_of
+    from .changes import change_to_dict
+    from .json import exchange_to_dict, finding_to_dict
+
+    changes = changes_of(report)
+    out: list[dict[str, Any]] = []
+    for v in chosen:
+        ex_id = v.exchange.id
+        out.append({
+            "exchange": exchange_to_dict(v),
+            "findings": [finding_to_dict(f) for f in report.findings if ex_id in f.exchange_ids],
+            "changes": [change_to_dict(c) for c in changes if ex_id in c.fixes],
+            "explanation": explain(v, report),
+        })
+    return json.dumps({"schema": 1, "engine": report.engine, "exchanges": out}, indent=2,
+                      ensure_ascii=False) + "\n"
