@@ -16,7 +16,6 @@ _ID_SEGMENT = re.compile(
       | [a-z]{2,8}_[A-Za-z0-9]{8,}                       # prefixed ids: cus_kEFwJVryKbPgTV
       | (?=[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*\d)
         [A-Za-z0-9]{10,}                                 # mixed-case opaque ids with digits
-      | [a-z0-9]+(?:-[a-z0-9]+)*-\d+                     # slugs ending in a number: cors-guide-12
       | [a-z0-9]+(?:-[a-z0-9]+){3,}                      # long slugs: how-to-read-a-har
     )$""",
     re.VERBOSE,
@@ -61,6 +60,7 @@ def url_path(url: str) -> str:
 _PATTERN_SEGMENT = re.compile(r"\{[^/{}]*\}")
 
 
+@lru_cache(maxsize=65536)
 def url_matches(pattern: str, url: str) -> bool:
     """Whether ``url`` is covered by a URL pattern of the command line and the changes list.
 
@@ -76,7 +76,12 @@ def url_matches(pattern: str, url: str) -> bool:
         return False
     if not path or path == "*":
         return True
-    return _path_regex(path).match(_split(url).path or "/") is not None
+    return _path_regex(path).match(_url_path_only(url)) is not None
+
+
+@lru_cache(maxsize=65536)
+def _url_path_only(url: str) -> str:
+    return _split(url).path or "/"
 
 
 def _pattern_parts(pattern: str) -> tuple[str, str]:

@@ -135,7 +135,8 @@ def _causes(verdicts: Iterable[ExchangeVerdict], profile: EngineProfile) -> list
             elif code == "MethodDisallowedByPreflightResponse":
                 key = ("allow-method", param)
             elif _origin_error(code):
-                key = ("allow-origin", "preflight" if v.role == "preflight" else "response")
+                key = ("allow-origin", "preflight" if v.role == "preflight" else "response",
+                       "wildcard" if "Wildcard" in code else "origin")
             elif code.removeprefix("Preflight") == "InvalidAllowCredentials":
                 key = ("allow-credentials",)
             elif code in ("PreflightInvalidStatus", "PreflightDisallowedRedirect"):
@@ -236,7 +237,7 @@ def _edits(c: _Cause, profile: EngineProfile, *,
             extra.append(f"`{ALLOW_CREDENTIALS}: true`")
         if preflight and c.bad_status:
             edits.insert(0, HeaderEdit(STATUS, "set", "204"))
-        if preflight and not minimal:
+        if preflight and not minimal and c.action_key[2] != "wildcard":
             for m in c.methods:
                 edits.append(HeaderEdit(ALLOW_METHODS, "add", m))
             for h in c.headers:
@@ -282,6 +283,23 @@ def _proven(change: Change, verdicts: list[ExchangeVerdict], profile: EngineProf
                   result.predicted, change.note)
 
 
+def _pruned(change: Change, verdicts: list[ExchangeVerdict], profile: EngineProfile,
+            requests: list[PageRequest]) -> Change:
+    """The change on only the endpoints where it does something, proven again.
+
+    The preflight cache is keyed by URL and a URL belongs to one endpoint, so what the
+    change does on each endpoint is what its replay shows on that endpoint's requests."""
+    result = replay(verdicts, ChangeSet(change.rules), profile, requests=requests)
+    changed = {path_template(r.url) for r, b, a in zip(result.requests, result.before,
+                                                         result.after, strict=True)
+               if (b.verdict, b.preflight) != (a.verdict, a.preflight)}
+    useful = [e for e in change.endpoints if e in changed]
+    if not useful or len(useful) == len(change.endpoints):
+        return change
+    return _proven(Change(change.server, tuple(useful), change.what, change.edits,
+                          change.finding_codes, note=change.note), verdicts, profile, requests)
+
+
 def compute_changes(verdicts: Iterable[ExchangeVerdict],
                     engine: str | EngineProfile = "chromium",
                     requests: list[PageRequest] | None = None) -> tuple[Change, ...]:
@@ -296,7 +314,7 @@ def compute_changes(verdicts: Iterable[ExchangeVerdict],
     out: list[Change] = []
     for c in _causes(verdicts, profile):
         tried = []
-        for minimal in ((True, False) if c.action_key == ("allow-origin", "preflight")
+        for minimal in ((True, False) if c.action_key[:2] == ("allow-origin", "preflight")
                         else (False,)):
             what, edits, note = _edits(c, profile, minimal=minimal)
             change = Change(c.server, tuple(c.endpoints), what, edits, tuple(sorted(c.codes)),
@@ -304,8 +322,11 @@ def compute_changes(verdicts: Iterable[ExchangeVerdict],
             if edits:
                 change = _proven(change, verdicts, profile, by_server.get(c.server, []))
             tried.append(change)
-        # The smallest change that fixes as much as the fullest one.
+        # The smallest change that fixes as much as the fullest one, on the endpoints where
+        # it has an effect of its own.
         change = next(ch for ch in tried if len(ch.fixes) >= len(tried[-1].fixes))
+        if change.edits and len(change.endpoints) > 1:
+            change = _pruned(change, verdicts, profile, by_server.get(c.server, []))
         if change.edits and not change.fixes and change.saves_preflights <= 0 \
                 and not change.breaks:
             continue

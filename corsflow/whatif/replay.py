@@ -231,12 +231,17 @@ def replay(report: Report | Iterable[ExchangeVerdict], changes: ChangeSet,
         requests = page_requests(exchanges)
     before = [outcome_as_captured(r) for r in requests]
     all_servers = {r.server for r in requests}
-    chosen = changes.servers(all_servers) | (set(servers) & all_servers if servers else set())
+    forced = set(servers) & all_servers if servers else set()
+    chosen = changes.servers(all_servers) | forced
     after = list(before)
     seen = _observe(requests)
     caches: dict[str, PreflightCache] = {}
+    touched: dict[str, bool] = {}
     for i, r in enumerate(requests):
-        if r.server in chosen:
+        hit = touched.get(r.url)
+        if hit is None:
+            hit = touched[r.url] = r.server in forced or changes.touches(r.url)
+        if hit:
             cache = caches.get(r.server)
             if cache is None:
                 cache = caches[r.server] = PreflightCache(profile)
@@ -319,12 +324,15 @@ def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: Preflig
 
 def _actual_base(r: PageRequest, seen: _ServerAnswers, key: tuple[str, str]) -> Response:
     """The answer the server would most likely give to a request the capture shows no
-    answer for: what it answered this page on the same endpoint, else on any, else what
-    its CORS layer put on the preflight (Allow-Origin, Allow-Credentials, Vary)."""
-    base = seen.actuals.get(key) or seen.actuals.get((r.origin, ""))
+    answer for: what it answered this page on the same endpoint; else what its CORS layer
+    put on this endpoint's preflight (Allow-Origin, Allow-Credentials, Vary); else what it
+    answered this page on another endpoint."""
+    base = seen.actuals.get(key)
     if base is not None:
         return base
     pre_base = seen.preflights.get(key)
+    if pre_base is None and (r.origin, "") in seen.actuals:
+        return seen.actuals[(r.origin, "")]
     kept = tuple((n, v) for n, v in (pre_base.headers.items if pre_base else ())
                  if n.lower() in ("access-control-allow-origin",
                                   "access-control-allow-credentials", "vary"))

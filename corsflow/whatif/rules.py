@@ -81,6 +81,13 @@ class ChangeSet:
                 touched.add(server)
         return touched
 
+    def touches(self, url: str) -> bool:
+        """Whether the answers for ``url`` may change (the preflight cache is keyed by URL,
+        so requests to URLs no change touches keep their outcomes)."""
+        if self.answers is not None and url_origin(url) in self.answers:
+            return True
+        return any(rule.matches(url) for rule in self.rules)
+
     def respond(self, response: Response, method: str, url: str, origin: str,
                 request_headers: Headers, preflight: bool) -> Response | None:
         """The response a server with this change would send, or None when unchanged."""
