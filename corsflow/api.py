@@ -136,6 +136,24 @@ class CorsAnalysis:
         return findings_frame(self.report)
 
     @cached_property
+    def changes(self) -> pd.DataFrame:
+        """What to change, per server, ranked by the effect a replay of the session shows."""
+        from .report.changes import changes_frame
+
+        return changes_frame(self.report)
+
+    def whatif(self, *sets: str, policy: str | None = None) -> Any:
+        """Replay the session with ``--set``-style changes (or a policy JSON file): a
+        :class:`corsflow.whatif.WhatIf` with the before/after counts."""
+        from .whatif import ChangeSet, parse_set, what_if
+        from .whatif.load import load_policy
+
+        changes = [ChangeSet((parse_set(s),), label=s) for s in sets]
+        if policy is not None:
+            changes.insert(0, load_policy(policy))
+        return what_if(self.report, changes)
+
+    @cached_property
     def by_origin(self) -> pd.DataFrame:
         from .report.frames import by_origin
 

@@ -82,6 +82,8 @@ class Change:
                          f"{'s' * (self.saves_preflights != 1)} ({_seconds(self.saves_ms)})")
         if self.breaks:
             parts.append(f"but blocks {len(self.breaks)} request(s) allowed today")
+        if not self.edits:
+            return "advice: no header change to replay"
         return "; ".join(parts) or "no effect on this session"
 
     def rank(self) -> tuple[int, int, float]:
@@ -217,7 +219,8 @@ def _edits(c: _Cause, profile: EngineProfile, *,
     if kind == "allow-origin":
         origins = [o for o in dict.fromkeys(browser_origin(o) for o in c.origins) if o]
         if not origins:
-            return ("do not allow `Origin: null`", (), NULL_ORIGIN_ADVICE)
+            return ("serve the page from a real origin rather than allow `Origin: null`", (),
+                    NULL_ORIGIN_ADVICE)
         note = NULL_ORIGIN_ADVICE if "null" in c.origins else None
         preflight = c.action_key[1] == "preflight"
         if len(origins) == 1:

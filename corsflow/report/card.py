@@ -10,6 +10,7 @@ from html import escape
 
 from ..analysis import Report
 from ..findings import SEVERITY_ORDER
+from .changes import changes_html
 from .tally import tally
 
 FINDINGS_SHOWN = 12
@@ -66,5 +67,6 @@ def report_card_html(report: Report) -> str:
     )
     return (
         f'<div class="corsflow-report"><p><b>CORS analysis</b> · engine {_e(report.engine)} · '
-        f"{_e(sources)}</p><table><tr>{cells}</tr></table>{table}</div>"
+        f"{_e(sources)}</p><table><tr>{cells}</tr></table>{changes_html(report, _e)}{table}"
+        "</div>"
     )

@@ -59,13 +59,19 @@ def explain_json(chosen: Sequence[ExchangeVerdict], report: Report) -> str:
     from .json import exchange_to_dict, finding_to_dict
 
     changes = changes_of(report)
+    # A preflight is fixed with the request it was sent for.
+    requests_of: dict[str, set[str]] = {}
+    for r in report.exchanges:
+        if r.preflight_id and r.cache == "miss":
+            requests_of.setdefault(r.preflight_id, set()).add(r.exchange.id)
     out: list[dict[str, Any]] = []
     for v in chosen:
         ex_id = v.exchange.id
+        concerned = {ex_id} | requests_of.get(ex_id, set())
         out.append({
             "exchange": exchange_to_dict(v),
             "findings": [finding_to_dict(f) for f in report.findings if ex_id in f.exchange_ids],
-            "changes": [change_to_dict(c) for c in changes if ex_id in c.fixes],
+            "changes": [change_to_dict(c) for c in changes if concerned & set(c.fixes)],
             "explanation": explain(v, report),
         })
     return json.dumps({"schema": 1, "engine": report.engine, "exchanges": out}, indent=2,

@@ -1,0 +1,115 @@
+"""The changes list: root causes grouped by what fixes them, effects from the replay, safe
+advice only, and every report format opening with it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from corsflow.changes import NULL_ORIGIN_ADVICE, browser_origin, compute_changes
+from corsflow.findings import CATALOGUE, make_finding
+from corsflow.report.html import render_html
+from corsflow.report.json import render_json
+from corsflow.report.text import render_markdown, render_text
+
+from . import session
+from .session import API, APP, PAY
+
+
+def test_one_change_per_cause_with_replayed_effects() -> None:
+    report = session.report()
+    changes = compute_changes(report.exchanges, report.engine)
+    by_what = {c.what.split(" `")[0] + " " + c.server: c for c in changes}
+    trace = next(c for c in changes if "X-Trace-Id" in c.what)
+    assert trace.server == API and trace.endpoints == ("/v2/items/{id}",)
+    assert trace.fixes == ("e2", "e4", "e6", "e8")
+    assert trace.action == ("add `X-Trace-Id` to Access-Control-Allow-Headers on "
+                            f"{API}/v2/items/{{id}}")
+    max_age = next(c for c in changes if "Max-Age" in c.what)
+    assert max_age.endpoints == ("/v2/search",) and max_age.saves_preflights == 3
+    assert max_age.saves_ms == pytest.approx(90.0)
+    pay = next(c for c in changes if c.server == PAY)
+    assert pay.fixes == ("e18", "e20")
+    assert "204" in pay.what and f"Access-Control-Allow-Origin: {APP}" in pay.what
+    # Ranked: fixes first.
+    assert changes[0].fixes and len(by_what) == len(changes)
+
+
+def test_never_advises_null_and_says_why() -> None:
+    report = session.report()
+    changes = compute_changes(report.exchanges, report.engine)
+    for c in changes:
+        for e in c.edits:
+            assert "null" not in e.value
+    null = next(c for c in changes if "e21" not in c.fixes and c.note == NULL_ORIGIN_ADVICE)
+    assert not null.edits and "sandbox" in null.note
+    hint = next(f.hint for f in report.findings if f.code == "MissingAllowOriginHeader")
+    assert hint == NULL_ORIGIN_ADVICE
+
+
+@pytest.mark.parametrize(("value", "origin"), [
+    ("https://app.example", "https://app.example"),
+    ("https://App.Example:443/path?q", "https://app.example"),
+    ("http://bücher.example:8080", "http://xn--bcher-kva.example:8080"),
+    ("null", None), ("file:///x", None), ("https://", None), (None, None),
+])
+def test_origins_as_the_browser_serialises_them(value: str | None, origin: str | None) -> None:
+    assert browser_origin(value) == origin
+
+
+def test_findings_name_templates_not_ids() -> None:
+    report = session.report()
+    for f in report.findings:
+        assert not re.search(r"/items/\d", f.message + (f.hint or "") + (f.url or "")), f
+    trace = [f for f in report.findings if f.code == "HeaderDisallowedByPreflightResponse"]
+    assert len(trace) == 1 and trace[0].count == 4
+
+
+def test_severity_downgrades_only_where_the_catalogue_says() -> None:
+    assert CATALOGUE["MaxAgeAboveCap"].severity == "info"
+    assert make_finding("MaxAgeMissing", "m", (), None, severity="info").severity == "info"
+    with pytest.raises(ValueError, match="PerUrlPreflights"):
+        make_finding("PerUrlPreflights", "m", (), None, severity="info")
+    with pytest.raises(ValueError):
+        make_finding("AvoidablePreflight", "m", (), None, severity="error")
+
+
+def test_every_format_opens_with_the_changes() -> None:
+    report = session.report()
+    text = render_text(report, color=False)
+    head = text.split("▌ ")[1]
+    assert head.startswith("What to change")
+    assert "add `X-Trace-Id` to Access-Control-Allow-Headers on /v2/items/{id}" in head
+    assert "fixes 4 blocked requests" in head and "saves 3 preflights" in head
+    md = render_markdown(report)
+    assert md.index("## What to change") < md.index("## Findings")
+    page = render_html(report, charts=False)
+    assert page.index('id="changes"') < page.index('id="findings"')
+    data = json.loads(render_json(report))
+    first = data["changes"][0]
+    assert set(first) >= {"server", "endpoints", "action", "headers", "fixes", "saves",
+                          "finding_codes"}
+    assert first["fixes"] and first["saves"].keys() == {"preflights", "ms"}
+    assert any(h["name"] == "Access-Control-Allow-Headers" for c in data["changes"]
+               for h in c["headers"])
+    # The 'set' lines replay the change with `corsflow whatif --set`.
+    assert any(line.endswith("Access-Control-Allow-Headers: +X-Trace-Id")
+               for c in data["changes"] for line in c["set"])
+
+
+def test_notebook_and_filters() -> None:
+    pytest.importorskip("pandas")
+    from corsflow.api import CorsAnalysis
+    from corsflow.report.select import narrow
+
+    a = CorsAnalysis(session.report())
+    frame = a.changes
+    assert next(iter(frame["server"])) in (API, PAY) and frame["fixes"].sum() == 6
+    only = narrow(a.report, origin=PAY)
+    assert {f.url for f in only.findings} == {f"{PAY}/v1/charges"}
+    text = render_text(only, color=False)
+    assert "/v1/charges" in text and "X-Trace-Id" not in text
+    coded = narrow(a.report, codes=["MaxAgeMissing"])
+    assert [f.code for f in coded.findings] == ["MaxAgeMissing"]

@@ -1,0 +1,105 @@
+"""--set parsing, header edits, URL patterns and templates: pure rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from corsflow.errors import UsageError
+from corsflow.model import Headers, Response
+from corsflow.urls import path_template, url_matches
+from corsflow.whatif.rules import ChangeSet, HeaderEdit, apply_edits, parse_set
+
+
+def test_parse_set_forms() -> None:
+    r = parse_set("https://api.example/v2/items/{id}: Access-Control-Allow-Headers: +X-Trace-Id")
+    assert r.pattern == "https://api.example/v2/items/{id}"
+    assert r.edits == (HeaderEdit("Access-Control-Allow-Headers", "add", "X-Trace-Id"),)
+    assert parse_set("*: Access-Control-Max-Age: 7200").edits[0].op == "set"
+    # A Max-Age of -1 is a value, not "remove 1".
+    assert parse_set("*: Access-Control-Max-Age: -1").edits[0] == HeaderEdit(
+        "Access-Control-Max-Age", "set", "-1")
+    assert parse_set("/x: Access-Control-Allow-Methods: -PUT").edits[0].op == "remove"
+    assert parse_set("/x: Access-Control-Max-Age:").edits[0].op == "delete"
+    assert parse_set("https://api.example:8443/x: :status: 204").edits[0].value == "204"
+    assert parse_set("https://api.example:8443/x: :status: 204").pattern == \
+        "https://api.example:8443/x"
+
+
+@pytest.mark.parametrize("bad", ["no separators", "https://a.example/x", "/x: NoValue",
+                                 "/x: :status: teapot", ": X: 1", "/x: Bad Name: 1"])
+def test_parse_set_refuses_with_one_line(bad: str) -> None:
+    with pytest.raises(UsageError) as e:
+        parse_set(bad)
+    assert "\n" not in str(e.value) and "--set" in str(e.value)
+
+
+def _response(*headers: tuple[str, str], status: int = 200) -> Response:
+    return Response(status, Headers(headers))
+
+
+def test_edits_on_lists_and_values() -> None:
+    r = _response(("Access-Control-Allow-Headers", "Content-Type, x-a"), ("Vary", "Accept"))
+    out = apply_edits(r, (HeaderEdit("Access-Control-Allow-Headers", "add", "X-Trace-Id"),
+                          HeaderEdit("Access-Control-Allow-Headers", "add", "X-A"),
+                          HeaderEdit("Vary", "add", "Origin")), "https://app.example", True)
+    assert out.headers.get("access-control-allow-headers") == "Content-Type, x-a, X-Trace-Id"
+    assert out.headers.get("vary") == "Accept, Origin"
+    out = apply_edits(out, (HeaderEdit("Access-Control-Allow-Headers", "remove", "x-a"),),
+                      "https://app.example", True)
+    assert out.headers.get("access-control-allow-headers") == "Content-Type, X-Trace-Id"
+
+
+def test_origin_list_answers_only_listed_origins_one_value() -> None:
+    edit = (HeaderEdit("Access-Control-Allow-Origin", "origin-list",
+                       "https://a.example, https://b.example"),)
+    r = _response(("Access-Control-Allow-Origin", "*"))
+    assert apply_edits(r, edit, "https://b.example", False).headers.get_all(
+        "access-control-allow-origin") == ("https://b.example",)
+    assert "access-control-allow-origin" not in apply_edits(
+        r, edit, "https://evil.example", False).headers
+
+
+def test_status_edit_applies_to_preflights_only_and_drops_location() -> None:
+    r = _response(("Location", "/login"), status=302)
+    edit = (HeaderEdit(":status", "set", "204"),)
+    assert apply_edits(r, edit, "https://a.example", True).status == 204
+    assert "location" not in apply_edits(r, edit, "https://a.example", True).headers
+    assert apply_edits(r, edit, "https://a.example", False).status == 302
+
+
+def test_url_patterns() -> None:
+    url = "https://api.example/v2/items/42?x=1"
+    assert url_matches("https://api.example/v2/items/{id}", url)
+    assert url_matches("/v2/items/{id}", url)
+    assert url_matches("https://api.example", url)
+    assert url_matches("https://api.example/v2/*", url)
+    assert url_matches("*", url)
+    assert not url_matches("https://other.example/v2/items/{id}", url)
+    assert not url_matches("/v2/items/{id}", "https://api.example/v2/items/42/comments")
+    assert not url_matches("/v2/items", url)
+
+
+def test_change_set_touches_only_what_it_names() -> None:
+    cs = ChangeSet((parse_set("https://api.example/v2/items/{id}: X-A: 1"),))
+    assert cs.touches("https://api.example/v2/items/7")
+    assert not cs.touches("https://api.example/v2/search")
+    assert cs.servers({"https://api.example", "https://pay.example"}) == {"https://api.example"}
+    plain = _response(("Access-Control-Allow-Origin", "https://app.example"))
+    assert cs.respond(plain, "GET", "https://api.example/v2/search", "https://app.example",
+                      Headers(), False) is None
+
+
+@pytest.mark.parametrize(("url", "template"), [
+    ("https://a/v2/items/6731767", "/v2/items/{id}"),
+    ("https://a/v1/files/e0ba934c-8deb-4977-bebf-27084e362861/parts/2", "/v1/files/{id}/parts/{id}"),
+    ("https://a/v1/customers/cus_kEFwJVryKbPgTV/payment_methods?type=card",
+     "/v1/customers/{id}/payment_methods"),
+    ("https://a/blob/5d41402abc4b2a76b9719d911017c592", "/blob/{id}"),
+    ("https://a/blog/how-to-read-a-har-file", "/blog/{id}"),
+    ("https://a/v2/me/settings", "/v2/me/settings"),
+    ("https://a/api/user-settings", "/api/user-settings"),
+    ("https://a/getPaymentMethods", "/getPaymentMethods"),
+    ("https://a/s/wi-403", "/s/wi-403"),
+])
+def test_templates(url: str, template: str) -> None:
+    assert path_template(url) == template
