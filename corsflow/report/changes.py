@@ -56,8 +56,8 @@ def change_line(c: Change) -> str:
 
 def effect_line(c: Change) -> str:
     """The effect, and how much of it rests on answers the capture does not show."""
-    return c.effect + (f" ({c.predicted} of the outcomes predicted: never answered in the "
-                       "capture)" if c.predicted else "")
+    return c.effect + (f" (predicted for {c.predicted} request(s) the capture shows "
+                       "unanswered)" if c.predicted else "")
 
 
 def changes_text_lines(report: Report, escape: Callable[[str], str] = str) -> list[str]:
