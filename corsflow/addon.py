@@ -178,7 +178,7 @@ class CorsflowAddon:
         loader.add_option(
             "corsflow_mark_warning", str, ":hourglass:",
             "Mark for flows with a warning or note (redundant preflight, "
-            "Access-Control-Max-Age above the cap...).",
+            "a missing Access-Control-Max-Age...).",
         )  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
