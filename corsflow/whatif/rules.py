@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ..engine.fetch import extract_header_list_values
+from ..engine.fetch import extract_header_list_values, is_token
 from ..errors import UsageError
 from ..model import Headers, Response
 from ..urls import url_matches, url_origin
@@ -141,7 +141,7 @@ def apply_edits(response: Response, edits: tuple[HeaderEdit, ...], origin: str,
             allowed = [o.strip() for o in e.value.split(",") if o.strip()]
             items = [*others, (e.name, origin)] if origin in allowed else others
         else:
-            tokens = list(extract_header_list_values(", ".join(current)) or ())
+            tokens = _list_tokens(", ".join(current))
             lowered = [t.lower() for t in tokens]
             if e.op == "add" and e.value.lower() not in lowered:
                 tokens.append(e.value)
@@ -150,6 +150,15 @@ def apply_edits(response: Response, edits: tuple[HeaderEdit, ...], origin: str,
             items = [*others, (e.name, ", ".join(tokens))] if tokens else others
     return Response(status, Headers(tuple(items)), response.reason, response.http_version,
                     response.finished)
+
+
+def _list_tokens(value: str) -> list[str]:
+    """The items of a list header; of an unparsable one, the items that are tokens (a
+    change that edits a broken list leaves a valid one)."""
+    try:
+        return list(extract_header_list_values(value) or ())
+    except ValueError:
+        return [t.strip() for t in value.split(",") if is_token(t.strip())]
 
 
 def parse_set(text: str) -> Rule:

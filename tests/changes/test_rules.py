@@ -49,6 +49,13 @@ def test_edits_on_lists_and_values() -> None:
     assert out.headers.get("access-control-allow-headers") == "Content-Type, X-Trace-Id"
 
 
+def test_edits_on_an_unparsable_list_leave_a_valid_one() -> None:
+    r = _response(("Access-Control-Allow-Headers", "x-a, (bad)"))
+    out = apply_edits(r, (HeaderEdit("Access-Control-Allow-Headers", "add", "X-B"),),
+                      "https://app.example", True)
+    assert out.headers.get("access-control-allow-headers") == "x-a, X-B"
+
+
 def test_origin_list_answers_only_listed_origins_one_value() -> None:
     edit = (HeaderEdit("Access-Control-Allow-Origin", "origin-list",
                        "https://a.example, https://b.example"),)
