@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 # Everything `make` installs: the notebook API, the addon, the tests and the linters.
-EXTRAS := test dev notebook mitmproxy
+EXTRAS := test dev notebook mitmproxy dask
 
 .PHONY: demo test install bench fuzz lint upgrade lock clean
 

@@ -11,12 +11,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .analysis import Report, analyze_paths
 from .engine.profiles import PROFILES
 from .errors import CorsflowError, UsageError
+
+if TYPE_CHECKING:
+    from .fleet import FleetReport, SessionResult
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
 
@@ -109,7 +112,60 @@ def _emit_json(report: Report, output: str | None) -> None:
         raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
 
 
+def _analyze_fleet(args: argparse.Namespace) -> FleetReport:
+    """Each file its own session, in parallel; a progress bar over files and bytes at a
+    terminal."""
+    from .api import expand_fleet
+    from .fleet import analyze_fleet
+
+    paths = expand_fleet(args.paths)
+    client = _dask_client(args.dask) if args.dask else None
+    if args.quiet or not sys.stderr.isatty():
+        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client)
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress
+
+    total = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+    columns = (BarColumn(), MofNCompleteColumn(), DownloadColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        files = bar.add_task("sessions", total=len(paths))
+        size = bar.add_task("bytes", total=total, visible=False)
+
+        def show(result: SessionResult) -> None:
+            bar.advance(files)
+            bar.advance(size, result.size)
+
+        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client, progress=show)
+
+
+def _dask_client(address: str) -> Any:
+    from .report.optional import require
+
+    distributed = require("distributed", "Analyses on a Dask cluster")
+    try:
+        return distributed.Client(address, timeout="10s")
+    except (OSError, TimeoutError) as e:
+        raise UsageError(f"--dask {address}: cannot reach the scheduler ({e})") from None
+
+
+def _render_fleet(report: FleetReport, fmt: str) -> str:
+    from .report import fleet as render
+
+    if fmt == "json":
+        return render.render_fleet_json(report)
+    if fmt == "csv":
+        return render.render_fleet_csv(report)
+    if fmt == "markdown":
+        return render.render_fleet_markdown(report)
+    if fmt == "html":
+        raise UsageError("--batch reports come as text, json, csv or markdown")
+    return render.render_fleet_text(report)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.batch:
+        _emit(_render_fleet(_analyze_fleet(args), args.format), args.output)
+        return 0
     report = _analyze(args)
     if args.format == "json":
         _emit_json(report, args.output)
@@ -119,8 +175,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    report = _analyze(args)
     levels = ("error",) if args.fail_on == "error" else ("error", "warning")
+    if args.batch:
+        from .report.text import safe
+
+        fleet = _analyze_fleet(args)
+        if args.format != "none":
+            _emit(_render_fleet(fleet, args.format), args.output)
+        bad = [f for f in fleet.findings if f.severity in levels]
+        for ff in bad[:20]:
+            print(f"corsflow check: {ff.severity} {ff.code} in {ff.sessions} session(s): "
+                  f"{safe(ff.message)}", file=sys.stderr)
+        for s in fleet.failed:
+            print(f"corsflow check: unreadable: {safe(s.error or s.path)}", file=sys.stderr)
+        print(f"corsflow: check {'failed' if bad else 'passed'}: {len(bad)} finding(s) at level "
+              f"{args.fail_on} or above in {len(fleet.sessions)} session(s)", file=sys.stderr)
+        return 1 if bad else 0
+    report = _analyze(args)
     failing = [f for f in report.findings if f.severity in levels]
     if args.format != "none":
         _emit(_render(report, args.format, _target(args.output)), args.output)
@@ -191,14 +262,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the browser whose preflight cache and checks to model "
                             "(default: chromium)")
 
+    def batch(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("many captures (each file its own browser session)")
+        g.add_argument("--batch", action="store_true",
+                       help="analyse each file (or each capture under a directory) as its own "
+                            "session, in parallel, and merge the results (default: off: all "
+                            "files are one session)")
+        g.add_argument("--jobs", type=int, metavar="N",
+                       help="local worker processes for --batch (default: every core)")
+        g.add_argument("--dask", metavar="ADDRESS",
+                       help="run --batch on a Dask cluster, e.g. tcp://scheduler:8786 "
+                            "(needs corsflow[dask]; default: local processes)")
+
     p = sub.add_parser("analyze", help="analyse captures and print the report")
     common(p)
+    batch(p)
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("check", help="for CI: exit 1 when findings at a level exist")
     common(p)
+    batch(p)
     p.add_argument("--fail-on", choices=("error", "warning"), default="error")
     p.add_argument("--format", choices=(*FORMATS, "none"), default="none",
                    help="also print the report in this format (default: none)")
