@@ -245,6 +245,17 @@ def cmd_live(args: argparse.Namespace) -> int:
     return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra)
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """Print the shell code that completes corsflow's commands, options and file names."""
+    import argcomplete
+
+    sys.stdout.write(argcomplete.shellcode(["corsflow"], shell=args.shell))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corsflow",
@@ -297,6 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--url", help="every exchange whose URL contains this text")
     p.set_defaults(func=cmd_explain)
 
+    p = sub.add_parser(
+        "completion", help="print shell completion code",
+        description="Print the code that makes your shell complete corsflow's commands and "
+                    "options. bash: add `eval \"$(corsflow completion bash)\"` to ~/.bashrc; "
+                    "zsh: the same in ~/.zshrc; fish: `corsflow completion fish > "
+                    "~/.config/fish/completions/corsflow.fish`.")
+    p.add_argument("shell", choices=SHELLS, help=f"the shell (choices: {', '.join(SHELLS)})")
+    p.set_defaults(func=cmd_completion)
+
     p = sub.add_parser("addon-path", help="print the file to load with mitmdump -s")
     p.set_defaults(func=cmd_addon_path)
 
@@ -314,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="corsflow: %(message)s", stream=sys.stderr)
