@@ -250,9 +250,9 @@ SHELLS = ("bash", "zsh", "fish")
 
 def cmd_completion(args: argparse.Namespace) -> int:
     """Print the shell code that completes corsflow's commands, options and file names."""
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    sys.stdout.write(argcomplete.shellcode(["corsflow"], shell=args.shell))
+    sys.stdout.write(shellcode(["corsflow"], shell=args.shell))
     return 0
 
 

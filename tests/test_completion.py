@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO_ROOT, need
 
 BIN = Path(sys.executable).parent
@@ -44,8 +42,8 @@ def test_fish_completes_options_with_their_help() -> None:
     fish = shutil.which("fish")
     if fish is None:
         need("fish", "apt-get install fish")
-    out = _run([str(fish), "-c", 'corsflow completion fish | source; '
-                'complete -C "corsflow analyze x.har --eng"'])
+    script = 'corsflow completion fish | source; complete -C "corsflow analyze x.har --eng"'
+    out = _run([str(fish), "-c", script])
     name, _, help_text = out.strip().partition("\t")
     assert name == "--engine" and "default: chromium" in help_text
 
