@@ -94,6 +94,8 @@ def run_live(
     report_path: str | None = None,
     engine: str = "chromium",
     extra_args: Sequence[str] = (),
+    *,
+    settings: Sequence[tuple[str, str]] = (),
 ) -> int:
     """Run mitmdump in this process with the addon loaded; return its exit status.
 
@@ -113,6 +115,8 @@ def run_live(
     ]  # fmt: skip
     if report_path:
         args += ["--set", f"corsflow_report={report_path}"]
+    for name, value in settings:
+        args += ["--set", f"{name}={value}"]
     args += list(extra_args)
     # mitmdump prints the log itself: handlers the caller set up (a CLI's basicConfig)
     # would print every line a second time while it runs.

@@ -241,8 +241,22 @@ def cmd_live(args: argparse.Namespace) -> int:
         from .addon import run_live
     except ImportError:
         raise _mitmproxy_missing() from None
+    if args.report and not args.report.lower().endswith(REPORT_SUFFIXES):
+        raise UsageError(f"--report {args.report}: the live report is written as .json or "
+                         ".html; give a name ending in one of them")
+    settings: list[tuple[str, str]] = []
+    if args.browser is not None:
+        settings += [("corsflow_browser", args.browser), ("corsflow_browser_url", args.url)]
+        if args.browser_arg:
+            settings.append(("corsflow_browser_args", " ".join(args.browser_arg)))
+    if args.web is not None:
+        settings.append(("corsflow_web_port", str(args.web)))
     extra = [a for a in args.mitmdump_args if a != "--"]
-    return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra)
+    return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra,
+                    settings=settings)
+
+
+REPORT_SUFFIXES = (".json", ".html", ".htm")
 
 
 SHELLS = ("bash", "zsh", "fish")
@@ -321,11 +335,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_addon_path)
 
     p = sub.add_parser("live", help="run a mitmproxy (mitmdump) with the corsflow addon")
-    p.add_argument("--listen-host", default="127.0.0.1")
-    p.add_argument("--listen-port", type=int, default=8080)
-    p.add_argument("--engine", choices=sorted(PROFILES), default="chromium")
+    p.add_argument("--listen-host", default="127.0.0.1",
+                   help="the proxy's address (default: 127.0.0.1)")
+    p.add_argument("--listen-port", type=int, default=8080,
+                   help="the proxy's port (default: 8080)")
+    p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
+                   help="the browser to model (default: chromium)")
     p.add_argument("--report", metavar="PATH",
-                   help="write the report here on exit (.json, or .html for the page)")
+                   help="write the report here on exit: .json, or .html for the page "
+                        "(default: none)")
+    p.add_argument("--browser", nargs="?", const="auto", metavar="PATH",
+                   help="start Chromium, Chrome or Edge through the proxy with a throwaway "
+                        "profile that trusts mitmproxy's CA, so HTTPS works at once; closing "
+                        "it stops the proxy (default: none; alone: the first one installed)")
+    p.add_argument("--url", default="about:blank",
+                   help="the page --browser opens (default: about:blank)")
+    p.add_argument("--browser-arg", action="append", default=[], metavar="ARG",
+                   help="one more browser argument, e.g. --browser-arg=--headless=new "
+                        "(repeatable)")
+    p.add_argument("--web", type=int, metavar="PORT",
+                   help="serve the live report page on http://127.0.0.1:PORT/, updated as "
+                        "flows arrive (default: none)")
     p.add_argument("mitmdump_args", nargs=argparse.REMAINDER, metavar="-- MITMDUMP-ARGS",
                    help="further mitmdump arguments, after --")
     p.set_defaults(func=cmd_live)
