@@ -624,6 +624,16 @@ def exit_summary(report: Report) -> list[str]:
     lines = [(f"corsflow: {c.requests} cross-origin request(s), {c.preflights} preflight(s) "
               f"({c.preflight_ms:.0f} ms), {c.cache_hits} cache hit(s), {blocked} blocked, "
               f"{c.redundant} redundant preflight(s)")]
+    from .changes import changes_of
+    from .report.changes import change_line
+    from .report.text import safe
+
+    changes = changes_of(report)
+    if changes:
+        # The server changes first, each with the effect a replay of the session showed.
+        lines.append("corsflow: to change:")
+        lines += [f"corsflow:   {safe(change_line(c))}" for c in changes[:SUMMARY_FINDINGS]]
+        return lines
     worth = [f for f in report.findings if f.severity in ("error", "warning")]
     if worth:
         lines.append("corsflow: to change:")
