@@ -8,7 +8,9 @@ The CLI, the mitmproxy addon and the notebook API are thin shells over this modu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+import heapq
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .engine.events import ExchangeVerdict, Finding
@@ -18,6 +20,10 @@ from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
+from .sessions import plan_sessions, scan_file
+from .timeorder import OutOfOrder, nearly_sorted, spilled_sort
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,14 @@ class SourceInfo:
     format: SourceFormat
     exchanges: int = 0
     skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """Files analysed together as one browsing session (one browser state)."""
+
+    number: int
+    paths: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +57,8 @@ class Report:
     skipped: tuple[Skipped, ...] = ()
     skipped_by_reason: tuple[tuple[str, int], ...] = ()
     notes: tuple[str, ...] = ()
+    sessions: tuple[SessionInfo, ...] = ()
+    """With several files: how they were grouped (one session unless they clearly are not)."""
     _index: dict[str, ExchangeVerdict] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, exchange_id: str) -> ExchangeVerdict | None:
@@ -82,6 +98,8 @@ class Analysis:
         self._verdicts: list[ExchangeVerdict] = []
         self._findings: dict[tuple[str, str, str | None, str], Finding] = {}
         self._sources: dict[str, SourceInfo] = {}
+        self._sessions: list[SessionInfo] = []
+        self._notes: list[str] = []
         self.settled = 0
 
     def feed(self, exchange: Exchange) -> Fed:
@@ -107,8 +125,23 @@ class Analysis:
             _merge_into(self._findings, f)
         return Fed(tuple(verdicts), tuple(findings))
 
+    def new_session(self) -> Fed:
+        """Settle everything pending and start a fresh browser state (empty preflight cache):
+        what follows is another session. Findings and counts go on accumulating."""
+        fed = self.flush()
+        self.machine = CorsMachine(self.profile, cors_headers_only=not self.keep_all_headers)
+        return fed
+
     def add_source(self, path: str, fmt: SourceFormat, exchanges: int, skipped: int) -> None:
         self._sources[path] = SourceInfo(path, fmt, exchanges, skipped)
+
+    def add_session(self, paths: Sequence[str]) -> None:
+        self._sessions.append(SessionInfo(len(self._sessions) + 1, tuple(paths)))
+
+    def note(self, message: str) -> None:
+        """Something the report should tell (how files were ordered or grouped)."""
+        if message not in self._notes:
+            self._notes.append(message)
 
     def report(self) -> Report:
         """The report of everything settled so far (call :meth:`flush` first at the end)."""
@@ -122,7 +155,8 @@ class Analysis:
             findings=tuple(findings),
             skipped=tuple(d.skipped),
             skipped_by_reason=tuple(sorted(d.skipped_by_reason.items())),
-            notes=tuple(d.notes) + self.aggregator.notes(),
+            notes=tuple(self._notes) + tuple(d.notes) + self.aggregator.notes(),
+            sessions=tuple(self._sessions),
         )
 
 
@@ -159,27 +193,126 @@ Progress = Callable[[str, int], None]
 
 def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium", *,
                   diagnostics: Diagnostics | None = None,
-                  progress: Progress | None = None) -> Report:
-    """Analyse capture files of any supported format, streamed, as one session.
+                  progress: Progress | None = None, one_session: bool = False) -> Report:
+    """Analyse capture files of any supported format, streamed.
+
+    Several files are one session merged by time, whatever order they are named in, unless
+    they clearly are separate sessions (:mod:`corsflow.sessions`; ``one_session`` forces
+    one). Each file's exchanges are taken in time order even when the file does not list
+    them so (:mod:`corsflow.timeorder`). With several files, ids are prefixed by the file's
+    number, its rank by path (``"2:e14"``), so they stay unique and do not depend on the
+    order of the arguments.
 
     Raises IngestError when a file cannot be read at all; damaged records are skipped and
-    counted in the report. With several files, ids are prefixed by the file's number
-    (``"2:e14"``) so they stay unique.
+    counted in the report.
     """
-    analysis = Analysis(engine, diagnostics=diagnostics)
-    for number, path in enumerate(paths, start=1):
-        before = analysis.diagnostics.skipped_count
-        fmt, stream = open_capture(path, analysis.diagnostics)
-        count = 0
-        for exchange in stream:
-            if len(paths) > 1:
-                exchange = dataclasses.replace(exchange, id=f"{number}:{exchange.id}")
+    profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
+    numbered = _numbered(paths)
+    unordered: set[str] = set()
+    plan_notes: tuple[str, ...] = ()
+    if len(numbered) > 1 and not one_session:
+        scans = [scan_file(path, number) for number, path in numbered]
+        plan = plan_sessions(scans, profile.max_age_cap)
+        groups = [[(s.number, s.path) for s in sorted(g, key=lambda s: s.number)]
+                  for g in plan.sessions]
+        plan_notes = plan.notes
+        unordered = {s.path for s in scans if not s.ordered}
+        for path in sorted(unordered):
+            log.warning("%s: its exchanges are listed out of time order; sorting them", path)
+    else:
+        groups = [numbered]
+    attempt = diagnostics if diagnostics is not None else Diagnostics()
+    while True:
+        try:
+            report = _run(groups, profile, attempt, progress, unordered, plan_notes,
+                          prefix=len(numbered) > 1)
+        except OutOfOrder as e:
+            # Seen only where no first pass was made: sort that file on a second pass.
+            log.warning("%s: its exchanges are listed out of time order; reading it again "
+                        "to sort them", e.path)
+            unordered.add(e.path)
+            attempt = Diagnostics(keep=attempt.keep)
+            continue
+        if diagnostics is not None and attempt is not diagnostics:
+            diagnostics.skipped[:] = attempt.skipped
+            diagnostics.skipped_by_reason.clear()
+            diagnostics.skipped_by_reason.update(attempt.skipped_by_reason)
+            diagnostics.notes[:] = attempt.notes
+        return report
+
+
+def _numbered(paths: Sequence[str]) -> list[tuple[int, str]]:
+    """Each path with its number: its rank by path (1-based), whatever the argument order."""
+    ranked = sorted(range(len(paths)), key=lambda i: paths[i])
+    return [(rank, paths[i]) for rank, i in enumerate(ranked, start=1)]
+
+
+@dataclass(slots=True)
+class _Counts:
+    format: SourceFormat
+    exchanges: int = 0
+    skipped: int = 0
+
+
+def _read(number: int, path: str, counts: _Counts, stream: Iterator[Exchange],
+          diagnostics: Diagnostics, prefix: bool,
+          progress: Progress | None) -> Iterator[Exchange]:
+    """The file's exchanges (ids prefixed when several files are read), counting what it
+    gives and what its reader skips even while other files are read in between."""
+    while True:
+        before = diagnostics.skipped_count
+        try:
+            exchange = next(stream)
+        except StopIteration:
+            counts.skipped += diagnostics.skipped_count - before
+            if progress is not None:
+                progress(path, counts.exchanges)
+            return
+        counts.skipped += diagnostics.skipped_count - before
+        counts.exchanges += 1
+        if progress is not None and not counts.exchanges % 500:
+            progress(path, counts.exchanges)
+        if prefix:
+            exchange = dataclasses.replace(exchange, id=f"{number}:{exchange.id}")
+        yield exchange
+
+
+def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
+         diagnostics: Diagnostics, progress: Progress | None, unordered: set[str],
+         plan_notes: tuple[str, ...], *, prefix: bool) -> Report:
+    analysis = Analysis(profile, diagnostics=diagnostics)
+    counts: dict[int, tuple[str, _Counts]] = {}
+    for note in plan_notes:
+        log.warning("%s", note)
+        analysis.note(note)
+    def sorted_note(path: str) -> None:
+        analysis.note(f"{path} lists its exchanges out of time order: they were sorted by "
+                      "start time before the analysis")
+
+    for path in sorted(unordered):
+        sorted_note(path)
+    for k, group in enumerate(groups):
+        if k:
+            analysis.new_session()
+        streams = []
+        for number, path in group:
+            fmt, raw = open_capture(path, diagnostics)
+            counts[number] = (path, _Counts(fmt))
+            ordered = (spilled_sort(raw) if path in unordered
+                       else nearly_sorted(raw, path, noticed=sorted_note))
+            streams.append(_read(number, path, counts[number][1], iter(ordered), diagnostics,
+                                 prefix, progress))
+        analysis.add_session([path for _, path in group])
+        merged = streams[0] if len(streams) == 1 else heapq.merge(
+            *streams, key=_start_time)
+        for exchange in merged:
             analysis.feed(exchange)
-            count += 1
-            if progress is not None and not count % 500:
-                progress(path, count)
-        if progress is not None:
-            progress(path, count)
-        analysis.add_source(path, fmt, count, analysis.diagnostics.skipped_count - before)
     analysis.flush()
+    for number in sorted(counts):
+        path, c = counts[number]
+        analysis.add_source(path, c.format, c.exchanges, c.skipped)
     return analysis.report()
+
+
+def _start_time(exchange: Exchange) -> float:
+    return exchange.started

@@ -78,7 +78,7 @@ def _analyze(args: argparse.Namespace) -> Report:
         except OSError:
             pass  # analyze_paths names the file that cannot be read
     if args.quiet or size < LARGE_INPUT or not sys.stderr.isatty():
-        return analyze_paths(args.paths, engine=args.engine)
+        return analyze_paths(args.paths, engine=args.engine, one_session=args.one_session)
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -89,7 +89,8 @@ def _analyze(args: argparse.Namespace) -> Report:
         def show(path: str, count: int) -> None:
             bar.update(task, description=f"{os.path.basename(path)}: {count:,} exchanges")
 
-        return analyze_paths(args.paths, engine=args.engine, progress=show)
+        return analyze_paths(args.paths, engine=args.engine, progress=show,
+                             one_session=args.one_session)
 
 
 def _emit_json(report: Report, output: str | None) -> None:
@@ -137,7 +138,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
     from .report.text import safe
 
-    report = analyze_paths(args.paths, engine=args.engine)
+    report = analyze_paths(args.paths, engine=args.engine, one_session=args.one_session)
     if args.id:
         chosen = [v for v in report.exchanges if v.exchange.id == args.id]
         if not chosen:
@@ -190,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
                        help="the browser whose preflight cache and checks to model "
                             "(default: chromium)")
+        p.add_argument("--one-session", action="store_true",
+                       help="analyse all files as one session even where they look like "
+                            "separate ones (other browsers, overlapping or hours apart)")
 
     p = sub.add_parser("analyze", help="analyse captures and print the report")
     common(p)

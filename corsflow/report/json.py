@@ -86,6 +86,8 @@ def _head(report: Report) -> dict[str, Any]:
         "engine": report.engine,
         "sources": [{"path": s.path, "format": s.format, "exchanges": s.exchanges,
                      "skipped": s.skipped} for s in report.sources],
+        # Beyond the contract: how the files were grouped into browsing sessions.
+        "sessions": [{"number": s.number, "paths": list(s.paths)} for s in report.sessions],
     }
 
 
