@@ -139,9 +139,9 @@ def plan_sessions(scans: list[FileScan], cache_lifetime: float = 0.0) -> Session
             reasons.append(why)
         else:
             groups.append([scan])
-            if reasons:
-                notes.append(f"{reasons[0]}: analysed as a separate session "
-                             "(--one-session to force one)")
+        if reasons:
+            notes.append(f"{reasons[0]}: analysed as separate sessions "
+                         "(--one-session to force one)")
     if empty:
         if groups:
             groups[0].extend(empty)
