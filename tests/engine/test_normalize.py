@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from corsflow.analysis import analyze_exchanges, analyze_paths
 from corsflow.engine.normalize import normalize
-from tests.conftest import CORPUS, SAMPLES
+from tests.conftest import SAMPLES
 from tests.factories import API, PAGE, exchange
 
 ows = st.text(alphabet=" \t", max_size=3)

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from corsflow import timeorder
@@ -26,7 +26,7 @@ def stream(starts: list[float]) -> list:  # type: ignore[type-arg]
 
 
 def in_order(xs: list) -> list[tuple[float, str]]:  # type: ignore[type-arg]
-    return sorted(((x.started, int(x.id[1:])) for x in xs))
+    return sorted((x.started, int(x.id[1:])) for x in xs)
 
 
 @given(times)
