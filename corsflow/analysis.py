@@ -12,7 +12,9 @@ import heapq
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from .counts import ExchangeCounts
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import CorsMachine
 from .engine.profiles import EngineProfile, get_profile
@@ -59,6 +61,9 @@ class Report:
     notes: tuple[str, ...] = ()
     sessions: tuple[SessionInfo, ...] = ()
     """With several files: how they were grouped (one session unless they clearly are not)."""
+    counts: ExchangeCounts | None = None
+    """When the verdicts were written out as they settled (``exchanges`` is then empty):
+    the counts over all of them, for the summary."""
     _index: dict[str, ExchangeVerdict] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, exchange_id: str) -> ExchangeVerdict | None:
@@ -83,17 +88,28 @@ class Analysis:
 
     It keeps the settled verdicts (the report lists every exchange) and the engine's bounded
     state. ``keep_exchanges=False`` (the live addon's long sessions) keeps only findings and
-    counts, so memory stays bounded by what is live.
+    counts, so memory stays bounded by what is live. ``sink`` receives every verdict in
+    time order as soon as no earlier one can still come (a report written as verdicts
+    settle); the verdicts are then not kept.
+
+    Exchanges of separate sessions are fed with their session's number: each session has
+    its own browser state (preflight cache, preflights awaiting their request).
     """
 
     def __init__(self, engine: str | EngineProfile = "chromium", *,
                  keep_exchanges: bool = True, keep_all_headers: bool = False,
-                 diagnostics: Diagnostics | None = None) -> None:
+                 diagnostics: Diagnostics | None = None,
+                 sink: Callable[[ExchangeVerdict], None] | None = None) -> None:
         self.profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
         self.machine = CorsMachine(self.profile, cors_headers_only=not keep_all_headers)
+        self._machines: dict[int, CorsMachine] = {0: self.machine}
+        self.sink = sink
+        self._out: list[tuple[float, str, int, ExchangeVerdict]] = []
+        self._out_seq = 0
+        self.counts = ExchangeCounts()
         self.aggregator = Aggregator(self.profile)
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
-        self.keep_exchanges = keep_exchanges
+        self.keep_exchanges = keep_exchanges and sink is None
         self.keep_all_headers = keep_all_headers
         self._verdicts: list[ExchangeVerdict] = []
         self._findings: dict[tuple[str, str, str | None, str], Finding] = {}
@@ -102,35 +118,60 @@ class Analysis:
         self._notes: list[str] = []
         self.settled = 0
 
-    def feed(self, exchange: Exchange) -> Fed:
-        """Add one exchange; returns what it settled (possibly earlier exchanges)."""
-        return self._take(self.machine.feed(exchange))
+    def feed(self, exchange: Exchange, session: int = 0) -> Fed:
+        """Add one exchange (of the given session); returns what it settled (possibly
+        earlier exchanges)."""
+        machine = self._machines.get(session)
+        if machine is None:
+            machine = self._machines[session] = CorsMachine(
+                self.profile, cors_headers_only=not self.keep_all_headers)
+        return self._take(machine.feed(exchange))
 
     def flush(self) -> Fed:
         """Settle everything still pending (end of input, or a live report on demand).
 
         The engine is then restarted empty except for its preflight cache, so later
         exchanges can still be fed."""
-        return self._take(self.machine.close())
+        verdicts = []
+        for machine in self._machines.values():
+            verdicts.extend(machine.close())
+        return self._take(verdicts)
 
     def _take(self, verdicts: list[ExchangeVerdict]) -> Fed:
         findings: list[Finding] = []
         for v in verdicts:
             findings.extend(findings_for(v, self.profile))
             self.aggregator.add(v)
+            self.counts.add(v)
         self.settled += len(verdicts)
         if self.keep_exchanges:
             self._verdicts.extend(verdicts)
         for f in findings:
             _merge_into(self._findings, f)
+        if self.sink is not None:
+            self._write_out(verdicts)
         return Fed(tuple(verdicts), tuple(findings))
 
-    def new_session(self) -> Fed:
-        """Settle everything pending and start a fresh browser state (empty preflight cache):
-        what follows is another session. Findings and counts go on accumulating."""
-        fed = self.flush()
-        self.machine = CorsMachine(self.profile, cors_headers_only=not self.keep_all_headers)
-        return fed
+    @property
+    def held_verdicts(self) -> int:
+        """Verdicts held in memory: all of them when kept, else those waiting for earlier
+        ones to settle before the sink gets them (for bounds tests)."""
+        return len(self._verdicts) + len(self._out)
+
+    def _write_out(self, verdicts: list[ExchangeVerdict]) -> None:
+        """Hand settled verdicts to the sink in time order, each once nothing earlier can
+        still settle."""
+        out = self._out
+        for v in verdicts:
+            # The order report() gives them: by start, then id.
+            self._out_seq += 1
+            heapq.heappush(out, (v.exchange.started, v.exchange.id, self._out_seq, v))
+        if not out:
+            return
+        watermark = min(m.pending_since() for m in self._machines.values())
+        assert self.sink is not None
+        while out and out[0][0] < watermark:
+            self.sink(heapq.heappop(out)[3])
 
     def add_source(self, path: str, fmt: SourceFormat, exchanges: int, skipped: int) -> None:
         self._sources[path] = SourceInfo(path, fmt, exchanges, skipped)
@@ -157,6 +198,7 @@ class Analysis:
             skipped_by_reason=tuple(sorted(d.skipped_by_reason.items())),
             notes=tuple(self._notes) + tuple(d.notes) + self.aggregator.notes(),
             sessions=tuple(self._sessions),
+            counts=self.counts if self.sink is not None else None,
         )
 
 
@@ -191,9 +233,19 @@ Progress = Callable[[str, int], None]
 """Called now and then with the file being read and how many exchanges it has given."""
 
 
+class Sink(Protocol):
+    """Where :func:`analyze_paths` writes verdicts as they settle."""
+
+    def write(self, verdict: ExchangeVerdict) -> None: ...
+
+    def reset(self) -> None:
+        """Forget what was written: the analysis starts again (a second pass)."""
+
+
 def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium", *,
                   diagnostics: Diagnostics | None = None,
-                  progress: Progress | None = None, one_session: bool = False) -> Report:
+                  progress: Progress | None = None, one_session: bool = False,
+                  sink: Sink | None = None) -> Report:
     """Analyse capture files of any supported format, streamed.
 
     Several files are one session merged by time, whatever order they are named in, unless
@@ -202,6 +254,10 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
     them so (:mod:`corsflow.timeorder`). With several files, ids are prefixed by the file's
     number, its rank by path (``"2:e14"``), so they stay unique and do not depend on the
     order of the arguments.
+
+    With a ``sink``, each verdict is written to it in time order as it settles and the
+    report keeps none (its ``counts`` stand for them): memory then follows what is live,
+    not the input.
 
     Raises IngestError when a file cannot be read at all; damaged records are skipped and
     counted in the report.
@@ -224,8 +280,10 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
     attempt = diagnostics if diagnostics is not None else Diagnostics()
     while True:
         try:
+            if sink is not None:
+                sink.reset()
             report = _run(groups, profile, attempt, progress, unordered, plan_notes,
-                          prefix=len(numbered) > 1)
+                          prefix=len(numbered) > 1, sink=sink)
         except OutOfOrder as e:
             # Seen only where no first pass was made: sort that file on a second pass.
             log.warning("%s: its exchanges are listed out of time order; reading it again "
@@ -279,34 +337,35 @@ def _read(number: int, path: str, counts: _Counts, stream: Iterator[Exchange],
 
 def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
          diagnostics: Diagnostics, progress: Progress | None, unordered: set[str],
-         plan_notes: tuple[str, ...], *, prefix: bool) -> Report:
-    analysis = Analysis(profile, diagnostics=diagnostics)
+         plan_notes: tuple[str, ...], *, prefix: bool, sink: Sink | None) -> Report:
+    analysis = Analysis(profile, diagnostics=diagnostics,
+                        sink=sink.write if sink is not None else None)
     counts: dict[int, tuple[str, _Counts]] = {}
     for note in plan_notes:
         log.warning("%s", note)
         analysis.note(note)
+
     def sorted_note(path: str) -> None:
         analysis.note(f"{path} lists its exchanges out of time order: they were sorted by "
                       "start time before the analysis")
 
     for path in sorted(unordered):
         sorted_note(path)
-    for k, group in enumerate(groups):
-        if k:
-            analysis.new_session()
-        streams = []
+    streams = []
+    for session, group in enumerate(groups):
+        analysis.add_session([path for _, path in group])
         for number, path in group:
             fmt, raw = open_capture(path, diagnostics)
             counts[number] = (path, _Counts(fmt))
             ordered = (spilled_sort(raw) if path in unordered
                        else nearly_sorted(raw, path, noticed=sorted_note))
-            streams.append(_read(number, path, counts[number][1], iter(ordered), diagnostics,
-                                 prefix, progress))
-        analysis.add_session([path for _, path in group])
-        merged = streams[0] if len(streams) == 1 else heapq.merge(
-            *streams, key=_start_time)
-        for exchange in merged:
-            analysis.feed(exchange)
+            streams.append(_tagged(session, _read(number, path, counts[number][1], iter(ordered),
+                                                  diagnostics, prefix, progress)))
+    # One pass over every file, merged by time; each exchange goes to its session's engine,
+    # so verdicts settle in time order across sessions too.
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_start_time)
+    for session, exchange in merged:
+        analysis.feed(exchange, session)
     analysis.flush()
     for number in sorted(counts):
         path, c = counts[number]
@@ -314,5 +373,10 @@ def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
     return analysis.report()
 
 
-def _start_time(exchange: Exchange) -> float:
-    return exchange.started
+def _tagged(session: int, stream: Iterator[Exchange]) -> Iterator[tuple[int, Exchange]]:
+    for exchange in stream:
+        yield session, exchange
+
+
+def _start_time(item: tuple[int, Exchange]) -> float:
+    return item[1].started

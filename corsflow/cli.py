@@ -10,13 +10,16 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import TextIO, TypeVar
 
 from . import __version__
-from .analysis import Report, analyze_paths
+from .analysis import Progress, Report, analyze_paths
 from .engine.profiles import PROFILES
 from .errors import CorsflowError, UsageError
+from .streamed import STREAMED_FORMATS, streamed_report
+
+T = TypeVar("T")
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
 
@@ -71,6 +74,13 @@ LARGE_INPUT = 20 * 1024 * 1024
 
 def _analyze(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
+    return _with_progress(args, lambda progress: analyze_paths(
+        args.paths, engine=args.engine, progress=progress, one_session=args.one_session))
+
+
+def _with_progress(args: argparse.Namespace, call: Callable[[Progress | None], T]) -> T:
+    """Run the analysis ``call``, showing progress on stderr for large inputs read at a
+    terminal."""
     size = 0
     for path in args.paths:
         try:
@@ -78,7 +88,7 @@ def _analyze(args: argparse.Namespace) -> Report:
         except OSError:
             pass  # analyze_paths names the file that cannot be read
     if args.quiet or size < LARGE_INPUT or not sys.stderr.isatty():
-        return analyze_paths(args.paths, engine=args.engine, one_session=args.one_session)
+        return call(None)
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -89,33 +99,34 @@ def _analyze(args: argparse.Namespace) -> Report:
         def show(path: str, count: int) -> None:
             bar.update(task, description=f"{os.path.basename(path)}: {count:,} exchanges")
 
-        return analyze_paths(args.paths, engine=args.engine, progress=show,
-                             one_session=args.one_session)
+        return call(show)
 
 
-def _emit_json(report: Report, output: str | None) -> None:
-    """JSON is written as it is serialised: the largest reports are JSON ones."""
-    from .report.json import iter_json
-
+def _emit_chunks(chunks: Iterable[bytes], output: str | None) -> None:
+    """A report written as it is serialised: the largest reports are JSON and CSV ones."""
     if output is None or output == "-":
-        for chunk in iter_json(report):
+        for chunk in chunks:
             sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
         return
     try:
         with open(output, "wb") as f:
-            for chunk in iter_json(report):
+            for chunk in chunks:
                 f.write(chunk)
     except OSError as e:
         raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.format in STREAMED_FORMATS:
+        # Verdicts are spooled as they settle, not kept: memory follows what is live.
+        _, chunks = _with_progress(args, lambda progress: streamed_report(
+            args.paths, args.format, engine=args.engine, one_session=args.one_session,
+            progress=progress))
+        _emit_chunks(chunks, args.output)
+        return 0
     report = _analyze(args)
-    if args.format == "json":
-        _emit_json(report, args.output)
-    else:
-        _emit(_render(report, args.format, _target(args.output)), args.output)
+    _emit(_render(report, args.format, _target(args.output)), args.output)
     return 0
 
 

@@ -212,6 +212,16 @@ class CorsMachine:
         self._release(float("inf"), out)
         return out
 
+    def pending_since(self) -> float:
+        """The earliest start time of an exchange fed but not yet settled (infinity when
+        none): every verdict still to come is of an exchange that started no earlier, so
+        settled verdicts before it can be written out in time order."""
+        earliest = self._buffer[0][0] if self._buffer else float("inf")
+        for waiting in self._waiting.values():
+            for p in waiting:
+                earliest = min(earliest, p.exchange.started)
+        return earliest
+
     @property
     def live_state(self) -> int:
         """How many objects the machine holds (buffered, waiting, cached): for bounds tests."""
