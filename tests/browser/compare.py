@@ -45,7 +45,8 @@ CREDENTIALS_INVISIBLE = frozenset({
     "acac-uppercase", "redirect-target-no-acao", "cache-credentials", "chromium-safelist",
     # A credentialed preflight that fails only because it is credentialed, and no request
     # after it on the wire (pcap, mitmproxy): a capture that ended there reads the same.
-    "preflight-wildcard-credentials", "preflight-missing-acac",
+    "preflight-wildcard-credentials", "preflight-missing-acac", "wildcard-acah-credentials",
+    "wildcard-acam-credentials",
 })
 
 
