@@ -266,24 +266,29 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
     numbered = _numbered(paths)
     unordered: set[str] = set()
     plan_notes: tuple[str, ...] = ()
-    if len(numbered) > 1 and not one_session:
+    starts: dict[int, float] = {}
+    groups = [numbered]
+    if len(numbered) > 1:
+        # A first pass over each file: its time span (files are opened only when the merge
+        # reaches them, so a week of captures is not read all at once), its order, and
+        # which files make one session.
         scans = [scan_file(path, number) for number, path in numbered]
-        plan = plan_sessions(scans, profile.max_age_cap)
-        groups = [[(s.number, s.path) for s in sorted(g, key=lambda s: s.number)]
-                  for g in plan.sessions]
-        plan_notes = plan.notes
+        starts = {s.number: s.first for s in scans if s.first is not None}
         unordered = {s.path for s in scans if not s.ordered}
         for path in sorted(unordered):
             log.warning("%s: its exchanges are listed out of time order; sorting them", path)
-    else:
-        groups = [numbered]
+        if not one_session:
+            plan = plan_sessions(scans, profile.max_age_cap)
+            groups = [[(s.number, s.path) for s in sorted(g, key=lambda s: s.number)]
+                      for g in plan.sessions]
+            plan_notes = plan.notes
     attempt = diagnostics if diagnostics is not None else Diagnostics()
     while True:
         try:
             if sink is not None:
                 sink.reset()
             report = _run(groups, profile, attempt, progress, unordered, plan_notes,
-                          prefix=len(numbered) > 1, sink=sink)
+                          starts, prefix=len(numbered) > 1, sink=sink)
         except OutOfOrder as e:
             # Seen only where no first pass was made: sort that file on a second pass.
             log.warning("%s: its exchanges are listed out of time order; reading it again "
@@ -337,7 +342,8 @@ def _read(number: int, path: str, counts: _Counts, stream: Iterator[Exchange],
 
 def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
          diagnostics: Diagnostics, progress: Progress | None, unordered: set[str],
-         plan_notes: tuple[str, ...], *, prefix: bool, sink: Sink | None) -> Report:
+         plan_notes: tuple[str, ...], starts: dict[int, float], *, prefix: bool,
+         sink: Sink | None) -> Report:
     analysis = Analysis(profile, diagnostics=diagnostics,
                         sink=sink.write if sink is not None else None)
     counts: dict[int, tuple[str, _Counts]] = {}
@@ -351,20 +357,26 @@ def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
 
     for path in sorted(unordered):
         sorted_note(path)
-    streams = []
-    for session, group in enumerate(groups):
-        analysis.add_session([path for _, path in group])
-        for number, path in group:
+    def opener(session: int, number: int, path: str) -> Callable[[], Iterator[
+            tuple[int, Exchange]]]:
+        def open_stream() -> Iterator[tuple[int, Exchange]]:
             fmt, raw = open_capture(path, diagnostics)
             counts[number] = (path, _Counts(fmt))
             ordered = (spilled_sort(raw) if path in unordered
                        else nearly_sorted(raw, path, noticed=sorted_note))
-            streams.append(_tagged(session, _read(number, path, counts[number][1], iter(ordered),
-                                                  diagnostics, prefix, progress)))
+            return _tagged(session, _read(number, path, counts[number][1], iter(ordered),
+                                          diagnostics, prefix, progress))
+        return open_stream
+
+    sources = []
+    for session, group in enumerate(groups):
+        analysis.add_session([path for _, path in group])
+        for number, path in group:
+            sources.append((starts.get(number, float("-inf")), number,
+                            opener(session, number, path)))
     # One pass over every file, merged by time; each exchange goes to its session's engine,
     # so verdicts settle in time order across sessions too.
-    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_start_time)
-    for session, exchange in merged:
+    for session, exchange in merge_by_time(sources):
         analysis.feed(exchange, session)
     analysis.flush()
     for number in sorted(counts):
@@ -378,5 +390,25 @@ def _tagged(session: int, stream: Iterator[Exchange]) -> Iterator[tuple[int, Exc
         yield session, exchange
 
 
-def _start_time(item: tuple[int, Exchange]) -> float:
-    return item[1].started
+def merge_by_time(sources: list[tuple[float, int, Callable[[], Iterator[tuple[int, Exchange]]]]]
+                  ) -> Iterator[tuple[int, Exchange]]:
+    """The streams merged by start time, each opened only when the merge reaches its first
+    start (``-inf``: at once): files that do not overlap are read one after the other."""
+    waiting = sorted(sources, key=lambda s: (s[0], s[1]))
+    heap: list[tuple[float, int, tuple[int, Exchange], Iterator[tuple[int, Exchange]]]] = []
+    opened = 0
+
+    def advance(rank: int, stream: Iterator[tuple[int, Exchange]]) -> None:
+        item = next(stream, None)
+        if item is not None:
+            heapq.heappush(heap, (item[1].started, rank, item, stream))
+
+    while heap or opened < len(waiting):
+        while opened < len(waiting) and (not heap or waiting[opened][0] <= heap[0][0]):
+            advance(waiting[opened][1], waiting[opened][2]())
+            opened += 1
+        if not heap:
+            continue
+        _, rank, item, stream = heapq.heappop(heap)
+        yield item
+        advance(rank, stream)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
 from .analysis import Progress, Report, analyze_paths
@@ -28,29 +28,47 @@ class Spool:
         self.format = fmt
         # Lives until the report is written out (closed by close()): not a with-block.
         self.file: IO[bytes] = tempfile.TemporaryFile(prefix="corsflow-report-")  # noqa: SIM115
-        self._text = io.StringIO()
-        self._csv = csv.writer(self._text, lineterminator="\n")
-
-    def write(self, verdict: ExchangeVerdict) -> None:
-        if self.format == "json":
+        self._pending: list[bytes] = []
+        if fmt == "json":
             import orjson
 
             from .report.json import exchange_to_dict
 
-            self.file.write(orjson.dumps(exchange_to_dict(verdict)) + b"\n")
-            return
-        from .report.text import csv_row
+            dumps = orjson.dumps
+            self._line: Callable[[ExchangeVerdict], bytes] = (
+                lambda v: dumps(exchange_to_dict(v)) + b"\n")
+        else:
+            from .report.text import csv_row
 
-        self._csv.writerow(csv_row(verdict))
-        self.file.write(self._text.getvalue().encode())
-        self._text.seek(0)
-        self._text.truncate()
+            text = io.StringIO()
+            writerow = csv.writer(text, lineterminator="\n").writerow
+
+            def line(v: ExchangeVerdict) -> bytes:
+                writerow(csv_row(v))
+                out = text.getvalue().encode()
+                text.seek(0)
+                text.truncate()
+                return out
+
+            self._line = line
+
+    def write(self, verdict: ExchangeVerdict) -> None:
+        pending = self._pending
+        pending.append(self._line(verdict))
+        if len(pending) >= 512:
+            self._drain()
+
+    def _drain(self) -> None:
+        self.file.write(b"".join(self._pending))
+        self._pending.clear()
 
     def reset(self) -> None:
+        self._pending.clear()
         self.file.seek(0)
         self.file.truncate()
 
     def lines(self) -> Iterator[bytes]:
+        self._drain()
         self.file.flush()
         self.file.seek(0)
         for line in self.file:

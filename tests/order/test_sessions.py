@@ -80,3 +80,33 @@ def test_cli_one_session_flag_and_order_free_ids(tmp_path: Path, capsys: object)
     assert ids[0] == ids[1] == ids[2]
     assert outs[0]["sessions"] == [{"number": 1, "paths": [str(a), str(b)]}]
     assert [s["path"] for s in outs[0]["sources"]] == [str(a), str(b)]
+
+
+def test_files_are_opened_when_the_merge_reaches_them() -> None:
+    """A week of hourly captures is read one file after another, not all at once."""
+    from collections.abc import Iterator
+
+    from corsflow.analysis import merge_by_time
+    from corsflow.model import Exchange
+    from tests.factories import exchange
+
+    opened: list[int] = []
+    emitted: list[float] = []
+
+    def source(n: int, starts: list[float]):  # type: ignore[no-untyped-def]
+        def open_stream() -> Iterator[tuple[int, Exchange]]:
+            opened.append(n)
+            # What was emitted before this file opened all started no later than its first.
+            assert all(t <= starts[0] for t in emitted)
+            return iter([(0, exchange(i, "GET", f"http://a/{n}/{i}", started=t))
+                         for i, t in enumerate(starts)])
+        return (starts[0], n, open_stream)
+
+    sources = [source(3, [30.0, 31.0]), source(1, [10.0, 11.0, 12.0]),
+               source(2, [12.0, 12.5, 20.0])]
+    for _, x in merge_by_time(sources):
+        emitted.append(x.started)
+        if x.started < 12.0:
+            assert opened == [1]
+    assert opened == [1, 2, 3]
+    assert emitted == sorted(emitted) and len(emitted) == 8
