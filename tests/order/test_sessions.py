@@ -110,3 +110,17 @@ def test_files_are_opened_when_the_merge_reaches_them() -> None:
             assert opened == [1]
     assert opened == [1, 2, 3]
     assert emitted == sorted(emitted) and len(emitted) == 8
+
+
+def test_notebook_load_is_order_free(tmp_path: Path) -> None:
+    import corsflow
+
+    doc = load_har(SAMPLES / "chromium-session.har")
+    entries = doc["log"]["entries"]
+    a = write_har(tmp_path / "a.har", doc, entries[:25])
+    b = write_har(tmp_path / "b.har", doc, entries[25:])
+    one = corsflow.load([b, a]).report
+    other = corsflow.load(str(tmp_path / "*.har")).report
+    assert [(v.exchange.id, v.verdict) for v in one.exchanges] == [
+        (v.exchange.id, v.verdict) for v in other.exchanges]
+    assert verdicts(one) == verdicts(analyze_paths([str(SAMPLES / "chromium-session.har")]))
