@@ -21,7 +21,7 @@ def summarize(report: Report) -> dict[str, Any]:
     roles, verdicts, errors, cache = c.roles, c.verdicts, c.errors, c.cache
     preflight_ms, request_ms, redundant = c.preflight_ms, c.request_ms, c.redundant
     codes = Counter(f.code for f in report.findings)
-    severities = Counter(f.severity for f in report.findings)
+    severities: Counter[str] = Counter(f.severity for f in report.findings)
     avoidable = sum(f.saved or 0 for f in report.findings if f.code == "AvoidablePreflight")
     saved_by_max_age = sum(f.saved or 0 for f in report.findings if f.code.startswith("MaxAge"))
     return {
