@@ -357,6 +357,7 @@ def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
 
     for path in sorted(unordered):
         sorted_note(path)
+
     def opener(session: int, number: int, path: str) -> Callable[[], Iterator[
             tuple[int, Exchange]]]:
         def open_stream() -> Iterator[tuple[int, Exchange]]:
