@@ -8,9 +8,13 @@ The CLI, the mitmproxy addon and the notebook API are thin shells over this modu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+import heapq
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from .counts import ExchangeCounts
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import CorsMachine
 from .engine.profiles import EngineProfile, get_profile
@@ -18,6 +22,10 @@ from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
+from .sessions import plan_sessions, scan_file
+from .timeorder import OutOfOrder, nearly_sorted, spilled_sort
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,14 @@ class SourceInfo:
     format: SourceFormat
     exchanges: int = 0
     skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """Files analysed together as one browsing session (one browser state)."""
+
+    number: int
+    paths: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,11 @@ class Report:
     skipped: tuple[Skipped, ...] = ()
     skipped_by_reason: tuple[tuple[str, int], ...] = ()
     notes: tuple[str, ...] = ()
+    sessions: tuple[SessionInfo, ...] = ()
+    """With several files: how they were grouped (one session unless they clearly are not)."""
+    counts: ExchangeCounts | None = None
+    """When the verdicts were written out as they settled (``exchanges`` is then empty):
+    the counts over all of them, for the summary."""
     _index: dict[str, ExchangeVerdict] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, exchange_id: str) -> ExchangeVerdict | None:
@@ -67,48 +88,101 @@ class Analysis:
 
     It keeps the settled verdicts (the report lists every exchange) and the engine's bounded
     state. ``keep_exchanges=False`` (the live addon's long sessions) keeps only findings and
-    counts, so memory stays bounded by what is live.
+    counts, so memory stays bounded by what is live. ``sink`` receives every verdict in
+    time order as soon as no earlier one can still come (a report written as verdicts
+    settle); the verdicts are then not kept.
+
+    Exchanges of separate sessions are fed with their session's number: each session has
+    its own browser state (preflight cache, preflights awaiting their request).
     """
 
     def __init__(self, engine: str | EngineProfile = "chromium", *,
                  keep_exchanges: bool = True, keep_all_headers: bool = False,
-                 diagnostics: Diagnostics | None = None) -> None:
+                 diagnostics: Diagnostics | None = None,
+                 sink: Callable[[ExchangeVerdict], None] | None = None) -> None:
         self.profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
         self.machine = CorsMachine(self.profile, cors_headers_only=not keep_all_headers)
+        self._machines: dict[int, CorsMachine] = {0: self.machine}
+        self.sink = sink
+        self._out: list[tuple[float, str, int, ExchangeVerdict]] = []
+        self._out_seq = 0
+        self.counts = ExchangeCounts()
         self.aggregator = Aggregator(self.profile)
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
-        self.keep_exchanges = keep_exchanges
+        self.keep_exchanges = keep_exchanges and sink is None
         self.keep_all_headers = keep_all_headers
         self._verdicts: list[ExchangeVerdict] = []
         self._findings: dict[tuple[str, str, str | None, str], Finding] = {}
         self._sources: dict[str, SourceInfo] = {}
+        self._sessions: list[SessionInfo] = []
+        self._notes: list[str] = []
         self.settled = 0
 
-    def feed(self, exchange: Exchange) -> Fed:
-        """Add one exchange; returns what it settled (possibly earlier exchanges)."""
-        return self._take(self.machine.feed(exchange))
+    def feed(self, exchange: Exchange, session: int = 0) -> Fed:
+        """Add one exchange (of the given session); returns what it settled (possibly
+        earlier exchanges)."""
+        machine = self._machines.get(session)
+        if machine is None:
+            machine = self._machines[session] = CorsMachine(
+                self.profile, cors_headers_only=not self.keep_all_headers)
+        return self._take(machine.feed(exchange))
 
     def flush(self) -> Fed:
         """Settle everything still pending (end of input, or a live report on demand).
 
         The engine is then restarted empty except for its preflight cache, so later
         exchanges can still be fed."""
-        return self._take(self.machine.close())
+        verdicts = []
+        for machine in self._machines.values():
+            verdicts.extend(machine.close())
+        return self._take(verdicts)
 
     def _take(self, verdicts: list[ExchangeVerdict]) -> Fed:
         findings: list[Finding] = []
         for v in verdicts:
             findings.extend(findings_for(v, self.profile))
             self.aggregator.add(v)
+            self.counts.add(v)
         self.settled += len(verdicts)
         if self.keep_exchanges:
             self._verdicts.extend(verdicts)
         for f in findings:
             _merge_into(self._findings, f)
+        if self.sink is not None:
+            self._write_out(verdicts)
         return Fed(tuple(verdicts), tuple(findings))
+
+    @property
+    def held_verdicts(self) -> int:
+        """Verdicts held in memory: all of them when kept, else those waiting for earlier
+        ones to settle before the sink gets them (for bounds tests)."""
+        return len(self._verdicts) + len(self._out)
+
+    def _write_out(self, verdicts: list[ExchangeVerdict]) -> None:
+        """Hand settled verdicts to the sink in time order, each once nothing earlier can
+        still settle."""
+        out = self._out
+        for v in verdicts:
+            # The order report() gives them: by start, then id.
+            self._out_seq += 1
+            heapq.heappush(out, (v.exchange.started, v.exchange.id, self._out_seq, v))
+        if not out:
+            return
+        watermark = min(m.pending_since() for m in self._machines.values())
+        assert self.sink is not None
+        while out and out[0][0] < watermark:
+            self.sink(heapq.heappop(out)[3])
 
     def add_source(self, path: str, fmt: SourceFormat, exchanges: int, skipped: int) -> None:
         self._sources[path] = SourceInfo(path, fmt, exchanges, skipped)
+
+    def add_session(self, paths: Sequence[str]) -> None:
+        self._sessions.append(SessionInfo(len(self._sessions) + 1, tuple(paths)))
+
+    def note(self, message: str) -> None:
+        """Something the report should tell (how files were ordered or grouped)."""
+        if message not in self._notes:
+            self._notes.append(message)
 
     def report(self) -> Report:
         """The report of everything settled so far (call :meth:`flush` first at the end)."""
@@ -122,7 +196,9 @@ class Analysis:
             findings=tuple(findings),
             skipped=tuple(d.skipped),
             skipped_by_reason=tuple(sorted(d.skipped_by_reason.items())),
-            notes=tuple(d.notes) + self.aggregator.notes(),
+            notes=tuple(self._notes) + tuple(d.notes) + self.aggregator.notes(),
+            sessions=tuple(self._sessions),
+            counts=self.counts if self.sink is not None else None,
         )
 
 
@@ -157,29 +233,183 @@ Progress = Callable[[str, int], None]
 """Called now and then with the file being read and how many exchanges it has given."""
 
 
+class Sink(Protocol):
+    """Where :func:`analyze_paths` writes verdicts as they settle."""
+
+    def write(self, verdict: ExchangeVerdict) -> None: ...
+
+    def reset(self) -> None:
+        """Forget what was written: the analysis starts again (a second pass)."""
+
+
 def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium", *,
                   diagnostics: Diagnostics | None = None,
-                  progress: Progress | None = None) -> Report:
-    """Analyse capture files of any supported format, streamed, as one session.
+                  progress: Progress | None = None, one_session: bool = False,
+                  sink: Sink | None = None) -> Report:
+    """Analyse capture files of any supported format, streamed.
+
+    Several files are one session merged by time, whatever order they are named in, unless
+    they clearly are separate sessions (:mod:`corsflow.sessions`; ``one_session`` forces
+    one). Each file's exchanges are taken in time order even when the file does not list
+    them so (:mod:`corsflow.timeorder`). With several files, ids are prefixed by the file's
+    number, its rank by path (``"2:e14"``), so they stay unique and do not depend on the
+    order of the arguments.
+
+    With a ``sink``, each verdict is written to it in time order as it settles and the
+    report keeps none (its ``counts`` stand for them): memory then follows what is live,
+    not the input.
 
     Raises IngestError when a file cannot be read at all; damaged records are skipped and
-    counted in the report. With several files, ids are prefixed by the file's number
-    (``"2:e14"``) so they stay unique.
+    counted in the report.
     """
-    analysis = Analysis(engine, diagnostics=diagnostics)
-    for number, path in enumerate(paths, start=1):
-        before = analysis.diagnostics.skipped_count
-        fmt, stream = open_capture(path, analysis.diagnostics)
-        count = 0
-        for exchange in stream:
-            if len(paths) > 1:
-                exchange = dataclasses.replace(exchange, id=f"{number}:{exchange.id}")
-            analysis.feed(exchange)
-            count += 1
-            if progress is not None and not count % 500:
-                progress(path, count)
-        if progress is not None:
-            progress(path, count)
-        analysis.add_source(path, fmt, count, analysis.diagnostics.skipped_count - before)
+    profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
+    numbered = _numbered(paths)
+    unordered: set[str] = set()
+    plan_notes: tuple[str, ...] = ()
+    starts: dict[int, float] = {}
+    groups = [numbered]
+    if len(numbered) > 1:
+        # A first pass over each file: its time span (files are opened only when the merge
+        # reaches them, so a week of captures is not read all at once), its order, and
+        # which files make one session.
+        scans = [scan_file(path, number) for number, path in numbered]
+        starts = {s.number: s.first for s in scans if s.first is not None}
+        unordered = {s.path for s in scans if not s.ordered}
+        for path in sorted(unordered):
+            log.warning("%s: its exchanges are listed out of time order; sorting them", path)
+        if not one_session:
+            plan = plan_sessions(scans, profile.max_age_cap)
+            groups = [[(s.number, s.path) for s in sorted(g, key=lambda s: s.number)]
+                      for g in plan.sessions]
+            plan_notes = plan.notes
+    attempt = diagnostics if diagnostics is not None else Diagnostics()
+    while True:
+        try:
+            if sink is not None:
+                sink.reset()
+            report = _run(groups, profile, attempt, progress, unordered, plan_notes,
+                          starts, prefix=len(numbered) > 1, sink=sink)
+        except OutOfOrder as e:
+            # Seen only where no first pass was made: sort that file on a second pass.
+            log.warning("%s: its exchanges are listed out of time order; reading it again "
+                        "to sort them", e.path)
+            unordered.add(e.path)
+            attempt = Diagnostics(keep=attempt.keep)
+            continue
+        if diagnostics is not None and attempt is not diagnostics:
+            diagnostics.skipped[:] = attempt.skipped
+            diagnostics.skipped_by_reason.clear()
+            diagnostics.skipped_by_reason.update(attempt.skipped_by_reason)
+            diagnostics.notes[:] = attempt.notes
+        return report
+
+
+def _numbered(paths: Sequence[str]) -> list[tuple[int, str]]:
+    """Each path with its number: its rank by path (1-based), whatever the argument order."""
+    ranked = sorted(range(len(paths)), key=lambda i: paths[i])
+    return [(rank, paths[i]) for rank, i in enumerate(ranked, start=1)]
+
+
+@dataclass(slots=True)
+class _Counts:
+    format: SourceFormat
+    exchanges: int = 0
+    skipped: int = 0
+
+
+def _read(number: int, path: str, counts: _Counts, stream: Iterator[Exchange],
+          diagnostics: Diagnostics, prefix: bool,
+          progress: Progress | None) -> Iterator[Exchange]:
+    """The file's exchanges (ids prefixed when several files are read), counting what it
+    gives and what its reader skips even while other files are read in between."""
+    while True:
+        before = diagnostics.skipped_count
+        try:
+            exchange = next(stream)
+        except StopIteration:
+            counts.skipped += diagnostics.skipped_count - before
+            if progress is not None:
+                progress(path, counts.exchanges)
+            return
+        counts.skipped += diagnostics.skipped_count - before
+        counts.exchanges += 1
+        if progress is not None and not counts.exchanges % 500:
+            progress(path, counts.exchanges)
+        if prefix:
+            exchange = dataclasses.replace(exchange, id=f"{number}:{exchange.id}")
+        yield exchange
+
+
+def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
+         diagnostics: Diagnostics, progress: Progress | None, unordered: set[str],
+         plan_notes: tuple[str, ...], starts: dict[int, float], *, prefix: bool,
+         sink: Sink | None) -> Report:
+    analysis = Analysis(profile, diagnostics=diagnostics,
+                        sink=sink.write if sink is not None else None)
+    counts: dict[int, tuple[str, _Counts]] = {}
+    for note in plan_notes:
+        log.warning("%s", note)
+        analysis.note(note)
+
+    def sorted_note(path: str) -> None:
+        analysis.note(f"{path} lists its exchanges out of time order: they were sorted by "
+                      "start time before the analysis")
+
+    for path in sorted(unordered):
+        sorted_note(path)
+
+    def opener(session: int, number: int, path: str) -> Callable[[], Iterator[
+            tuple[int, Exchange]]]:
+        def open_stream() -> Iterator[tuple[int, Exchange]]:
+            fmt, raw = open_capture(path, diagnostics)
+            counts[number] = (path, _Counts(fmt))
+            ordered = (spilled_sort(raw) if path in unordered
+                       else nearly_sorted(raw, path, noticed=sorted_note))
+            return _tagged(session, _read(number, path, counts[number][1], iter(ordered),
+                                          diagnostics, prefix, progress))
+        return open_stream
+
+    sources = []
+    for session, group in enumerate(groups):
+        analysis.add_session([path for _, path in group])
+        for number, path in group:
+            sources.append((starts.get(number, float("-inf")), number,
+                            opener(session, number, path)))
+    # One pass over every file, merged by time; each exchange goes to its session's engine,
+    # so verdicts settle in time order across sessions too.
+    for session, exchange in merge_by_time(sources):
+        analysis.feed(exchange, session)
     analysis.flush()
+    for number in sorted(counts):
+        path, c = counts[number]
+        analysis.add_source(path, c.format, c.exchanges, c.skipped)
     return analysis.report()
+
+
+def _tagged(session: int, stream: Iterator[Exchange]) -> Iterator[tuple[int, Exchange]]:
+    for exchange in stream:
+        yield session, exchange
+
+
+def merge_by_time(sources: list[tuple[float, int, Callable[[], Iterator[tuple[int, Exchange]]]]]
+                  ) -> Iterator[tuple[int, Exchange]]:
+    """The streams merged by start time, each opened only when the merge reaches its first
+    start (``-inf``: at once): files that do not overlap are read one after the other."""
+    waiting = sorted(sources, key=lambda s: (s[0], s[1]))
+    heap: list[tuple[float, int, tuple[int, Exchange], Iterator[tuple[int, Exchange]]]] = []
+    opened = 0
+
+    def advance(rank: int, stream: Iterator[tuple[int, Exchange]]) -> None:
+        item = next(stream, None)
+        if item is not None:
+            heapq.heappush(heap, (item[1].started, rank, item, stream))
+
+    while heap or opened < len(waiting):
+        while opened < len(waiting) and (not heap or waiting[opened][0] <= heap[0][0]):
+            advance(waiting[opened][1], waiting[opened][2]())
+            opened += 1
+        if not heap:
+            continue
+        _, rank, item, stream = heapq.heappop(heap)
+        yield item
+        advance(rank, stream)

@@ -83,13 +83,15 @@ def _figures_display_in_notebooks() -> None:
         select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
 
 
-def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium") -> CorsAnalysis:
+def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
+         one_session: bool = False) -> CorsAnalysis:
     """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``)
-    as one browser session."""
+    as one browser session, merged by time (their order does not matter), unless they
+    clearly are separate sessions; ``one_session=True`` forces one."""
     from .analysis import analyze_paths
 
     files = _expand(paths)
-    return CorsAnalysis(analyze_paths(files, engine=engine))
+    return CorsAnalysis(analyze_paths(files, engine=engine, one_session=one_session))
 
 
 def load_fleet(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,

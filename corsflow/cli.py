@@ -10,14 +10,17 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from . import __version__
-from .analysis import Report, analyze_paths
+from .analysis import Progress, Report, analyze_paths
 from .engine.events import ExchangeVerdict
 from .engine.profiles import PROFILES
 from .errors import CorsflowError, UsageError
+from .streamed import STREAMED_FORMATS, streamed_report
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .fleet import FleetReport, SessionResult
@@ -78,6 +81,13 @@ LARGE_INPUT = 20 * 1024 * 1024
 
 def _analyze(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
+    return _with_progress(args, lambda progress: analyze_paths(
+        args.paths, engine=args.engine, progress=progress, one_session=args.one_session))
+
+
+def _with_progress(args: argparse.Namespace, call: Callable[[Progress | None], T]) -> T:
+    """Run the analysis ``call``, showing progress on stderr for large inputs read at a
+    terminal."""
     size = 0
     for path in args.paths:
         try:
@@ -85,7 +95,7 @@ def _analyze(args: argparse.Namespace) -> Report:
         except OSError:
             pass  # analyze_paths names the file that cannot be read
     if args.quiet or size < LARGE_INPUT or not sys.stderr.isatty():
-        return analyze_paths(args.paths, engine=args.engine)
+        return call(None)
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -96,21 +106,19 @@ def _analyze(args: argparse.Namespace) -> Report:
         def show(path: str, count: int) -> None:
             bar.update(task, description=f"{os.path.basename(path)}: {count:,} exchanges")
 
-        return analyze_paths(args.paths, engine=args.engine, progress=show)
+        return call(show)
 
 
-def _emit_json(report: Report, output: str | None) -> None:
-    """JSON is written as it is serialised: the largest reports are JSON ones."""
-    from .report.json import iter_json
-
+def _emit_chunks(chunks: Iterable[bytes], output: str | None) -> None:
+    """A report written as it is serialised: the largest reports are JSON and CSV ones."""
     if output is None or output == "-":
-        for chunk in iter_json(report):
+        for chunk in chunks:
             sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
         return
     try:
         with open(output, "wb") as f:
-            for chunk in iter_json(report):
+            for chunk in chunks:
                 f.write(chunk)
     except OSError as e:
         raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
@@ -170,16 +178,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.batch:
         _emit(_render_fleet(_analyze_fleet(args), args.format), args.output)
         return 0
+    if args.format in STREAMED_FORMATS and not (args.origin or args.url or args.code):
+        # Verdicts are spooled as they settle, not kept: memory follows what is live.
+        _, chunks = _with_progress(args, lambda progress: streamed_report(
+            args.paths, args.format, engine=args.engine, one_session=args.one_session,
+            progress=progress))
+        _emit_chunks(chunks, args.output)
+        return 0
     report = _analyze(args)
     if args.origin or args.url or args.code:
         from .report.select import narrow
 
         report = narrow(report, origin=args.origin, url=args.url, codes=args.code)
-    if args.format == "json":
-        _emit_json(report, args.output)
-    else:
-        _emit(_render(report, args.format, _target(args.output), show_all=args.all),
-              args.output)
+    _emit(_render(report, args.format, _target(args.output), show_all=args.all), args.output)
     return 0
 
 
@@ -252,7 +263,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
     from .report.text import safe
 
-    report = analyze_paths(args.paths, engine=args.engine)
+    report = analyze_paths(args.paths, engine=args.engine, one_session=args.one_session)
     if getattr(args, "format", "text") == "json":
         from .report.explain import explain_json
 
@@ -392,13 +403,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("paths", nargs="+", metavar="PATH",
                        help="capture files; the format is detected from the content")
         engine(p)
+        p.add_argument("--one-session", action="store_true",
+                       help="analyse all files as one session even where they look like "
+                            "separate ones: other browsers, overlapping or hours apart "
+                            "(default: off)")
 
     def batch(p: argparse.ArgumentParser) -> None:
         g = p.add_argument_group("many captures (each file its own browser session)")
         g.add_argument("--batch", action="store_true",
                        help="analyse each file (or each capture under a directory) as its own "
-                            "session, in parallel, and merge the results (default: off: all "
-                            "files are one session)")
+                            "session, in parallel, and merge the results (default: off: the "
+                            "files are merged by time into sessions)")
         g.add_argument("--jobs", type=int, metavar="N",
                        help="local worker processes for --batch (default: every core)")
         g.add_argument("--dask", metavar="ADDRESS",

@@ -81,6 +81,12 @@ class ExchangeVerdict:
     max_age: MaxAge | None = None
     """On a preflight: its Access-Control-Max-Age."""
     trace: tuple[TraceStep, ...] = ()
+    private_network: bool = False
+    """On a preflight: it asked for Private Network Access
+    (``Access-Control-Request-Private-Network: true``)."""
+    private_network_warning: str | None = None
+    """On a preflight whose private-network check failed although the browser sent the
+    request (Chromium's warning mode): the CorsError it warned about."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -451,6 +451,7 @@ def preflight_check(
     unsafe_names: tuple[str, ...],
     credentials_include: bool,
     profile: EngineProfile,
+    private_network: bool = False,
 ) -> PreflightOutcome:
     """#cors-preflight-fetch-0, steps after the response arrives, in the engine's order.
 
@@ -494,6 +495,9 @@ def preflight_check(
     if not check.ok:
         return done(check.error, check.failed_parameter)
     if not profile.preflight_status_before_cors_check and (failed := status_step()) is not None:
+        return failed
+    if private_network and (failed := _private_network_step(response_headers_get, trace,
+                                                            done)) is not None:
         return failed
 
     # "Let methods be the result of extracting header list values given
@@ -569,3 +573,30 @@ def preflight_check(
                            else f"absent -> default {max_age.seconds:g} s",
                            "#cors-preflight-fetch-0"))
     return done(None, None, methods, header_names)
+
+
+def _private_network_step(
+    response_headers_get: dict[str, tuple[str, ...]], trace: list[TraceStep],
+    done: Callable[[str | None, str | None], PreflightOutcome],
+) -> PreflightOutcome | None:
+    """Private Network Access, #cors-preflight step 4 (wicg.github.io/private-network-access):
+    a preflight that asked `Access-Control-Request-Private-Network: true` needs
+    `Access-Control-Allow-Private-Network: true` in its response. Chromium checks it after
+    the CORS check and the status, before Allow-Methods and Allow-Headers
+    (services/network/cors/preflight_controller.cc, CheckAllowPrivateNetworkHeader), and
+    compares the value byte for byte with `true`."""
+    values = response_headers_get.get("access-control-allow-private-network", ())
+    if not values:
+        trace.append(TraceStep("Private Network Access: Access-Control-Allow-Private-Network",
+                               "fail", "the preflight asked for private network access and "
+                               "the response has no Access-Control-Allow-Private-Network",
+                               "#cors-preflight"))
+        return done("PreflightMissingAllowPrivateNetwork", None)
+    value = ", ".join(values)
+    if value != "true":
+        trace.append(TraceStep("Private Network Access: Access-Control-Allow-Private-Network",
+                               "fail", f"{value!r} is not 'true'", "#cors-preflight"))
+        return done("PreflightInvalidAllowPrivateNetwork", value)
+    trace.append(TraceStep("Private Network Access: Access-Control-Allow-Private-Network",
+                           "pass", "'true'", "#cors-preflight"))
+    return None

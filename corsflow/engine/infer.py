@@ -36,6 +36,9 @@ BROWSER_ADDED_HEADERS = frozenset(
     }
 )
 
+PRIVATE_NETWORK_REQUEST = "access-control-request-private-network"
+"""What a Private Network Access preflight carries (wicg.github.io/private-network-access)."""
+
 _NOT_CORS_MODES = {"navigate", "no-cors", "same-origin", "websocket", "nested-navigate"}
 _NOT_CORS_RESOURCE_TYPES = {"document", "websocket", "iframe", "manifest", "ping", "csp_violation_report"}
 
@@ -61,6 +64,9 @@ class RequestView:
     cache_bypass: bool
     """The request carries the ``Pragma: no-cache`` / ``Cache-Control: no-cache`` pair
     Chromium adds when the HTTP cache is bypassed (DevTools' "Disable cache", hard reload)."""
+    private_network: bool = False
+    """On a preflight: it carries ``Access-Control-Request-Private-Network: true``, so it is
+    (also) a Private Network Access preflight (Chromium before Local Network Access)."""
 
 
 def split_header_names(value: str | None) -> tuple[str, ...]:
@@ -172,6 +178,7 @@ def view_request(exchange: Exchange, profile: EngineProfile) -> RequestView:
             origin, True, None, True, acrm.strip(" \t"),
             split_header_names(headers.get("access-control-request-headers")),
             (), (), "unknown", "a preflight never carries credentials", bypass,
+            (headers.get(PRIVATE_NETWORK_REQUEST) or "").strip(" \t") == "true",
         )
     mode = (headers.get("sec-fetch-mode") or "").lower()
     if mode in _NOT_CORS_MODES:

@@ -39,6 +39,7 @@ from .fetch import (
     preflight_check,
 )
 from .infer import RequestView, view_request
+from .normalize import normalize
 from .profiles import EngineProfile
 
 CORS_FAILURE = "net::ERR_FAILED"
@@ -46,6 +47,9 @@ CORS_FAILURE = "net::ERR_FAILED"
 blocked by CORS."""
 
 MODEL_CONTRADICTED = "the capture contradicts the engine model"
+
+PRIVATE_NETWORK_ERRORS = frozenset({"PreflightMissingAllowPrivateNetwork",
+                                    "PreflightInvalidAllowPrivateNetwork"})
 """The unknown_reason of a request the browser sent although the model says it could not."""
 
 
@@ -156,6 +160,9 @@ class _Preflight:
     """Whether the cache already covered it when it was sent, per credentials mode (the
     preflight id that did), before this preflight changed anything."""
     deadline: float
+    lenient: dict[bool, PreflightOutcome | None] | None = None
+    """On a Private Network Access preflight: the outcomes without its private-network check,
+    for Chromium's warning mode (the check fails, the request is sent all the same)."""
 
 
 @dataclass(slots=True)
@@ -185,6 +192,7 @@ class CorsMachine:
     # -- input --------------------------------------------------------------------------------
 
     def feed(self, exchange: Exchange) -> list[ExchangeVerdict]:
+        exchange = normalize(exchange)
         self._seq += 1
         item = (exchange.started, self._seq, exchange)
         heapq.heappush(self._buffer, item)
@@ -203,6 +211,16 @@ class CorsMachine:
         out: list[ExchangeVerdict] = []
         self._release(float("inf"), out)
         return out
+
+    def pending_since(self) -> float:
+        """The earliest start time of an exchange fed but not yet settled (infinity when
+        none): every verdict still to come is of an exchange that started no earlier, so
+        settled verdicts before it can be written out in time order."""
+        earliest = self._buffer[0][0] if self._buffer else float("inf")
+        for waiting in self._waiting.values():
+            for p in waiting:
+                earliest = min(earliest, p.exchange.started)
+        return earliest
 
     @property
     def live_state(self) -> int:
@@ -262,13 +280,20 @@ class CorsMachine:
     def _on_preflight(self, exchange: Exchange, view: RequestView) -> None:
         assert view.origin is not None and view.requested_method is not None
         outcomes: dict[bool, PreflightOutcome | None] = {}
+        lenient: dict[bool, PreflightOutcome | None] | None = None
         for creds in (False, True):
             if exchange.response is None:
                 outcomes[creds] = None
             else:
                 outcomes[creds] = preflight_check(
                     exchange.response.status, _headers_map(exchange), view.origin,
-                    view.requested_method, view.requested_headers, creds, self.profile)
+                    view.requested_method, view.requested_headers, creds, self.profile,
+                    view.private_network)
+        if view.private_network and exchange.response is not None:
+            lenient = {creds: preflight_check(
+                exchange.response.status, _headers_map(exchange), view.origin,
+                view.requested_method, view.requested_headers, creds, self.profile)
+                for creds in (False, True)}
         covered = {
             creds: self.cache.lookup(view.origin, exchange.url, view.requested_method,
                                      view.requested_headers, creds, exchange.started,
@@ -277,7 +302,8 @@ class CorsMachine:
         }
         end = exchange.response.finished if exchange.response and exchange.response.finished \
             else exchange.started
-        pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout)
+        pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout,
+                             lenient)
         # The credentials mode is not known yet; the uncredentialed lookup is the one that
         # erases least, so a credentialed request's lookup may have erased a little more.
         self._looked_up(pending, False)
@@ -358,20 +384,30 @@ class CorsMachine:
             return self._preflight_verdict(p, "allowed", omit, False, trace)
         if not omit.check.ok and not include.check.ok:
             return self._preflight_verdict(p, "blocked", omit, False, trace)
-        # Only one credentials mode passes; no request followed, which fits a failure.
-        failing_creds = omit.check.ok  # omit passes, so the credentialed reading fails
-        failing = include if failing_creds else omit
-        trace.append(TraceStep("Credentials mode", "info",
-                               "the preflight fails only when credentialed and no request "
-                               "followed it, so the request was most likely credentialed",
-                               "#cors-protocol-and-credentials"))
-        return self._preflight_verdict(p, "blocked", failing, failing_creds, trace,
-                                       credentials="include" if failing_creds else "omit")
+        # Only one credentials mode passes, and the mode is not on the wire. No request in
+        # the capture fits a blocked credentialed request, but just as well a capture that
+        # ended (or a filter that dropped the request, or a one-directional trace): the
+        # capture does not prove a failure, so it is not reported as one.
+        passing_creds = include.check.ok
+        failing = omit if passing_creds else include
+        trace.append(TraceStep(
+            "Credentials mode", "unknown",
+            f"the preflight passes only {'with' if passing_creds else 'without'} credentials "
+            f"(otherwise {failing.check.error}); no request follows it in the capture, so "
+            "its credentials mode, and whether it was blocked, cannot be told",
+            "#cors-protocol-and-credentials"))
+        return self._preflight_verdict(
+            p, "unknown", None, False, trace,
+            unknown_reason=f"it passes only {'with' if passing_creds else 'without'} "
+                           f"credentials (otherwise {failing.check.error}) and the capture has "
+                           "no request after it to tell which mode was used: the capture may "
+                           "have ended, or a filter dropped the request")
 
     def _preflight_verdict(self, p: _Preflight, verdict: str, outcome: PreflightOutcome | None,
                            creds: bool, trace: list[TraceStep], *,
                            unknown_reason: str | None = None,
-                           credentials: Credentials = "unknown") -> ExchangeVerdict:
+                           credentials: Credentials = "unknown",
+                           private_network_warning: str | None = None) -> ExchangeVerdict:
         ex, view = p.exchange, p.view
         if verdict == "allowed" and outcome is not None:
             self._store(p, creds)
@@ -382,6 +418,12 @@ class CorsMachine:
                            + f" from {view.origin}", "#cors-preflight-fetch")]
         if outcome is not None:
             steps.extend(outcome.check.trace)
+        if private_network_warning is not None:
+            steps.append(TraceStep(
+                "Private Network Access", "fail",
+                f"{private_network_warning}: the browser sent the request all the same, so it "
+                "enforced Private Network Access in warning mode only; where it is enforced, "
+                "this preflight fails", "#cors-preflight"))
         covered_by = p.covered[creds]
         redundant = covered_by is not None
         cause = None
@@ -406,6 +448,8 @@ class CorsMachine:
             cors_error=error, failed_parameter=param, unknown_reason=unknown_reason,
             redundant=redundant, redundant_cause=cause, credentials=credentials,
             unsafe_headers=view.requested_headers, max_age=max_age, trace=_share_trace(steps),
+            private_network=view.private_network,
+            private_network_warning=private_network_warning,
         )
 
     def _looked_up(self, p: _Preflight, creds: bool) -> None:
@@ -482,13 +526,24 @@ class CorsMachine:
         if credentials == "include":
             creds = True
         elif omit is not None and include is not None and omit.check.ok != include.check.ok:
-            # The request was sent, so its preflight passed: that tells the credentials mode.
-            creds = include.check.ok
-            credentials = "include" if creds else "omit"
-            trace.append(TraceStep(
-                "Credentials mode", "info",
-                f"inferred '{credentials}': the preflight passes only in that mode and the "
-                "browser went on to send the request", "#cors-protocol-and-credentials"))
+            if exchange.response is None and exchange.failure == CORS_FAILURE:
+                # The browser recorded the request as blocked by CORS: the preflight failed,
+                # which it does only in one mode.
+                creds = not include.check.ok
+                credentials = "include" if creds else "omit"
+                trace.append(TraceStep(
+                    "Credentials mode", "info",
+                    f"inferred '{credentials}': the preflight fails only in that mode and the "
+                    f"browser recorded the request as blocked ({CORS_FAILURE})",
+                    "#cors-protocol-and-credentials"))
+            else:
+                # The request was sent, so its preflight passed: that tells the mode.
+                creds = include.check.ok
+                credentials = "include" if creds else "omit"
+                trace.append(TraceStep(
+                    "Credentials mode", "info",
+                    f"inferred '{credentials}': the preflight passes only in that mode and the "
+                    "browser went on to send the request", "#cors-protocol-and-credentials"))
         elif p.covered[False] is not None and p.covered[True] is None and not p.view.cache_bypass:
             # A cached result covered the request if uncredentialed, yet the browser sent a
             # preflight (and not because its HTTP cache was bypassed): it was credentialed.
@@ -510,9 +565,19 @@ class CorsMachine:
                                     unknown_reason="its preflight has no response in the capture",
                                     credentials=credentials))
             return
+        warned = None
+        if (not outcome.check.ok and outcome.check.error in PRIVATE_NETWORK_ERRORS
+                and p.lenient is not None and exchange.response is not None
+                and exchange.failure is None):
+            lenient = p.lenient[creds]
+            if lenient is not None and lenient.check.ok:
+                # The browser sent the request although the private-network check failed:
+                # Chromium ran Private Network Access in its warning mode.
+                warned, outcome = outcome.check.error, lenient
         if outcome.check.ok:
             out.append(self._preflight_verdict(p, "allowed", outcome, creds, [],
-                                               credentials=credentials))
+                                               credentials=credentials,
+                                               private_network_warning=warned))
             out.append(self._actual(exchange, view, "preflighted", trace, p.exchange.id, "miss",
                                     credentials=credentials))
             return

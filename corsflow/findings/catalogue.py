@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..engine.events import Finding, Severity
 
 SPEC = "https://fetch.spec.whatwg.org/"
+PNA = "https://wicg.github.io/private-network-access/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class Rule:
 _BLOCKS = "the page's request fails"
 
 _SEVERITY: dict[str, tuple[str, str | None]] = {
+    "PrivateNetworkAccessWarning": (
+        "the browser sent the request this time; a later Chromium may block it", None),
     "RequestBlocked": ("the browser blocked the request; only the check is unknown", None),
     "RedundantPreflight": (
         "a preflight the cache should have saved costs a round trip",
@@ -119,6 +122,17 @@ CATALOGUE: dict[str, Rule] = {r.code: r for r in (
     _r("HeaderDisallowedByPreflightResponse", "error",
        "A request header is not in Access-Control-Allow-Headers", _PREFLIGHT,
        SPEC + "#cors-preflight-fetch-0"),
+    _r("PreflightMissingAllowPrivateNetwork", "error",
+       "A Private Network Access preflight got no Access-Control-Allow-Private-Network",
+       _PREFLIGHT, PNA + "#cors-preflight"),
+    _r("PreflightInvalidAllowPrivateNetwork", "error",
+       "The preflight's Access-Control-Allow-Private-Network is not 'true'", _PREFLIGHT,
+       PNA + "#cors-preflight"),
+    _r("PrivateNetworkAccessWarning", "warning",
+       "A Private Network Access preflight failed its private-network check; the browser "
+       "only warned",
+       "the browser ran Private Network Access in warning mode; where it is enforced the "
+       "request is blocked", PNA + "#cors-preflight"),
     _r("RequestBlocked", "error",
        "The browser blocked a request; the capture does not show which check failed",
        "the browser recorded a CORS failure but not the response that caused it",

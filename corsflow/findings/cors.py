@@ -8,7 +8,7 @@ from ..changes.safe import NULL_ORIGIN_ADVICE, browser_origin
 from ..engine.events import ExchangeVerdict, Finding
 from ..engine.machine import MODEL_CONTRADICTED
 from ..engine.profiles import EngineProfile
-from ..urls import endpoint, path_template
+from ..urls import endpoint, path_template, url_path
 from .catalogue import make_finding as _finding
 
 # --- CORS failures ---------------------------------------------------------------------------
@@ -58,6 +58,9 @@ def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
         return (f"answer OPTIONS at {endpoint(ex.url)} itself: a preflight never follows redirects "
                 "(check for a trailing-slash or http-to-https redirect, and request the final "
                 "URL from the page)")
+    if v.cors_error in ("PreflightMissingAllowPrivateNetwork",
+                        "PreflightInvalidAllowPrivateNetwork"):
+        return _private_network_hint(origin, on)
     if v.cors_error == "InvalidAllowMethodsPreflightResponse":
         return (f"send a comma-separated list of method names, e.g. "
                 f"`Access-Control-Allow-Methods: GET, POST, PUT`, on {on} (got {param!r})")
@@ -78,6 +81,13 @@ def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
                     "'*' never covers it")
         return f"add `{pretty}` to Access-Control-Allow-Headers in {on}"
     return f"fix the CORS headers on {on}"
+
+
+def _private_network_hint(origin: str, on: str) -> str:
+    return (f"if this private-network server is meant to be reached from {origin}, send "
+            f"`Access-Control-Allow-Private-Network: true` (exactly) on {on}, together with an "
+            "exact Access-Control-Allow-Origin; otherwise leave it out: the browser is "
+            "protecting the device")
 
 
 def _failure_message(v: ExchangeVerdict) -> str:
@@ -111,7 +121,11 @@ def _failure_message(v: ExchangeVerdict) -> str:
                                                "allowed",
     }.get((v.cors_error or "").removeprefix("Preflight"),
           {"PreflightInvalidStatus": f"status {v.failed_parameter}, not 2xx",
-           "PreflightDisallowedRedirect": "the preflight was redirected"}.get(
+           "PreflightDisallowedRedirect": "the preflight was redirected",
+           "PreflightMissingAllowPrivateNetwork": "no Access-Control-Allow-Private-Network "
+                                                  "on a private network preflight",
+           "PreflightInvalidAllowPrivateNetwork": f"Access-Control-Allow-Private-Network is "
+                                                  f"{v.failed_parameter!r}, not 'true'"}.get(
               v.cors_error or "", v.cors_error or "blocked"))
     origin = f" from {v.origin}" if v.origin else ""
     return f"blocked: {what}{origin}: {detail}"
@@ -188,6 +202,17 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
                 "list `Authorization` explicitly in Access-Control-Allow-Headers "
                 "(e.g. `Access-Control-Allow-Headers: Authorization, *`)",
                 origin=v.origin, url=endpoint(ex.url)))
+    if v.role == "preflight" and v.private_network_warning:
+        out.append(_finding(
+            "PrivateNetworkAccessWarning",
+            f"the private network preflight for {url_path(ex.url)}"
+            + (f" from {v.origin}" if v.origin else "")
+            + f" fails its private-network check ({v.private_network_warning}); the browser "
+            "only warned and sent the request",
+            (ex.id,),
+            _private_network_hint(v.origin or "the page's origin",
+                                  f"the OPTIONS response for {url_path(ex.url)}"),
+            origin=v.origin, url=endpoint(ex.url)))
     if v.unknown_reason == MODEL_CONTRADICTED:
         out.append(_finding(
             "ModelDisagreement",

@@ -6,7 +6,7 @@ extra fields (traces, hints, timings) are added freely.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -87,6 +87,8 @@ def _head(report: Report) -> dict[str, Any]:
         "engine": report.engine,
         "sources": [{"path": s.path, "format": s.format, "exchanges": s.exchanges,
                      "skipped": s.skipped} for s in report.sources],
+        # Beyond the contract: how the files were grouped into browsing sessions.
+        "sessions": [{"number": s.number, "paths": list(s.paths)} for s in report.sessions],
     }
 
 
@@ -101,15 +103,19 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     }
 
 
-def iter_json(report: Report) -> Iterator[bytes]:
+def iter_json(report: Report, exchanges: Iterable[bytes] | None = None) -> Iterator[bytes]:
     """The object of :func:`report_to_dict`, serialised piece by piece with one exchange per
-    line, so a report of a million exchanges is never held twice in memory."""
+    line, so a report of a million exchanges is never held twice in memory. ``exchanges``:
+    the EXCHANGE records already serialised (written as the verdicts settled), when the
+    report does not keep its verdicts."""
     import orjson
 
     yield orjson.dumps(_head(report))[:-1] + b',\n"exchanges": ['
-    traces: dict[int, list[dict[str, Any]]] = {}
-    for n, v in enumerate(report.exchanges):
-        yield (b"\n" if n == 0 else b",\n") + orjson.dumps(exchange_to_dict(v, traces))
+    if exchanges is None:
+        traces: dict[int, list[dict[str, Any]]] = {}
+        exchanges = (orjson.dumps(exchange_to_dict(v, traces)) for v in report.exchanges)
+    for n, line in enumerate(exchanges):
+        yield (b"\n" if n == 0 else b",\n") + line
     findings = [finding_to_dict(f) for f in report.findings]
     yield b'\n],\n"findings": ' + orjson.dumps(findings, option=orjson.OPT_INDENT_2)
     yield b',\n"changes": ' + orjson.dumps(changes_json(report), option=orjson.OPT_INDENT_2)

@@ -5,40 +5,27 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from ..counts import ExchangeCounts
+
 if TYPE_CHECKING:
     from ..analysis import Report
 
 
 def summarize(report: Report) -> dict[str, Any]:
     """Free-form counts for the JSON report's ``summary`` and the text header."""
-    roles: Counter[str] = Counter()
-    verdicts: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    cache: Counter[str] = Counter()
-    preflight_ms = 0.0
-    request_ms = 0.0
-    redundant = 0
-    for v in report.exchanges:
-        roles[v.role] += 1
-        if v.verdict is not None:
-            verdicts[v.verdict] += 1
-        if v.cors_error:
-            errors[v.cors_error] += 1
-        if v.cache:
-            cache[v.cache] += 1
-        total = v.exchange.timings.total if v.exchange.timings else None
-        if total is not None and total >= 0:
-            request_ms += total
-            if v.role == "preflight":
-                preflight_ms += total
-        if v.redundant:
-            redundant += 1
+    c = report.counts
+    if c is None:
+        c = ExchangeCounts()
+        for v in report.exchanges:
+            c.add(v)
+    roles, verdicts, errors, cache = c.roles, c.verdicts, c.errors, c.cache
+    preflight_ms, request_ms, redundant = c.preflight_ms, c.request_ms, c.redundant
     codes = Counter(f.code for f in report.findings)
     severities: Counter[str] = Counter(f.severity for f in report.findings)
     avoidable = sum(f.saved or 0 for f in report.findings if f.code == "AvoidablePreflight")
     saved_by_max_age = sum(f.saved or 0 for f in report.findings if f.code.startswith("MaxAge"))
     return {
-        "exchanges": len(report.exchanges),
+        "exchanges": c.exchanges,
         "by_role": dict(sorted(roles.items())),
         "by_verdict": dict(sorted(verdicts.items())),
         "by_cors_error": dict(sorted(errors.items())),

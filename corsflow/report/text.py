@@ -682,30 +682,33 @@ def render_csv(report: Report) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for v in report.exchanges:
-        ex = v.exchange
-        ms = duration_ms(v)
-        writer.writerow(
-            [
-                _cell(ex.id),
-                _cell(ex.method),
-                _cell(ex.url),
-                _cell(v.origin),
-                repr(ex.started),
-                _cell(ex.status),
-                v.role,
-                _cell(v.verdict),
-                _cell(v.cors_error),
-                _cell(v.preflight_id),
-                _cell(v.cache),
-                _cell(v.redundant),
-                _cell(v.failed_parameter),
-                _cell(v.redundant_cause),
-                v.credentials,
-                _cell(endpoint(ex.url)),
-                _cell(path_template(ex.url)),
-                "" if ms is None else f"{ms:g}",
-                _cell(ex.source.path),
-                _cell(ex.source.where),
-            ]
-        )
+        writer.writerow(csv_row(v))
     return buffer.getvalue()
+
+
+def csv_row(v: ExchangeVerdict) -> list[str]:
+    """The CSV row of one exchange (rows can be written as verdicts settle)."""
+    ex = v.exchange
+    ms = duration_ms(v)
+    return [
+        _cell(ex.id),
+        _cell(ex.method),
+        _cell(ex.url),
+        _cell(v.origin),
+        repr(ex.started),
+        _cell(ex.status),
+        v.role,
+        _cell(v.verdict),
+        _cell(v.cors_error),
+        _cell(v.preflight_id),
+        _cell(v.cache),
+        _cell(v.redundant),
+        _cell(v.failed_parameter),
+        _cell(v.redundant_cause),
+        v.credentials,
+        _cell(endpoint(ex.url)),
+        _cell(path_template(ex.url)),
+        "" if ms is None else f"{ms:g}",
+        _cell(ex.source.path),
+        _cell(ex.source.where),
+    ]

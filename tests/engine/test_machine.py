@@ -119,14 +119,29 @@ class TestPairing:
         assert by_id(report)["e0"].verdict == "allowed"
         assert "PreflightWithoutRequest" in codes(report)
 
-    def test_lone_preflight_failing_only_when_credentialed_is_blocked(self) -> None:
-        # No request followed a preflight that passes only without credentials: the
-        # browser refused it for a credentialed request (a pcap shows nothing more).
+    def test_lone_preflight_failing_only_when_credentialed_is_unknown(self) -> None:
+        # No request follows a preflight that passes only without credentials: a blocked
+        # credentialed request fits, and so does a capture that ended right after it. The
+        # capture proves no failure, so there is no error finding, and the reason is given.
         report = analyze_exchanges([
             preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=GOOD)])
         v = by_id(report)["e0"]
-        assert (v.verdict, v.cors_error, v.credentials) == (
+        assert (v.verdict, v.cors_error, v.credentials) == ("unknown", None, "unknown")
+        assert v.unknown_reason and "PreflightInvalidAllowCredentials" in v.unknown_reason
+        assert not [f for f in report.findings if f.severity == "error"]
+
+    def test_preflight_failing_only_when_credentialed_with_recorded_block(self) -> None:
+        # Chrome's HAR lists the blocked request (net::ERR_FAILED, no response): that
+        # settles the mode, and the failure is proven.
+        report = analyze_exchanges([
+            preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=GOOD),
+            exchange(1, "PUT", API + "/cors", {"Origin": PAGE, "X-Custom-Header": "1"},
+                     started=1.1, status=None, failure="net::ERR_FAILED")])
+        v = by_id(report)
+        assert (v["e0"].verdict, v["e0"].cors_error, v["e0"].credentials) == (
             "blocked", "PreflightInvalidAllowCredentials", "include")
+        assert (v["e1"].verdict, v["e1"].cors_error) == (
+            "blocked", "PreflightInvalidAllowCredentials")
 
     def test_simple_request_checked_on_its_own_response(self) -> None:
         xs = [exchange(0, "GET", API + "/a", {"Origin": PAGE}, started=1.0, response_headers={}),

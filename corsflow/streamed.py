@@ -1,0 +1,111 @@
+"""Reports written as the verdicts settle: the JSON and CSV reports of any input in memory
+bounded by what the engine keeps live, not by the input.
+
+The records go to a spool file on disk as they settle (in time order); at the end the report
+is assembled around them (the JSON head needs the sources' counts, known only then), so
+the output is exactly the report an in-memory analysis writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO
+
+from .analysis import Progress, Report, analyze_paths
+from .engine.events import ExchangeVerdict
+from .engine.profiles import EngineProfile
+
+STREAMED_FORMATS = ("json", "csv")
+
+
+class Spool:
+    """Serialised EXCHANGE records (JSON lines, or CSV rows) in a temporary file."""
+
+    def __init__(self, fmt: str) -> None:
+        self.format = fmt
+        # Lives until the report is written out (closed by close()): not a with-block.
+        self.file: IO[bytes] = tempfile.TemporaryFile(prefix="corsflow-report-")  # noqa: SIM115
+        self._pending: list[bytes] = []
+        if fmt == "json":
+            import orjson
+
+            from .report.json import exchange_to_dict
+
+            dumps = orjson.dumps
+            self._line: Callable[[ExchangeVerdict], bytes] = (
+                lambda v: dumps(exchange_to_dict(v)) + b"\n")
+        else:
+            from .report.text import csv_row
+
+            text = io.StringIO()
+            writerow = csv.writer(text, lineterminator="\n").writerow
+
+            def line(v: ExchangeVerdict) -> bytes:
+                writerow(csv_row(v))
+                out = text.getvalue().encode()
+                text.seek(0)
+                text.truncate()
+                return out
+
+            self._line = line
+
+    def write(self, verdict: ExchangeVerdict) -> None:
+        pending = self._pending
+        pending.append(self._line(verdict))
+        if len(pending) >= 512:
+            self._drain()
+
+    def _drain(self) -> None:
+        self.file.write(b"".join(self._pending))
+        self._pending.clear()
+
+    def reset(self) -> None:
+        self._pending.clear()
+        self.file.seek(0)
+        self.file.truncate()
+
+    def lines(self) -> Iterator[bytes]:
+        self._drain()
+        self.file.flush()
+        self.file.seek(0)
+        for line in self.file:
+            yield line.rstrip(b"\n") if self.format == "json" else line
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def streamed_report(paths: Sequence[str], fmt: str, *,
+                    engine: str | EngineProfile = "chromium", one_session: bool = False,
+                    progress: Progress | None = None) -> tuple[Report, Iterator[bytes]]:
+    """Analyse ``paths`` with the verdicts spooled as they settle; returns the report
+    (without its verdicts: its ``counts`` stand for them) and the ``fmt`` report's bytes
+    (json or csv), to be written out once (the spool is removed when they are consumed)."""
+    spool = Spool(fmt)
+    try:
+        report = analyze_paths(paths, engine=engine, one_session=one_session,
+                               progress=progress, sink=spool)
+    except BaseException:
+        spool.close()
+        raise
+    return report, _chunks(report, spool)
+
+
+def _chunks(report: Report, spool: Spool) -> Iterator[bytes]:
+    try:
+        if spool.format == "json":
+            from .report.json import iter_json
+
+            yield from iter_json(report, spool.lines())
+            return
+        from .report.text import CSV_FIELDS
+
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerow(CSV_FIELDS)
+        yield text.getvalue().encode()
+        yield from spool.lines()
+    finally:
+        spool.close()

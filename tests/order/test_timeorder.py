@@ -1,0 +1,91 @@
+"""Putting one stream in time order: the look-ahead, the on-disk sort, and the second pass."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from corsflow import timeorder
+from corsflow.analysis import analyze_paths
+from corsflow.timeorder import OutOfOrder, nearly_sorted, spilled_sort
+from tests.conftest import SAMPLES
+from tests.factories import exchange
+
+from .verdicts import errors, load_har, verdicts, write_har
+
+times = st.lists(st.floats(min_value=0, max_value=1e4, allow_nan=False), max_size=60)
+
+
+def stream(starts: list[float]) -> list:  # type: ignore[type-arg]
+    return [exchange(i, "GET", f"http://a.example/{i}", started=t)
+            for i, t in enumerate(starts)]
+
+
+def in_order(xs: list) -> list[tuple[float, str]]:  # type: ignore[type-arg]
+    return sorted((x.started, int(x.id[1:])) for x in xs)
+
+
+@given(times)
+def test_spilled_sort_sorts_any_stream_stably(starts: list[float]) -> None:
+    xs = stream(starts)
+    out = list(spilled_sort(xs, run_size=7))  # several runs on disk
+    assert [(x.started, int(x.id[1:])) for x in out] == in_order(xs)
+    assert out == sorted(xs, key=lambda x: (x.started, int(x.id[1:])))  # survive pickling
+
+
+@given(times, st.integers(min_value=1, max_value=10))
+def test_nearly_sorted_sorts_or_says_it_cannot(starts: list[float], capacity: int) -> None:
+    xs = stream(starts)
+    # It holds the `capacity` latest exchanges seen: one that more than `capacity` earlier
+    # exchanges start after cannot be put in its place any more.
+    too_far = any(sum(1 for earlier in starts[:j] if earlier > t) > capacity
+                  for j, t in enumerate(starts))
+    try:
+        out = list(nearly_sorted(xs, "x.har", capacity))
+    except OutOfOrder as e:
+        assert e.path == "x.har" and too_far
+        return
+    assert not too_far
+    assert [(x.started, int(x.id[1:])) for x in out] == in_order(xs)
+
+
+def test_nearly_sorted_tells_only_disorder_beyond_the_engine_window() -> None:
+    told: list[str] = []
+    list(nearly_sorted(stream([1.0, 0.5, 2.0, 3.0]), "a", noticed=told.append))
+    assert told == []
+    list(nearly_sorted(stream([10.0, 1.0, 12.0]), "b", noticed=told.append))
+    assert told == ["b"]
+
+
+def test_a_file_out_of_order_beyond_the_look_ahead_is_read_again_and_sorted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    doc = load_har(SAMPLES / "chromium-session.har")
+    entries = doc["log"]["entries"]
+    baseline = analyze_paths([str(SAMPLES / "chromium-session.har")])
+    reversed_har = write_har(tmp_path / "reversed.har", doc, entries[::-1])
+    # A look-ahead of 3 cannot sort 43 reversed entries: the second pass sorts on disk.
+    monkeypatch.setattr(timeorder, "LOOK_AHEAD", 3)
+    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__", (3, None))
+    monkeypatch.setattr(timeorder.spilled_sort, "__defaults__", (5,))
+    report = analyze_paths([str(reversed_har)])
+    assert verdicts(report) == verdicts(baseline)
+    assert errors(report) == errors(baseline)
+    assert any("out of time order" in n for n in report.notes)
+    assert "reading it again" in caplog.text
+    assert report.sources[0].exchanges == len(entries)
+
+
+def test_shuffled_har_entries_give_the_errors_of_the_sorted_file(tmp_path: Path) -> None:
+    # The issue's case: a HAR whose entries are not sorted gave 14 errors instead of 6.
+    doc = load_har(SAMPLES / "chromium-session.har")
+    entries = list(doc["log"]["entries"])
+    random.Random(1).shuffle(entries)
+    report = analyze_paths([str(write_har(tmp_path / "shuffled.har", doc, entries))])
+    baseline = analyze_paths([str(SAMPLES / "chromium-session.har")])
+    assert sum(errors(report).values()) == sum(errors(baseline).values()) == 6
+    assert verdicts(report) == verdicts(baseline)
