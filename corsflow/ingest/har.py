@@ -37,6 +37,7 @@ producer writes it); a creator written after the entries is not seen.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
@@ -48,6 +49,7 @@ import msgspec
 
 from ..errors import Diagnostics, IngestError
 from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timings
+from .checks import plausible_time
 from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, Undecodable
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,14 @@ class _Creator(msgspec.Struct):
 
 
 _ENTRY_DECODER = msgspec.json.Decoder(_Entry)
+
+
+def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("corsflow-latin1", _latin1_fallback)
 
 
 class _Skip(Exception):
@@ -187,8 +197,12 @@ class _Mapper:
 
     def exchange(self, index: int, value: _Entry | Undecodable) -> Exchange | None:
         try:
-            entry = value if isinstance(value, _Entry) else _lenient_entry(value)
-            return self._convert(index, entry)
+            if isinstance(value, _Entry):
+                return self._convert(index, value)
+            if value.bad_utf8:
+                self.diagnostics.note(f"{self.path}: bytes that are not UTF-8 were read as "
+                                      "Latin-1 (each byte the character of the same value)")
+            return self._convert(index, _lenient_entry(value))
         except _Skip as e:
             self.diagnostics.skip(self.path, f"entry {index}", str(e))
             return None
@@ -253,6 +267,8 @@ class _Mapper:
             return None, error or f"status {status} (no response recorded)"
         reason = _text(r.statusText)
         finished = started + total / 1000.0 if total is not None else None
+        if finished is not None and not plausible_time(finished):
+            finished = None
         return Response(status, self._headers(r.headers), reason,
                         normalise_http_version(r.httpVersion), finished), error
 
@@ -325,14 +341,31 @@ def _lenient_entry(value: Undecodable) -> _Entry:
     Hints and timings of the wrong shape are dropped; a request, response or header list of
     the wrong shape makes the entry unusable (``_Skip``).
     """
+    if value.invalid:
+        raise _Skip("entry is not valid JSON")
+    raw = value.raw
     if value.bad_utf8:
-        raise _Skip("entry is not valid UTF-8")
+        # A producer that wrote a header value's bytes as they came (Latin-1, say) instead
+        # of as UTF-8: each byte that is not UTF-8 becomes the code point of the same value,
+        # the isomorphic decode the Fetch standard applies to header bytes.
+        raw = raw.decode("utf-8", "corsflow-latin1").encode("utf-8")
+        try:
+            return _ENTRY_DECODER.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            pass
     try:
-        loose = _LOOSE_DECODER.decode(value.raw)
-    except msgspec.ValidationError:
-        raise _Skip("entry is not an object") from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover
-        raise _Skip("entry is not valid JSON") from None  # the Raw skip found it valid
+        loose = _LOOSE_DECODER.decode(raw)
+    except msgspec.ValidationError as e:
+        if "out of range" not in str(e):
+            raise _Skip("entry is not an object") from None
+        try:  # a number no float or int can hold: unknown, like any value of the wrong type
+            loose = _LOOSE_DECODER.decode(_HUGE_NUMBER.sub(_null_if_number, raw))
+        except msgspec.ValidationError:
+            raise _Skip("entry is not an object") from None
+        except (msgspec.DecodeError, RecursionError):
+            raise _Skip("entry is not valid JSON") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        raise _Skip("entry is not valid JSON") from None
     request, response = loose.request, loose.response
     if not isinstance(request, _LooseRequest):
         raise _Skip("no request object")
@@ -361,6 +394,18 @@ def _lenient_entry(value: Undecodable) -> _Entry:
         initiator=initiator if isinstance(initiator, (_Initiator, str)) else None,
         from_cache=loose.from_cache,
     )
+
+
+# Strings (left as they are) or numbers beyond any float or int64: 19+ digits, or an
+# exponent of 3+ digits.
+_HUGE_NUMBER = re.compile(
+    rb'"(?:[^"\\]++|\\.)*+"|-?(?:[0-9]{19,}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?'
+    rb'|[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{3,})')
+
+
+def _null_if_number(m: re.Match[bytes]) -> bytes:
+    text = m.group()
+    return text if text[:1] == b'"' else b"null"
 
 
 def _header_list(headers: object) -> list[_Header] | None:
@@ -408,27 +453,38 @@ def _coerce_header(name: object, value: object) -> tuple[str | None, str | None]
     return None, None
 
 
+_STATUS_TEXT = re.compile(r"\s*(-?[0-9]{1,4})\s*")
+
+
 def _status(value: object) -> int | None:
+    """The status as an int; None when it is not one a response can have (HAR's 0 and -1
+    for "no response" are kept, the caller reads them)."""
+    status: int
     if value.__class__ is int:
-        return value
-    if isinstance(value, bool):
+        status = value  # type: ignore[assignment]
+    elif isinstance(value, bool):
         return None
-    if isinstance(value, int):  # an int subclass: not from JSON, but harmless
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
+    elif isinstance(value, float) and value.is_integer():
+        status = int(value)
+    elif isinstance(value, str) and (m := _STATUS_TEXT.fullmatch(value)):
+        status = int(m.group(1))
+    else:
+        return None
+    return status if -1 <= status <= 999 else None
+
+
+_MAX_DURATION = 1e12
+"""Milliseconds (about 31 years): longer is not a duration a capture can hold."""
 
 
 def _duration(value: object) -> float | None:
-    """A HAR duration in ms; -1 ("does not apply") and other negatives are unknown."""
+    """A HAR duration in ms; -1 ("does not apply"), other negatives and absurd values (an
+    integer of 400 digits, infinity) are unknown."""
     # Exact class checks: fast, and they leave out bool (an int subclass).
     if value.__class__ is float:
-        return value if value >= 0 else None
+        return value if 0 <= value <= _MAX_DURATION else None  # also false for NaN
     if value.__class__ is int:
-        return float(value) if value >= 0 else None
+        return float(value) if 0 <= value <= _MAX_DURATION else None  # type: ignore[operator]
     return None
 
 
@@ -453,16 +509,18 @@ def parse_started(value: object) -> tuple[float, bool] | None:
     ISO 8601 with ``Z`` or any offset, any number of fractional digits (microseconds are the
     precision kept). A time without an offset is read as UTC; the flag lets the caller say so.
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         # Python 3.11+ reads Z, offsets with or without a colon and fractions of any length.
         dt = datetime.fromisoformat(value.strip())
-    except ValueError:
+        has_offset = dt.tzinfo is not None
+        started = (dt if has_offset else dt.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
         return None
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC).timestamp(), False
-    return dt.timestamp(), True
+    if not plausible_time(started):
+        return None
+    return started, has_offset
 
 
 _VERSION = re.compile(r"(?:http/)?(\d)(?:\.(\d))?")
