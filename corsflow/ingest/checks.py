@@ -19,4 +19,4 @@ def plausible_time(t: object) -> bool:
     """True when ``t`` (epoch seconds) is a finite time between 1970 and the year 9999."""
     if t.__class__ is not float and t.__class__ is not int:
         return False
-    return EARLIEST <= t <= LATEST and math.isfinite(t)  # type: ignore[operator]
+    return EARLIEST <= t <= LATEST and math.isfinite(t)

@@ -461,7 +461,7 @@ def _status(value: object) -> int | None:
     for "no response" are kept, the caller reads them)."""
     status: int
     if value.__class__ is int:
-        status = value  # type: ignore[assignment]
+        status = value
     elif isinstance(value, bool):
         return None
     elif isinstance(value, float) and value.is_integer():
@@ -484,7 +484,7 @@ def _duration(value: object) -> float | None:
     if value.__class__ is float:
         return value if 0 <= value <= _MAX_DURATION else None  # also false for NaN
     if value.__class__ is int:
-        return float(value) if 0 <= value <= _MAX_DURATION else None  # type: ignore[operator]
+        return float(value) if 0 <= value <= _MAX_DURATION else None
     return None
 
 
