@@ -50,6 +50,7 @@ import msgspec
 from ..errors import Diagnostics, IngestError
 from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timings
 from .checks import plausible_time
+from .compressed import open_input
 from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, Undecodable
 
 log = logging.getLogger(__name__)
@@ -140,12 +141,10 @@ def read_har(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
     Raises IngestError when the file cannot be opened, is not JSON, is not a HAR, or breaks
     before its first entry. See the module docstring for what is skipped instead.
     """
-    try:
-        fp = open(path, "rb")  # noqa: SIM115 - closed by the with below; opening is what may fail
-    except OSError as e:
-        raise IngestError(path, f"cannot open: {e.strerror or e}") from None
+    fp = open_input(path, diagnostics)
     with fp:
         try:
+            _skip_jsonp_prefix(fp)
             yield from _read(path, fp, diagnostics)
         except OSError as e:  # a read that fails half-way (I/O error, network file system)
             raise IngestError(path, f"cannot read: {e.strerror or e}") from None
@@ -175,6 +174,17 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
         diagnostics.skip(path, f"entry {index}", reason)
         diagnostics.note(f"{path}: reading stopped at entry {index}: {e.message}; "
                          f"the {index} entries before it were read")
+
+
+_JSONP = re.compile(rb"\s*[A-Za-z_$][\w$.]*\s*\(")
+
+
+def _skip_jsonp_prefix(fp: BinaryIO) -> None:
+    """Step over ``onInputData(`` (HAR Viewer's JSONP form); what follows the object is
+    never read, so the closing ``);`` needs nothing."""
+    head = fp.read(256)
+    m = _JSONP.match(head)
+    fp.seek(m.end() if m else 0)
 
 
 def _creator_name(raw: bytes | None) -> str | None:
