@@ -46,7 +46,7 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
-def _new_decompressor(kind: str) -> Callable[[], Any]:
+def _new_decompressor(kind: str) -> Callable[..., Any]:
     if kind == "gzip":
         return lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
     if kind == "zlib":
