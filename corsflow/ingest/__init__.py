@@ -64,7 +64,7 @@ def reader_for(fmt: SourceFormat) -> Reader:
         from .pcap import read_pcap
 
         return read_pcap
-    from .mitm import read_flows
+    from .flowfile import read_flows
 
     return read_flows
 
