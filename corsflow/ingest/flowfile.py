@@ -32,7 +32,7 @@ from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timin
 from .checks import plausible_time
 from .compressed import open_input
 from .mitm_legacy import is_legacy_version, legacy_exchange
-from .tnetstring import TnetstringError, Wanted, loads, loads_only, read_record
+from .tnetstring import PAIRS, TnetstringError, Wanted, loads, loads_only, read_record
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def ms(start: float | None, end: float | None) -> float | None:
 
 
 _MESSAGE: Wanted = {"method": None, "scheme": None, "host": None, "port": None, "path": None,
-                    "http_version": None, "headers": None, "timestamp_start": None,
+                    "http_version": None, "headers": PAIRS, "timestamp_start": None,
                     "timestamp_end": None, "status_code": None, "reason": None}
 _WANTED: Wanted = {
     "version": None, "type": None, "request": _MESSAGE, "response": _MESSAGE,
@@ -271,14 +271,13 @@ def _bytes(value: object, what: str) -> bytes:
     raise TypeError(f"{what} is not text")
 
 
-def _headers(value: object, what: str) -> Any:
+def _headers(value: object, what: str, drop_pseudo: bool = False) -> tuple[tuple[str, str], ...]:
+    """Header fields as text pairs (decoded by :func:`.tnetstring.loads_only`)."""
     if value.__class__ is not list:
-        raise TypeError(f"{what} are not a list")
-    for field in value:
-        if (field.__class__ is not list or len(field) != 2 or field[0].__class__ is not bytes
-                or field[1].__class__ is not bytes):
-            raise TypeError(f"{what} are not pairs of byte strings")
-    return value
+        raise TypeError(f"{what} are not a list of pairs of byte strings")
+    if drop_pseudo:
+        return tuple([f for f in value if f[0][:1] != ":"])
+    return tuple(value)
 
 
 def _time(value: object) -> float | None:
@@ -307,7 +306,7 @@ def _exchange(record: dict[str, Any], n: int, path: str, connections: Connection
     if started is None:
         raise ValueError("request start time missing or out of range")
     req_end = _time(req.get("timestamp_end"))
-    rheaders = _headers(req["headers"], "request headers")
+    rheaders = _headers(req["headers"], "request headers", drop_pseudo=True)
     url = build_url(_bytes(req["scheme"], "scheme"), host.replace("\x00", ""), port,
                     _bytes(req["path"], "path"))
     resp = record.get("response")
@@ -325,7 +324,7 @@ def _exchange(record: dict[str, Any], n: int, path: str, connections: Connection
         http_version = _bytes(resp.get("http_version") or b"", "http_version")
         response = Response(
             status=status,
-            headers=Headers(decoded_headers(_headers(resp["headers"], "response headers"))),
+            headers=Headers(_headers(resp["headers"], "response headers")),
             reason=reason.decode("latin-1") or None,  # HTTP/2 and 3 have no reason phrase
             http_version=http_version.decode("latin-1") or None,
             finished=finished,
@@ -366,7 +365,7 @@ def _exchange(record: dict[str, Any], n: int, path: str, connections: Connection
         id=f"f{n}",
         method=method.decode("latin-1"),
         url=url,
-        request_headers=Headers(decoded_headers(rheaders, drop_pseudo=True)),
+        request_headers=Headers(rheaders),
         started=started,
         source=SourceRef(path, "mitmproxy", n, f"flow {n}"),
         response=response,

@@ -77,9 +77,11 @@ def loads(payload: bytes, tag: int, skip: frozenset[Any] = SKIPPED) -> Any:
     return _value(payload, 0, len(payload), tag, 0, skip)
 
 
-Wanted = dict[str, "Wanted | None"]
+Wanted = dict[str, "Wanted | str | None"]
 """Which keys of a dictionary to decode: None decodes the whole value, a dictionary only
-those of its keys (recursively); other keys are left out without being decoded."""
+those of its keys (recursively), :data:`PAIRS` a list of ``[bytes, bytes]`` pairs (header
+fields) as a list of tuples of text; other keys are left out without being decoded."""
+PAIRS = "pairs"
 
 
 def loads_only(payload: bytes, tag: int, wanted: Wanted) -> Any:
@@ -109,9 +111,46 @@ def _wanted(data: bytes, start: int, stop: int, tag: int, wanted: Wanted, depth:
             continue
         a, b, t = items[i + 1]
         sub = wanted[key]
-        result[key] = (_value(data, a, b, t, depth + 1, SKIPPED) if sub is None
-                       else _wanted(data, a, b, t, sub, depth + 1))
+        if sub is None:
+            result[key] = _value(data, a, b, t, depth + 1, SKIPPED)
+        elif sub == PAIRS and t == 0x5D:
+            result[key] = _pairs(data, a, b)
+        elif isinstance(sub, dict):
+            result[key] = _wanted(data, a, b, t, sub, depth + 1)
+        else:
+            result[key] = _value(data, a, b, t, depth + 1, SKIPPED)
     return result
+
+
+def _pairs(data: bytes, pos: int, end: int) -> list[tuple[str, str]]:
+    """A list of two-byte-string lists, as text pairs (isomorphic decode: each byte the
+    code point of the same value), in one loop: a flow has dozens of header fields."""
+    out = []
+    find = data.find
+    while pos < end:
+        colon = find(b":", pos, end)
+        if colon <= pos or colon - pos > _MAX_PREFIX or not data[pos:colon].isdigit():
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        inner = colon + 1
+        stop = inner + int(data[pos:colon])
+        if stop >= end or data[stop] != 0x5D:
+            raise TnetstringError("a header field that is not a list")
+        fields = []
+        while inner < stop:
+            colon = find(b":", inner, stop)
+            if colon <= inner or colon - inner > _MAX_PREFIX or not data[inner:colon].isdigit():
+                raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+            a = colon + 1
+            b = a + int(data[inner:colon])
+            if b >= stop or data[b] != 0x2C:
+                raise TnetstringError("a header name or value that is not a byte string")
+            fields.append(data[a:b].decode("latin-1"))
+            inner = b + 1
+        if len(fields) != 2:
+            raise TnetstringError("a header field that is not a name and a value")
+        out.append((fields[0], fields[1]))
+        pos = stop + 1
+    return out
 
 
 def _value(data: bytes, start: int, stop: int, tag: int, depth: int,
