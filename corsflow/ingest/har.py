@@ -62,19 +62,19 @@ _CREATOR = ("log", "creator")
 # -- the fields read (everything else in an entry is skipped by the decoder) --------------------
 
 
-class _Header(msgspec.Struct):
+class _Header(msgspec.Struct, gc=False):
     name: Any = None
     value: Any = None
 
 
-class _Request(msgspec.Struct):
+class _Request(msgspec.Struct, gc=False):
     method: Any = None
     url: Any = None
     httpVersion: Any = None
     headers: list[_Header] | None = None
 
 
-class _Response(msgspec.Struct):
+class _Response(msgspec.Struct, gc=False):
     status: Any = None
     statusText: Any = None
     httpVersion: Any = None
@@ -84,7 +84,7 @@ class _Response(msgspec.Struct):
     """Playwright's name for what Chrome's DevTools export calls ``_error``."""
 
 
-class _Timings(msgspec.Struct):
+class _Timings(msgspec.Struct, gc=False):
     blocked: Any = None
     dns: Any = None
     connect: Any = None
@@ -94,12 +94,12 @@ class _Timings(msgspec.Struct):
     receive: Any = None
 
 
-class _Initiator(msgspec.Struct):
+class _Initiator(msgspec.Struct, gc=False):
     type: Any = None
     url: Any = None
 
 
-class _Entry(msgspec.Struct):
+class _Entry(msgspec.Struct, gc=False):
     startedDateTime: Any = None
     time: Any = None
     request: _Request | None = None
