@@ -64,16 +64,10 @@ def _new_decompressor(kind: str) -> Callable[..., Any]:
     return dctx.stream_reader
 
 
-def _errors() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = [zlib.error, OSError, EOFError, lzma.LZMAError, ValueError]
-    try:
-        import zstandard
-    except ImportError:  # pragma: no cover
-        return tuple(errors)
-    return (*errors, zstandard.ZstdError)
-
-
-_ERRORS = _errors()
+_ERRORS: tuple[type[Exception], ...] = (zlib.error, OSError, EOFError, lzma.LZMAError,
+                                        ValueError)
+"""What the decompressors raise on damaged data (zstandard's ZstdError is added for zstd:
+imported only when a file needs it)."""
 
 
 class _Stream(io.RawIOBase):
@@ -87,6 +81,11 @@ class _Stream(io.RawIOBase):
         self._source = source
         self._kind = kind
         self._factory = _new_decompressor(kind)
+        self._errors = _ERRORS
+        if kind == "zstd":
+            import zstandard
+
+            self._errors = (*_ERRORS, zstandard.ZstdError)
         self._diagnostics = diagnostics
         self._reset()
 
@@ -162,7 +161,7 @@ class _Stream(io.RawIOBase):
                 self._damaged("it ends before its end-of-stream marker")
                 return b""
             return bytes(d.decompress(data, want))
-        except _ERRORS as e:
+        except self._errors as e:
             self._done = True
             self._damaged(str(e) or type(e).__name__)
             return b""
