@@ -24,8 +24,15 @@ What the producers disagree on, and what this module does about it:
 * ``startedDateTime`` comes with ``Z`` or any UTC offset and any number of fractional digits.
 
 Damaged entries (not an object, no request, no method or URL, unreadable start time, a
-header list that is not a list of objects, invalid UTF-8) are skipped and recorded in
-:class:`~corsflow.errors.Diagnostics`; the rest of the file is still read. A file that is not
+header list that is not a list of objects, bytes that are not JSON inside the entry: ``NaN``,
+a lone surrogate escape, nesting too deep to decode) are skipped and recorded in
+:class:`~corsflow.errors.Diagnostics`; the rest of the file is still read. Bytes that are
+not UTF-8 (a producer writing a header's Latin-1 bytes as they came) are read as the
+characters of the same value, with a note. Numbers no time or status can be (an integer of
+thousands of digits, a year before 1970) are unknown.
+
+The file may be compressed (gzip, bzip2, xz, zstd, zlib as mitmproxy's ``.zhar``; see
+:mod:`.compressed`) and may be HAR Viewer's JSONP form, ``onInputData({...});``. A file that is not
 JSON, not a HAR, or breaks before its first entry raises :class:`~corsflow.errors.IngestError`.
 A syntax error or truncation *after* some entries were read does not: those entries stand
 (the analysis of a half-saved HAR is still worth having), reading stops, and Diagnostics
