@@ -21,6 +21,7 @@ read before it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -417,6 +418,13 @@ def _migrated(record: dict[Any, Any], n: int, path: str, connections: Connection
         diagnostics.skip(path, f"flow {n}", reason)
         return None
     exchange = exchange_from_flow(flow, n, path, connections=connections)
-    if exchange is not None and not plausible_time(exchange.started):
+    if exchange is None:
+        return None
+    if not plausible_time(exchange.started):
         raise _Damaged("mitmproxy cannot load this flow: request start time out of range")
+    response = exchange.response
+    if response is not None and response.finished is not None and not plausible_time(
+            response.finished):
+        exchange = dataclasses.replace(exchange, response=dataclasses.replace(
+            response, finished=None))
     return exchange
