@@ -359,10 +359,18 @@ class JsonArrayStream:
                 c = self._peek()
                 if key == want:
                     break
-                end = self._span()
-                if path[:depth] + (key,) in capture:
-                    captured[path[:depth] + (key,)] = self._buf[self._pos : end]
-                self._pos = end
+                try:
+                    end = self._span()
+                except JsonSyntaxError as e:
+                    # A value we step over (``log.pages``...) that is not valid JSON: its
+                    # brackets still show where it ends, and it is not what we read.
+                    if e.truncated:
+                        raise
+                    self._damaged(e)
+                else:
+                    if path[:depth] + (key,) in capture:
+                        captured[path[:depth] + (key,)] = self._buf[self._pos : end]
+                    self._pos = end
                 c = self._peek()
                 if c == _COMMA:
                     self._pos += 1
@@ -468,7 +476,8 @@ class JsonArrayStream:
         while self._skip_ws_in_buffer(self._pos + size) >= len(self._buf) and self._more():
             pass
         after = self._skip_ws_in_buffer(self._pos + size)
-        if after >= len(self._buf) or self._buf[after] not in (_COMMA, _BRACKET_CLOSE):
+        if after >= len(self._buf) or self._buf[after] not in (_COMMA, _BRACKET_CLOSE,
+                                                               _CLOSE_BRACE):
             raise error
         raw = self._buf[self._pos : self._pos + size]
         self._pos += size

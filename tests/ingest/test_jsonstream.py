@@ -160,3 +160,14 @@ def test_msgspec_reports_where_a_value_ends() -> None:
 
 def test_bom_is_skipped() -> None:
     assert stream(b'\xef\xbb\xbf{"log": {"entries": [1]}}')[1] == [(24, 1)]
+
+
+@pytest.mark.parametrize("chunk", [4, None])
+def test_a_damaged_value_before_the_array_is_stepped_over(chunk: int | None) -> None:
+    """``log.pages`` holding NaN does not cost the entries."""
+    data = (b'{"log": {"pages": [{"x": NaN, "y": "\\ud800"}], "creator": {"name": "c"}, '
+            b'"entries": [{"a": 1}]}}')
+    s = JsonArrayStream(io.BytesIO(data), chunk)
+    captured = s.find_array(PATH, frozenset({("log", "creator")}))
+    assert captured == {("log", "creator"): b'{"name": "c"}'}
+    assert [v for _, v in s.elements(decode_any)] == [{"a": 1}]
