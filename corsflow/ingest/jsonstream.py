@@ -49,6 +49,7 @@ LOOKAHEAD = 8 << 20
 to the Raw skip (which reads only as far as the element really goes)."""
 
 _WS = b" \t\r\n"
+_NOT_WS = re.compile(rb"[^ \t\r\n]")
 _BOM = b"\xef\xbb\xbf"
 _BYTE_RE = re.compile(r"\(byte (\d+)\)")
 _STRING_RE = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\.)*"')
@@ -223,13 +224,12 @@ class JsonArrayStream:
     def _peek(self) -> int | None:
         """Skip whitespace and return the next byte without consuming it; None at EOF."""
         while True:
-            buf, pos = self._buf, self._pos
-            n = len(buf)
-            while pos < n and buf[pos] in _WS:
-                pos += 1
-            self._pos = pos
-            if pos < n:
+            buf = self._buf
+            m = _NOT_WS.search(buf, self._pos)  # in C: a file may hold megabytes of blanks
+            if m is not None:
+                self._pos = pos = m.start()
                 return buf[pos]
+            self._pos = len(buf)
             if not self._more():
                 return None
 
@@ -443,10 +443,8 @@ class JsonArrayStream:
         return _Pattern(buf[begin : m.end()], close - begin, self._pos - begin)
 
     def _skip_ws_in_buffer(self, pos: int) -> int:
-        buf, n = self._buf, len(self._buf)
-        while pos < n and buf[pos] in _WS:
-            pos += 1
-        return pos
+        m = _NOT_WS.search(self._buf, pos)
+        return m.start() if m is not None else len(self._buf)
 
     def _element(self, decode: Callable[[memoryview], T]) -> T | Undecodable:
         pattern = self._pattern
