@@ -36,6 +36,7 @@ def read_record(fp: BinaryIO) -> tuple[bytes, int] | None:
     Whitespace between records (some writers add a newline) is skipped. Raises
     TnetstringError when the prefix is malformed or the input ends inside the record.
     """
+    _skip_blanks(fp)
     prefix = b""
     while True:
         c = fp.read(1)
@@ -69,6 +70,21 @@ def read_record(fp: BinaryIO) -> tuple[bytes, int] | None:
 SKIPPED = frozenset({"content", "certificate_list", "messages", "trailers", b"content"})
 """Keys whose values are never needed (bodies, certificates, WebSocket messages): they are
 stepped over without being decoded, and read as None."""
+
+
+def _skip_blanks(fp: BinaryIO) -> None:
+    """Step over whitespace between records a buffer at a time (a file may hold megabytes)."""
+    peek = getattr(fp, "peek", None)
+    if peek is None:
+        return
+    while True:
+        ahead = peek(1 << 16)
+        if not ahead:
+            return
+        blank = len(ahead) - len(ahead.lstrip(b" \t\r\n"))
+        if not blank:
+            return
+        fp.read(blank)
 
 
 def loads(payload: bytes, tag: int, skip: frozenset[Any] = SKIPPED) -> Any:
