@@ -24,13 +24,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# By hand, on an idle machine: ~100 MB workloads from ../shared/perf (see benchmarks/*.py
-# for --size and the other options). Nothing here is asserted.
+# By hand: corsflow's whole analysis against each reference, same run, ~100 MB workloads
+# from ../shared/perf. For 1 GB: make bench BENCH="--size 1000". Nothing here is asserted.
+# More detail (readers alone, the live addon): benchmarks/bench_har.py, bench_pcap.py,
+# bench_mitm.py offline|live.
+BENCH ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_har.py
-	$(BIN)/python benchmarks/bench_pcap.py
-	$(BIN)/python benchmarks/bench_mitm.py offline
-	$(BIN)/python benchmarks/bench_mitm.py live
+	$(BIN)/python benchmarks/bench.py $(BENCH)
 
 lint: $(STAMP)
 	$(BIN)/ruff check corsflow tests

@@ -2,14 +2,18 @@
 
 Each reader is a generator ``read(path, diagnostics) -> Iterator[Exchange]`` that streams
 its input; :func:`open_capture` picks the reader from the file's content, never its name.
+Compressed files (gzip, bzip2, xz, zstd, zlib as in mitmproxy's ``.zhar``) are read through
+:func:`.compressed.open_input` by every reader, and detected here after decompression.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from ..errors import Diagnostics, IngestError
 from ..model import Exchange, SourceFormat
+from .compressed import open_input
 
 Reader = Callable[[str, Diagnostics], Iterator[Exchange]]
 
@@ -19,6 +23,8 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _BOM = b"\xef\xbb\xbf"
+_JSONP = re.compile(rb"\s*[A-Za-z_$][\w$.]*\s*\(\s*\{")
+"""HAR Viewer's JSONP form of a HAR: ``onInputData({...});``."""
 
 
 def detect_format(path: str) -> SourceFormat:
@@ -26,11 +32,11 @@ def detect_format(path: str) -> SourceFormat:
 
     Raises IngestError when the file cannot be opened or is none of the formats we read.
     """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError as e:
-        raise IngestError(path, f"cannot open: {e.strerror or e}") from None
+    with open_input(path) as f:
+        try:
+            head = f.read(256)
+        except OSError as e:
+            raise IngestError(path, f"cannot read: {e.strerror or e}") from None
     if not head:
         raise IngestError(path, "the file is empty")
     if head[:4] in _PCAP_MAGICS:
@@ -39,7 +45,7 @@ def detect_format(path: str) -> SourceFormat:
         return "pcapng"
     text = head[3:] if head.startswith(_BOM) else head
     stripped = text.lstrip()
-    if stripped.startswith((b"{", b"[")):
+    if stripped.startswith((b"{", b"[")) or _JSONP.match(text):
         return "har"
     # mitmproxy's flow files are tnetstrings: "<length>:<payload><type>".
     colon = head.find(b":")
@@ -58,7 +64,7 @@ def reader_for(fmt: SourceFormat) -> Reader:
         from .pcap import read_pcap
 
         return read_pcap
-    from .mitm import read_flows
+    from .flowfile import read_flows
 
     return read_flows
 

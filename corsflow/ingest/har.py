@@ -24,8 +24,15 @@ What the producers disagree on, and what this module does about it:
 * ``startedDateTime`` comes with ``Z`` or any UTC offset and any number of fractional digits.
 
 Damaged entries (not an object, no request, no method or URL, unreadable start time, a
-header list that is not a list of objects, invalid UTF-8) are skipped and recorded in
-:class:`~corsflow.errors.Diagnostics`; the rest of the file is still read. A file that is not
+header list that is not a list of objects, bytes that are not JSON inside the entry: ``NaN``,
+a lone surrogate escape, nesting too deep to decode) are skipped and recorded in
+:class:`~corsflow.errors.Diagnostics`; the rest of the file is still read. Bytes that are
+not UTF-8 (a producer writing a header's Latin-1 bytes as they came) are read as the
+characters of the same value, with a note. Numbers no time or status can be (an integer of
+thousands of digits, a year before 1970) are unknown.
+
+The file may be compressed (gzip, bzip2, xz, zstd, zlib as mitmproxy's ``.zhar``; see
+:mod:`.compressed`) and may be HAR Viewer's JSONP form, ``onInputData({...});``. A file that is not
 JSON, not a HAR, or breaks before its first entry raises :class:`~corsflow.errors.IngestError`.
 A syntax error or truncation *after* some entries were read does not: those entries stand
 (the analysis of a half-saved HAR is still worth having), reading stops, and Diagnostics
@@ -37,6 +44,7 @@ producer writes it); a creator written after the entries is not seen.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
@@ -48,6 +56,8 @@ import msgspec
 
 from ..errors import Diagnostics, IngestError
 from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timings
+from .checks import plausible_time
+from .compressed import open_input
 from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, Undecodable
 
 log = logging.getLogger(__name__)
@@ -59,19 +69,19 @@ _CREATOR = ("log", "creator")
 # -- the fields read (everything else in an entry is skipped by the decoder) --------------------
 
 
-class _Header(msgspec.Struct):
+class _Header(msgspec.Struct, gc=False):
     name: Any = None
     value: Any = None
 
 
-class _Request(msgspec.Struct):
+class _Request(msgspec.Struct, gc=False):
     method: Any = None
     url: Any = None
     httpVersion: Any = None
     headers: list[_Header] | None = None
 
 
-class _Response(msgspec.Struct):
+class _Response(msgspec.Struct, gc=False):
     status: Any = None
     statusText: Any = None
     httpVersion: Any = None
@@ -81,7 +91,7 @@ class _Response(msgspec.Struct):
     """Playwright's name for what Chrome's DevTools export calls ``_error``."""
 
 
-class _Timings(msgspec.Struct):
+class _Timings(msgspec.Struct, gc=False):
     blocked: Any = None
     dns: Any = None
     connect: Any = None
@@ -91,12 +101,12 @@ class _Timings(msgspec.Struct):
     receive: Any = None
 
 
-class _Initiator(msgspec.Struct):
+class _Initiator(msgspec.Struct, gc=False):
     type: Any = None
     url: Any = None
 
 
-class _Entry(msgspec.Struct):
+class _Entry(msgspec.Struct, gc=False):
     startedDateTime: Any = None
     time: Any = None
     request: _Request | None = None
@@ -117,6 +127,14 @@ class _Creator(msgspec.Struct):
 _ENTRY_DECODER = msgspec.json.Decoder(_Entry)
 
 
+def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("corsflow-latin1", _latin1_fallback)
+
+
 class _Skip(Exception):
     """An entry that cannot become an Exchange; the message is the stable skip reason."""
 
@@ -130,12 +148,10 @@ def read_har(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
     Raises IngestError when the file cannot be opened, is not JSON, is not a HAR, or breaks
     before its first entry. See the module docstring for what is skipped instead.
     """
-    try:
-        fp = open(path, "rb")  # noqa: SIM115 - closed by the with below; opening is what may fail
-    except OSError as e:
-        raise IngestError(path, f"cannot open: {e.strerror or e}") from None
+    fp = open_input(path, diagnostics)
     with fp:
         try:
+            _skip_jsonp_prefix(fp)
             yield from _read(path, fp, diagnostics)
         except OSError as e:  # a read that fails half-way (I/O error, network file system)
             raise IngestError(path, f"cannot read: {e.strerror or e}") from None
@@ -167,6 +183,17 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
                          f"the {index} entries before it were read")
 
 
+_JSONP = re.compile(rb"\s*[A-Za-z_$][\w$.]*\s*\(")
+
+
+def _skip_jsonp_prefix(fp: BinaryIO) -> None:
+    """Step over ``onInputData(`` (HAR Viewer's JSONP form); what follows the object is
+    never read, so the closing ``);`` needs nothing."""
+    head = fp.read(256)
+    m = _JSONP.match(head)
+    fp.seek(m.end() if m else 0)
+
+
 def _creator_name(raw: bytes | None) -> str | None:
     if raw is None:
         return None
@@ -187,8 +214,12 @@ class _Mapper:
 
     def exchange(self, index: int, value: _Entry | Undecodable) -> Exchange | None:
         try:
-            entry = value if isinstance(value, _Entry) else _lenient_entry(value)
-            return self._convert(index, entry)
+            if isinstance(value, _Entry):
+                return self._convert(index, value)
+            if value.bad_utf8:
+                self.diagnostics.note(f"{self.path}: bytes that are not UTF-8 were read as "
+                                      "Latin-1 (each byte the character of the same value)")
+            return self._convert(index, _lenient_entry(value))
         except _Skip as e:
             self.diagnostics.skip(self.path, f"entry {index}", str(e))
             return None
@@ -253,6 +284,8 @@ class _Mapper:
             return None, error or f"status {status} (no response recorded)"
         reason = _text(r.statusText)
         finished = started + total / 1000.0 if total is not None else None
+        if finished is not None and not plausible_time(finished):
+            finished = None
         return Response(status, self._headers(r.headers), reason,
                         normalise_http_version(r.httpVersion), finished), error
 
@@ -325,14 +358,31 @@ def _lenient_entry(value: Undecodable) -> _Entry:
     Hints and timings of the wrong shape are dropped; a request, response or header list of
     the wrong shape makes the entry unusable (``_Skip``).
     """
+    if value.invalid:
+        raise _Skip("entry is not valid JSON")
+    raw = value.raw
     if value.bad_utf8:
-        raise _Skip("entry is not valid UTF-8")
+        # A producer that wrote a header value's bytes as they came (Latin-1, say) instead
+        # of as UTF-8: each byte that is not UTF-8 becomes the code point of the same value,
+        # the isomorphic decode the Fetch standard applies to header bytes.
+        raw = raw.decode("utf-8", "corsflow-latin1").encode("utf-8")
+        try:
+            return _ENTRY_DECODER.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            pass
     try:
-        loose = _LOOSE_DECODER.decode(value.raw)
-    except msgspec.ValidationError:
-        raise _Skip("entry is not an object") from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover
-        raise _Skip("entry is not valid JSON") from None  # the Raw skip found it valid
+        loose = _LOOSE_DECODER.decode(raw)
+    except msgspec.ValidationError as e:
+        if "out of range" not in str(e):
+            raise _Skip("entry is not an object") from None
+        try:  # a number no float or int can hold: unknown, like any value of the wrong type
+            loose = _LOOSE_DECODER.decode(_HUGE_NUMBER.sub(_null_if_number, raw))
+        except msgspec.ValidationError:
+            raise _Skip("entry is not an object") from None
+        except (msgspec.DecodeError, RecursionError):
+            raise _Skip("entry is not valid JSON") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        raise _Skip("entry is not valid JSON") from None
     request, response = loose.request, loose.response
     if not isinstance(request, _LooseRequest):
         raise _Skip("no request object")
@@ -361,6 +411,18 @@ def _lenient_entry(value: Undecodable) -> _Entry:
         initiator=initiator if isinstance(initiator, (_Initiator, str)) else None,
         from_cache=loose.from_cache,
     )
+
+
+# Strings (left as they are) or numbers beyond any float or int64: 19+ digits, or an
+# exponent of 3+ digits.
+_HUGE_NUMBER = re.compile(
+    rb'"(?:[^"\\]++|\\.)*+"|-?(?:[0-9]{19,}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?'
+    rb'|[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{3,})')
+
+
+def _null_if_number(m: re.Match[bytes]) -> bytes:
+    text = m.group()
+    return text if text[:1] == b'"' else b"null"
 
 
 def _header_list(headers: object) -> list[_Header] | None:
@@ -408,27 +470,38 @@ def _coerce_header(name: object, value: object) -> tuple[str | None, str | None]
     return None, None
 
 
+_STATUS_TEXT = re.compile(r"\s*(-?[0-9]{1,4})\s*")
+
+
 def _status(value: object) -> int | None:
+    """The status as an int; None when it is not one a response can have (HAR's 0 and -1
+    for "no response" are kept, the caller reads them)."""
+    status: int
     if value.__class__ is int:
-        return value
-    if isinstance(value, bool):
+        status = value
+    elif isinstance(value, bool):
         return None
-    if isinstance(value, int):  # an int subclass: not from JSON, but harmless
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
+    elif isinstance(value, float) and value.is_integer():
+        status = int(value)
+    elif isinstance(value, str) and (m := _STATUS_TEXT.fullmatch(value)):
+        status = int(m.group(1))
+    else:
+        return None
+    return status if -1 <= status <= 999 else None
+
+
+_MAX_DURATION = 1e12
+"""Milliseconds (about 31 years): longer is not a duration a capture can hold."""
 
 
 def _duration(value: object) -> float | None:
-    """A HAR duration in ms; -1 ("does not apply") and other negatives are unknown."""
+    """A HAR duration in ms; -1 ("does not apply"), other negatives and absurd values (an
+    integer of 400 digits, infinity) are unknown."""
     # Exact class checks: fast, and they leave out bool (an int subclass).
     if value.__class__ is float:
-        return value if value >= 0 else None
+        return value if 0 <= value <= _MAX_DURATION else None  # also false for NaN
     if value.__class__ is int:
-        return float(value) if value >= 0 else None
+        return float(value) if 0 <= value <= _MAX_DURATION else None
     return None
 
 
@@ -453,16 +526,18 @@ def parse_started(value: object) -> tuple[float, bool] | None:
     ISO 8601 with ``Z`` or any offset, any number of fractional digits (microseconds are the
     precision kept). A time without an offset is read as UTC; the flag lets the caller say so.
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         # Python 3.11+ reads Z, offsets with or without a colon and fractions of any length.
         dt = datetime.fromisoformat(value.strip())
-    except ValueError:
+        has_offset = dt.tzinfo is not None
+        started = (dt if has_offset else dt.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
         return None
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC).timestamp(), False
-    return dt.timestamp(), True
+    if not plausible_time(started):
+        return None
+    return started, has_offset
 
 
 _VERSION = re.compile(r"(?:http/)?(\d)(?:\.(\d))?")

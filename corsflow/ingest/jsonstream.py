@@ -49,6 +49,7 @@ LOOKAHEAD = 8 << 20
 to the Raw skip (which reads only as far as the element really goes)."""
 
 _WS = b" \t\r\n"
+_NOT_WS = re.compile(rb"[^ \t\r\n]")
 _BOM = b"\xef\xbb\xbf"
 _BYTE_RE = re.compile(r"\(byte (\d+)\)")
 _STRING_RE = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\.)*"')
@@ -62,11 +63,14 @@ _BRACE, _BRACKET_OPEN, _BRACKET_CLOSE, _COMMA, _COLON, _CLOSE_BRACE = b"{[],:}"
 class JsonSyntaxError(Exception):
     """The document is not valid JSON (or ends too soon) at ``offset``."""
 
-    def __init__(self, offset: int, message: str, *, truncated: bool = False) -> None:
+    def __init__(self, offset: int, message: str, *, truncated: bool = False,
+                 detail: str = "") -> None:
         super().__init__(message)
         self.offset = offset
         self.message = message
         self.truncated = truncated
+        self.detail = detail or message
+        """What is wrong, without the place (for a skip reason, which must be stable)."""
 
 
 class NotFound(Exception):
@@ -75,11 +79,14 @@ class NotFound(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Undecodable:
-    """An element that is valid JSON but that the decoder refused (types, UTF-8)."""
+    """An element the decoder refused: valid JSON of the wrong types, invalid UTF-8, or
+    (``invalid``) bytes that are not JSON at all but whose extent is clear, such as ``NaN``,
+    a lone surrogate escape or nesting too deep to decode."""
 
     raw: bytes
     error: str
     bad_utf8: bool = False
+    invalid: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +117,54 @@ def _value_end(error: msgspec.DecodeError) -> int | None:
     return None if n is None or n < 2 else n - 1
 
 
-def _refused(raw: memoryview, error: msgspec.ValidationError | UnicodeDecodeError) -> Undecodable:
+def _refused(raw: memoryview, error: Exception) -> Undecodable:
     if isinstance(error, UnicodeDecodeError):
         return Undecodable(bytes(raw), f"invalid UTF-8 ({error.reason})", bad_utf8=True)
+    if _is_bad_utf8(error):
+        return Undecodable(bytes(raw), "invalid UTF-8", bad_utf8=True)
     return Undecodable(bytes(raw), str(error))
+
+
+def _is_bad_utf8(error: Exception) -> bool:
+    """msgspec (0.19 and later) reports invalid UTF-8 in a string it decodes as a
+    DecodeError, not as UnicodeDecodeError; a skipped string is never checked."""
+    return isinstance(error, msgspec.DecodeError) and "UTF-8" in str(error)
+
+
+# The structure of a JSON text without its validation: strings (escapes skipped whole),
+# brackets, and an unterminated string (the lone quote) at the end of what is buffered.
+_STRUCTURE = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]|"')
+_SCALAR_END = re.compile(rb"[,\]}\s]")
+MAX_DAMAGED = 64 << 20
+"""The largest damaged element whose end is looked for; past it, reading stops."""
+
+
+def structural_end(buf: bytes, pos: int) -> int | None:
+    """The end (exclusive) of the value starting at ``buf[pos]``, from its brackets and
+    strings alone, so that a value msgspec rejects (``NaN``, a lone surrogate, nesting too
+    deep) can be stepped over. None when ``buf`` ends before the value does."""
+    first = buf[pos]
+    if first not in b"[{":
+        if first == 0x22:  # a string
+            m = _STRUCTURE.match(buf, pos)
+            return m.end() if m is not None and m.end() - pos > 1 else None
+        m = _SCALAR_END.search(buf, pos)
+        return m.start() if m is not None else None
+    depth = 0
+    for m in _STRUCTURE.finditer(buf, pos):
+        token = m.group()
+        c = token[0]
+        if c == 0x22:
+            if len(token) == 1:
+                return None  # a string that goes on past the buffer
+            continue
+        if c in b"[{":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return None
 
 
 def _detail(error: msgspec.DecodeError) -> str:
@@ -173,13 +224,12 @@ class JsonArrayStream:
     def _peek(self) -> int | None:
         """Skip whitespace and return the next byte without consuming it; None at EOF."""
         while True:
-            buf, pos = self._buf, self._pos
-            n = len(buf)
-            while pos < n and buf[pos] in _WS:
-                pos += 1
-            self._pos = pos
-            if pos < n:
+            buf = self._buf
+            m = _NOT_WS.search(buf, self._pos)  # in C: a file may hold megabytes of blanks
+            if m is not None:
+                self._pos = pos = m.start()
                 return buf[pos]
+            self._pos = len(buf)
             if not self._more():
                 return None
 
@@ -206,31 +256,53 @@ class JsonArrayStream:
                 _RAW.decode(memoryview(self._buf)[self._pos :])
             except RecursionError:
                 raise JsonSyntaxError(self.offset, f"JSON nested too deeply to read, in the "
-                                      f"value at byte {self.offset}") from None
+                                      f"value at byte {self.offset}",
+                                      detail="nested too deeply") from None
             except msgspec.DecodeError as e:
                 end = _value_end(e)
                 if end is not None:
                     return self._pos + end
                 n = _offset_in(e)
                 left = len(self._buf) - self._pos
+                if n is None:
+                    self._check_complete()
                 if self._eof:
                     if n is None or n >= left:
                         at = len(self._buf) + self._base
                         raise JsonSyntaxError(at, f"file ends at byte {at} in the middle of "
                                               "a value (truncated?)", truncated=True) from None
                     at = self.offset + n
-                    raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}") from None
+                    raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}",
+                                          detail=_detail(e)) from None
                 # A number cut by the end of the buffer ("-", "1.", "1e+") is reported as
                 # malformed, not truncated: only an error well before the end is sure.
                 if n is not None and left - n > _NEAR_END:
                     at = self.offset + n
-                    raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}") from None
+                    raise JsonSyntaxError(at, f"not valid JSON near byte {at}: {_detail(e)}",
+                                          detail=_detail(e)) from None
                 self._more()  # at EOF this sets _eof, and the next round decides
                 continue
             # The whole rest of the buffer is one value; a number could still go on, and a
             # complete value must be followed by something, so look further unless at EOF.
             if not self._more():
                 return len(self._buf)
+
+    def _check_complete(self) -> None:
+        """msgspec says "truncated", without a place, also for a complete value holding a
+        lone surrogate escape: when the brackets show the value complete, it is damaged,
+        not cut short, and reading more would not help."""
+        buf = self._buf
+        if buf.find(b"\\ud", self._pos) < 0 and buf.find(b"\\uD", self._pos) < 0:
+            return  # no surrogate escape at all: the value really goes on
+        end = structural_end(buf, self._pos)
+        if end is None:
+            return
+        try:
+            _RAW.decode(memoryview(self._buf)[self._pos : end])
+        except (msgspec.DecodeError, RecursionError):
+            detail = "an invalid string escape (a lone surrogate?)"
+            raise JsonSyntaxError(self.offset, f"not valid JSON in the value at byte "
+                                  f"{self.offset}: {detail}", detail=detail) from None
 
     def _key(self) -> str:
         if self._buf[self._pos] != ord('"'):
@@ -287,10 +359,18 @@ class JsonArrayStream:
                 c = self._peek()
                 if key == want:
                     break
-                end = self._span()
-                if path[:depth] + (key,) in capture:
-                    captured[path[:depth] + (key,)] = self._buf[self._pos : end]
-                self._pos = end
+                try:
+                    end = self._span()
+                except JsonSyntaxError as e:
+                    # A value we step over (``log.pages``...) that is not valid JSON: its
+                    # brackets still show where it ends, and it is not what we read.
+                    if e.truncated:
+                        raise
+                    self._damaged(e)
+                else:
+                    if path[:depth] + (key,) in capture:
+                        captured[path[:depth] + (key,)] = self._buf[self._pos : end]
+                    self._pos = end
                 c = self._peek()
                 if c == _COMMA:
                     self._pos += 1
@@ -363,10 +443,8 @@ class JsonArrayStream:
         return _Pattern(buf[begin : m.end()], close - begin, self._pos - begin)
 
     def _skip_ws_in_buffer(self, pos: int) -> int:
-        buf, n = self._buf, len(self._buf)
-        while pos < n and buf[pos] in _WS:
-            pos += 1
-        return pos
+        m = _NOT_WS.search(self._buf, pos)
+        return m.start() if m is not None else len(self._buf)
 
     def _element(self, decode: Callable[[memoryview], T]) -> T | Undecodable:
         pattern = self._pattern
@@ -375,8 +453,33 @@ class JsonArrayStream:
             if guessed is not None:
                 return guessed[0]
             self._miss()
-        end = self._span()
+        try:
+            end = self._span()
+        except JsonSyntaxError as e:
+            if e.truncated:
+                raise
+            return self._damaged(e)
         return self._decode_exact(decode, end)
+
+    def _damaged(self, error: JsonSyntaxError) -> Undecodable:
+        """Step over an element that is not valid JSON when its brackets show where it ends
+        and a ``,`` or ``]`` follows; otherwise re-raise ``error`` (reading stops there)."""
+        while True:
+            end = structural_end(self._buf, self._pos)
+            if end is not None:
+                break
+            if len(self._buf) - self._pos > MAX_DAMAGED or not self._more():
+                raise error
+        size = end - self._pos  # ``_more`` moves the buffer: keep positions relative
+        while self._skip_ws_in_buffer(self._pos + size) >= len(self._buf) and self._more():
+            pass
+        after = self._skip_ws_in_buffer(self._pos + size)
+        if after >= len(self._buf) or self._buf[after] not in (_COMMA, _BRACKET_CLOSE,
+                                                               _CLOSE_BRACE):
+            raise error
+        raw = self._buf[self._pos : self._pos + size]
+        self._pos += size
+        return Undecodable(raw, f"not valid JSON ({error.detail})", invalid=True)
 
     def _miss(self) -> None:
         self._misses += 1
@@ -412,6 +515,15 @@ class JsonArrayStream:
         except RecursionError:
             return None
         except msgspec.DecodeError as e:
+            if _is_bad_utf8(e):
+                try:
+                    _RAW.decode(mv)
+                except (msgspec.DecodeError, RecursionError):
+                    return None
+                self._pos = end
+                self._next = at + pattern.open
+                self._misses = 0
+                return (_refused(mv, e),)
             n = _value_end(e)
             if n is None:
                 return None  # guessed too early (inside a string or a nested object)
@@ -430,6 +542,10 @@ class JsonArrayStream:
         try:
             value: T | Undecodable = decode(mv)
         except (msgspec.ValidationError, UnicodeDecodeError) as e:
+            value = _refused(mv, e)
+        except (msgspec.DecodeError, RecursionError) as e:
+            # Raw accepted these bytes but the typed decoder did not: invalid UTF-8 in a
+            # field it reads, or a depth it cannot reach.
             value = _refused(mv, e)
         self._pos = end
         return value

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import Diagnostics
 from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timings
+from .checks import plausible_time
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -36,7 +37,7 @@ def legacy_exchange(
     where = f"flow {n}"
     try:
         return _exchange(record, n, path)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
         detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         diagnostics.skip(path, where, f"damaged mitmproxy 0.10 flow record ({detail})")
         return None
@@ -64,8 +65,9 @@ def _version(value: object) -> str | None:
 
 
 def _number(value: object) -> float | None:
+    """A timestamp, None unless it is a plausible one (see :mod:`.checks`)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+        return float(value) if plausible_time(value) else None
     return None
 
 

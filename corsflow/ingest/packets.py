@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 from ..errors import IngestError
+from .compressed import open_input  # compressed captures, by magic bytes
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def read_frames(path: str, on_damage: list[CaptureDamage] | None = None) -> Iter
 def read_records(path: str, on_damage: list[CaptureDamage] | None = None) -> Iterator[Record]:
     """:func:`read_frames` as tuples (a dataclass per packet costs more than decoding it)."""
     try:
-        with open(path, "rb") as f:
+        with open_input(path) as f:
             head = f.read(24)
             if head[:4] in PCAP_MAGICS:
                 yield from _read_pcap(path, f, head, on_damage)
@@ -105,7 +106,7 @@ def read_records(path: str, on_damage: list[CaptureDamage] | None = None) -> Ite
 def capture_format(path: str) -> Literal["pcap", "pcapng"]:
     """``"pcap"`` or ``"pcapng"`` from the magic number (IngestError if neither)."""
     try:
-        with open(path, "rb") as f:
+        with open_input(path) as f:
             head = f.read(4)
     except OSError as e:
         raise IngestError(path, f"cannot open: {e.strerror or e}") from None

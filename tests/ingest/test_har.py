@@ -336,17 +336,46 @@ def test_response_variants(tmp_path: Path) -> None:
     assert exchanges[3].response is not None and exchanges[3].response.reason is None
 
 
-def test_invalid_utf8_in_a_used_field_skips_only_that_entry(tmp_path: Path) -> None:
+def test_invalid_utf8_in_a_used_field_is_read_as_latin1(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 (a producer writing a header's bytes as they came) are read
+    as the characters of the same value, as the Fetch standard decodes header bytes; the
+    entry is kept, and a body's bytes are never decoded at all."""
     odd = entry(_initiator=7)  # goes the lenient way, which must not decode the body either
     odd["response"]["content"]["text"] = "BODY"
-    path = write_har(tmp_path, [entry(url="https://a.example/BAD"), entry(),
-                                entry(response={"status": 200, "headers": [],
-                                                "content": {"text": "BODY"}}), odd])
-    data = path.read_bytes().replace(b"BAD", b"\xff\xfe").replace(b"BODY", b"\xff")
+    path = write_har(tmp_path, [
+        entry(url="https://a.example/BAD", headers=[{"name": "X-Name", "value": "caf-BAD"}]),
+        entry(),
+        entry(response={"status": 200, "headers": [], "content": {"text": "BODY"}}),
+        odd,
+    ])
+    data = path.read_bytes().replace(b"BAD", b"\xe9\xff").replace(b"BODY", b"\xff")
     path.write_bytes(data)
     exchanges, diagnostics = read(path)
-    assert [x.id for x in exchanges] == ["e1", "e2", "e3"]  # a bad body is never decoded
-    assert dict(diagnostics.skipped_by_reason) == {"entry is not valid UTF-8": 1}
+    assert [x.id for x in exchanges] == ["e0", "e1", "e2", "e3"]
+    assert diagnostics.skipped_count == 0
+    assert exchanges[0].url == "https://a.example/\u00e9\u00ff"
+    assert exchanges[0].request_headers.get("x-name") == "caf-\u00e9\u00ff"
+    assert any("Latin-1" in note for note in diagnostics.notes)
+
+
+def test_invalid_json_inside_one_entry_skips_only_that_entry(tmp_path: Path) -> None:
+    """NaN, a lone surrogate escape, an integer of thousands of digits and nesting too deep
+    for any decoder: the damaged entry is skipped and counted, the others are read."""
+    entries = [entry(url=f"https://a.example/{i}") for i in range(8)]
+    entries[1]["time"] = "NAN"
+    entries[3]["request"]["url"] = "LONE"
+    entries[5]["_deep"] = "DEEP"
+    entries[6]["time"] = "HUGE"
+    path = write_har(tmp_path, entries)
+    data = (path.read_bytes().replace(b'"NAN"', b"NaN").replace(b'"LONE"', b'"\\ud800x"')
+            .replace(b'"DEEP"', b"[" * 5000 + b"]" * 5000)
+            .replace(b'"HUGE"', b"9" * 5000))
+    path.write_bytes(data)
+    exchanges, diagnostics = read(path)
+    assert [x.url for x in exchanges] == [f"https://a.example/{i}" for i in (0, 2, 4, 6, 7)]
+    huge = exchanges[3]  # an integer of 5000 digits is no duration: the time is unknown
+    assert huge.timings is not None and huge.timings.total is None
+    assert dict(diagnostics.skipped_by_reason) == {"entry is not valid JSON": 3}
 
 
 def test_tricky_strings_and_formatting_give_identical_exchanges(tmp_path: Path) -> None:
@@ -494,9 +523,22 @@ def test_truncated_after_some_entries_keeps_them(tmp_path: Path) -> None:
     assert any(f"byte {cut}" in n for n in diagnostics.notes)
 
 
-def test_syntax_error_after_some_entries_keeps_them(tmp_path: Path) -> None:
-    path = write_har(tmp_path, [entry(url=f"https://a.example/{i}") for i in range(4)])
+def test_syntax_error_inside_an_entry_skips_that_entry(tmp_path: Path) -> None:
+    """The entry's brackets still show where it ends: only it is lost."""
+    path = write_har(tmp_path, [entry(url=f"https://a.example/{i}") for i in range(5)])
     path.write_bytes(path.read_bytes().replace(b'"https://a.example/3"', b'"x" "y"'))
+    exchanges, diagnostics = read(path)
+    assert [x.id for x in exchanges] == ["e0", "e1", "e2", "e4"]
+    assert diagnostics.skipped[0].where == "entry 3"
+    assert diagnostics.skipped[0].reason == "entry is not valid JSON"
+
+
+def test_syntax_error_between_entries_keeps_those_before(tmp_path: Path) -> None:
+    path = write_har(tmp_path, [entry(url=f"https://a.example/{i}") for i in range(4)])
+    data = path.read_bytes()
+    third = data.index(b'"startedDateTime"', data.index(b'"https://a.example/2"'))
+    cut = data.rindex(b",", 0, third)
+    path.write_bytes(data[:cut] + b" x " + data[cut:])
     exchanges, diagnostics = read(path)
     assert len(exchanges) == 3
     assert diagnostics.skipped[0].where == "entry 3"
@@ -510,9 +552,9 @@ def test_absurd_nesting_stops_reading_without_a_traceback(tmp_path: Path) -> Non
     deep = b'"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b", "
     path.write_bytes(data[:second] + deep + data[second:])
     exchanges, diagnostics = read(path)
-    assert len(exchanges) == 1
+    assert [x.id for x in exchanges] == ["e0", "e2"]
     assert diagnostics.skipped[0].where == "entry 1"
-    assert any("nested too deeply" in n for n in diagnostics.notes)
+    assert diagnostics.skipped[0].reason == "entry is not valid JSON"
 
 
 def test_broken_first_entry_raises(tmp_path: Path) -> None:

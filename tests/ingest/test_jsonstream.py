@@ -107,9 +107,25 @@ def test_values_the_decoder_refuses_come_back_whole() -> None:
     assert isinstance(values[3], Undecodable) and values[3].bad_utf8
 
 
+@pytest.mark.parametrize("bad", [
+    b'{"a": 1 "b": 2}', b'{"a": NaN}', b'{"a": "\\ud800"}', b"[" * 3000 + b"]" * 3000, b"-Infinity",
+    b'{"a": "}\\"]", "b" "c"}',
+])
+@pytest.mark.parametrize("chunk", [3, 64, None])
+def test_an_element_that_is_not_json_is_stepped_over(bad: bytes, chunk: int | None) -> None:
+    """Its brackets and strings still show where it ends: it comes back as Undecodable and
+    the elements after it are read."""
+    data = b'{"log": {"entries": [{"a": 1}, ' + bad + b', {"a": 2}]}}'
+    s = JsonArrayStream(io.BytesIO(data), chunk)
+    s.find_array(PATH)
+    values = [v for _, v in s.elements(decode_any)]
+    assert values[0] == {"a": 1} and values[2] == {"a": 2} and len(values) == 3
+    assert isinstance(values[1], Undecodable) and values[1].invalid and values[1].raw == bad
+
+
 @pytest.mark.parametrize("text, error", [
     (b'{"log": {"entries": [1, 2 3]}}', "not valid JSON near byte 26: expected ',' or ']', found '3'"),
-    (b'{"log": {"entries": [{"a": 1}, {"a": 1 "b": 2}]}}', "not valid JSON near byte 39: expected ',' or '}'"),
+    (b'{"log": {"entries": [{"a": 1}, {"a": 1 "b": 2} 3]}}', "not valid JSON near byte 39: expected ',' or '}'"),
     (b'{"log": {"entries": [{"a": 1}, {"a": -', "file ends at byte 38 in the middle of a value"),
     (b'{"log": {"entries": [{"a": 1},', "file ends at byte 30 (truncated?), expected an array"),
 ])
@@ -144,3 +160,14 @@ def test_msgspec_reports_where_a_value_ends() -> None:
 
 def test_bom_is_skipped() -> None:
     assert stream(b'\xef\xbb\xbf{"log": {"entries": [1]}}')[1] == [(24, 1)]
+
+
+@pytest.mark.parametrize("chunk", [4, None])
+def test_a_damaged_value_before_the_array_is_stepped_over(chunk: int | None) -> None:
+    """``log.pages`` holding NaN does not cost the entries."""
+    data = (b'{"log": {"pages": [{"x": NaN, "y": "\\ud800"}], "creator": {"name": "c"}, '
+            b'"entries": [{"a": 1}]}}')
+    s = JsonArrayStream(io.BytesIO(data), chunk)
+    captured = s.find_array(PATH, frozenset({("log", "creator")}))
+    assert captured == {("log", "creator"): b'{"name": "c"}'}
+    assert [v for _, v in s.elements(decode_any)] == [{"a": 1}]

@@ -1,0 +1,247 @@
+"""tnetstrings, the record format of mitmproxy's flow files, read with bounds.
+
+Each value is ``<length>:<payload><tag>``; the tag says the type: ``,`` bytes, ``;`` text,
+``#`` integer, ``^`` float, ``!`` boolean, ``~`` null, ``]`` list, ``}`` dictionary.
+mitmproxy's own parser trusts the file: a length prefix of 999999999999 makes it allocate a
+terabyte, a list nested a thousand deep exhausts the stack. This one reads a record in
+pieces (memory grows with what the file really holds), refuses nesting deeper than
+:data:`MAX_DEPTH`, numbers longer than a float or a 64-bit integer can be written in,
+and non-finite floats, raising :class:`TnetstringError` with the offset.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, BinaryIO
+
+MAX_DEPTH = 64
+"""mitmproxy's flows nest about six deep; deeper is damage or an attack."""
+_MAX_PREFIX = 12
+"""Digits of a length prefix: up to a terabyte, far beyond any real record."""
+_PIECE = 16 << 20
+_MAX_NUMBER = 40
+
+
+class TnetstringError(ValueError):
+    """A value that is not a well-formed tnetstring. ``truncated`` when the input ended."""
+
+    def __init__(self, message: str, *, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.truncated = truncated
+
+
+def read_record(fp: BinaryIO) -> tuple[bytes, int] | None:
+    """The next top-level record's payload and tag byte; None at a clean end of input.
+
+    Whitespace between records (some writers add a newline) is skipped. Raises
+    TnetstringError when the prefix is malformed or the input ends inside the record.
+    """
+    _skip_blanks(fp)
+    prefix = b""
+    while True:
+        c = fp.read(1)
+        if not c:
+            if prefix:
+                raise TnetstringError("the file ends inside a length prefix", truncated=True)
+            return None
+        if c == b":":
+            break
+        if not prefix and c in b" \t\r\n":
+            continue
+        if not c.isdigit() or len(prefix) >= _MAX_PREFIX:
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        prefix += c
+    if not prefix:
+        raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+    length = int(prefix)
+    pieces = []
+    left = length + 1  # the payload and its tag
+    while left:
+        piece = fp.read(min(left, _PIECE))
+        if not piece:
+            raise TnetstringError(f"the file ends inside a record of {length} bytes",
+                                  truncated=True)
+        pieces.append(piece)
+        left -= len(piece)
+    data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    return data[:-1], data[-1]
+
+
+SKIPPED = frozenset({"content", "certificate_list", "messages", "trailers", b"content"})
+"""Keys whose values are never needed (bodies, certificates, WebSocket messages): they are
+stepped over without being decoded, and read as None."""
+
+
+def _skip_blanks(fp: BinaryIO) -> None:
+    """Step over whitespace between records a buffer at a time (a file may hold megabytes)."""
+    peek = getattr(fp, "peek", None)
+    if peek is None:
+        return
+    while True:
+        ahead = peek(1 << 16)
+        if not ahead:
+            return
+        blank = len(ahead) - len(ahead.lstrip(b" \t\r\n"))
+        if not blank:
+            return
+        fp.read(blank)
+
+
+def loads(payload: bytes, tag: int, skip: frozenset[Any] = SKIPPED) -> Any:
+    """The value of one record (payload and tag as :func:`read_record` returns them); the
+    values of ``skip`` keys in any dictionary are read as None, without being decoded."""
+    return _value(payload, 0, len(payload), tag, 0, skip)
+
+
+Wanted = dict[str, "Wanted | str | None"]
+"""Which keys of a dictionary to decode: None decodes the whole value, a dictionary only
+those of its keys (recursively), :data:`PAIRS` a list of ``[bytes, bytes]`` pairs (header
+fields) as a list of tuples of text; other keys are left out without being decoded."""
+PAIRS = "pairs"
+
+
+def loads_only(payload: bytes, tag: int, wanted: Wanted) -> Any:
+    """Like :func:`loads`, decoding only the ``wanted`` keys of the dictionaries on their
+    path; a value of another shape than ``wanted`` expects is decoded whole."""
+    return _wanted(payload, 0, len(payload), tag, wanted, 0)
+
+
+def _wanted(data: bytes, start: int, stop: int, tag: int, wanted: Wanted, depth: int) -> Any:
+    if tag != 0x7D:
+        return _value(data, start, stop, tag, depth, SKIPPED)
+    if depth >= MAX_DEPTH:
+        raise TnetstringError("nested too deeply")
+    items = _items(data, start, stop)
+    if len(items) % 2:
+        raise TnetstringError("a dictionary key without a value")
+    result: dict[Any, Any] = {}
+    for i in range(0, len(items), 2):
+        a, b, t = items[i]
+        if t != 0x3B:
+            if t != 0x2C:
+                raise TnetstringError("a dictionary key that is not a string")
+            result[data[a:b]] = None  # byte keys (old formats) are decoded in full later
+            continue
+        key = data[a:b].decode("utf-8", "surrogateescape")
+        if key not in wanted:
+            continue
+        a, b, t = items[i + 1]
+        sub = wanted[key]
+        if sub is None:
+            result[key] = _value(data, a, b, t, depth + 1, SKIPPED)
+        elif sub == PAIRS and t == 0x5D:
+            result[key] = _pairs(data, a, b)
+        elif isinstance(sub, dict):
+            result[key] = _wanted(data, a, b, t, sub, depth + 1)
+        else:
+            result[key] = _value(data, a, b, t, depth + 1, SKIPPED)
+    return result
+
+
+def _pairs(data: bytes, pos: int, end: int) -> list[tuple[str, str]]:
+    """A list of two-byte-string lists, as text pairs (isomorphic decode: each byte the
+    code point of the same value), in one loop: a flow has dozens of header fields."""
+    out = []
+    find = data.find
+    while pos < end:
+        colon = find(b":", pos, end)
+        if colon <= pos or colon - pos > _MAX_PREFIX or not data[pos:colon].isdigit():
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        inner = colon + 1
+        stop = inner + int(data[pos:colon])
+        if stop >= end or data[stop] != 0x5D:
+            raise TnetstringError("a header field that is not a list")
+        fields = []
+        while inner < stop:
+            colon = find(b":", inner, stop)
+            if colon <= inner or colon - inner > _MAX_PREFIX or not data[inner:colon].isdigit():
+                raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+            a = colon + 1
+            b = a + int(data[inner:colon])
+            if b >= stop or data[b] != 0x2C:
+                raise TnetstringError("a header name or value that is not a byte string")
+            fields.append(data[a:b].decode("latin-1"))
+            inner = b + 1
+        if len(fields) != 2:
+            raise TnetstringError("a header field that is not a name and a value")
+        out.append((fields[0], fields[1]))
+        pos = stop + 1
+    return out
+
+
+def _value(data: bytes, start: int, stop: int, tag: int, depth: int,
+           skip: frozenset[Any]) -> Any:
+    if tag == 0x2C:  # ,
+        return data[start:stop]
+    if tag == 0x3B:  # ;
+        return data[start:stop].decode("utf-8", "surrogateescape")
+    if tag == 0x23:  # #
+        if stop - start > _MAX_NUMBER:
+            raise TnetstringError("an integer too long to be one")
+        try:
+            return int(data[start:stop])
+        except ValueError:
+            raise TnetstringError("an integer that is not one") from None
+    if tag == 0x5E:  # ^
+        if stop - start > _MAX_NUMBER:
+            raise TnetstringError("a float too long to be one")
+        try:
+            number = float(data[start:stop])
+        except ValueError:
+            raise TnetstringError("a float that is not one") from None
+        if not math.isfinite(number):
+            raise TnetstringError("a float that is not finite")
+        return number
+    if tag == 0x21:  # !
+        text = data[start:stop]
+        if text == b"true":
+            return True
+        if text == b"false":
+            return False
+        raise TnetstringError("a boolean that is not one")
+    if tag == 0x7E:  # ~
+        if stop != start:
+            raise TnetstringError("a null with a payload")
+        return None
+    if tag != 0x5D and tag != 0x7D:
+        raise TnetstringError(f"an unknown type tag {chr(tag)!r}")
+    if depth >= MAX_DEPTH:
+        raise TnetstringError("nested too deeply")
+    depth += 1
+    items = _items(data, start, stop)
+    if tag == 0x5D:  # ]
+        return [_value(data, a, b, t, depth, skip) for a, b, t in items]
+    result: dict[Any, Any] = {}  # }
+    if len(items) % 2:
+        raise TnetstringError("a dictionary key without a value")
+    for i in range(0, len(items), 2):
+        a, b, t = items[i]
+        if t == 0x3B:
+            key: Any = data[a:b].decode("utf-8", "surrogateescape")
+        elif t == 0x2C:
+            key = data[a:b]
+        else:
+            raise TnetstringError("a dictionary key that is not a string")
+        a, b, t = items[i + 1]
+        result[key] = None if key in skip else _value(data, a, b, t, depth, skip)
+    return result
+
+
+def _items(data: bytes, pos: int, end: int) -> list[tuple[int, int, int]]:
+    """(start, stop, tag) of each value one after another in ``data[pos:end]``."""
+    out = []
+    find = data.find
+    while pos < end:
+        colon = find(b":", pos, end)
+        if colon <= pos or colon - pos > _MAX_PREFIX:
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        digits = data[pos:colon]
+        if not digits.isdigit():
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        start = colon + 1
+        stop = start + int(digits)
+        if stop >= end:
+            raise TnetstringError("a value longer than what holds it")
+        out.append((start, stop, data[stop]))
+        pos = stop + 1
+    return out
