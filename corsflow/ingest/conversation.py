@@ -237,8 +237,9 @@ def _content_length(value: str | None) -> int | None:
     parts = {p.strip() for p in value.split(",")}
     if len(parts) != 1:
         return None
-    text = parts.pop()
-    return int(text) if text.isascii() and text.isdigit() else None
+    text = parts.pop().lstrip("0") or "0"
+    # 1*DIGIT; past 18 digits no capture holds the body (and int() refuses 4,301 digits).
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def endpoint_text(endpoint: bytes) -> str:
@@ -463,5 +464,5 @@ class Conversation:
             for req in self.queue:
                 self.emit(req, None, None, reason)
             self.queue.clear()
-        self.sides[0].stream.pending.clear()
-        self.sides[1].stream.pending.clear()
+        self.sides[0].stream.clear_pending()
+        self.sides[1].stream.clear_pending()
