@@ -48,7 +48,7 @@ MAX_UNANSWERED = 256
 class Context:
     """What every conversation of one file shares: where exchanges go, and counters."""
 
-    __slots__ = ("copies", "exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
+    __slots__ = ("copies", "evicted", "exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
 
     def __init__(self, path: str, fmt: SourceFormat) -> None:
         self.path = path
@@ -59,6 +59,8 @@ class Context:
         self.orphans = 0
         self.exchanges = 0
         self.copies = 0
+        self.evicted = 0
+        """Connections closed early because too many were open at once."""
 
 
 class _Pending:
