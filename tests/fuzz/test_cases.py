@@ -145,3 +145,31 @@ def test_half_open_connections_are_bounded_and_counted(tmp_path: Path,
     report = analyze_paths([str(path)], engine="chromium")
     notes = " ".join(report.notes)
     assert "closed early to bound memory" in notes, notes
+
+
+def _records(data: bytes, ng: bool) -> list[int]:
+    """Offsets of the packet records (pcap) or blocks (pcapng) of a little-endian capture."""
+    offsets = []
+    pos = 0 if ng else 24
+    while pos + 12 <= len(data):
+        offsets.append(pos)
+        if ng:
+            pos += struct.unpack_from("<I", data, pos + 4)[0]
+        else:
+            pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    return offsets
+
+
+@pytest.mark.parametrize("ng", [False, True], ids=["pcap", "pcapng"])
+def test_one_damaged_record_header_does_not_lose_the_rest(ng: bool, tmp_path: Path) -> None:
+    how = mutate.Capture(ng=ng)
+    data = bytearray(mutate.build_capture(mutate.http_session(), how))
+    offsets = _records(bytes(data), ng)
+    target = offsets[6 if ng else 3]  # a packet of the first request
+    struct.pack_into("<I", data, target + (4 if ng else 8), 0x7FFFFFF1)  # an absurd length
+    path = tmp_path / ("d.pcapng" if ng else "d.pcap")
+    path.write_bytes(bytes(data))
+    report = analyze_paths([str(path)], engine="chromium")
+    urls = [v.exchange.url for v in report.exchanges]
+    assert "http://api.example/old" in urls and "http://api.example/api/items" in urls, urls
+    assert any("skipped to the next good" in s.reason for s in report.skipped), report.skipped
