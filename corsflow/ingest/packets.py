@@ -72,6 +72,8 @@ class CaptureDamage(Exception):
         super().__init__(reason)
         self.packet = packet
         self.reason = reason
+        self.count = 1
+        """How many times this damage was met (counted together past a bound)."""
 
 
 Record = tuple[int, float, int, bytes, int]
@@ -119,9 +121,19 @@ def capture_format(path: str) -> Literal["pcap", "pcapng"]:
     raise IngestError(path, "not a pcap or pcapng file (unrecognised magic number)")
 
 
+_MAX_DAMAGE = 1000
+"""Damage records kept in full; past that they are counted on the last one of their reason."""
+
+
 def _damaged(sink: list[CaptureDamage] | None, packet: int, reason: str) -> None:
-    if sink is not None:
-        sink.append(CaptureDamage(packet, reason))
+    if sink is None:
+        return
+    if len(sink) >= _MAX_DAMAGE:
+        for d in reversed(sink):
+            if d.reason == reason:
+                d.count += 1
+                return
+    sink.append(CaptureDamage(packet, reason))
 
 
 def _read_pcap(
@@ -159,8 +171,10 @@ def _read_pcap(
                              f"corrupt packet record (captured length {caplen}); the rest of the"
                              " file is not read")
                     return
-                _damaged(on_damage, number + 1, f"corrupt packet record header (captured length "
-                         f"{caplen}): {found - pos} bytes skipped to the next good record")
+                log.debug("%s: packet %d: captured length %d: %d bytes skipped", path,
+                          number + 1, caplen, found - pos)
+                _damaged(on_damage, number + 1,
+                         "corrupt packet record header (skipped to the next good record)")
                 pos = found
                 continue
             stop = pos + 16 + caplen
@@ -286,8 +300,10 @@ def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) 
                         else "truncated block at end of file")
                 _damaged(on_damage, number + 1, what)
                 return
-            _damaged(on_damage, number + 1, f"corrupt pcapng block (length {blen}): "
-                     f"{found - pos} bytes skipped to the next good block")
+            log.debug("%s: packet %d: block length %d: %d bytes skipped", path, number + 1,
+                      blen, found - pos)
+            _damaged(on_damage, number + 1,
+                     "corrupt pcapng block length (skipped to the next good block)")
             pos = found
             continue
         body = pos + 8

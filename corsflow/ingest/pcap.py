@@ -221,6 +221,7 @@ def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
             diagnostics.note(f"{path}: {count} packets skipped: {reason} (first: packet {first})")
     for d in damage:
         diagnostics.skip(path, f"packet {d.packet}", d.reason)
+        diagnostics.skipped_by_reason[d.reason] += d.count - 1
     if decoder.cut:
         diagnostics.note(
             f"{path}: {decoder.cut} packets were cut short by the capture's snapshot length;"
