@@ -48,12 +48,12 @@ fuzz_settings = settings(
 
 
 @pytest.fixture
-def failures() -> Iterator[dict[str, tuple[str, bytes]]]:
+def failures() -> Iterator[dict[str, tuple[str, bytes, str]]]:
     """The last failing input per problem: Hypothesis replays the smallest one last, so
     that is the one written under out/fuzz/ (named by format and content)."""
-    found: dict[str, tuple[str, bytes]] = {}
+    found: dict[str, tuple[str, bytes, str]] = {}
     yield found
-    for problem, (fmt, data) in found.items():
+    for fmt, data, problem in found.values():
         FOUND.mkdir(parents=True, exist_ok=True)
         path = FOUND / f"{fmt}-{hashlib.sha256(data).hexdigest()[:12]}{mutate.SUFFIX[fmt]}"
         path.write_bytes(data)
@@ -65,7 +65,7 @@ def failures() -> Iterator[dict[str, tuple[str, bytes]]]:
 @given(data=st.data())
 def test_damaged_input_ends_in_a_report_or_one_line(
     fmt: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory,
-    failures: dict[str, tuple[str, bytes]],
+    failures: dict[str, tuple[str, bytes, str]],
 ) -> None:
     raw = mutate.mutated(fmt, data.draw, SEEDS)
     report = data.draw(st.sampled_from(REPORTS))
@@ -79,7 +79,7 @@ def test_damaged_input_ends_in_a_report_or_one_line(
     if problem is not None:
         # The kind of problem without its details, so shrinking keeps one input per kind.
         kind = re.sub(r"[0-9]+|'.*'", "", problem.split(" at corsflow/")[0])
-        failures[kind] = (fmt, raw)
+        failures[kind] = (fmt, raw, f"--format {report}: {problem}")
         pytest.fail(f"{fmt} ({len(raw)} bytes, --format {report}): {problem}; the input is "
                     f"written under {FOUND.relative_to(REPO_ROOT)}/ at the end of the test")
 
