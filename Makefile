@@ -48,3 +48,10 @@ upgrade: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache
+
+# Mutation fuzzing of every reader with a long random budget (make test runs a short fixed
+# one). Failing inputs are written to out/fuzz/: keep each as a case in tests/fuzz/cases/.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	CORSFLOW_FUZZ_RANDOM=1 CORSFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz/test_fuzz.py

@@ -1,14 +1,18 @@
 """The ``corsflow`` command: parse arguments, call the library, render, return an exit code.
 
-Exit codes: 0 the analysis ran (whatever it found); 1 ``check`` found findings at the level
-asked for; 2 bad input or usage (one line on stderr, never a traceback).
+Exit codes (:data:`EXIT_CODES`): 0 the analysis ran (whatever it found); 1 ``check`` found
+findings at the level asked for; 2 bad input or usage; 3 an internal error (a bug in
+corsflow, never a verdict on the capture). 2 and 3 print one line on stderr, never a
+traceback (``CORSFLOW_DEBUG=1`` shows it for a bug report).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -29,6 +33,14 @@ FORMATS = ("text", "json", "csv", "markdown", "html")
 CI_FORMATS = ("sarif", "junit", "github")
 ALL_FORMATS = (*FORMATS, *CI_FORMATS, "none")
 """Every --format some command takes (given before the command, it is checked after)."""
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES = """exit status:
+  0  the analysis ran (whatever it found)
+  1  check: findings at the --fail-on level or above
+  2  unreadable input or bad usage (one line on stderr names the file and the place)
+  3  internal error: a bug in corsflow, not a finding (one line on stderr;
+     CORSFLOW_DEBUG=1 prints the traceback)"""
 
 
 def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False) -> str:
@@ -63,7 +75,7 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
         return
     try:
-        with open(output, "w", encoding="utf-8") as f:
+        with open(output, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
     except OSError as e:
         raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
@@ -327,6 +339,25 @@ def cmd_addon_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_live(host: str, port: int, report: str | None) -> None:
+    """What would make mitmdump stop at start-up, said in one line before it starts."""
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--listen-port {port}: not a port number (0 to 65535)")
+    if report:
+        folder = os.path.dirname(os.path.abspath(report))
+        if not os.path.isdir(folder):
+            raise UsageError(f"{report}: cannot write the report: directory {folder} does not "
+                             "exist")
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"{report}: cannot write the report: directory {folder} is not "
+                             "writable")
+    try:
+        # As mitmproxy binds (SO_REUSEADDR on POSIX): a port only in TIME_WAIT is free.
+        socket.create_server((host, port)).close()
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     try:
         from .addon import run_live
@@ -335,16 +366,22 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.report and not args.report.lower().endswith(REPORT_SUFFIXES):
         raise UsageError(f"--report {args.report}: the live report is written as .json or "
                          ".html; give a name ending in one of them")
+    _check_live(args.listen_host, args.listen_port, args.report)
     settings: list[tuple[str, str]] = []
     if args.browser is not None:
         settings += [("corsflow_browser", args.browser), ("corsflow_browser_url", args.url)]
         if args.browser_arg:
             settings.append(("corsflow_browser_args", " ".join(args.browser_arg)))
     if args.web is not None:
+        _check_live("127.0.0.1", args.web, None)
         settings.append(("corsflow_web_port", str(args.web)))
     extra = [a for a in args.mitmdump_args if a != "--"]
-    return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra,
-                    settings=settings)
+    status = run_live(args.listen_host, args.listen_port, args.report, args.engine, extra,
+                      settings=settings)
+    if status:
+        # mitmdump printed why; its status 1 must not read as check's "findings found".
+        raise UsageError(f"mitmdump stopped with status {status} (its message is above)")
+    return EXIT_OK
 
 
 REPORT_SUFFIXES = (".json", ".html", ".htm")
@@ -365,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corsflow",
         description="Explain what the browser did with every cross-origin request in a "
-                    "captured session (HAR, pcap/pcapng, mitmproxy flows).")
+                    "captured session (HAR, pcap/pcapng, mitmproxy flows).",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"corsflow {__version__}")
     # -q, --engine and --format are taken before the command or after it alike; defaults are
     # filled in by _settle_globals once parsing is done (argparse.SUPPRESS keeps a value given
@@ -528,6 +566,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _utf8_output() -> None:
+    """Reports are UTF-8 whatever the locale (LANG=C included), and text that cannot be
+    encoded (a lone surrogate from a damaged capture) is escaped, never an exception."""
+    for stream, encoding in ((sys.stdout, "utf-8"), (sys.stderr, None)):
+        if isinstance(stream, io.TextIOWrapper):
+            try:
+                stream.reconfigure(encoding=encoding, errors="backslashreplace")
+            except (ValueError, OSError):
+                pass  # a stream already read from or closed keeps what it has
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    from .report.text import safe
+
+    line = safe(" ".join(text.split()))
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one line for a bug: the exception and the innermost corsflow frame it came from."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if os.sep + "corsflow" + os.sep in filename:
+            package = filename.rsplit(os.sep + "corsflow" + os.sep, 1)[1]
+            where = f" at corsflow/{package.replace(os.sep, '/')}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    what = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    return (f"corsflow: internal error (a bug in corsflow, not a finding): {_one_line(what)}"
+            f"{where}; CORSFLOW_DEBUG=1 shows the traceback")
+
+
 def _settle_globals(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Defaults of the options taken before or after the command, and --format checked
     against what the command offers."""
@@ -546,6 +617,7 @@ def _settle_globals(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _utf8_output()
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
         import argcomplete
@@ -558,11 +630,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except CorsflowError as e:
-        print(f"corsflow: error: {e}", file=sys.stderr)
-        return 2
+        print(f"corsflow: error: {_one_line(str(e), 1000)}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.
         sys.stderr.close()
-        return 0
+        return EXIT_OK
+    except Exception as e:  # the last resort: a bug must not look like a finding
+        if os.environ.get("CORSFLOW_DEBUG"):
+            raise
+        print(internal_error(e), file=sys.stderr)
+        return EXIT_INTERNAL

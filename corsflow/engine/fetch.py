@@ -294,12 +294,20 @@ def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
     WebKit parseInteger<int64_t>), which fails on overflow; Firefox reads digits only and
     saturates at its cap, so any run of digits is a number there.
     """
+    # int() refuses more than 4,300 digits: leading zeros go first, and a run of more than
+    # 19 digits is past any 64-bit integer anyway.
     if profile.max_age_accepts_sign:
         if _SIGNED.fullmatch(text) is None:
             return None
-        value = int(text)
+        digits = text.lstrip("+-").lstrip("0")
+        if len(digits) > 19:
+            return None
+        value = -int(digits or "0") if text[0] == "-" else int(digits or "0")
         return value if _INT64_MIN <= value <= _INT64_MAX else None
-    return int(text) if _DIGITS.fullmatch(text) is not None else None
+    if _DIGITS.fullmatch(text) is None:
+        return None
+    digits = text.lstrip("0") or "0"
+    return _INT64_MAX if len(digits) > 19 else min(int(digits), _INT64_MAX)
 
 
 def parse_max_age(values: tuple[str, ...], profile: EngineProfile) -> ParsedMaxAge:

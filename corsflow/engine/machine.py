@@ -684,8 +684,11 @@ def _redirect_check(exchange: Exchange) -> CheckResult | None:
     location = response.headers.get("location")
     if not location:
         return None
-    target = urljoin(exchange.url, location)
-    parts = urlsplit(target)
+    try:
+        target = urljoin(exchange.url, location)
+        parts = urlsplit(target)
+    except ValueError:
+        return None  # an unparsable Location ("http://[::1"): no credentials can be read in it
     if parts.username is None and parts.password is None:
         return None
     step = TraceStep("Redirect: Location without credentials", "fail",

@@ -48,7 +48,7 @@ MAX_UNANSWERED = 256
 class Context:
     """What every conversation of one file shares: where exchanges go, and counters."""
 
-    __slots__ = ("copies", "exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
+    __slots__ = ("copies", "evicted", "exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
 
     def __init__(self, path: str, fmt: SourceFormat) -> None:
         self.path = path
@@ -59,6 +59,8 @@ class Context:
         self.orphans = 0
         self.exchanges = 0
         self.copies = 0
+        self.evicted = 0
+        """Connections closed early because too many were open at once."""
 
 
 class _Pending:
@@ -237,8 +239,9 @@ def _content_length(value: str | None) -> int | None:
     parts = {p.strip() for p in value.split(",")}
     if len(parts) != 1:
         return None
-    text = parts.pop()
-    return int(text) if text.isascii() and text.isdigit() else None
+    text = parts.pop().lstrip("0") or "0"
+    # 1*DIGIT; past 18 digits no capture holds the body (and int() refuses 4,301 digits).
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def endpoint_text(endpoint: bytes) -> str:
@@ -463,5 +466,5 @@ class Conversation:
             for req in self.queue:
                 self.emit(req, None, None, reason)
             self.queue.clear()
-        self.sides[0].stream.pending.clear()
-        self.sides[1].stream.pending.clear()
+        self.sides[0].stream.clear_pending()
+        self.sides[1].stream.clear_pending()

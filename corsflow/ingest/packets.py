@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 _BLOCK = 1 << 22  # bytes read from the file at a time
 _MAX_RECORD = 1 << 24  # a record longer than this is a corrupt header, not a packet
+_RESYNC_WINDOW = 1 << 20
+"""Bytes searched after a corrupt record header for the next plausible one: a damaged header
+loses the bytes up to there, not the rest of the file."""
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -70,6 +73,8 @@ class CaptureDamage(Exception):
         super().__init__(reason)
         self.packet = packet
         self.reason = reason
+        self.count = 1
+        """How many times this damage was met (counted together past a bound)."""
 
 
 Record = tuple[int, float, int, bytes, int]
@@ -117,9 +122,19 @@ def capture_format(path: str) -> Literal["pcap", "pcapng"]:
     raise IngestError(path, "not a pcap or pcapng file (unrecognised magic number)")
 
 
+_MAX_DAMAGE = 1000
+"""Damage records kept in full; past that they are counted on the last one of their reason."""
+
+
 def _damaged(sink: list[CaptureDamage] | None, packet: int, reason: str) -> None:
-    if sink is not None:
-        sink.append(CaptureDamage(packet, reason))
+    if sink is None:
+        return
+    if len(sink) >= _MAX_DAMAGE:
+        for d in reversed(sink):
+            if d.reason == reason:
+                d.count += 1
+                return
+    sink.append(CaptureDamage(packet, reason))
 
 
 def _read_pcap(
@@ -137,6 +152,7 @@ def _read_pcap(
     buf = b""
     pos = 0
     number = 0
+    last_sec: int | None = None
     while True:
         chunk = f.read(_BLOCK)
         eof = not chunk
@@ -147,12 +163,26 @@ def _read_pcap(
         while end - pos >= 16:
             sec, frac, caplen, wire_len = record(buf, pos)
             if caplen > limit:
-                _damaged(on_damage, number + 1, f"corrupt packet record (captured length {caplen})")
-                return
+                if not eof and end - pos < _RESYNC_WINDOW:
+                    break  # read on: the next good record may lie past this block
+                found = _pcap_resync(buf, pos + 1, min(end, pos + _RESYNC_WINDOW), record, limit,
+                                     eof and pos + _RESYNC_WINDOW >= end, last_sec)
+                if found is None:
+                    _damaged(on_damage, number + 1,
+                             f"corrupt packet record (captured length {caplen}); the rest of the"
+                             " file is not read")
+                    return
+                log.debug("%s: packet %d: captured length %d: %d bytes skipped", path,
+                          number + 1, caplen, found - pos)
+                _damaged(on_damage, number + 1,
+                         "corrupt packet record header (skipped to the next good record)")
+                pos = found
+                continue
             stop = pos + 16 + caplen
             if stop > end:
                 break
             number += 1
+            last_sec = sec
             yield number, sec + frac * unit, linktype, buf[pos + 16 : stop], wire_len
             pos = stop
         if eof:
@@ -160,6 +190,31 @@ def _read_pcap(
                 what = "packet" if end - pos >= 16 else "packet record header"
                 _damaged(on_damage, number + 1, f"{what} truncated at end of file")
             return
+
+
+def _pcap_resync(buf: bytes, start: int, end: int, record: Callable[[bytes, int], tuple[int, ...]],
+                 limit: int, at_eof: bool, last_sec: int | None) -> int | None:
+    """The first offset in ``buf[start:end]`` where a plausible record header (lengths that
+    fit, a time within a day of the last good record) is followed by another one or by the
+    end of the file: two in a row are not chance."""
+    def plausible(q: int) -> int | None:
+        sec, frac, caplen, wire_len = record(buf, q)
+        if caplen > limit or wire_len < caplen or frac >= 1_000_000_000:
+            return None
+        if last_sec is not None and abs(sec - last_sec) > 86400:
+            return None
+        return q + 16 + caplen
+
+    for q in range(start, end - 15):
+        after = plausible(q)
+        if after is None:
+            continue
+        if after + 16 <= len(buf):
+            if plausible(after) is not None:
+                return q
+        elif after == len(buf) and at_eof:
+            return q
+    return None
 
 
 _SHB = 0x0A0D0D0A
@@ -224,17 +279,34 @@ def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) 
             epb = struct.Struct(order + "IIIIIII").unpack_from
         first = False
         blen = struct.unpack_from(order + "I", buf, pos + 4)[0]
-        if blen < 12 or blen % 4 or blen > _MAX_RECORD:
-            _damaged(on_damage, number + 1, f"corrupt pcapng block (length {blen})")
-            return
-        while len(buf) - pos < blen and not eof:
-            chunk = f.read(max(_BLOCK, blen))
-            eof = not chunk
-            buf = buf[pos:] + chunk
-            pos = 0
-        if len(buf) - pos < blen:
-            _damaged(on_damage, number + 1, "truncated block at end of file")
-            return
+        bad = blen < 12 or blen % 4 or blen > _MAX_RECORD
+        if not bad:
+            while len(buf) - pos < blen and not eof:
+                chunk = f.read(max(_BLOCK, blen))
+                eof = not chunk
+                buf = buf[pos:] + chunk
+                pos = 0
+            # The length is written again at the block's end: a mismatch is a damaged length.
+            bad = (len(buf) - pos >= blen
+                   and struct.unpack_from(order + "I", buf, pos + blen - 4)[0] != blen)
+        if bad or len(buf) - pos < blen:
+            while len(buf) - pos < _RESYNC_WINDOW and not eof:
+                chunk = f.read(_BLOCK)
+                eof = not chunk
+                buf = buf[pos:] + chunk
+                pos = 0
+            found = _pcapng_resync(buf, pos + 4, min(len(buf), pos + _RESYNC_WINDOW), order)
+            if found is None:
+                what = (f"corrupt pcapng block (length {blen})" if bad
+                        else "truncated block at end of file")
+                _damaged(on_damage, number + 1, what)
+                return
+            log.debug("%s: packet %d: block length %d: %d bytes skipped", path, number + 1,
+                      blen, found - pos)
+            _damaged(on_damage, number + 1,
+                     "corrupt pcapng block length (skipped to the next good block)")
+            pos = found
+            continue
         body = pos + 8
         bend = pos + blen - 4
         if btype == _IDB:
@@ -256,6 +328,24 @@ def _read_pcapng(path: str, f: BinaryIO, on_damage: list[CaptureDamage] | None) 
                 last_ts = frame[1]
                 yield frame
         pos += blen
+
+
+_RESYNC_TYPES = (_EPB, _SPB, _IDB, _OPB)
+
+
+def _pcapng_resync(buf: bytes, start: int, end: int, order: str) -> int | None:
+    """The first 4-aligned offset after ``start`` where a packet or interface block starts
+    whose length is repeated at its end, as pcapng writes every block."""
+    u32 = struct.Struct(order + "I").unpack_from
+    n = len(buf)
+    for q in range(start, end - 11, 4):
+        if u32(buf, q)[0] not in _RESYNC_TYPES:
+            continue
+        blen = u32(buf, q + 4)[0]
+        if 12 <= blen <= _MAX_RECORD and not blen % 4 and q + blen <= n \
+                and u32(buf, q + blen - 4)[0] == blen:
+            return q
+    return None
 
 
 def _parse_idb(buf: bytes, body: int, bend: int, order: str) -> _Interface:

@@ -30,6 +30,10 @@ IDLE_TIMEOUT = 300.0
 """Seconds of capture time after which a silent connection is closed and forgotten."""
 IN_FLIGHT_TIMEOUT = 1800.0
 """The same for a connection with a request still waiting for its response (a long poll)."""
+MAX_CONNECTIONS = 1 << 15
+"""Connections followed at once. Past it the least recently active quarter is closed early
+(counted in the diagnostics): a flood of half-open connections (a SYN scan, a million
+connections a minute) must not make memory follow the input instead of what is live."""
 _SWEEP_EVERY = 1 << 15  # packets between idle sweeps
 _RECENT = 1 << 16  # closed connections whose sequence ranges are kept, to spot a second copy
 
@@ -65,6 +69,11 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
                 # Late ACKs, FINs and resets of a connection already closed (or never seen)
                 # must not bring it back: its state would linger until the idle sweep.
                 continue
+            if len(table) >= 2 * MAX_CONNECTIONS:
+                ctx.evicted += _evict(table, recent)
+                if out:
+                    yield from out
+                    out.clear()
             conv = Conversation(ctx, src, dst)
             table[key] = (conv, 0)
             table[dst + src] = (conv, 1)
@@ -189,6 +198,18 @@ def _sweep(table: dict[bytes, tuple[Conversation, int]], now: float,
         _forget(table, a + b, b + a, recent)
 
 
+def _evict(table: dict[bytes, tuple[Conversation, int]],
+           recent: dict[bytes, tuple[int, int]]) -> int:
+    """Close the least recently active quarter of the connections; return how many."""
+    convs = sorted((conv for conv, d in table.values() if d == 0), key=lambda c: c.last_ts)
+    victims = convs[: max(1, len(convs) // 4)]
+    for conv in victims:
+        conv.close(NO_RESPONSE)
+        a, b = conv.sides[0].endpoint, conv.sides[1].endpoint
+        _forget(table, a + b, b + a, recent)
+    return len(victims)
+
+
 def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
             damage: list[CaptureDamage], ctx: Context, packets: int) -> None:
     for reason, count in decoder.skipped.items():
@@ -200,6 +221,7 @@ def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
             diagnostics.note(f"{path}: {count} packets skipped: {reason} (first: packet {first})")
     for d in damage:
         diagnostics.skip(path, f"packet {d.packet}", d.reason)
+        diagnostics.skipped_by_reason[d.reason] += d.count - 1
     if decoder.cut:
         diagnostics.note(
             f"{path}: {decoder.cut} packets were cut short by the capture's snapshot length;"
@@ -214,6 +236,12 @@ def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
         diagnostics.note(
             f"{path}: {ctx.h2} HTTP/2 cleartext connection(s) (prior knowledge or h2c upgrade) "
             "are not read: only HTTP/1.x is decoded from packet captures"
+        )
+    if ctx.evicted:
+        diagnostics.note(
+            f"{path}: {ctx.evicted} connection(s) were closed early to bound memory (more than "
+            f"{MAX_CONNECTIONS} open at once, the least recently active first); requests on "
+            "them that were still waiting are reported without a response"
         )
     if ctx.copies:
         diagnostics.note(

@@ -6,7 +6,9 @@ of the segment that carried it:
 
 * retransmissions and byte-identical duplicates are dropped (what was delivered stays: the
   first copy of a byte wins, as in most receivers);
-* segments ahead of the next expected byte wait in a bounded buffer until the hole fills;
+* segments ahead of the next expected byte wait in a bounded buffer until the hole fills
+  (bounded in bytes and in segments: a million one-byte segments out of order cost no more
+  than a few thousand; they are kept in a heap by offset, so draining is O(n log n));
 * a hole that will never fill becomes a ``gap(size)`` call: when the peer acknowledged bytes
   the capture never showed (the receiver got them, so no retransmission will come) and they
   still have not shown up a few packets or a second later (capture points do reorder a
@@ -22,10 +24,14 @@ distance of its sequence number from ``raw``.
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from typing import Protocol
 
 MAX_PENDING = 512 * 1024
 """Out-of-order bytes held per direction before the hole is declared lost."""
+MAX_PENDING_SEGMENTS = 4096
+"""Out-of-order segments held per direction before the hole is declared lost (tiny segments
+would otherwise cost far more memory than their bytes)."""
 ACK_GRACE_PACKETS = 8
 ACK_GRACE_SECONDS = 1.0
 """How long bytes the peer acknowledged may still arrive before they count as lost."""
@@ -53,6 +59,7 @@ class Stream:
         "last_packet",
         "last_ts",
         "limit",
+        "order",
         "origin",
         "pending",
         "pending_bytes",
@@ -69,6 +76,8 @@ class Stream:
         self.pos: int | None = None
         self.raw = 0
         self.pending: dict[int, tuple[bytes, float, int]] = {}
+        self.order: list[int] = []
+        """The keys of ``pending`` as a heap: the lowest offset first."""
         self.pending_bytes = 0
         self.fin: int | None = None
         """Offset of the FIN (the first position after the last data byte), once seen."""
@@ -143,27 +152,38 @@ class Stream:
         self.raw = (self.raw + (self.pos - pos)) & _M
 
     def _hold(self, start: int, payload: bytes, missing: int, ts: float, packet: int) -> None:
-        old = self.pending.get(start)
+        pending = self.pending
+        old = pending.get(start)
         if old is not None and len(old[0]) >= len(payload):
             return
+        if old is None:
+            heappush(self.order, start)
+        pending[start] = (payload, ts, packet)
         if missing:
             # Keep the cut length: the gap is re-created when the segment is delivered.
-            self.pending[start] = (payload, ts, packet)
-            self.pending[start + len(payload)] = (b"", ts, -missing)
-        else:
-            self.pending[start] = (payload, ts, packet)
+            tail = start + len(payload)
+            if tail not in pending:
+                heappush(self.order, tail)
+            pending[tail] = (b"", ts, -missing)
         self.pending_bytes += len(payload) - (len(old[0]) if old else 0)
-        if self.pending_bytes > self.limit:
-            self._skip_to(min(self.pending), ts, packet)
+        if self.pending_bytes > self.limit or len(pending) > MAX_PENDING_SEGMENTS:
+            self._skip_to(self.order[0], ts, packet)
+
+    def clear_pending(self) -> None:
+        self.pending.clear()
+        self.order.clear()
+        self.pending_bytes = 0
 
     def _drain(self) -> None:
         pending = self.pending
-        while pending:
-            start = min(pending)
+        order = self.order
+        while order:
+            start = order[0]
             pos = self.pos
             assert pos is not None
             if start > pos:
                 return
+            heappop(order)
             payload, ts, packet = pending.pop(start)
             self.pending_bytes -= len(payload)
             if packet < 0:  # a cut-off tail recorded by _hold
@@ -219,12 +239,12 @@ class Stream:
             return
         self.ack_target = None
         while self.pos is not None and self.pos < target:
-            nxt = min(self.pending) if self.pending else target
+            nxt = self.order[0] if self.order else target
             self._skip_to(min(nxt, target), ts, packet)
 
     def flush(self) -> None:
         """End of the connection or capture: deliver whatever waits, with its gaps."""
         if self.ack_target is not None:
             self.settle(self.last_ts, self.ack_tick + ACK_GRACE_PACKETS, self.last_packet)
-        while self.pending:
-            self._skip_to(min(self.pending), self.last_ts, self.last_packet)
+        while self.order:
+            self._skip_to(self.order[0], self.last_ts, self.last_packet)

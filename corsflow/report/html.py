@@ -383,6 +383,12 @@ def _charts(report: Report) -> str:
             data = _png(draw(report))
         except MissingDependency as err:
             return f'<p class="where">{e(err)}</p>'
+        except (ValueError, OverflowError, OSError):
+            # Times of a damaged capture (NaN, infinite, past year 9999) cannot be placed on
+            # an axis: the page goes without this chart rather than without everything.
+            out.append(f'<p class="where">{e(title)}: not drawn, the capture\'s times are '
+                       "out of range</p>")
+            continue
         out.append(
             f'<figure><img alt="{e(title)} chart" src="data:image/png;base64,{data}">'
             f"<figcaption>{e(caption)}</figcaption></figure>"

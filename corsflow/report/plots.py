@@ -231,7 +231,10 @@ def timeline(report: Report, origin: str | None = None, *, ax: Axes | None = Non
 
     xlabel = "seconds since the first cross-origin request"
     if cors:
-        xlabel += datetime.fromtimestamp(t0, tz=UTC).strftime(" (%Y-%m-%d %H:%M:%S UTC)")
+        try:
+            xlabel += datetime.fromtimestamp(t0, tz=UTC).strftime(" (%Y-%m-%d %H:%M:%S UTC)")
+        except (ValueError, OverflowError, OSError):
+            pass  # a damaged capture's time outside the calendar: the chart goes without its date
     axes[-1].set_xlabel(xlabel)
     if len(axes) > 1:
         fig.align_ylabels(axes)
