@@ -16,6 +16,7 @@ from .engine.machine import CorsMachine
 from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
+from .findings.browser import weigh_browser_decisions
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
 
@@ -83,9 +84,13 @@ class Analysis:
         self._findings: dict[tuple[str, str, str | None, str], Finding] = {}
         self._sources: dict[str, SourceInfo] = {}
         self.settled = 0
+        self._browser_evidence = False
+        """Some exchange carried the browser's own decisions (NetLog): weigh them."""
 
     def feed(self, exchange: Exchange) -> Fed:
         """Add one exchange; returns what it settled (possibly earlier exchanges)."""
+        if exchange.hints.browser is not None:
+            self._browser_evidence = True
         return self._take(self.machine.feed(exchange))
 
     def flush(self) -> Fed:
@@ -97,6 +102,8 @@ class Analysis:
 
     def _take(self, verdicts: list[ExchangeVerdict]) -> Fed:
         findings: list[Finding] = []
+        if self._browser_evidence:
+            verdicts = weigh_browser_decisions(verdicts, self.profile, findings)
         for v in verdicts:
             findings.extend(findings_for(v, self.profile))
             self.aggregator.add(v)

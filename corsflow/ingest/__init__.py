@@ -6,6 +6,7 @@ its input; :func:`open_capture` picks the reader from the file's content, never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from ..errors import Diagnostics, IngestError
@@ -19,6 +20,8 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _BOM = b"\xef\xbb\xbf"
+_NETLOG = re.compile(rb'\{\s*"constants"\s*:')
+"""Chromium's NetLog writer always puts ``constants`` first (net-export and --log-net-log)."""
 
 
 def detect_format(path: str) -> SourceFormat:
@@ -39,13 +42,15 @@ def detect_format(path: str) -> SourceFormat:
         return "pcapng"
     text = head[3:] if head.startswith(_BOM) else head
     stripped = text.lstrip()
+    if _NETLOG.match(stripped):
+        return "netlog"
     if stripped.startswith((b"{", b"[")):
         return "har"
     # mitmproxy's flow files are tnetstrings: "<length>:<payload><type>".
     colon = head.find(b":")
     if 0 < colon <= 10 and head[:colon].isdigit():
         return "mitmproxy"
-    raise IngestError(path, "not a HAR, pcap, pcapng or mitmproxy flow file (unrecognised content)")
+    raise IngestError(path, "not a HAR, NetLog, pcap, pcapng or mitmproxy flow file (unrecognised content)")
 
 
 def reader_for(fmt: SourceFormat) -> Reader:
@@ -54,6 +59,10 @@ def reader_for(fmt: SourceFormat) -> Reader:
         from .har import read_har
 
         return read_har
+    if fmt == "netlog":
+        from .netlog import read_netlog
+
+        return read_netlog
     if fmt in ("pcap", "pcapng"):
         from .pcap import read_pcap
 
