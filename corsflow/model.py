@@ -174,6 +174,8 @@ class BrowserDecision:
     """The ``Network.CorsError`` name of ``CORS_PREFLIGHT_ERROR``'s number, when known."""
     cors_error_number: int | None = None
     """The number as logged (kept when the name is unknown to this version of corsflow)."""
+    failed_parameter: str | None = None
+    """The method or header the failed check was about, when logged."""
     sent: bool = True
     """False for a request the browser never sent (its preflight failed)."""
 

@@ -74,8 +74,8 @@ def _preflight(v: ExchangeVerdict, b: BrowserDecision) -> tuple[ExchangeVerdict,
         elif v.cors_error != error and not (error is None and b.cors_error_number is not None):
             diffs.append(Difference("cors_error", _s(error), _s(v.cors_error)))
         changes.update(verdict=verdict, cors_error=error, unknown_reason=None)
-        if error != v.cors_error:
-            changes["failed_parameter"] = None
+        if error != v.cors_error or b.failed_parameter is not None:
+            changes["failed_parameter"] = b.failed_parameter
         if error in _CREDENTIALED_ERRORS:
             changes["credentials"] = "include"
     else:
@@ -126,8 +126,8 @@ def _request(v: ExchangeVerdict, b: BrowserDecision) -> tuple[ExchangeVerdict,
         elif b.cors_error is not None and v.cors_error != b.cors_error:
             diffs.append(Difference("cors_error", b.cors_error, _s(v.cors_error)))
         changes.update(verdict="blocked", cors_error=b.cors_error, unknown_reason=None)
-        if b.cors_error != v.cors_error:
-            changes["failed_parameter"] = None
+        if b.cors_error != v.cors_error or b.failed_parameter is not None:
+            changes["failed_parameter"] = b.failed_parameter
         if b.cors_error in _CREDENTIALED_ERRORS:
             changes["credentials"] = "include"
     elif b.preflight_passed is True:

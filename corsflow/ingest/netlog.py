@@ -96,6 +96,7 @@ class _Params(msgspec.Struct):
     status: Any = None
     source_dependency: _Dependency | None = None
     cors_error: Any = msgspec.field(default=None, name="cors-error")
+    failed_parameter: Any = msgspec.field(default=None, name="failed-parameter")
     error: Any = None
     net_error: Any = None
     location: Any = None
@@ -212,6 +213,8 @@ class _Request:
     hops: int = 0
     hop: _Hop | None = None
     alive: bool = False
+    cors_open: bool = False
+    """Inside CORS_REQUEST: the request lasts until it ends, across restarts."""
     pending: dict[str, Any] = field(default_factory=dict)
     """Decisions logged before the next hop starts (they concern that hop)."""
     preflights: list[int] = field(default_factory=list)
@@ -436,19 +439,32 @@ class _Builder:
         if event.phase == self.n.begin:
             self._get(sid, event).alive = True
         elif event.phase == self.n.end:
+            r = self.requests.get(sid)
+            if r is not None and r.cors_open:
+                # The CORS layer restarts the request after a redirect that needs a new
+                # preflight: the same source goes on, with a new REQUEST_ALIVE.
+                r.alive = False
+                r.net_error = self._net_error(p.net_error) or r.net_error
+                if r.hop is not None:
+                    self._emit_hop(r, r.hop, out)
+                    r.hop = None
+                return
             self._end(sid, event, out, net_error=p.net_error)
 
     def _on_cors_request(self, sid: int, event: _Event, p: _Params, out: list[Exchange]) -> None:
         r = self._get(sid, event)
         if event.phase == self.n.begin:
+            r.cors_open = True
             r.cors_url = p.url if isinstance(p.url, str) else None
             rh = p.request_headers
             if rh is not None:
                 r.cors_headers = _header_list(rh.headers)
                 if isinstance(rh.line, str):
                     r.cors_method = rh.line.split(" ", 1)[0] or None
-        elif event.phase == self.n.end and not r.alive:
-            self._end(sid, event, out, net_error=p.net_error)
+        elif event.phase == self.n.end:
+            r.cors_open = False
+            if not r.alive:
+                self._end(sid, event, out, net_error=p.net_error)
 
     def _on_check_cors_preflight_required(self, sid: int, event: _Event, p: _Params,
                                           out: list[Exchange]) -> None:
@@ -478,13 +494,13 @@ class _Builder:
 
     def _on_cors_preflight_result(self, sid: int, event: _Event, p: _Params,
                                   out: list[Exchange]) -> None:
-        r = self._get(sid, event)
-        r.pending["preflight_passed"] = True
-        self._outcome(r, out)
+        # The preflight's response passed and its result was made (and cached); the method
+        # and header checks against it come after, and may still log CORS_PREFLIGHT_ERROR.
+        self._get(sid, event).pending["preflight_result"] = True
 
     def _on_cors_preflight_cached_result(self, sid: int, event: _Event, p: _Params,
                                          out: list[Exchange]) -> None:
-        self._get(sid, event).pending["preflight_passed"] = True
+        self._get(sid, event).pending["preflight_result"] = True
 
     def _on_cors_preflight_error(self, sid: int, event: _Event, p: _Params,
                                  out: list[Exchange]) -> None:
@@ -492,11 +508,14 @@ class _Builder:
         r.pending["preflight_passed"] = False
         number = p.cors_error if p.cors_error.__class__ is int else None
         r.pending["cors_error_number"] = number
-        name = cors_error_name(number)
+        name = cors_error_name(number, self.n.version)
         r.pending["cors_error"] = name
+        if isinstance(p.failed_parameter, str) and p.failed_parameter:
+            r.pending["failed_parameter"] = p.failed_parameter
         if number is not None and name is None:
-            self.diagnostics.note(f"{self.path}: CorsError number {number} is newer than "
-                                  "this corsflow knows: reported by number")
+            self.diagnostics.note(f"{self.path}: CorsError number {number} has no name this "
+                                  f"corsflow can vouch for in Chromium {self.n.version or '(version not logged)'}: "
+                                  "reported by number, the model's check stands beside it")
         if isinstance(p.error, str):
             r.net_error = p.error if p.error.startswith("net::") else "net::" + p.error
         self._outcome(r, out)
@@ -508,6 +527,10 @@ class _Builder:
         r = self._get(sid, event)
         if r.hop is not None:
             self._emit_hop(r, r.hop, out)
+        if r.pending.pop("preflight_result", False):
+            # Sent after its preflight's result: every check of the preflight passed.
+            r.pending["preflight_passed"] = True
+            self._outcome(r, out)
         method = p.method if isinstance(p.method, str) and p.method else (r.cors_method or "GET")
         url = p.url if isinstance(p.url, str) else (r.cors_url or "")
         r.hop = _Hop(r.next_id(), self._time(event), method, url,
@@ -615,7 +638,8 @@ class _Builder:
             request_id=r.next_id(), preflight_passed=r.pending.get("preflight_passed"),
             cache=r.pending.get("cache"),
             cors_error=r.pending.get("cors_error"),
-            cors_error_number=r.pending.get("cors_error_number"))
+            cors_error_number=r.pending.get("cors_error_number"),
+            failed_parameter=r.pending.get("failed_parameter"))
         parked = self.parked.pop(psid, None)
         if parked is None:
             self.outcome[psid] = decision
@@ -664,7 +688,8 @@ class _Builder:
             # The request's Origin is what its preflight carried (#cors-preflight-fetch):
             # the CORS layer logs the headers before the network layer adds it.
             headers.append(("Origin", r.preflight_origin))
-        decision = _decision({**r.pending, "sent": False})
+        pending = {k: v for k, v in r.pending.items() if k != "preflight_result"}
+        decision = _decision({**pending, "sent": False})
         return Exchange(
             id=r.next_id(), method=r.cors_method or "GET",
             url=r.redirected_to or r.cors_url or "",
