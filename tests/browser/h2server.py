@@ -72,7 +72,7 @@ class TwoOriginsH2:
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -144,7 +144,7 @@ class TwoOriginsH2:
 
         try:
             loop.run_until_complete(main())
-        except BaseException as e:  # reported by start()/stop()
+        except (OSError, RuntimeError, ValueError) as e:  # reported by start()
             self._error = e
             self._started.set()
         finally:
