@@ -33,6 +33,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import methodcaller
 from typing import Any, BinaryIO
 
 import msgspec
@@ -209,7 +210,8 @@ class _Request:
     begun: float
     cors_url: str | None = None
     cors_method: str | None = None
-    cors_headers: tuple[tuple[str, str], ...] = ()
+    cors_headers: object = None
+    """The CORS layer's request header lines, parsed only if they are needed."""
     hops: int = 0
     hop: _Hop | None = None
     alive: bool = False
@@ -262,63 +264,107 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
     builder = _Builder(path, numbers, diagnostics)
     start = stream.offset
     fp.seek(start)
-    count = 0
-    for event in _events(path, fp, start, diagnostics, builder):
-        count += 1
-        yield from builder.feed(event)
+    wanted = builder.handlers
+    url_request = numbers.url_request
+    out = builder.out
+    for events in _blocks(path, fp, start, diagnostics, builder):
+        builder.events += len(events)
+        # The hot loop: most events are of types or sources never looked at.
+        for event in events:
+            handler = wanted.get(event.type)
+            if handler is None:
+                continue
+            source = event.source
+            if source is not None and source.type == url_request:
+                handler(source.id, event, builder.params(event))
+        if out:
+            yield from out
+            out.clear()
     if not builder.closed:
-        diagnostics.skip(path, f"event {count}", "NetLog truncated: the events after this "
-                         "point are missing")
+        diagnostics.skip(path, f"byte {builder.stopped_at}", "NetLog truncated: the events "
+                         "after this point are missing")
         diagnostics.note(f"{path}: the NetLog ends without its closing brackets (the browser "
-                         f"was closed or crashed while writing it): read {count} events up "
-                         f"to byte {builder.stopped_at}; {builder.live} requests in flight "
-                         "there are given as far as they got")
+                         f"was closed or crashed while writing it): read {builder.events} events "
+                         f"up to byte {builder.stopped_at}; {builder.live} requests "
+                         "in flight there are given as far as they got")
     yield from builder.finish()
 
 
-def _events(path: str, fp: BinaryIO, start: int, diagnostics: Diagnostics,
-            builder: _Builder) -> Iterator[_Event]:
-    """Every event, decoded a block of whole lines at a time."""
+def _blocks(path: str, fp: BinaryIO, start: int, diagnostics: Diagnostics,
+            builder: _Builder) -> Iterator[list[_Event]]:
+    """The events, a block of whole lines at a time, each block decoded by one msgspec call.
+
+    Chromium writes one event a line, each followed by a comma: a block becomes a JSON array
+    by putting ``[`` before it and turning its last comma into ``]``, in place (no copy).
+    """
     rest = b""
     offset = start
-    line_no = 0
     while True:
         chunk = fp.read(BLOCK)
-        data = rest + chunk if rest else chunk
         if not chunk:
             builder.stopped_at = offset
-            if data.strip():
+            if rest.strip():
                 # A last line without its newline: whole only if the array closes in it.
-                yield from _lines(path, data, offset, line_no, diagnostics, builder, last=True)
+                yield _lines(path, rest, offset, diagnostics, builder, last=True)
             return
-        cut = data.rfind(b"\n")
+        buf = bytearray(b"[")
+        buf += rest
+        buf += chunk
+        cut = buf.rfind(b"\n")
         if cut < 0:
-            rest = data
+            rest = bytes(buf[1:])
             continue
-        block, rest = data[: cut + 1], data[cut + 1 :]
-        body = block.strip()
-        if body.endswith(b","):
-            body = body[:-1]
-        events: list[_Event] | None
-        try:
-            events = _BLOCK_DECODER.decode(b"[" + body + b"]") if body else []
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            events = None
-        if events is not None:
-            yield from events
-            line_no += block.count(b"\n")
-        else:
-            yield from _lines(path, block, offset, line_no, diagnostics, builder)
-            line_no += block.count(b"\n")
+        rest = bytes(buf[cut + 1:])
+        end = cut
+        while end > 1 and buf[end - 1] in _WS:
+            end -= 1
+        events = _decode_block(buf, end)
+        if events is None:
+            # The array ends in this block ("}],"), or a line is damaged.
+            close = buf.find(b"}],\n")
+            if close < 0:
+                close = buf.find(b"}]\n")
+            events = _decode_block(buf, close + 2) if close > 0 else None
+            if events is not None:
+                builder.closed = True
+                yield events
+                return
+            yield _lines(path, bytes(buf[1:cut + 1]), offset, diagnostics, builder)
             if builder.closed:
                 return
-        offset += len(block)
+        else:
+            yield events
+        offset += cut
 
 
-def _lines(path: str, block: bytes, offset: int, line_no: int, diagnostics: Diagnostics,
-           builder: _Builder, last: bool = False) -> Iterator[_Event]:
-    """The slow path: one line at a time (the array's end, a damaged line, a cut file)."""
-    for k, line in enumerate(block.split(b"\n")):
+def _decode_block(buf: bytearray, end: int) -> list[_Event] | None:
+    """``buf[:end]`` (``[`` and whole event lines) as events; None if it is not just that."""
+    if end <= 1:
+        return []
+    last = buf[end - 1]
+    if last == _COMMA:
+        buf[end - 1] = _CLOSE
+    elif last != _CLOSE:
+        return None
+    try:
+        with memoryview(buf) as view:
+            return _BLOCK_DECODER.decode(view[:end])
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    finally:
+        buf[end - 1] = last
+
+
+_WS = frozenset(b" \t\r\n")
+_COMMA, _CLOSE = ord(","), ord("]")
+
+
+def _lines(path: str, block: bytes, offset: int, diagnostics: Diagnostics,
+           builder: _Builder, last: bool = False) -> list[_Event]:
+    """The slow path: one line at a time (a damaged line, a cut file, another layout)."""
+    events = []
+    for line in block.split(b"\n"):
+        here, offset = offset, offset + len(line) + 1
         text = line.strip()
         if not text:
             continue
@@ -327,42 +373,53 @@ def _lines(path: str, block: bytes, offset: int, line_no: int, diagnostics: Diag
             text = text[:-1].rstrip()
         if text.startswith(b"]"):
             builder.closed = True
-            return
+            break
         if text.endswith(b"]"):
             text, end = text[:-1].rstrip(), True
         try:
-            yield _EVENT_DECODER.decode(text)
+            events.append(_EVENT_DECODER.decode(text))
         except (msgspec.DecodeError, UnicodeDecodeError):
             if last and not end:
-                builder.stopped_at = offset
-                return  # the cut: the writer stopped inside this event
-            diagnostics.skip(path, f"line {line_no + k + 3}", "NetLog event unreadable")
+                builder.stopped_at = here
+                break  # the cut: the writer stopped inside this event
+            diagnostics.skip(path, f"byte {here}", "NetLog event unreadable")
         if end:
             builder.closed = True
-            return
-        offset += len(line) + 1
+            break
+    return events
 
 
-def _split_header(line: object) -> tuple[str, str] | None:
-    """``"Name: value"`` (HTTP/2 pseudo-headers ``":path: /x"`` too) as a pair."""
-    if line.__class__ is not str:
-        return None
-    assert isinstance(line, str)
-    at = line.find(":", 1)
-    if at <= 0:
-        return None
-    return line[:at], line[at + 1:].lstrip(" ")
+_split = methodcaller("split", ": ", 1)
 
 
 def _header_list(lines: object) -> tuple[tuple[str, str], ...]:
+    """``"Name: value"`` lines as pairs; HTTP/2 and HTTP/3 pseudo-headers (``":path: /x"``)
+    are left out, as they are not header fields."""
     if not isinstance(lines, list):
         return ()
-    pairs = []
-    for line in lines:
-        pair = _split_header(line)
-        if pair is not None and not pair[0].startswith(":"):
-            pairs.append(pair)
-    return tuple(pairs)
+    first = 0
+    n = len(lines)
+    # Chromium lists the pseudo-headers first; the rest is split in C.
+    while first < n and isinstance(lines[first], str) and lines[first][:1] == ":":
+        first += 1
+    try:
+        pairs = tuple(map(tuple, map(_split, lines[first:] if first else lines)))
+    except TypeError:  # a line that is not a string
+        pairs = tuple(tuple(line.split(": ", 1)) for line in lines[first:]
+                      if isinstance(line, str))
+    if sum(map(len, pairs)) == 2 * len(pairs):
+        return pairs
+    # "Name:" with an empty value has no ": " (and a pseudo-header out of place).
+    return tuple(pair for pair in map(_pair, pairs) if pair is not None)
+
+
+def _pair(parts: tuple[str, ...]) -> tuple[str, str] | None:
+    if parts[0][:1] == ":":
+        return None
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    name, sep, value = parts[0].partition(":")
+    return (name, value.strip()) if sep and name else None
 
 
 _STATUS_LINE = re.compile(r"(HTTP/\d(?:\.\d)?)\s+(\d{3})(?:\s+(.*))?")
@@ -384,6 +441,9 @@ class _Builder:
         """Preflights that ended before their request logged the outcome."""
         self.closed = False
         self.stopped_at = 0
+        self.events = 0
+        self.out: list[Exchange] = []
+        """Exchanges completed by the events fed so far, for the caller to take."""
         e = numbers.events
         self.handlers = {
             e.get(name, -1000 - i): getattr(self, "_on_" + name.lower())
@@ -401,29 +461,21 @@ class _Builder:
         except (TypeError, ValueError):
             return 0.0
 
-    def feed(self, event: _Event) -> list[Exchange]:
-        source = event.source
-        if source is None or source.type != self.n.url_request:
-            return []
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return []
-        params = None
-        if event.params:
-            try:
-                params = _PARAMS_DECODER.decode(event.params)
-            except (msgspec.DecodeError, UnicodeDecodeError):
-                params = None
-        out: list[Exchange] = []
-        handler(source.id, event, params or _NO_PARAMS, out)
-        return out
+    def params(self, event: _Event) -> _Params:
+        raw = event.params
+        if not raw:
+            return _NO_PARAMS
+        try:
+            return _PARAMS_DECODER.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return _NO_PARAMS
 
     def finish(self) -> Iterator[Exchange]:
         """End of the log: what is still in flight, as far as it got."""
         for sid in list(self.requests):
-            out: list[Exchange] = []
-            self._end(sid, None, out, cut=True)
-            yield from out
+            self._end(sid, None, cut=True)
+            yield from self.out
+            self.out.clear()
 
     # -- one handler per event type ---------------------------------------------------------------
 
@@ -435,7 +487,7 @@ class _Builder:
             r.parent = parent
         return r
 
-    def _on_request_alive(self, sid: int, event: _Event, p: _Params, out: list[Exchange]) -> None:
+    def _on_request_alive(self, sid: int, event: _Event, p: _Params) -> None:
         if event.phase == self.n.begin:
             self._get(sid, event).alive = True
         elif event.phase == self.n.end:
@@ -446,41 +498,38 @@ class _Builder:
                 r.alive = False
                 r.net_error = self._net_error(p.net_error) or r.net_error
                 if r.hop is not None:
-                    self._emit_hop(r, r.hop, out)
+                    self._emit_hop(r, r.hop)
                     r.hop = None
                 return
-            self._end(sid, event, out, net_error=p.net_error)
+            self._end(sid, event, net_error=p.net_error)
 
-    def _on_cors_request(self, sid: int, event: _Event, p: _Params, out: list[Exchange]) -> None:
+    def _on_cors_request(self, sid: int, event: _Event, p: _Params) -> None:
         r = self._get(sid, event)
         if event.phase == self.n.begin:
             r.cors_open = True
             r.cors_url = p.url if isinstance(p.url, str) else None
             rh = p.request_headers
             if rh is not None:
-                r.cors_headers = _header_list(rh.headers)
+                r.cors_headers = rh.headers
                 if isinstance(rh.line, str):
                     r.cors_method = rh.line.split(" ", 1)[0] or None
         elif event.phase == self.n.end:
             r.cors_open = False
             if not r.alive:
-                self._end(sid, event, out, net_error=p.net_error)
+                self._end(sid, event, net_error=p.net_error)
 
-    def _on_check_cors_preflight_required(self, sid: int, event: _Event, p: _Params,
-                                          out: list[Exchange]) -> None:
+    def _on_check_cors_preflight_required(self, sid: int, event: _Event, p: _Params) -> None:
         r = self._get(sid, event)
         if isinstance(p.preflight_required, bool):
             r.pending["preflight_required"] = p.preflight_required
         if isinstance(p.preflight_required_reason, str):
             r.pending["preflight_reason"] = p.preflight_required_reason
 
-    def _on_check_cors_preflight_cache(self, sid: int, event: _Event, p: _Params,
-                                       out: list[Exchange]) -> None:
+    def _on_check_cors_preflight_cache(self, sid: int, event: _Event, p: _Params) -> None:
         if isinstance(p.status, str):
             self._get(sid, event).pending["cache"] = p.status
 
-    def _on_cors_preflight_url_request(self, sid: int, event: _Event, p: _Params,
-                                       out: list[Exchange]) -> None:
+    def _on_cors_preflight_url_request(self, sid: int, event: _Event, p: _Params) -> None:
         dep = p.source_dependency
         if dep is None or dep.id.__class__ is not int:
             return
@@ -492,18 +541,15 @@ class _Builder:
         else:
             self.preflight_parent[dep.id] = sid
 
-    def _on_cors_preflight_result(self, sid: int, event: _Event, p: _Params,
-                                  out: list[Exchange]) -> None:
+    def _on_cors_preflight_result(self, sid: int, event: _Event, p: _Params) -> None:
         # The preflight's response passed and its result was made (and cached); the method
         # and header checks against it come after, and may still log CORS_PREFLIGHT_ERROR.
         self._get(sid, event).pending["preflight_result"] = True
 
-    def _on_cors_preflight_cached_result(self, sid: int, event: _Event, p: _Params,
-                                         out: list[Exchange]) -> None:
+    def _on_cors_preflight_cached_result(self, sid: int, event: _Event, p: _Params) -> None:
         self._get(sid, event).pending["preflight_result"] = True
 
-    def _on_cors_preflight_error(self, sid: int, event: _Event, p: _Params,
-                                 out: list[Exchange]) -> None:
+    def _on_cors_preflight_error(self, sid: int, event: _Event, p: _Params) -> None:
         r = self._get(sid, event)
         r.pending["preflight_passed"] = False
         number = p.cors_error if p.cors_error.__class__ is int else None
@@ -518,19 +564,18 @@ class _Builder:
                                   "reported by number, the model's check stands beside it")
         if isinstance(p.error, str):
             r.net_error = p.error if p.error.startswith("net::") else "net::" + p.error
-        self._outcome(r, out)
+        self._outcome(r)
 
-    def _on_url_request_start_job(self, sid: int, event: _Event, p: _Params,
-                                  out: list[Exchange]) -> None:
+    def _on_url_request_start_job(self, sid: int, event: _Event, p: _Params) -> None:
         if event.phase != self.n.begin:
             return
         r = self._get(sid, event)
         if r.hop is not None:
-            self._emit_hop(r, r.hop, out)
+            self._emit_hop(r, r.hop)
         if r.pending.pop("preflight_result", False):
             # Sent after its preflight's result: every check of the preflight passed.
             r.pending["preflight_passed"] = True
-            self._outcome(r, out)
+            self._outcome(r)
         method = p.method if isinstance(p.method, str) and p.method else (r.cors_method or "GET")
         url = p.url if isinstance(p.url, str) else (r.cors_url or "")
         r.hop = _Hop(r.next_id(), self._time(event), method, url,
@@ -554,20 +599,18 @@ class _Builder:
             if parent is not None and origin is not None:
                 parent.preflight_origin = origin
 
-    def _on_http_transaction_send_request_headers(self, sid: int, event: _Event, p: _Params,
-                                                  out: list[Exchange]) -> None:
+    def _on_http_transaction_send_request_headers(self, sid: int, event: _Event, p: _Params) -> None:
         self._send_headers(sid, event, p, None)
 
     def _on_http_transaction_http2_send_request_headers(self, sid: int, event: _Event,
-                                                        p: _Params, out: list[Exchange]) -> None:
+                                                        p: _Params) -> None:
         self._send_headers(sid, event, p, "HTTP/2")
 
     def _on_http_transaction_quic_send_request_headers(self, sid: int, event: _Event,
-                                                       p: _Params, out: list[Exchange]) -> None:
+                                                       p: _Params) -> None:
         self._send_headers(sid, event, p, "HTTP/3")
 
-    def _on_http_transaction_read_response_headers(self, sid: int, event: _Event, p: _Params,
-                                                   out: list[Exchange]) -> None:
+    def _on_http_transaction_read_response_headers(self, sid: int, event: _Event, p: _Params) -> None:
         r = self.requests.get(sid)
         if r is None or r.hop is None or not isinstance(p.headers, list) or not p.headers:
             return
@@ -584,17 +627,15 @@ class _Builder:
         hop.response_headers = _header_list(p.headers[1:])
         hop.answered = self._time(event)
 
-    def _on_url_request_redirected(self, sid: int, event: _Event, p: _Params,
-                                   out: list[Exchange]) -> None:
+    def _on_url_request_redirected(self, sid: int, event: _Event, p: _Params) -> None:
         r = self.requests.get(sid)
         if r is not None and isinstance(p.location, str):
             r.redirected_to = p.location  # the next URL_REQUEST_START_JOB starts that hop
 
-    def _on_computed_privacy_mode(self, sid: int, event: _Event, p: _Params,
-                                  out: list[Exchange]) -> None:
+    def _on_computed_privacy_mode(self, sid: int, event: _Event, p: _Params) -> None:
         pass
 
-    def _on_failed(self, sid: int, event: _Event, p: _Params, out: list[Exchange]) -> None:
+    def _on_failed(self, sid: int, event: _Event, p: _Params) -> None:
         r = self.requests.get(sid)
         if r is not None:
             r.net_error = self._net_error(p.net_error) or r.net_error
@@ -608,7 +649,7 @@ class _Builder:
         name = self.n.net_errors.get(number)
         return f"net::{name}" if name else f"net error {number}"
 
-    def _end(self, sid: int, event: _Event | None, out: list[Exchange], *,
+    def _end(self, sid: int, event: _Event | None, *,
              net_error: object = None, cut: bool = False) -> None:
         r = self.requests.pop(sid, None)
         if r is None:
@@ -618,18 +659,18 @@ class _Builder:
         if r.hop is not None:
             if cut and r.hop.status is None:
                 r.hop.failure = "the NetLog ends before the response"
-            self._emit_hop(r, r.hop, out)
+            self._emit_hop(r, r.hop)
             r.hop = None
         if r.cors_url is not None and r.pending.get("preflight_passed") is False:
-            out.append(self._unsent(r))
+            self.out.append(self._unsent(r))
         for psid in r.preflights:
             parked = self.parked.pop(psid, None)
             if parked is not None:
-                out.append(parked)
+                self.out.append(parked)
             if cut:
                 self.outcome.pop(psid, None)
 
-    def _outcome(self, r: _Request, out: list[Exchange]) -> None:
+    def _outcome(self, r: _Request) -> None:
         """The request logged its preflight's outcome: attach it to that preflight."""
         if not r.preflights:
             return
@@ -644,14 +685,14 @@ class _Builder:
         if parked is None:
             self.outcome[psid] = decision
         else:
-            out.append(_with_decision(parked, decision))
+            self.out.append(_with_decision(parked, decision))
 
-    def _emit_hop(self, r: _Request, hop: _Hop, out: list[Exchange]) -> None:
+    def _emit_hop(self, r: _Request, hop: _Hop) -> None:
         headers = hop.request_headers
         if headers is None:
             # Never reached the network (served from cache, failed before sending): the
             # headers the CORS layer saw are the best the log has.
-            headers = r.cors_headers
+            headers = _header_list(r.cors_headers)
         response = None
         if hop.status is not None:
             response = Response(hop.status, Headers(hop.response_headers), hop.reason,
@@ -679,11 +720,11 @@ class _Builder:
             elif r.parent in self.requests:
                 self.parked[r.sid] = ex  # its outcome is logged on the request, later
                 return
-        out.append(ex)
+        self.out.append(ex)
 
     def _unsent(self, r: _Request) -> Exchange:
         """A CORS request the browser never sent because its preflight failed."""
-        headers = list(r.cors_headers)
+        headers = list(_header_list(r.cors_headers))
         if r.preflight_origin is not None and not any(n.lower() == "origin" for n, _ in headers):
             # The request's Origin is what its preflight carried (#cors-preflight-fetch):
             # the CORS layer logs the headers before the network layer adds it.
