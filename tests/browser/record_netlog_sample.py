@@ -16,7 +16,7 @@ from .harness import Captures, run_session
 from .scenarios import all_scenarios
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "chromium-session.netlog.json"
-SCENARIOS = ("simple-get", "json-post", "no-acao", "preflight-no-acao", "method-not-allowed",
+SCENARIOS = ("simple-get", "no-acao", "preflight-no-acao", "method-not-allowed",
              "preflighted-redirect-307", "maxage-600")
 
 

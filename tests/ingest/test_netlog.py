@@ -40,6 +40,8 @@ def _write(path: Path, constants: dict, events: list[dict], *,  # type: ignore[t
 
 
 def test_sample_is_detected_and_read() -> None:
+    assert SAMPLE.stat().st_size < 300 * 1024  # samples stay small
+    assert b"/tmp/" not in SAMPLE.read_bytes()  # no paths of the recording machine
     assert detect_format(str(SAMPLE)) == "netlog"
     report = analyze_paths([str(SAMPLE)])
     assert report.sources[0].format == "netlog"
