@@ -1,9 +1,10 @@
-"""The two-origin scenario server over HTTPS and HTTP/2 (hypercorn), for NetLog ground truth.
+"""The two-origin scenario server over HTTPS, HTTP/2 and HTTP/3 (hypercorn), for NetLog truth.
 
 The same route table and request log as :mod:`.server`, served by a real HTTP/2 server:
 the page from ``https://localhost:P1``, the API from ``https://127.0.0.1:P2``, both bound to
 127.0.0.1, with a throwaway self-signed certificate made for the run (the browser is told to
-accept it). ALPN offers ``h2`` first, so Chromium speaks HTTP/2, which no pcap could read.
+accept it). ALPN offers ``h2`` first, so Chromium speaks HTTP/2, which no pcap could read;
+with ``quic=True`` the API also answers HTTP/3 on the same port over UDP (aioquic).
 """
 
 from __future__ import annotations
@@ -49,13 +50,28 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _spki_hash(cert_path: Path) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)): how Chromium names a key to trust."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
 class TwoOriginsH2:
     """The page and API servers over HTTPS/HTTP/2; a context manager like ``TwoOrigins``."""
 
-    def __init__(self, routes: dict[str, Route], workdir: Path) -> None:
+    def __init__(self, routes: dict[str, Route], workdir: Path, quic: bool = False) -> None:
         self.log = RequestLog()
         self.routes = dict(routes)
         self._cert, self._key = make_certificate(workdir)
+        self.spki = _spki_hash(self._cert)
         self._sockets = []
         for _ in range(2):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -68,6 +84,16 @@ class TwoOriginsH2:
         self.api_port = self._sockets[1].getsockname()[1]
         self.page_origin = f"https://localhost:{self.page_port}"
         self.api_origin = f"https://127.0.0.1:{self.api_port}"
+        self.quic = quic
+        self.chromium_args: tuple[str, ...] = (
+            "--ignore-certificate-errors", f"--ignore-certificate-errors-spki-list={self.spki}")
+        """What the browser needs for this server: accept the run's own certificate (QUIC
+        honours only the list of public-key hashes)."""
+        if quic:
+            # HTTP/3 for the API origin: the same port number over UDP, which Chromium is
+            # told to use from the first request (no Alt-Svc round trip).
+            self.chromium_args += ("--enable-quic",
+                                   f"--origin-to-force-quic-on=127.0.0.1:{self.api_port}")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -128,6 +154,8 @@ class TwoOriginsH2:
 
         config = Config()
         config.bind = [f"fd://{s.fileno()}" for s in self._sockets]
+        if self.quic:
+            config.quic_bind = [f"127.0.0.1:{self.api_port}"]
         config.certfile, config.keyfile = str(self._cert), str(self._key)
         config.alpn_protocols = ["h2", "http/1.1"]
         config.accesslog = None

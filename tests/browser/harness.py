@@ -253,8 +253,10 @@ def run_session(
                     if captures.netlog is not None:
                         args += [f"--log-net-log={captures.netlog}",
                                  "--net-log-capture-mode=Everything"]
-                    if srv.api_origin.startswith("https:"):
-                        args.append("--ignore-certificate-errors")  # the run's own certificate
+                    extra = getattr(srv, "chromium_args", ())  # e.g. its own certificate
+                    if "--enable-quic" in extra:
+                        args.remove("--disable-quic")
+                    args += extra
                     if mitm is not None:
                         # <-loopback> removes the implicit bypass of localhost and 127.0.0.1.
                         args += [f"--proxy-server=http://127.0.0.1:{mitm.port}",

@@ -3,7 +3,7 @@
 The direct session (every scenario, plain HTTP/1.1) runs with ``--log-net-log``, so its
 NetLog costs no extra browser run. A second, smaller session serves a subset of scenarios
 over HTTPS and HTTP/2 (hypercorn, a throwaway certificate the browser is told to accept):
-traffic no pcap can read. In both, every request the server received must be in the
+traffic no pcap can read, and a smaller one over HTTP/3 (QUIC). In each, every request the server received must be in the
 report with Chromium's role, verdict, CorsError, preflight and cache use, every request the
 browser blocked at its preflight must be reported blocked with the CorsError DevTools gave,
 and the model must not disagree with the browser's logged decisions.
@@ -36,19 +36,40 @@ H2_SCENARIOS = (
 )
 """Over HTTPS + HTTP/2: one of each kind of outcome, and one cache hit."""
 
+H3_SCENARIOS = ("simple-get", "json-post", "no-acao", "preflight-no-acao", "method-not-allowed",
+                "preflighted-redirect-307")
+"""Over HTTP/3 (QUIC): a smaller set, the same kinds."""
+
+
+def _tls_session(tmp_path_factory: pytest.TempPathFactory, names: tuple[str, ...],
+                 quic: bool) -> Session:
+    _need_browser()
+    for module, package in (("hypercorn", "'hypercorn>=0.16,<0.18'"), ("aioquic", "aioquic")):
+        if importlib.util.find_spec(module) is None:
+            missing(f"{module} is not installed (pip install {package})")
+    from .h2server import TwoOriginsH2
+
+    d = tmp_path_factory.mktemp("netlog-h3" if quic else "netlog-h2")
+    scenarios = [s for s in all_scenarios() if s.name in names]
+    assert len(scenarios) == len(names)
+    return run_session("direct", Captures(netlog=d / "session.netlog.json", workdir=d),
+                       scenarios, servers=functools.partial(TwoOriginsH2, workdir=d, quic=quic))
+
 
 @pytest.fixture(scope="module")
 def h2_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
-    _need_browser()
-    if importlib.util.find_spec("hypercorn") is None:
-        missing("hypercorn is not installed (pip install 'hypercorn>=0.16,<0.18')")
-    from .h2server import TwoOriginsH2
+    return _tls_session(tmp_path_factory, H2_SCENARIOS, quic=False)
 
-    d = tmp_path_factory.mktemp("netlog-h2")
-    scenarios = [s for s in all_scenarios() if s.name in H2_SCENARIOS]
-    assert len(scenarios) == len(H2_SCENARIOS)
-    return run_session("direct", Captures(netlog=d / "session.netlog.json", workdir=d),
-                       scenarios, servers=functools.partial(TwoOriginsH2, workdir=d))
+
+@pytest.fixture(scope="module")
+def h3_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
+    return _tls_session(tmp_path_factory, H3_SCENARIOS, quic=True)
+
+
+def _sent_with(path: Path, event: str) -> int:
+    data = json.loads(path.read_text())
+    number = data["constants"]["logEventTypes"][event]
+    return sum(1 for e in data["events"] if e["type"] == number)
 
 
 def compare_netlog(capture: str, session: Session, report: dict[str, Any]
@@ -106,12 +127,17 @@ def test_netlog_https_http2_matches_chromium(h2_session: Session) -> None:
     assert report["sources"][0]["format"] == "netlog"
     api = [e for e in report["exchanges"] if e["url"].startswith(h2_session.api_origin)]
     assert api and h2_session.api_origin.startswith("https://")
-    data = json.loads(path.read_text())
-    types = data["constants"]["logEventTypes"]
-    h2_sent = sum(1 for e in data["events"]
-                  if e["type"] == types["HTTP_TRANSACTION_HTTP2_SEND_REQUEST_HEADERS"])
-    assert h2_sent >= len(h2_session.wire)  # every request really went over HTTP/2
+    # Every request to the API really went over HTTP/2.
+    assert _sent_with(path, "HTTP_TRANSACTION_HTTP2_SEND_REQUEST_HEADERS") >= len(h2_session.wire)
     _check(compare_netlog("NetLog (HTTPS, HTTP/2)", h2_session, report))
+
+
+def test_netlog_http3_matches_chromium(h3_session: Session) -> None:
+    path = capture_file(h3_session, "netlog")
+    report = analyze_json(path)
+    # Every request to the API really went over QUIC.
+    assert _sent_with(path, "HTTP_TRANSACTION_QUIC_SEND_REQUEST_HEADERS") >= len(h3_session.wire)
+    _check(compare_netlog("NetLog (HTTP/3)", h3_session, report))
 
 
 def test_netlog_cut_short_is_read_up_to_the_cut(direct_session: Session, tmp_path: Path) -> None:
