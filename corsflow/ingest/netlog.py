@@ -89,6 +89,7 @@ class _Params(msgspec.Struct):
     method: Any = None
     initiator: Any = None
     request_type: Any = None
+    network_isolation_key: Any = None
     headers: Any = None
     line: Any = None
     request_headers: _CorsHeaders | None = None
@@ -127,8 +128,7 @@ _E = (
     "CHECK_CORS_PREFLIGHT_CACHE", "CORS_PREFLIGHT_URL_REQUEST", "CORS_PREFLIGHT_RESULT",
     "CORS_PREFLIGHT_CACHED_RESULT", "CORS_PREFLIGHT_ERROR", "HTTP_TRANSACTION_SEND_REQUEST_HEADERS",
     "HTTP_TRANSACTION_HTTP2_SEND_REQUEST_HEADERS", "HTTP_TRANSACTION_QUIC_SEND_REQUEST_HEADERS",
-    "HTTP_TRANSACTION_READ_RESPONSE_HEADERS", "URL_REQUEST_REDIRECTED", "COMPUTED_PRIVACY_MODE",
-    "FAILED",
+    "HTTP_TRANSACTION_READ_RESPONSE_HEADERS", "URL_REQUEST_REDIRECTED", "FAILED",
 )
 
 
@@ -191,6 +191,10 @@ class _Hop:
     method: str
     url: str
     request_type: str | None
+    initiator: str | None = None
+    """The origin that started the request (``"not an origin"`` for the browser itself)."""
+    partition: str | None = None
+    """Its network isolation key: top-level site and frame site (the cache partition)."""
     request_headers: tuple[tuple[str, str], ...] | None = None
     http_version: str | None = None
     status: int | None = None
@@ -578,9 +582,8 @@ class _Builder:
             self._outcome(r)
         method = p.method if isinstance(p.method, str) and p.method else (r.cors_method or "GET")
         url = p.url if isinstance(p.url, str) else (r.cors_url or "")
-        r.hop = _Hop(r.next_id(), self._time(event), method, url,
-                     p.request_type if isinstance(p.request_type, str) else None,
-                     decision=r.pending)
+        r.hop = _Hop(r.next_id(), self._time(event), method, url, _text(p.request_type),
+                     _text(p.initiator), _text(p.network_isolation_key), decision=r.pending)
         r.pending = {}
         r.hops += 1
 
@@ -631,9 +634,6 @@ class _Builder:
         r = self.requests.get(sid)
         if r is not None and isinstance(p.location, str):
             r.redirected_to = p.location  # the next URL_REQUEST_START_JOB starts that hop
-
-    def _on_computed_privacy_mode(self, sid: int, event: _Event, p: _Params) -> None:
-        pass
 
     def _on_failed(self, sid: int, event: _Event, p: _Params) -> None:
         r = self.requests.get(sid)
@@ -705,14 +705,21 @@ class _Builder:
         end = r.ended_at if r.ended_at is not None else hop.answered
         if end is not None:
             total = max(0.0, (end - hop.started) * 1000.0)
-        kind = "document" if hop.request_type in ("main frame", "sub frame") else None
+        if r.parent is not None:  # as Chrome's HAR marks a preflight
+            hints = ProducerHints("preflight", "preflight", hop.url, page_ref=hop.partition,
+                                  browser=_decision(hop.decision), creator=CREATOR)
+        else:
+            hints = ProducerHints(
+                "document" if hop.request_type in ("main frame", "sub frame") else None,
+                hop.request_type, hop.initiator, page_ref=hop.partition,
+                browser=_decision(hop.decision), creator=CREATOR)
         ex = Exchange(
             id=hop.id, method=hop.method, url=hop.url, request_headers=Headers(headers),
             started=hop.started, source=SourceRef(self.path, "netlog", r.sid,
                                                   f"source {r.sid}"),
             response=response, failure=failure,
             timings=Timings(total=total) if total is not None else None,
-            http_version=hop.http_version, hints=_hints(kind, _decision(hop.decision)))
+            http_version=hop.http_version, hints=hints)
         if r.parent is not None:
             decision = self.outcome.pop(r.sid, None)
             if decision is not None:
@@ -737,13 +744,15 @@ class _Builder:
             request_headers=Headers(tuple(headers)), started=r.begun,
             source=SourceRef(self.path, "netlog", r.sid, f"source {r.sid}"),
             response=None, failure=r.net_error or "net::ERR_FAILED",
-            hints=_hints(None, decision))
+            hints=ProducerHints(browser=decision, creator=CREATOR))
 
 
 def _with_decision(ex: Exchange, decision: BrowserDecision) -> Exchange:
+    hints = ex.hints
     return Exchange(ex.id, ex.method, ex.url, ex.request_headers, ex.started, ex.source,
                     ex.response, ex.failure, ex.timings, ex.http_version,
-                    _hints(ex.hints.resource_type, decision))
+                    ProducerHints(hints.resource_type, hints.initiator_type, hints.initiator_url,
+                                  page_ref=hints.page_ref, browser=decision, creator=CREATOR))
 
 
 _NO_PARAMS = _Params()
@@ -755,5 +764,8 @@ def _decision(d: dict[str, Any]) -> BrowserDecision | None:
     return BrowserDecision(**d)
 
 
-def _hints(resource_type: str | None, decision: BrowserDecision | None) -> ProducerHints:
-    return ProducerHints(resource_type=resource_type, browser=decision, creator="Chromium NetLog")
+CREATOR = "Chromium NetLog"
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
