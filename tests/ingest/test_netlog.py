@@ -146,3 +146,60 @@ def test_not_a_netlog(tmp_path: Path) -> None:
     path.write_text('{"constants": {"logEventTy')
     with pytest.raises(IngestError, match="x.json: not a readable NetLog"):
         list(read_netlog(str(path), Diagnostics()))
+
+
+GENERATOR = Path(__file__).resolve().parents[2] / "benchmarks" / "gen_netlog.py"
+PERF = Path(__file__).resolve().parents[3] / "shared" / "perf"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    if not (PERF / "model.py").is_file():
+        pytest.skip(f"the shared traffic model is not beside the repository ({PERF})")
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("gen") / "netlog.json"
+    subprocess.run([sys.executable, str(GENERATOR), "700", str(path), "--perf", str(PERF)],
+                   check=True, capture_output=True)
+    return path, json.loads(Path(str(path) + ".truth.json").read_text())
+
+
+def test_generated_log_reads_as_its_truth(generated: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    path, truth = generated
+    report = analyze_paths([str(path)])
+    kinds = truth["by_kind"]
+    roles: dict[tuple[str, str | None, str | None], int] = {}
+    for v in report.exchanges:
+        key = (v.role, v.verdict, v.cache)
+        roles[key] = roles.get(key, 0) + 1
+    assert len(report.exchanges) == truth["exchanges"]
+    assert roles.get(("preflighted", "allowed", "hit"), 0) == kinds.get("cors-actual-cache-hit", 0)
+    blocked = kinds.get("cors-blocked", 0)
+    assert roles.get(("preflighted", "blocked", "miss"), 0) == blocked
+    assert roles.get(("preflight", "blocked", None), 0) == kinds.get("preflight-failed", 0)
+    assert sum(n for (role, _, _), n in roles.items() if role == "preflight") == kinds["preflight"]
+    assert not [f for f in report.findings if f.code == "ModelDisagreement"]
+
+
+def test_state_is_bounded_by_the_requests_in_flight(generated: tuple[Path, dict],  # type: ignore[type-arg]
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from corsflow.ingest import netlog
+
+    builders: list[netlog._Builder] = []
+    init = netlog._Builder.__init__
+
+    def keep(self: netlog._Builder, *args: object) -> None:
+        init(self, *args)  # type: ignore[arg-type]
+        builders.append(self)
+
+    monkeypatch.setattr(netlog._Builder, "__init__", keep)
+    most = 0
+    count = 0
+    for _ in read_netlog(str(generated[0]), Diagnostics()):
+        b = builders[0]
+        most = max(most, len(b.requests) + len(b.parked) + len(b.outcome)
+                   + len(b.preflight_parent))
+        count += 1
+    assert count == generated[1]["exchanges"]
+    assert most <= 40, most  # a burst's requests, not the log's
