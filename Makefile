@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pcap.py
 	$(BIN)/python benchmarks/bench_mitm.py offline
 	$(BIN)/python benchmarks/bench_mitm.py live
+	$(BIN)/python benchmarks/bench_netlog.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check corsflow tests
