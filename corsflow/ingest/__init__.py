@@ -50,7 +50,8 @@ def detect_format(path: str) -> SourceFormat:
     colon = head.find(b":")
     if 0 < colon <= 10 and head[:colon].isdigit():
         return "mitmproxy"
-    raise IngestError(path, "not a HAR, NetLog, pcap, pcapng or mitmproxy flow file (unrecognised content)")
+    raise IngestError(path, "not a HAR, NetLog, pcap, pcapng or mitmproxy flow file "
+                      "(unrecognised content)")
 
 
 def reader_for(fmt: SourceFormat) -> Reader:
