@@ -165,6 +165,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  #
     return path, json.loads(Path(str(path) + ".truth.json").read_text())
 
 
+@pytest.mark.slow
 def test_generated_log_reads_as_its_truth(generated: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
     path, truth = generated
     report = analyze_paths([str(path)])
@@ -182,6 +183,7 @@ def test_generated_log_reads_as_its_truth(generated: tuple[Path, dict]) -> None:
     assert not [f for f in report.findings if f.code == "ModelDisagreement"]
 
 
+@pytest.mark.slow
 def test_state_is_bounded_by_the_requests_in_flight(generated: tuple[Path, dict],  # type: ignore[type-arg]
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from corsflow.ingest import netlog
