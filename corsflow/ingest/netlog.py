@@ -408,7 +408,7 @@ def _header_list(lines: object) -> tuple[tuple[str, str], ...]:
         first += 1
     try:
         pairs = tuple(map(tuple, map(_split, lines[first:] if first else lines)))
-    except TypeError:  # a line that is not a string
+    except AttributeError:  # a line that is not a string
         pairs = tuple(tuple(line.split(": ", 1)) for line in lines[first:]
                       if isinstance(line, str))
     if sum(map(len, pairs)) == 2 * len(pairs):

@@ -205,3 +205,46 @@ def test_state_is_bounded_by_the_requests_in_flight(generated: tuple[Path, dict]
         count += 1
     assert count == generated[1]["exchanges"]
     assert most <= 40, most  # a burst's requests, not the log's
+
+
+def test_damage_anywhere_is_never_a_traceback(tmp_path: Path) -> None:
+    """Bytes flipped, lines dropped or doubled, values of the wrong type: an IngestError
+    naming the file, or exchanges and counted skips; nothing else."""
+    import random
+
+    rng = random.Random(11)
+    data = SAMPLE.read_bytes()
+    lines = data.split(b"\n")
+    path = tmp_path / "damaged.json"
+    for n in range(60):
+        kind = n % 4
+        if kind == 0:
+            buf = bytearray(data)
+            for _ in range(rng.randint(1, 20)):
+                buf[rng.randrange(len(buf))] = rng.randrange(256)
+            damaged = bytes(buf)
+        elif kind == 1:
+            cut = list(lines)
+            for _ in range(rng.randint(1, 30)):
+                del cut[rng.randrange(2, len(cut))]
+            damaged = b"\n".join(cut)
+        elif kind == 2:
+            cut = list(lines)
+            for _ in range(rng.randint(1, 30)):
+                k = rng.randrange(2, len(cut))
+                cut.insert(k, cut[rng.randrange(2, len(cut))])
+            damaged = b"\n".join(cut)
+        else:
+            text = data.decode()
+            for old, new in (('"id":', '"id":"x",'[:6]), ('"phase":1', '"phase":"1"'),
+                             ('"headers":[', '"headers":[1,null,'), ('"status":"', '"status":7,"x":"')):
+                if rng.random() < 0.5:
+                    text = text.replace(old, new, rng.randint(1, 50))
+            damaged = text.encode()
+        path.write_bytes(damaged)
+        try:
+            report = analyze_paths([str(path)])
+        except IngestError as e:
+            assert str(e).startswith(str(path)), e
+            continue
+        assert report.sources[0].format == "netlog"
