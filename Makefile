@@ -31,6 +31,7 @@ test: $(STAMP)
 BENCH ?=
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH)
+	$(BIN)/python benchmarks/bench_netlog.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check corsflow tests

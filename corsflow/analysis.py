@@ -20,6 +20,7 @@ from .engine.machine import CorsMachine
 from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
+from .findings.browser import weigh_browser_decisions
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
 from .sessions import plan_sessions, scan_file
@@ -117,6 +118,8 @@ class Analysis:
         self._sessions: list[SessionInfo] = []
         self._notes: list[str] = []
         self.settled = 0
+        self._browser_evidence = False
+        """Some exchange carried the browser's own decisions (NetLog): weigh them."""
 
     def feed(self, exchange: Exchange, session: int = 0) -> Fed:
         """Add one exchange (of the given session); returns what it settled (possibly
@@ -125,6 +128,8 @@ class Analysis:
         if machine is None:
             machine = self._machines[session] = CorsMachine(
                 self.profile, cors_headers_only=not self.keep_all_headers)
+        if exchange.hints.browser is not None:
+            self._browser_evidence = True
         return self._take(machine.feed(exchange))
 
     def flush(self) -> Fed:
@@ -139,6 +144,8 @@ class Analysis:
 
     def _take(self, verdicts: list[ExchangeVerdict]) -> Fed:
         findings: list[Finding] = []
+        if self._browser_evidence:
+            verdicts = weigh_browser_decisions(verdicts, self.profile, findings)
         for v in verdicts:
             findings.extend(findings_for(v, self.profile))
             self.aggregator.add(v)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Literal
 
-SourceFormat = Literal["har", "pcap", "pcapng", "mitmproxy"]
+SourceFormat = Literal["har", "pcap", "pcapng", "mitmproxy", "netlog"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +148,39 @@ class Response:
 
 
 @dataclass(frozen=True, slots=True)
+class BrowserDecision:
+    """What the browser itself logged about an exchange's CORS handling (Chromium's NetLog).
+
+    Evidence, not a model: each field is what the log says, None where it says nothing.
+    The engine runs its own model beside it; every difference is reported.
+    """
+
+    preflight_required: bool | None = None
+    """``CHECK_CORS_PREFLIGHT_REQUIRED`` on an actual request."""
+    preflight_reason: str | None = None
+    """Its ``preflight_required_reason`` (``"disallowed_method"``, ``"disallowed_header"``...)."""
+    cache: str | None = None
+    """``CHECK_CORS_PREFLIGHT_CACHE`` status: ``hit-and-pass``, ``hit-and-fail``, ``miss``,
+    ``stale``."""
+    preflight_id: str | None = None
+    """On an actual request: the exchange id of the preflight sent for it
+    (``CORS_PREFLIGHT_URL_REQUEST``)."""
+    request_id: str | None = None
+    """On a preflight: the exchange id of the request it was sent for."""
+    preflight_passed: bool | None = None
+    """``CORS_PREFLIGHT_RESULT`` or ``CORS_PREFLIGHT_CACHED_RESULT`` (True),
+    ``CORS_PREFLIGHT_ERROR`` (False), on the request and on its preflight."""
+    cors_error: str | None = None
+    """The ``Network.CorsError`` name of ``CORS_PREFLIGHT_ERROR``'s number, when known."""
+    cors_error_number: int | None = None
+    """The number as logged (kept when the name is unknown to this version of corsflow)."""
+    failed_parameter: str | None = None
+    """The method or header the failed check was about, when logged."""
+    sent: bool = True
+    """False for a request the browser never sent (its preflight failed)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ProducerHints:
     """What the capturing tool itself said about the exchange, beyond HTTP.
 
@@ -168,6 +201,8 @@ class ProducerHints:
     server_ip: str | None = None
     creator: str | None = None
     """The tool that wrote the capture (HAR ``log.creator.name``), e.g. ``"Playwright"``."""
+    browser: BrowserDecision | None = None
+    """The browser's own CORS decisions, where the capture logged them (NetLog)."""
 
 
 NO_HINTS = ProducerHints()

@@ -102,7 +102,7 @@ def test_explain_prints_the_decision_trace() -> None:
 
 @pytest.mark.parametrize("content,expected", [
     (b"", "the file is empty"),
-    (b"hello world, not a capture", "not a HAR, pcap, pcapng or mitmproxy flow file"),
+    (b"hello world, not a capture", "not a HAR, NetLog, pcap, pcapng or mitmproxy flow file"),
     (b'{"log": {"entries": [{"request": ', "x.har"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, content: bytes, expected: str) -> None:

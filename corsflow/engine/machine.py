@@ -526,24 +526,17 @@ class CorsMachine:
         if credentials == "include":
             creds = True
         elif omit is not None and include is not None and omit.check.ok != include.check.ok:
-            if exchange.response is None and exchange.failure == CORS_FAILURE:
-                # The browser recorded the request as blocked by CORS: the preflight failed,
-                # which it does only in one mode.
-                creds = not include.check.ok
-                credentials = "include" if creds else "omit"
-                trace.append(TraceStep(
-                    "Credentials mode", "info",
-                    f"inferred '{credentials}': the preflight fails only in that mode and the "
-                    f"browser recorded the request as blocked ({CORS_FAILURE})",
-                    "#cors-protocol-and-credentials"))
-            else:
-                # The request was sent, so its preflight passed: that tells the mode.
-                creds = include.check.ok
-                credentials = "include" if creds else "omit"
-                trace.append(TraceStep(
-                    "Credentials mode", "info",
-                    f"inferred '{credentials}': the preflight passes only in that mode and the "
-                    "browser went on to send the request", "#cors-protocol-and-credentials"))
+            # The request was sent, so its preflight passed; or the browser recorded it
+            # blocked without a response, so it failed: either tells the credentials mode.
+            sent = exchange.response is not None or exchange.failure != CORS_FAILURE
+            creds = include.check.ok if sent else not include.check.ok
+            credentials = "include" if creds else "omit"
+            trace.append(TraceStep(
+                "Credentials mode", "info",
+                f"inferred '{credentials}': the preflight "
+                + ("passes only in that mode and the browser went on to send the request"
+                   if sent else "fails only in that mode and the browser blocked the request"),
+                "#cors-protocol-and-credentials"))
         elif p.covered[False] is not None and p.covered[True] is None and not p.view.cache_bypass:
             # A cached result covered the request if uncredentialed, yet the browser sent a
             # preflight (and not because its HTTP cache was bypassed): it was credentialed.

@@ -25,6 +25,8 @@ _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _BOM = b"\xef\xbb\xbf"
 _JSONP = re.compile(rb"\s*[A-Za-z_$][\w$.]*\s*\(\s*\{")
 """HAR Viewer's JSONP form of a HAR: ``onInputData({...});``."""
+_NETLOG = re.compile(rb'\{\s*"constants"\s*:')
+"""Chromium's NetLog writer always puts ``constants`` first (net-export and --log-net-log)."""
 
 
 def detect_format(path: str) -> SourceFormat:
@@ -45,13 +47,16 @@ def detect_format(path: str) -> SourceFormat:
         return "pcapng"
     text = head[3:] if head.startswith(_BOM) else head
     stripped = text.lstrip()
+    if _NETLOG.match(stripped):
+        return "netlog"
     if stripped.startswith((b"{", b"[")) or _JSONP.match(text):
         return "har"
     # mitmproxy's flow files are tnetstrings: "<length>:<payload><type>".
     colon = head.find(b":")
     if 0 < colon <= 10 and head[:colon].isdigit():
         return "mitmproxy"
-    raise IngestError(path, "not a HAR, pcap, pcapng or mitmproxy flow file (unrecognised content)")
+    raise IngestError(path, "not a HAR, NetLog, pcap, pcapng or mitmproxy flow file "
+                      "(unrecognised content)")
 
 
 def reader_for(fmt: SourceFormat) -> Reader:
@@ -60,6 +65,10 @@ def reader_for(fmt: SourceFormat) -> Reader:
         from .har import read_har
 
         return read_har
+    if fmt == "netlog":
+        from .netlog import read_netlog
+
+        return read_netlog
     if fmt in ("pcap", "pcapng"):
         from .pcap import read_pcap
 

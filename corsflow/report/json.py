@@ -6,6 +6,7 @@ extra fields (traces, hints, timings) are added freely.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,10 @@ def exchange_to_dict(v: ExchangeVerdict,
         m = v.max_age
         out["max_age"] = {"raw": m.raw, "parsed": m.parsed, "effective": m.effective,
                           "clamped": m.clamped, "problem": m.problem}
+    browser = ex.hints.browser
+    if browser is not None:  # what the browser itself logged (NetLog), beside the verdict
+        out["browser"] = {f.name: value for f in dataclasses.fields(browser)
+                          if (value := getattr(browser, f.name)) is not None}
     return out
 
 

@@ -30,12 +30,14 @@ def _need_browser() -> None:
 def direct_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     _need_browser()
     d = tmp_path_factory.mktemp("direct")
-    caps = Captures(pcap=d / "session.pcap", playwright_har=d / "playwright.har", workdir=d)
+    caps = Captures(pcap=d / "session.pcap", playwright_har=d / "playwright.har", workdir=d,
+                    netlog=d / "session.netlog.json")
     try:
         session = run_session("direct", caps)
     except CaptureUnavailable as e:
         # No capture permission on loopback: the browser truth is still worth having.
-        caps = Captures(playwright_har=d / "playwright.har", workdir=d)
+        caps = Captures(playwright_har=d / "playwright.har", workdir=d,
+                        netlog=d / "session.netlog.json")
         session = run_session("direct", caps)
         session.files["pcap_unavailable"] = str(e)
     save_truth(session, d / "truth.json")

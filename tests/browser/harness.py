@@ -24,7 +24,7 @@ from typing import Any
 
 from .captures import Mitmdump, Tcpdump
 from .scenarios import Scenario, Step, all_scenarios, route_table
-from .server import LoggedRequest, TwoOrigins
+from .server import LoggedRequest, Route, TwoOrigins
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,8 @@ class Captures:
     flows: Path | None = None
     mitm_har: Path | None = None
     workdir: Path | None = None
+    netlog: Path | None = None
+    """Chromium's own NetLog of the session (``--log-net-log``, capture mode Everything)."""
 
 
 def _blocks(scenarios: list[Scenario]) -> list[list[Scenario]]:
@@ -223,14 +225,18 @@ def run_session(
     mode: str,
     captures: Captures,
     scenarios: list[Scenario] | None = None,
+    servers: Callable[[dict[str, Route]], Any] = TwoOrigins,
 ) -> Session:
-    """Start the servers and the capture tools, run every scenario in Chromium, stop."""
+    """Start the servers and the capture tools, run every scenario in Chromium, stop.
+
+    ``servers`` makes the page and API servers from the route table (``TwoOrigins``, or
+    an HTTPS one whose certificate the browser is told to accept)."""
     from playwright.sync_api import sync_playwright
 
     scenarios = scenarios if scenarios is not None else all_scenarios()
     if mode == "proxy" and captures.flows is None:
         raise ValueError("proxy mode needs captures.flows")
-    with TwoOrigins(route_table(scenarios)) as srv:
+    with servers(route_table(scenarios)) as srv:
         tcpdump = Tcpdump(captures.pcap, (srv.page_port, srv.api_port)) if captures.pcap else None
         if tcpdump:
             tcpdump.__enter__()
@@ -244,6 +250,13 @@ def run_session(
             try:
                 with sync_playwright() as pw:
                     args = list(CHROMIUM_ARGS)
+                    if captures.netlog is not None:
+                        args += [f"--log-net-log={captures.netlog}",
+                                 "--net-log-capture-mode=Everything"]
+                    extra = getattr(srv, "chromium_args", ())  # e.g. its own certificate
+                    if "--enable-quic" in extra:
+                        args.remove("--disable-quic")
+                    args += extra
                     if mitm is not None:
                         # <-loopback> removes the implicit bypass of localhost and 127.0.0.1.
                         args += [f"--proxy-server=http://127.0.0.1:{mitm.port}",
@@ -266,14 +279,14 @@ def run_session(
         finally:
             if tcpdump:
                 tcpdump.__exit__(None, None, None)
-    for name in ("pcap", "playwright_har", "flows", "mitm_har"):
+    for name in ("pcap", "playwright_har", "flows", "mitm_har", "netlog"):
         path = getattr(captures, name)
         if path is not None:
             session.files[name] = str(path)
     return session
 
 
-def _drive(context: Any, srv: TwoOrigins, scenarios: list[Scenario], mode: str,
+def _drive(context: Any, srv: Any, scenarios: list[Scenario], mode: str,
            version: str) -> Session:
     page = context.new_page()
     cdp = context.new_cdp_session(page)
