@@ -217,9 +217,22 @@ class CorsMachine:
             if seq in self._taken:
                 self._taken.discard(seq)
                 continue
+            n = len(out)
             self._expire(started, out)
             self._process(exchange, out)
+            self._forget_failed(out, n)
+        n = len(out)
         self._expire(watermark, out)
+        self._forget_failed(out, n)
+
+    def _forget_failed(self, out: list[ExchangeVerdict], start: int) -> None:
+        """Where the engine does so, a failed CORS request or preflight drops its URL's
+        cached results (Firefox: profiles.failure_clears_url_entries)."""
+        if not self.profile.failure_clears_url_entries:
+            return
+        for v in out[start:]:
+            if v.verdict == "blocked" and v.origin is not None:
+                self.cache.forget_url(v.origin, v.exchange.url)
 
     def _forget_ahead(self, seq: int, exchange: Exchange) -> None:
         key = (exchange.request_headers.get("origin") or "", exchange.url)
@@ -281,6 +294,10 @@ class CorsMachine:
         # The credentials mode is not known yet; the uncredentialed lookup is the one that
         # erases least, so a credentialed request's lookup may have erased a little more.
         self._looked_up(pending, False)
+        if self.profile.failure_clears_url_entries and all(
+                o is not None and not o.check.ok for o in outcomes.values()):
+            # It fails whatever the credentials mode: the engine drops the URL's results now.
+            self.cache.forget_url(view.origin, exchange.url)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
         self._seq += 1
