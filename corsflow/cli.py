@@ -7,6 +7,7 @@ asked for; 2 bad input or usage (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -69,8 +70,49 @@ LARGE_INPUT = 20 * 1024 * 1024
 """Inputs above this many bytes in all get a progress line on stderr (when it is a terminal)."""
 
 
+DETECT_SAMPLE = 500
+"""Exchanges read from the start of each file to tell which browser made the capture."""
+
+
+def _choose_engine(args: argparse.Namespace) -> str | None:
+    """Without --engine: the engine the capture shows (chromium when it shows none). With
+    --engine: a warning on stderr when the capture shows another. Returns the note for the
+    report saying which engine was modelled and why (None when --engine was given)."""
+    from itertools import islice
+
+    from .engine.detect import detect_engine
+    from .errors import Diagnostics
+    from .ingest import open_capture
+    from .model import Exchange
+
+    sample: list[Exchange] = []
+    for path in args.paths:
+        try:
+            _, stream = open_capture(path, Diagnostics())
+            sample.extend(islice(stream, DETECT_SAMPLE))
+        except (CorsflowError, OSError):
+            continue  # the analysis names the file that cannot be read
+    found = detect_engine(sample)
+    if args.engine is not None:
+        if found.engine is not None and found.engine != args.engine:
+            logging.getLogger("corsflow").warning(
+                "--engine %s, but the capture was made by %s (%s)", args.engine, found.engine,
+                found.reason)
+        return None
+    args.engine = found.engine or "chromium"
+    if found.engine is None:
+        return f"engine chromium, the default: {found.reason} (--engine chooses another)"
+    return f"engine {args.engine}, detected from the capture: {found.reason}"
+
+
+def _with_note(report: Report, note: str | None) -> Report:
+    return report if note is None else dataclasses.replace(report,
+                                                           notes=(note, *report.notes))
+
+
 def _analyze(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
+    note = _choose_engine(args)
     size = 0
     for path in args.paths:
         try:
@@ -78,7 +120,7 @@ def _analyze(args: argparse.Namespace) -> Report:
         except OSError:
             pass  # analyze_paths names the file that cannot be read
     if args.quiet or size < LARGE_INPUT or not sys.stderr.isatty():
-        return analyze_paths(args.paths, engine=args.engine)
+        return _with_note(analyze_paths(args.paths, engine=args.engine), note)
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -89,7 +131,7 @@ def _analyze(args: argparse.Namespace) -> Report:
         def show(path: str, count: int) -> None:
             bar.update(task, description=f"{os.path.basename(path)}: {count:,} exchanges")
 
-        return analyze_paths(args.paths, engine=args.engine, progress=show)
+        return _with_note(analyze_paths(args.paths, engine=args.engine, progress=show), note)
 
 
 def _emit_json(report: Report, output: str | None) -> None:
@@ -137,7 +179,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
     from .report.text import safe
 
-    report = analyze_paths(args.paths, engine=args.engine)
+    note = _choose_engine(args)
+    report = _with_note(analyze_paths(args.paths, engine=args.engine), note)
     if args.id:
         chosen = [v for v in report.exchanges if v.exchange.id == args.id]
         if not chosen:
@@ -187,9 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("paths", nargs="+", metavar="PATH",
                        help="capture files; the format is detected from the content")
-        p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
+        p.add_argument("--engine", choices=sorted(PROFILES), default=None,
                        help="the browser whose preflight cache and checks to model "
-                            "(default: chromium)")
+                            "(default: the one the capture's User-Agent or HAR creator "
+                            "names, else chromium)")
 
     p = sub.add_parser("analyze", help="analyse captures and print the report")
     common(p)

@@ -45,6 +45,12 @@ CORS_FAILURE = "net::ERR_FAILED"
 """What Chromium records (HAR ``_error``, Playwright ``_failureText``) for a request it
 blocked by CORS."""
 
+RECORDS_BLOCKED_REQUESTS = frozenset({"Playwright"})
+"""HAR creators that record every request the page made, a blocked one as a failure with
+no response (Playwright: status -1, ``_failureText``), but no preflights. A preflighted
+request they recorded with its response was sent, so its preflight (or a cached result)
+passed: its own response decides its verdict."""
+
 MODEL_CONTRADICTED = "the capture contradicts the engine model"
 """The unknown_reason of a request the browser sent although the model says it could not."""
 
@@ -483,6 +489,14 @@ class CorsMachine:
             return
         trace.append(TraceStep("Preflight", "unknown",
                                f"none in the capture ({answer.detail})", "#cors-preflight-fetch"))
+        if exchange.hints.creator in RECORDS_BLOCKED_REQUESTS and exchange.response is not None:
+            trace.append(TraceStep(
+                "Preflight", "pass",
+                f"{exchange.hints.creator} records a request the browser blocked with no "
+                "response; this one has its response, so it was sent: its preflight, or a "
+                "cached result, allowed it", "#cors-preflight-fetch"))
+            out.append(self._actual(exchange, view, "preflighted", trace, None, None))
+            return
         out.append(self._actual(
             exchange, view, "preflighted", trace, None, None,
             unknown_reason="its preflight is not in the capture: the capturing tool may omit "
