@@ -414,8 +414,10 @@ class CorsMachine:
             steps.append(TraceStep(
                 "Preflight cache", "info",
                 f"a valid cached result (from {covered_by}) already covered this request; "
-                + ("the preflight carries Pragma/Cache-Control no-cache: the HTTP cache was "
-                   "bypassed (DevTools' 'Disable cache' or a hard reload)"
+                + ("the preflight carries Pragma/Cache-Control no-cache: the cache was "
+                   "bypassed (DevTools' 'Disable cache', a hard reload, or fetch() with cache "
+                   "'no-store' or 'reload'), and the browser does not look the preflight "
+                   "cache up for such a request"
                    if view.cache_bypass else
                    "the browser did not use it (another tab or profile, an evicted entry, "
                    "or a different partition)"),
