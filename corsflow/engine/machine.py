@@ -38,7 +38,7 @@ from .fetch import (
     is_redirect_status,
     preflight_check,
 )
-from .infer import RequestView, view_request
+from .infer import RequestView, is_no_cache_mode_value, view_request
 from .profiles import EngineProfile
 
 CORS_FAILURE = "net::ERR_FAILED"
@@ -58,12 +58,14 @@ MODEL_CONTRADICTED = "the capture contradicts the engine model"
 _NO_HEADERS = Headers()
 """Shared by the many stripped exchanges that keep no header at all (immutable)."""
 _KEPT_REQUEST = frozenset({"origin", "access-control-request-method",
-                           "access-control-request-headers"})
+                           "access-control-request-headers",
+                           # the cache mode's evidence (a preflight's lookup may be skipped)
+                           "cache-control", "pragma"})
 
 
 def cors_headers_only(exchange: Exchange, cors: bool) -> Exchange:
-    """The exchange with only its CORS headers: the request's Origin and what a preflight
-    asked for, the response's Access-Control-*, Location and Vary (names lower-cased).
+    """The exchange with only its CORS headers: the request's Origin, what a preflight
+    asked for and its Cache-Control/Pragma, the response's Access-Control-*, Location and Vary (names lower-cased).
     A request that is not a CORS one keeps its Origin only."""
     if not cors:
         origin = exchange.request_headers.scan("origin")
@@ -408,7 +410,17 @@ class CorsMachine:
         covered_by = p.covered[creds]
         redundant = covered_by is not None
         cause = None
-        if redundant:
+        no_cache_mode = is_no_cache_mode_value(ex.request_headers.get("cache-control") or "")
+        skipped_lookup = no_cache_mode and "no-cache" not in self.profile.cache_modes_looked_up
+        if redundant and skipped_lookup:
+            cause = "fetch-no-cache"
+            steps.append(TraceStep(
+                "Preflight cache", "info",
+                f"a valid cached result (from {covered_by}) already covered this request; the "
+                "preflight carries Cache-Control: max-age=0 (fetch() with cache 'no-cache'), "
+                f"and {self.profile.name} does not look the preflight cache up for it",
+                "#cors-preflight-cache"))
+        elif redundant:
             cause = ("devtools-disable-cache" if view.cache_bypass
                      else "cache-not-used")
             steps.append(TraceStep(
