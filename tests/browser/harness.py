@@ -146,7 +146,7 @@ class Session:
         return {
             "mode": self.mode, "page_origin": self.page_origin, "api_origin": self.api_origin,
             "chromium_version": self.chromium_version,
-            "steps": [asdict(s) for s in self.steps], "wire": wire,
+            "steps": [_step_json(s) for s in self.steps], "wire": wire,
             "preflight_event_types": self.preflight_event_types,
         }
 
@@ -157,6 +157,13 @@ class Session:
         return cls(data["mode"], data["page_origin"], data["api_origin"],
                    data["chromium_version"], [StepTruth(**s) for s in data["steps"]], wire, [],
                    preflight_event_types=data.get("preflight_event_types", {}))
+
+
+def _step_json(step: StepTruth) -> dict[str, Any]:
+    out = asdict(step)
+    if not out["engine_errors"]:
+        del out["engine_errors"]  # Chromium's: the truth files recorded before it stay valid
+    return out
 
 
 @dataclass
