@@ -1,4 +1,5 @@
-"""fetch() cache modes as the browsers showed them (tests/browser, mode-*)."""
+"""fetch() cache modes and opaque origins as the browsers showed them (tests/browser,
+scenarios_engines: mode-*, opaque-origins)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,16 @@ def test_no_store_and_reload_preflights_are_bypasses() -> None:
     v = _session("chromium", {"Pragma": "no-cache", "Cache-Control": "no-cache"})
     assert (v["e2"].redundant, v["e2"].redundant_cause) == (True, "devtools-disable-cache")
     assert any("no-store" in s.detail for s in v["e2"].trace)
+
+
+def test_opaque_origins_share_an_entry_only_in_firefox() -> None:
+    allow = {**ALLOW, "Access-Control-Allow-Origin": "null"}
+    xs = [preflight(0, URL, "PUT", "x-a", origin="null", started=0.0, allow=allow),
+          exchange(1, "PUT", URL, {"Origin": "null", "X-A": "1"}, started=0.1,
+                   response_headers={"Access-Control-Allow-Origin": "null"}),
+          preflight(2, URL, "PUT", "x-a", origin="null", started=1.0, allow=allow),
+          exchange(3, "PUT", URL, {"Origin": "null", "X-A": "1"}, started=1.1,
+                   response_headers={"Access-Control-Allow-Origin": "null"})]
+    for engine, redundant in (("firefox", True), ("chromium", False), ("webkit", False)):
+        v = {x.exchange.id: x for x in analyze_exchanges(xs, engine).exchanges}
+        assert v["e2"].redundant is redundant, engine
