@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = add_command  # type: ignore[method-assign]
 
     def engine(p: argparse.ArgumentParser, detect: bool = True) -> None:
-        default = ("the one the capture's User-Agent or HAR creator names, else chromium"
+        default = ("chromium, or the browser the capture's User-Agent or HAR creator names"
                    if detect else "chromium")
         p.add_argument("--engine", choices=sorted(PROFILES), default=argparse.SUPPRESS,
                        help="the browser whose preflight cache and checks to model "
