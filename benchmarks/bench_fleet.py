@@ -61,6 +61,8 @@ def fleet(sessions: int, entries: int, workdir: Path) -> Path:
     print(f"generating {sessions} sessions of {entries} entries in {d}...", file=sys.stderr)
     for i in range(sessions):
         out = d / f"session-{i:04d}.har"
+        if out.exists() and (truth / f"{out.name}.truth.json").exists():
+            continue  # made by an earlier, interrupted run
         subprocess.run([sys.executable, str(GENERATOR), str(entries), str(out), "--seed",
                         str(i + 1)], check=True, stdout=subprocess.DEVNULL)
         # The generator's counts go beside the fleet, not in it.
