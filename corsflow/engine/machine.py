@@ -186,6 +186,10 @@ class CorsMachine:
     _newest: float = float("-inf")
     _waiting: dict[tuple[str, str], list[_Preflight]] = field(default_factory=dict)
     _deadlines: list[tuple[float, int, tuple[str, str], str]] = field(default_factory=list)
+    _maybe_unstored: dict[str, None] = field(default_factory=dict)
+    """Preflights sent with the cache bypassed whose result the engine may not have stored
+    (Chromium: fetch() 'no-store' stores nothing, 'reload' and 'Disable cache' do; the wire
+    cannot tell them apart). The newest few thousand, oldest first."""
 
     def __post_init__(self) -> None:
         self.cache = PreflightCache(self.profile)
@@ -408,8 +412,16 @@ class CorsMachine:
         if outcome is not None:
             steps.extend(outcome.check.trace)
         covered_by = p.covered[creds]
-        redundant = covered_by is not None
+        redundant: bool | None = covered_by is not None
         cause = None
+        if covered_by in self._maybe_unstored and not view.cache_bypass:
+            redundant, covered_by = None, None
+            steps.append(TraceStep(
+                "Preflight cache", "unknown",
+                f"the only cached result that could have covered it came from a preflight sent "
+                f"with the cache bypassed; {self.profile.name} stores none for fetch() with "
+                "cache 'no-store' (it does for 'reload' and DevTools' 'Disable cache'), and the "
+                "capture cannot tell them apart", "#cors-preflight-cache"))
         no_cache_mode = is_no_cache_mode_value(ex.request_headers.get("cache-control") or "")
         skipped_lookup = no_cache_mode and "no-cache" not in self.profile.cache_modes_looked_up
         if redundant and skipped_lookup:
@@ -462,6 +474,10 @@ class CorsMachine:
             # (tests/browser opaque-origins). Only Firefox's shared entry can be modelled.
             return
         ex = p.exchange
+        if p.view.cache_bypass and "no-store" not in self.profile.cache_modes_stored:
+            self._maybe_unstored[ex.id] = None
+            if len(self._maybe_unstored) > 4096:
+                del self._maybe_unstored[next(iter(self._maybe_unstored))]
         stored_at = ex.response.finished if ex.response and ex.response.finished else ex.started
         self.cache.store(p.view.origin, ex.url, creds, outcome.methods or (),
                          outcome.headers or (), outcome.max_age.seconds, stored_at, ex.id)

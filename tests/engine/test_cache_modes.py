@@ -58,3 +58,18 @@ def test_opaque_origins_share_an_entry_only_in_firefox() -> None:
     for engine, redundant in (("firefox", True), ("chromium", False), ("webkit", False)):
         v = {x.exchange.id: x for x in analyze_exchanges(xs, engine).exchanges}
         assert v["e2"].redundant is redundant, engine
+
+
+def test_after_a_bypassed_preflight_chromium_may_have_stored_nothing() -> None:
+    """Chromium's fetch(cache: 'no-store') stores no result, 'reload' does, and both send the
+    same headers (tests/browser mode-no-store, mode-reload): the next preflight may have
+    been needed. Firefox stores both, so there it was redundant."""
+    bypass = {"Pragma": "no-cache", "Cache-Control": "no-cache"}
+    xs = [preflight(0, URL, "PUT", "x-a", started=0.0, allow=ALLOW, request_extra=bypass),
+          _put(1, 0.1, bypass),
+          preflight(2, URL, "PUT", "x-a", started=1.0, allow=ALLOW), _put(3, 1.1)]
+    v = {x.exchange.id: x for x in analyze_exchanges(xs, "chromium").exchanges}
+    assert v["e2"].redundant is None
+    assert any(s.outcome == "unknown" and "no-store" in s.detail for s in v["e2"].trace)
+    v = {x.exchange.id: x for x in analyze_exchanges(xs, "firefox").exchanges}
+    assert v["e2"].redundant is True
