@@ -9,6 +9,7 @@ traceback (``CORSFLOW_DEBUG=1`` shows it for a bug report).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import logging
 import os
@@ -91,10 +92,51 @@ LARGE_INPUT = 20 * 1024 * 1024
 """Inputs above this many bytes in all get a progress line on stderr (when it is a terminal)."""
 
 
+DETECT_SAMPLE = 500
+"""Exchanges read from the start of each file to tell which browser made the capture."""
+
+
+def _choose_engine(args: argparse.Namespace) -> str | None:
+    """Without --engine: the engine the capture shows (chromium when it shows none). With
+    --engine: a warning on stderr when the capture shows another. Returns the note for the
+    report saying which engine was modelled and why (None when --engine was given)."""
+    from itertools import islice
+
+    from .engine.detect import detect_engine
+    from .errors import Diagnostics
+    from .ingest import open_capture
+    from .model import Exchange
+
+    sample: list[Exchange] = []
+    for path in args.paths:
+        try:
+            _, stream = open_capture(path, Diagnostics())
+            sample.extend(islice(stream, DETECT_SAMPLE))
+        except (CorsflowError, OSError):
+            continue  # the analysis names the file that cannot be read
+    found = detect_engine(sample)
+    if args.engine is not None:
+        if found.engine is not None and found.engine != args.engine:
+            logging.getLogger("corsflow").warning(
+                "--engine %s, but the capture was made by %s (%s)", args.engine, found.engine,
+                found.reason)
+        return None
+    args.engine = found.engine or "chromium"
+    if found.engine is None:
+        return f"engine chromium, the default: {found.reason} (--engine chooses another)"
+    return f"engine {args.engine}, detected from the capture: {found.reason}"
+
+
+def _with_note(report: Report, note: str | None) -> Report:
+    return report if note is None else dataclasses.replace(report,
+                                                           notes=(note, *report.notes))
+
+
 def _analyze(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
-    return _with_progress(args, lambda progress: analyze_paths(
-        args.paths, engine=args.engine, progress=progress, one_session=args.one_session))
+    note = _choose_engine(args)
+    return _with_note(_with_progress(args, lambda progress: analyze_paths(
+        args.paths, engine=args.engine, progress=progress, one_session=args.one_session)), note)
 
 
 def _with_progress(args: argparse.Namespace, call: Callable[[Progress | None], T]) -> T:
@@ -143,6 +185,9 @@ def _analyze_fleet(args: argparse.Namespace) -> FleetReport:
     from .fleet import analyze_fleet
 
     paths = expand_fleet(args.paths)
+    probe = argparse.Namespace(paths=paths[:8], engine=args.engine)
+    _choose_engine(probe)  # from the first sessions: a fleet is one site's traffic
+    args.engine = probe.engine
     client = _dask_client(args.dask) if args.dask else None
     if args.quiet or not sys.stderr.isatty():
         return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client)
@@ -186,12 +231,24 @@ def _render_fleet(report: FleetReport, fmt: str) -> str:
     return render.render_fleet_text(report)
 
 
+STREAM_ABOVE = 256 * 1024 * 1024
+"""Inputs of this many bytes and more get a JSON or CSV report written as verdicts settle."""
+
+
+def _input_size(paths: Sequence[str]) -> int:
+    return sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     if args.batch:
         _emit(_render_fleet(_analyze_fleet(args), args.format), args.output)
         return 0
-    if args.format in STREAMED_FORMATS and not (args.origin or args.url or args.code):
-        # Verdicts are spooled as they settle, not kept: memory follows what is live.
+    if (args.format in STREAMED_FORMATS and not (args.origin or args.url or args.code)
+            and _input_size(args.paths) >= STREAM_ABOVE):
+        # Verdicts are spooled as they settle, not kept: memory follows what is live. (The
+        # replayed changes need the verdicts in memory: smaller inputs keep them.)
+        if _choose_engine(args) is not None:
+            pass  # the detected engine is used; the streamed report carries no notes
         _, chunks = _with_progress(args, lambda progress: streamed_report(
             args.paths, args.format, engine=args.engine, one_session=args.one_session,
             progress=progress))
@@ -275,7 +332,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
     from .report.text import safe
 
-    report = analyze_paths(args.paths, engine=args.engine, one_session=args.one_session)
+    note = _choose_engine(args)
+    report = _with_note(analyze_paths(args.paths, engine=args.engine,
+                                      one_session=args.one_session), note)
     if getattr(args, "format", "text") == "json":
         from .report.explain import explain_json
 
@@ -425,11 +484,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser = add_command  # type: ignore[method-assign]
 
-    def engine(p: argparse.ArgumentParser) -> None:
+    def engine(p: argparse.ArgumentParser, detect: bool = True) -> None:
+        default = ("chromium, or the browser the capture's User-Agent or HAR creator names"
+                   if detect else "chromium")
         p.add_argument("--engine", choices=sorted(PROFILES), default=argparse.SUPPRESS,
                        help="the browser whose preflight cache and checks to model "
-                            f"(default: chromium; choices: {', '.join(sorted(PROFILES))})")
-        p.set_defaults(engine_default="chromium")
+                            f"(default: {default}; choices: {', '.join(sorted(PROFILES))})")
+        # None: _choose_engine detects it from the capture.
+        p.set_defaults(engine_default=None if detect else "chromium")
 
     def formats(p: argparse.ArgumentParser, choices: Sequence[str], default: str) -> None:
         p.add_argument("--format", choices=choices, default=argparse.SUPPRESS,
@@ -544,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the proxy's address (default: 127.0.0.1)")
     p.add_argument("--listen-port", type=int, default=8080,
                    help="the proxy's port (default: 8080)")
-    engine(p)
+    engine(p, detect=False)
     p.add_argument("--report", metavar="PATH",
                    help="write the report here on exit: .json, or .html for the page "
                         "(default: none)")

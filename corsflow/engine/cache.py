@@ -64,6 +64,11 @@ class PreflightCache:
     def _key(self, origin: str, url: str, credentialed: bool) -> CacheKey:
         return (origin, url, credentialed if self.profile.credentials_in_key else None)
 
+    def forget_url(self, origin: str, url: str) -> None:
+        """Drop every result for (origin, url), credentialed or not."""
+        for key in [k for k in self._entries if k[0] == origin and k[1] == url]:
+            del self._entries[key]
+
     def _cacheable_url(self, url: str) -> bool:
         limit = self.profile.max_url_length
         return limit is None or len(url) < limit
@@ -102,20 +107,22 @@ class PreflightCache:
                 del self._entries[key]
             return CacheAnswer("insufficient",
                                detail="the cached result is not for credentialed requests")
-        used: list[str] = []
+        used: list[_Grant] = []
         missing = self._uncovered(entry, method, unsafe_names, now, used)
         if missing:
             if mutate and self.profile.erases_on_insufficient_hit:
                 del self._entries[key]
             return CacheAnswer("insufficient", detail=f"the cached result does not allow {missing}")
-        pid = used[-1] if used else max(
+        # A merged entry (Firefox) holds grants of several preflights: the hit lasts as long
+        # as the first of them to expire, so that preflight is the one that authorised it.
+        pid = min(used, key=lambda g: g.expires).preflight_id if used else max(
             [*entry.methods.values(), *entry.headers.values()],
             key=lambda g: g.expires,
         ).preflight_id
         return CacheAnswer("hit", preflight_id=pid, credentialed=entry.credentialed)
 
     def _uncovered(self, entry: CacheEntry, method: str, unsafe_names: tuple[str, ...],
-                   now: float, used: list[str]) -> str | None:
+                   now: float, used: list[_Grant]) -> str | None:
         wildcard_mode = self.profile.wildcard_in_cache
         star_ok = not entry.credentialed and wildcard_mode != "never"
 
@@ -128,7 +135,7 @@ class PreflightCache:
             grant = live(entry.methods, compared) or (live(entry.methods, "*") if star_ok else None)
             if grant is None:
                 return f"method {method}"
-            used.append(grant.preflight_id)
+            used.append(grant)
         for name in unsafe_names:
             grant = live(entry.headers, name)
             if grant is None and star_ok and (
@@ -137,7 +144,7 @@ class PreflightCache:
                 grant = live(entry.headers, "*")
             if grant is None:
                 return f"header {name}"
-            used.append(grant.preflight_id)
+            used.append(grant)
         return None
 
     # -- store --------------------------------------------------------------------------------

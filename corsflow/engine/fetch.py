@@ -220,7 +220,9 @@ def is_cors_safelisted_request_header(
         # return false" (suffix ranges such as bytes=-500 are not safelisted). The parse is
         # "given value and false": allowWhitespace is false, so no whitespace anywhere
         # (Chromium's IsCorsSafelistedHeader likewise refuses any LWS in a Range value).
-        m = _RANGE.fullmatch(value)
+        # WebKit compares the unit case-insensitively (scenario range-uppercase).
+        m = _RANGE.fullmatch(value.lower() if profile is not None
+                             and profile.range_unit_case_insensitive else value)
         return bool(m and m.group(1) and (not m.group(2) or int(m.group(1)) <= int(m.group(2))))
     if profile is None or lower not in profile.extra_safelisted_headers:
         return False
@@ -481,11 +483,16 @@ def preflight_check(
     # A redirect status is a redirect only with a Location to follow (Chromium 156: a 302
     # without Location, or with an empty one, is an ordinary non-ok response).
     location = any(v.strip(" \t") for v in response_headers_get.get("location", ()))
-    if is_redirect_status(status) and location:
+    redirected = is_redirect_status(status) and location
+
+    def redirect_step() -> PreflightOutcome:
         trace.append(TraceStep("CORS-preflight fetch: no redirect", "fail",
                                f"the preflight was answered with a redirect ({status})",
                                "#cors-preflight-fetch-0"))
         return done("PreflightDisallowedRedirect")
+
+    if redirected and profile.preflight_redirect_before_cors_check:
+        return redirect_step()
 
     def status_step() -> PreflightOutcome | None:
         if is_ok_status(status):
@@ -502,6 +509,8 @@ def preflight_check(
     trace.extend(check.trace)
     if not check.ok:
         return done(check.error, check.failed_parameter)
+    if redirected:  # Firefox: Allow-Origin first (profiles.preflight_redirect_before_cors_check)
+        return redirect_step()
     if not profile.preflight_status_before_cors_check and (failed := status_step()) is not None:
         return failed
     if private_network and (failed := _private_network_step(response_headers_get, trace,

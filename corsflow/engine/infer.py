@@ -82,6 +82,14 @@ def has_cache_bypass(headers: Headers) -> bool:
     return "no-cache" in pragma and "no-cache" in cache_control
 
 
+def is_no_cache_mode_value(value: str) -> bool:
+    """``Cache-Control: max-age=0`` is what fetch() adds in cache mode "no-cache" (to the
+    request, and in Chromium and Firefox to its preflight: tests/browser mode-no-cache), not
+    a header the page set: a page's own Cache-Control would have been listed in the
+    preflight's Access-Control-Request-Headers, which the browser's never is."""
+    return value.strip().lower() == "max-age=0"
+
+
 @lru_cache(maxsize=2048)
 def _authorable(name: str) -> str | None:
     """The lower-cased name when a page could have set a header so named, whatever its
@@ -107,6 +115,10 @@ def author_headers(headers: Headers, cache_bypass: bool) -> tuple[tuple[str, str
             continue
         if cache_bypass and lower in ("pragma", "cache-control"):
             continue
+        if lower == "cache-control" and is_no_cache_mode_value(value) \
+                and headers.get("pragma") is None:
+            continue  # fetch()'s no-cache mode adds Cache-Control alone
+
         kept.append((name, value))
     return tuple(kept)
 

@@ -38,13 +38,19 @@ from .fetch import (
     is_redirect_status,
     preflight_check,
 )
-from .infer import RequestView, view_request
+from .infer import RequestView, is_no_cache_mode_value, view_request
 from .normalize import normalize
 from .profiles import EngineProfile
 
 CORS_FAILURE = "net::ERR_FAILED"
 """What Chromium records (HAR ``_error``, Playwright ``_failureText``) for a request it
 blocked by CORS."""
+
+RECORDS_BLOCKED_REQUESTS = frozenset({"Playwright"})
+"""HAR creators that record every request the page made, a blocked one as a failure with
+no response (Playwright: status -1, ``_failureText``), but no preflights. A preflighted
+request they recorded with its response was sent, so its preflight (or a cached result)
+passed: its own response decides its verdict."""
 
 MODEL_CONTRADICTED = "the capture contradicts the engine model"
 
@@ -56,12 +62,14 @@ PRIVATE_NETWORK_ERRORS = frozenset({"PreflightMissingAllowPrivateNetwork",
 _NO_HEADERS = Headers()
 """Shared by the many stripped exchanges that keep no header at all (immutable)."""
 _KEPT_REQUEST = frozenset({"origin", "access-control-request-method",
-                           "access-control-request-headers"})
+                           "access-control-request-headers",
+                           # the cache mode's evidence (a preflight's lookup may be skipped)
+                           "cache-control", "pragma"})
 
 
 def cors_headers_only(exchange: Exchange, cors: bool) -> Exchange:
-    """The exchange with only its CORS headers: the request's Origin and what a preflight
-    asked for, the response's Access-Control-*, Location and Vary (names lower-cased).
+    """The exchange with only its CORS headers: the request's Origin, what a preflight
+    asked for and its Cache-Control/Pragma, the response's Access-Control-*, Location and Vary (names lower-cased).
     A request that is not a CORS one keeps its Origin only."""
     if not cors:
         origin = exchange.request_headers.scan("origin")
@@ -185,6 +193,10 @@ class CorsMachine:
     _newest: float = float("-inf")
     _waiting: dict[tuple[str, str], list[_Preflight]] = field(default_factory=dict)
     _deadlines: list[tuple[float, int, tuple[str, str], str]] = field(default_factory=list)
+    _maybe_unstored: dict[str, None] = field(default_factory=dict)
+    """Preflights sent with the cache bypassed whose result the engine may not have stored
+    (Chromium: fetch() 'no-store' stores nothing, 'reload' and 'Disable cache' do; the wire
+    cannot tell them apart). The newest few thousand, oldest first."""
 
     def __post_init__(self) -> None:
         self.cache = PreflightCache(self.profile)
@@ -235,9 +247,22 @@ class CorsMachine:
             if seq in self._taken:
                 self._taken.discard(seq)
                 continue
+            n = len(out)
             self._expire(started, out)
             self._process(exchange, out)
+            self._forget_failed(out, n)
+        n = len(out)
         self._expire(watermark, out)
+        self._forget_failed(out, n)
+
+    def _forget_failed(self, out: list[ExchangeVerdict], start: int) -> None:
+        """Where the engine does so, a failed CORS request or preflight drops its URL's
+        cached results (Firefox: profiles.failure_clears_url_entries)."""
+        if not self.profile.failure_clears_url_entries:
+            return
+        for v in out[start:]:
+            if v.verdict == "blocked" and v.origin is not None:
+                self.cache.forget_url(v.origin, v.exchange.url)
 
     def _forget_ahead(self, seq: int, exchange: Exchange) -> None:
         key = (exchange.request_headers.get("origin") or "", exchange.url)
@@ -307,6 +332,10 @@ class CorsMachine:
         # The credentials mode is not known yet; the uncredentialed lookup is the one that
         # erases least, so a credentialed request's lookup may have erased a little more.
         self._looked_up(pending, False)
+        if self.profile.failure_clears_url_entries and all(
+                o is not None and not o.check.ok for o in outcomes.values()):
+            # It fails whatever the credentials mode: the engine drops the URL's results now.
+            self.cache.forget_url(view.origin, exchange.url)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
         self._seq += 1
@@ -425,16 +454,36 @@ class CorsMachine:
                 "enforced Private Network Access in warning mode only; where it is enforced, "
                 "this preflight fails", "#cors-preflight"))
         covered_by = p.covered[creds]
-        redundant = covered_by is not None
+        redundant: bool | None = covered_by is not None
         cause = None
-        if redundant:
+        if covered_by in self._maybe_unstored and not view.cache_bypass:
+            redundant, covered_by = None, None
+            steps.append(TraceStep(
+                "Preflight cache", "unknown",
+                f"the only cached result that could have covered it came from a preflight sent "
+                f"with the cache bypassed; {self.profile.name} stores none for fetch() with "
+                "cache 'no-store' (it does for 'reload' and DevTools' 'Disable cache'), and the "
+                "capture cannot tell them apart", "#cors-preflight-cache"))
+        no_cache_mode = is_no_cache_mode_value(ex.request_headers.get("cache-control") or "")
+        skipped_lookup = no_cache_mode and "no-cache" not in self.profile.cache_modes_looked_up
+        if redundant and skipped_lookup:
+            cause = "fetch-no-cache"
+            steps.append(TraceStep(
+                "Preflight cache", "info",
+                f"a valid cached result (from {covered_by}) already covered this request; the "
+                "preflight carries Cache-Control: max-age=0 (fetch() with cache 'no-cache'), "
+                f"and {self.profile.name} does not look the preflight cache up for it",
+                "#cors-preflight-cache"))
+        elif redundant:
             cause = ("devtools-disable-cache" if view.cache_bypass
                      else "cache-not-used")
             steps.append(TraceStep(
                 "Preflight cache", "info",
                 f"a valid cached result (from {covered_by}) already covered this request; "
-                + ("the preflight carries Pragma/Cache-Control no-cache: the HTTP cache was "
-                   "bypassed (DevTools' 'Disable cache' or a hard reload)"
+                + ("the preflight carries Pragma/Cache-Control no-cache: the cache was "
+                   "bypassed (DevTools' 'Disable cache', a hard reload, or fetch() with cache "
+                   "'no-store' or 'reload'), and the browser does not look the preflight "
+                   "cache up for such a request"
                    if view.cache_bypass else
                    "the browser did not use it (another tab or profile, an evicted entry, "
                    "or a different partition)"),
@@ -463,7 +512,16 @@ class CorsMachine:
     def _store(self, p: _Preflight, creds: bool) -> None:
         outcome = p.outcomes[creds]
         assert outcome is not None and p.view.origin is not None
+        if p.view.origin == "null" and self.profile.opaque_origin_cache != "shared":
+            # Opaque origins all send "null": Chromium never reuses their results, WebKit
+            # keeps one entry per opaque origin, which the capture cannot tell apart
+            # (tests/browser opaque-origins). Only Firefox's shared entry can be modelled.
+            return
         ex = p.exchange
+        if p.view.cache_bypass and "no-store" not in self.profile.cache_modes_stored:
+            self._maybe_unstored[ex.id] = None
+            if len(self._maybe_unstored) > 4096:
+                del self._maybe_unstored[next(iter(self._maybe_unstored))]
         stored_at = ex.response.finished if ex.response and ex.response.finished else ex.started
         self.cache.store(p.view.origin, ex.url, creds, outcome.methods or (),
                          outcome.headers or (), outcome.max_age.seconds, stored_at, ex.id)
@@ -510,6 +568,14 @@ class CorsMachine:
             return
         trace.append(TraceStep("Preflight", "unknown",
                                f"none in the capture ({answer.detail})", "#cors-preflight-fetch"))
+        if exchange.hints.creator in RECORDS_BLOCKED_REQUESTS and exchange.response is not None:
+            trace.append(TraceStep(
+                "Preflight", "pass",
+                f"{exchange.hints.creator} records a request the browser blocked with no "
+                "response; this one has its response, so it was sent: its preflight, or a "
+                "cached result, allowed it", "#cors-preflight-fetch"))
+            out.append(self._actual(exchange, view, "preflighted", trace, None, None))
+            return
         out.append(self._actual(
             exchange, view, "preflighted", trace, None, None,
             unknown_reason="its preflight is not in the capture: the capturing tool may omit "

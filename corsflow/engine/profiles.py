@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 WildcardInCache = Literal["all", "except-authorization", "never"]
+OpaqueOriginCache = Literal["never", "per-origin", "shared"]
+CacheMode = Literal["default", "no-store", "reload", "no-cache", "force-cache"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,37 @@ class EngineProfile:
     sources: tuple[str, ...]
     """Where these facts come from."""
 
+    preflight_redirect_before_cors_check: bool = True
+    """A redirected preflight is refused before its Allow-Origin is looked at (Chromium,
+    WebKit); False: Allow-Origin first (Firefox)."""
+    range_unit_case_insensitive: bool = False
+    """Whether ``Range: BYTES=0-1`` is safelisted like ``bytes=0-1`` (no preflight)."""
+    failure_clears_url_entries: bool = False
+    """A CORS request or preflight that fails drops every cached result for its URL."""
+    opaque_origin_cache: OpaqueOriginCache = "per-origin"
+    """Results for ``Origin: null`` requests: never cached, one entry per opaque origin
+    (sandboxed frame), or one entry shared by every opaque origin."""
+    cache_modes_looked_up: frozenset[str] = frozenset(
+        {"default", "no-store", "reload", "no-cache", "force-cache"})
+    """fetch() cache modes whose requests look the preflight cache up."""
+    cache_modes_stored: frozenset[str] = frozenset(
+        {"default", "no-store", "reload", "no-cache", "force-cache"})
+    """fetch() cache modes whose preflight results are stored."""
+    cache_mode_headers_on_preflight: bool = True
+    """The preflight carries the cache mode's headers (``Pragma``/``Cache-Control:
+    no-cache`` for no-store and reload, ``Cache-Control: max-age=0`` for no-cache), as the
+    request does."""
+    bypass_skips_lookup: bool = True
+    """A preflight carrying ``Pragma``/``Cache-Control: no-cache`` (DevTools' "Disable
+    cache", a hard reload, fetch() cache ``no-store``/``reload``) was sent without a cache
+    lookup: a cached result could not have saved it."""
+    fresh_session_unused_results: int = 0
+    """Observed only: in a fresh browser profile the first results stored are not used (the
+    number of preflights the same request needed, 0.3 s apart, before its first cache hit).
+    Not modelled."""
+    unverified: tuple[str, ...] = ()
+    """Facts of this profile the browser-truth tests could not observe, with their source."""
+
 
 _CHROMIUM_CLIENT_HINTS = frozenset(
     {
@@ -85,6 +118,20 @@ CHROMIUM = EngineProfile(
     preflight_status_before_cors_check=False,
     # services/network/public/cpp/cors/cors.cc IsCorsSafelistedHeader.
     extra_safelisted_headers=_CHROMIUM_CLIENT_HINTS,
+    # Observed in Chromium 156 (tests/browser, scenarios_engines): range-uppercase is
+    # preflighted; opaque-origins preflights every time, even from one sandboxed frame;
+    # mode-* show which cache modes look up and store.
+    range_unit_case_insensitive=False,
+    failure_clears_url_entries=False,  # failure-clears-cache: the PUT after it hits
+    opaque_origin_cache="never",
+    cache_modes_looked_up=frozenset({"default", "force-cache"}),
+    cache_modes_stored=frozenset({"default", "reload", "no-cache", "force-cache"}),
+    cache_mode_headers_on_preflight=True,
+    bypass_skips_lookup=True,  # nocache, mode-no-store, mode-reload
+    unverified=(
+        "max_age_cap 7200: longer than a test can wait (preflight_result.cc kMaxTimeout)",
+        "max_entries 1024: not exercised (preflight_cache.cc kMaxCacheEntries)",
+    ),
     sources=(
         "chromium services/network/cors/preflight_cache.cc",
         "chromium services/network/cors/preflight_result.cc",
@@ -110,9 +157,36 @@ FIREFOX = EngineProfile(
     max_entries=100,
     max_url_length=None,
     method_uppercased_before_compare=False,
-    preflight_status_before_cors_check=True,
+    # preflight-404-bare: CORSMissingAllowOrigin; preflight-404-cors:
+    # CORSPreflightDidNotSucceed. Allow-Origin is checked first, as in Chromium.
+    preflight_status_before_cors_check=False,
+    # preflight-302-bare: CORSMissingAllowOrigin; preflight-302 (with CORS headers):
+    # CORSExternalRedirectNotAllowed.
+    preflight_redirect_before_cors_check=False,
     extra_safelisted_headers=frozenset(),
-    sources=("gecko netwerk/protocol/http/nsCORSListenerProxy.cpp",),
+    # Observed in Firefox ESR 153 (tests/browser, FIREFOX-FACTS.md): cache-header-replace
+    # and cache-method-replace hit after a merge; cache-credentials keeps omit and include
+    # apart; maxage-invalid/-plus/-twice are not cached; wildcard-cache and
+    # wildcard-authorization never hit; url-1024 hits.
+    range_unit_case_insensitive=False,  # range-uppercase is preflighted
+    # cache-erase-on-insufficient and failure-clears-cache: after a failed preflight or a
+    # failed CORS request the URL's results are gone (nsCORSListenerProxy RemoveEntries).
+    failure_clears_url_entries=True,
+    opaque_origin_cache="shared",  # opaque-origins: a second sandboxed frame hits
+    cache_modes_looked_up=frozenset({"default", "no-cache", "force-cache"}),
+    cache_modes_stored=frozenset({"default", "no-store", "reload", "no-cache", "force-cache"}),
+    cache_mode_headers_on_preflight=True,
+    bypass_skips_lookup=True,  # nocache (LOAD_BYPASS_CACHE), mode-no-store, mode-reload
+    fresh_session_unused_results=3,  # the warm-up: miss, miss, miss, hit
+    unverified=(
+        "max_age_cap 86400: longer than a test can wait (nsCORSListenerProxy.cpp)",
+        "max_entries 100 (LRU): not exercised (PREFLIGHT_CACHE_SIZE)",
+        ("credentials_in_key: cache-credentials (omit, include, omit, include) misses and "
+         "hits alike whether the key holds the credentials mode or a credentialed entry "
+         "serves both (nsCORSListenerProxy.cpp GetCacheKey)"),
+    ),
+    sources=("gecko netwerk/protocol/http/nsCORSListenerProxy.cpp",
+             "Firefox ESR 153, tests/browser (FIREFOX-FACTS.md)"),
 )
 
 WEBKIT = EngineProfile(
@@ -122,17 +196,37 @@ WEBKIT = EngineProfile(
     max_age_cap=600,
     invalid_max_age_uses_default=True,
     max_age_accepts_sign=True,
-    merges_entries=False,
-    erases_on_insufficient_hit=True,
+    merges_entries=False,  # cache-header-replace: X-A, X-B, X-A misses (replaced)
+    # cache-erase-on-insufficient: X-A, X-B (refused), X-A hits: the entry survives.
+    erases_on_insufficient_hit=False,
     credentials_in_key=False,
-    wildcard_in_cache="all",
+    wildcard_in_cache="all",  # wildcard-authorization hits
     wildcard_covers_authorization_in_check=True,
     max_entries=None,
     max_url_length=None,
     method_uppercased_before_compare=False,
-    preflight_status_before_cors_check=False,
+    # preflight-404-bare, preflight-302-bare: "Preflight response is not successful. Status
+    # code: 404" although Allow-Origin is missing too.
+    preflight_status_before_cors_check=True,
     extra_safelisted_headers=frozenset(),
-    sources=("webkit Source/WebCore/loader/CrossOriginPreflightResultCache.cpp",),
+    # Observed in WebKitGTK 2.50 (tests/browser, WEBKIT-FACTS.md).
+    range_unit_case_insensitive=True,  # range-uppercase: no preflight
+    failure_clears_url_entries=False,  # failure-clears-cache: the PUT after it hits
+    opaque_origin_cache="per-origin",  # opaque-origins: hit in one frame, miss in another
+    # mode-*: every cache mode looks up and stores; the preflight carries none of the
+    # mode's headers (only the request does).
+    cache_mode_headers_on_preflight=False,
+    bypass_skips_lookup=False,
+    unverified=(
+        ("max_age_cap 600: longer than a test can wait "
+        "(CrossOriginPreflightResultCache.cpp)"),
+        "DevTools' 'Disable cache': WebKitWebDriver cannot set it (scenario nocache skipped)",
+        ("credentials_in_key: cache-credentials misses and hits alike either way "
+         "(CrossOriginPreflightResultCache.cpp keys by origin and URL)"),
+        "max_entries: unbounded, not exercised",
+    ),
+    sources=("webkit Source/WebCore/loader/CrossOriginPreflightResultCache.cpp",
+             "WebKitGTK 2.50, tests/browser (WEBKIT-FACTS.md)"),
 )
 
 PROFILES: dict[str, EngineProfile] = {p.name: p for p in (CHROMIUM, FIREFOX, WEBKIT)}

@@ -158,17 +158,24 @@ def findings_for(v: ExchangeVerdict, profile: EngineProfile) -> list[Finding]:
             origin=v.origin, url=endpoint(ex.url)))
     if v.role == "preflight" and v.redundant:
         devtools = v.redundant_cause == "devtools-disable-cache"
+        no_cache = v.redundant_cause == "fetch-no-cache"
         out.append(_finding(
             "RedundantPreflight",
             f"redundant preflight for {endpoint(ex.url)}: a cached result still covered it"
-            + (" (the HTTP cache was bypassed: DevTools' 'Disable cache' or a hard reload)"
-               if devtools else ""),
+            + (" (the cache was bypassed: DevTools' 'Disable cache', a hard reload, or fetch() "
+               "with cache 'no-store' or 'reload')" if devtools else
+               " (fetch() with cache 'no-cache': the preflight cache is not looked up)"
+               if no_cache else ""),
             (ex.id,),
-            ("untick 'Disable cache' in DevTools before recording: with it, Chromium preflights "
-             "every non-simple request" if devtools else
-             "nothing to change on the server; check for several tabs or browser profiles, or "
-             "a cache partition change between the requests"),
-            origin=v.origin, url=endpoint(ex.url), severity="info" if devtools else None))
+            ("untick 'Disable cache' in DevTools before recording, and check the page's "
+             "fetch() cache option: with either, the browser preflights every non-simple "
+             "request" if devtools else
+             "drop cache: 'no-cache' from the page's fetch() where the response may be "
+             f"revalidated anyway: {profile.name} preflights every such request" if no_cache
+             else "nothing to change on the server; check for several tabs or browser "
+             "profiles, or a cache partition change between the requests"),
+            origin=v.origin, url=endpoint(ex.url),
+            severity="info" if devtools or no_cache else None))
     if v.role == "preflight" and v.max_age is not None and v.max_age.problem in (
             "above-cap", "invalid"):
         m = v.max_age

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine.events import ExchangeVerdict
+from ..engine.words import engine_reason
 
 if TYPE_CHECKING:
     from ..analysis import Report
@@ -25,6 +26,10 @@ def explain(v: ExchangeVerdict, report: Report) -> str:
         + (f"    CorsError: {v.cors_error}" if v.cors_error else "")
         + (f" ({v.failed_parameter})" if v.failed_parameter else ""),
     ]
+    reason = engine_reason(report.engine, v.cors_error)
+    if reason is not None:
+        lines.append(f"  {reason.engine} says: {reason.words}"
+                     + (f"  ({reason.link})" if reason.link else ""))
     if v.origin:
         lines.append(f"  origin: {v.origin}    credentials: {v.credentials}")
     if v.preflight_id:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..engine.events import ExchangeVerdict, Finding
+from ..engine.words import engine_reason
 from .changes import changes_json
 from .summary import summarize
 
@@ -22,7 +23,8 @@ SCHEMA = 1
 
 
 def exchange_to_dict(v: ExchangeVerdict,
-                     traces: dict[int, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+                     traces: dict[int, list[dict[str, Any]]] | None = None,
+                     engine: str = "chromium") -> dict[str, Any]:
     """One EXCHANGE record. ``traces``, when given, memoises the trace lists by the identity
     of the trace tuple (verdicts share traces), for a caller that serialises the dicts at
     once and keeps the report alive meanwhile."""
@@ -59,6 +61,11 @@ def exchange_to_dict(v: ExchangeVerdict,
         "time_ms": ex.timings.total if ex.timings else None,
         "trace": trace,
     }
+    reason = engine_reason(engine, v.cors_error)
+    if reason is not None:
+        # Firefox's and WebKit's own words for the failure (engine/words.py).
+        out["engine_reason"] = {"engine": reason.engine, "words": reason.words,
+                                "link": reason.link}
     if v.max_age is not None:
         m = v.max_age
         out["max_age"] = {"raw": m.raw, "parsed": m.parsed, "effective": m.effective,
@@ -101,7 +108,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     """The contract's single JSON object."""
     return {
         **_head(report),
-        "exchanges": [exchange_to_dict(v) for v in report.exchanges],
+        "exchanges": [exchange_to_dict(v, engine=report.engine) for v in report.exchanges],
         "findings": [finding_to_dict(f) for f in report.findings],
         "changes": changes_json(report),
         "summary": summarize(report),
@@ -118,7 +125,7 @@ def iter_json(report: Report, exchanges: Iterable[bytes] | None = None) -> Itera
     yield orjson.dumps(_head(report))[:-1] + b',\n"exchanges": ['
     if exchanges is None:
         traces: dict[int, list[dict[str, Any]]] = {}
-        exchanges = (orjson.dumps(exchange_to_dict(v, traces)) for v in report.exchanges)
+        exchanges = (orjson.dumps(exchange_to_dict(v, traces, report.engine)) for v in report.exchanges)
     for n, line in enumerate(exchanges):
         yield (b"\n" if n == 0 else b",\n") + line
     findings = [finding_to_dict(f) for f in report.findings]

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
+from ..engine.words import engine_reason
 from ..findings import SEVERITY_ORDER
 from ..urls import endpoint, path_template
 from .changes import changes_markdown, changes_renderables
@@ -268,6 +269,10 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
                 body.append(f"  ×{len(ids)} ({_ids(ids)})", style="dim")
             body.append("\nblocked: ")
             body.append(_failure_reason(first), style="bold red")
+            words = engine_reason(report.engine, first.cors_error)
+            if words is not None:
+                body.append(f"\n{words.engine} says: {words.words}"
+                            + (f" ({words.link})" if words.link else ""))
             step = failed_step(first)
             if step:
                 body.append(f"\nfailed check: {step}")
@@ -558,6 +563,10 @@ def render_markdown(report: Report) -> str:
                 f"{md(first.origin or '(no Origin)')}: {md(_failure_reason(first))} "
                 f"({md(_ids(ids))})"
             )
+            words = engine_reason(report.engine, first.cors_error)
+            if words is not None:
+                out.append(f"  - {words.engine} says: {md(words.words)}"
+                           + (f" ({words.link})" if words.link else ""))
             step = failed_step(first)
             if step:
                 out.append(f"  - failed check: {md(step)}")

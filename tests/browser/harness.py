@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .captures import Mitmdump, Tcpdump
+from .drivers import FETCH_JS
 from .scenarios import Scenario, Step, all_scenarios, route_table
 from .server import LoggedRequest, Route, TwoOrigins
 
@@ -34,17 +35,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--no-first-run", "--disable-quic",
 ]
 
-_FETCH_JS = """async (s) => {
-  const init = {method: s.method, headers: s.headers, credentials: s.credentials};
-  if (s.body !== null) init.body = s.body;
-  try {
-    const r = await fetch(s.url, init);
-    await r.arrayBuffer();
-    return {outcome: "resolved", status: r.status, error: null};
-  } catch (e) {
-    return {outcome: "rejected", status: null, error: String(e)};
-  }
-}"""
+# The drivers' fetch script, called the way Marionette and WebDriver call it: the spec
+# first, the callback last.
+_FETCH_JS = ("(s) => new Promise(done => (function () {" + FETCH_JS + "}).apply(null, [s, done]))")
 
 _CDP_EVENTS = (
     "Network.requestWillBeSent", "Network.requestWillBeSentExtraInfo",
@@ -98,6 +91,9 @@ class StepTruth:
     js_error: str | None
     cors_error: str | None = None
     failed_parameter: str | None = None
+    engine_errors: list[str] = field(default_factory=list)
+    """Firefox and WebKit: the browser's own names (or words) for why it blocked the fetch,
+    from its console, first the one that decided."""
     cdp_preflights: int = 0
     """Preflights the DevTools Protocol reported for this fetch."""
     wire: list[int] = field(default_factory=list)
@@ -150,7 +146,7 @@ class Session:
         return {
             "mode": self.mode, "page_origin": self.page_origin, "api_origin": self.api_origin,
             "chromium_version": self.chromium_version,
-            "steps": [asdict(s) for s in self.steps], "wire": wire,
+            "steps": [_step_json(s) for s in self.steps], "wire": wire,
             "preflight_event_types": self.preflight_event_types,
         }
 
@@ -161,6 +157,13 @@ class Session:
         return cls(data["mode"], data["page_origin"], data["api_origin"],
                    data["chromium_version"], [StepTruth(**s) for s in data["steps"]], wire, [],
                    preflight_event_types=data.get("preflight_event_types", {}))
+
+
+def _step_json(step: StepTruth) -> dict[str, Any]:
+    out = asdict(step)
+    if not out["engine_errors"]:
+        del out["engine_errors"]  # Chromium's: the truth files recorded before it stay valid
+    return out
 
 
 @dataclass
@@ -306,7 +309,7 @@ def _drive(context: Any, srv: Any, scenarios: list[Scenario], mode: str,
                 cache_disabled = step.cache_disabled
                 cdp.send("Network.setCacheDisabled", {"cacheDisabled": cache_disabled})
             before = len(srv.log)
-            url = scenario.url(srv.api_origin, k)
+            url = scenario.url(srv.api_origin, k, srv.page_origin)
             started = time.time()
             result = page.evaluate(_FETCH_JS, _fetch_spec(step, url))
             windows.append((before, len(srv.log)))
@@ -324,7 +327,8 @@ def _drive(context: Any, srv: Any, scenarios: list[Scenario], mode: str,
 
 def _fetch_spec(step: Step, url: str) -> dict[str, Any]:
     return {"url": url, "method": step.method, "headers": [list(h) for h in step.headers],
-            "body": step.body, "credentials": step.credentials}
+            "body": step.body, "credentials": step.credentials, "cache": step.cache,
+            "frame": step.frame}
 
 
 def _attach(
@@ -408,6 +412,8 @@ def _preflight_event_types(events: list[tuple[str, dict[str, Any]]]) -> dict[str
 
 def _attach_cdp(steps: list[StepTruth], events: list[tuple[str, dict[str, Any]]]) -> None:
     """Find each fetch's request in the protocol's events (by method, URL and order)."""
+    if not events:  # Firefox and WebKit: the server log alone says what was sent
+        return
     first_seen: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     preflights_for: dict[str, int] = {}

@@ -45,6 +45,13 @@ class Step:
     """Offset (s) from the start of the scenario's timed block; None when sequential."""
     cache_disabled: bool = False
     """Made while DevTools' cache is disabled (``Network.setCacheDisabled``)."""
+    cache: str = "default"
+    """fetch()'s cache mode (``no-store``, ``reload``, ``no-cache``, ``force-cache``...)."""
+    frame: str = "top"
+    """Where the fetch runs: ``top`` (the page) or a sandboxed iframe with an opaque origin,
+    ``opaque-a`` / ``opaque-b`` (each keeps its frame, hence its origin, between steps)."""
+    origin: str = "api"
+    """Which server the URL names: ``api`` (cross-origin) or ``page`` (same-origin)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +74,11 @@ class Scenario:
     def path(self, sub: str = "") -> str:
         return f"/s/{self.name}{sub}"
 
-    def url(self, api_origin: str, k: int) -> str:
+    def url(self, api_origin: str, k: int, page_origin: str = "") -> str:
         step = self.steps[k]
         query = f"?s={self.name}" if self.same_url else f"?s={self.name}&n={k}"
-        url = f"{api_origin}{self.path(step.sub)}{query}"
+        base = page_origin if step.origin == "page" else api_origin
+        url = f"{base}{self.path(step.sub)}{query}"
         if self.url_length is not None:
             pad = self.url_length - len(url) - len("&pad=")
             assert pad >= 0, (self.name, len(url))

@@ -104,8 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         path = urlsplit(self.path).path
-        if self.server.role == "page":
-            reply = Reply(200, (("Content-Type", "text/html; charset=utf-8"),), PAGE_HTML)
+        if self.server.role == "page" and not path.startswith("/s/"):
+            # The page; paths under /s/ are same-origin scenario routes.
+            reply = Reply(200, (("Content-Type", "text/html; charset=utf-8"),),
+                          self.server.page_html)
         else:
             route = self.server.routes.get(path, Route())
             reply = route.preflight if self.command == "OPTIONS" else route.actual
@@ -114,6 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             "api": self.server.api_origin,
             "api_host": self.server.api_origin.split("//", 1)[1],
             "req_origin": self.headers.get("Origin") or "",
+            # An Allow-Origin that fails only for GET: a visible CORS failure on a URL
+            # whose preflighted requests pass (scenario failure-clears-cache).
+            "origin_unless_get": "" if self.command == "GET" else self.server.page_origin,
             "acrm": self.headers.get("Access-Control-Request-Method") or "",
             "acrh": self.headers.get("Access-Control-Request-Headers") or "",
         }
@@ -168,6 +173,7 @@ class _Server(ThreadingHTTPServer):
         self.routes = routes
         self.page_origin = ""
         self.api_origin = ""
+        self.page_html = PAGE_HTML
 
 
 class TwoOrigins:
@@ -186,6 +192,10 @@ class TwoOrigins:
             s.page_origin = self.page_origin
             s.api_origin = self.api_origin
         self._threads: list[threading.Thread] = []
+
+    def set_page_html(self, html: bytes) -> None:
+        """Serve ``html`` as the page instead of the empty test page."""
+        self._page.page_html = html
 
     def start(self) -> Self:
         for s in (self._page, self._api):

@@ -1,0 +1,187 @@
+"""Run the scenario table in Firefox or WebKit and record what the browser decided.
+
+The same servers, scenarios and timed blocks as the Chromium harness (:mod:`.harness`);
+what differs is where the truth comes from. These browsers have no DevTools Protocol here,
+so the server log alone says which preflights were sent (a preflighted request that arrived
+without one was a cache hit), the page says whether ``fetch()`` resolved, and the browser's
+own log, where it has one, names the reason for a failure (Firefox's console categories).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from .captures import CaptureUnavailable, Tcpdump
+from .drivers import Driver, EngineMessage, start, webkit_console_words
+from .harness import (
+    Captures,
+    Session,
+    StepTruth,
+    Wire,
+    _attach,
+    _blocks,
+    _due_steps,
+    _fetch_spec,
+)
+from .scenarios import Scenario, actual, all_scenarios, preflight, route_table
+from .server import Route, TwoOrigins
+
+log = logging.getLogger(__name__)
+
+WARM_UP_PATH = "/s/warm-up"
+WARM_UP_TRIES = 12
+
+
+def run_engine_session(engine: str, captures: Captures,
+                       scenarios: list[Scenario] | None = None) -> Session:
+    """Start the servers, tcpdump (when asked) and the browser; run the scenarios; stop.
+
+    A scenario that needs DevTools' "Disable cache" is left out for a browser whose driver
+    cannot set it (WebKit); ``session.files["skipped"]`` names them.
+    """
+    scenarios = scenarios if scenarios is not None else all_scenarios()
+    routes = route_table(scenarios)
+    routes[WARM_UP_PATH] = Route(preflight(), actual())
+    with TwoOrigins(routes) as srv:
+        tcpdump = Tcpdump(captures.pcap, (srv.page_port, srv.api_port)) if captures.pcap else None
+        if tcpdump:
+            tcpdump.__enter__()
+        try:
+            driver = start(engine, captures.workdir)
+            try:
+                session = _drive(driver, srv, scenarios)
+            finally:
+                driver.close()
+        finally:
+            if tcpdump:
+                tcpdump.__exit__(None, None, None)
+    if engine == "webkit":
+        words = webkit_console_words(scenarios, captures.workdir)
+        for t in session.steps:
+            if t.step == 0 and t.scenario in words:
+                t.engine_errors = words[t.scenario]
+    if captures.pcap is not None:
+        session.files["pcap"] = str(captures.pcap)
+    return session
+
+
+def run_with_pcap(engine: str, workdir: Path, scenarios: list[Scenario] | None = None
+                  ) -> Session:
+    """A session captured with tcpdump, or without a capture when tcpdump may not run."""
+    try:
+        return run_engine_session(engine, Captures(pcap=workdir / "session.pcap",
+                                                   workdir=workdir), scenarios)
+    except CaptureUnavailable as e:
+        session = run_engine_session(engine, Captures(workdir=workdir), scenarios)
+        session.files["pcap_unavailable"] = str(e)
+        return session
+
+
+def _drive(driver: Driver, srv: TwoOrigins, scenarios: list[Scenario]) -> Session:
+    skipped: list[str] = []
+    if driver.name == "webkit":
+        skipped = [s.name for s in scenarios if any(st.cache_disabled for st in s.steps)]
+        scenarios = [s for s in scenarios if s.name not in skipped]
+    driver.open(srv.page_origin + "/")
+    warm_up = _warm_up(driver, srv)
+    steps: list[StepTruth] = []
+    windows: list[tuple[int, int]] = []
+    cache_disabled = False
+    for block in _blocks(scenarios):
+        for scenario, k in _due_steps(block, time.sleep):
+            step = scenario.steps[k]
+            if step.cache_disabled != cache_disabled:
+                cache_disabled = step.cache_disabled
+                driver.set_cache_disabled(cache_disabled)
+            before = len(srv.log)
+            url = scenario.url(srv.api_origin, k, srv.page_origin)
+            started = time.time()
+            result = driver.fetch(_fetch_spec(step, url))
+            windows.append((before, len(srv.log)))
+            truth = StepTruth(scenario.name, k, step.method, url, step.credentials,
+                              step.preflight, step.cache_disabled, started, result["outcome"],
+                              result["status"], result["error"])
+            truth.engine_errors = _reasons(driver.messages(), url, srv.api_origin)
+            steps.append(truth)
+    time.sleep(0.3)
+    server_log = srv.log.snapshot()
+    for truth, (lo, hi) in zip(steps, windows):
+        truth.cdp_preflights = sum(
+            1 for e in server_log[lo:hi]
+            if e.server == "api" and e.method == "OPTIONS"
+            and e.header("Access-Control-Request-Method"))
+    wire = _attach(steps, windows, server_log, srv.api_origin, [], scenarios)
+    if driver.name == "firefox":
+        _pair_merged_hits(steps, wire)
+    session = Session(driver.name, srv.page_origin, srv.api_origin, driver.version, steps, wire,
+                      server_log)
+    session.files["warm_up"] = " ".join(warm_up)
+    if skipped:
+        session.files["skipped"] = " ".join(skipped)
+    return session
+
+
+def _warm_up(driver: Driver, srv: TwoOrigins) -> list[str]:
+    """The same preflighted PUT to one URL (Max-Age 600), 0.3 s apart, until one is a cache
+    hit: a fresh Firefox does not use the first results it stores (FIREFOX-FACTS.md), and
+    the scenarios are about a cache that works. Returns each try's ``miss``/``hit``."""
+    url = f"{srv.api_origin}{WARM_UP_PATH}?s=warm-up"
+    seen: list[str] = []
+    for _ in range(WARM_UP_TRIES):
+        before = len(srv.log)
+        driver.fetch({"url": url, "method": "PUT", "headers": [["X-A", "1"]], "body": "x",
+                      "credentials": "omit", "cache": "default", "frame": "top"})
+        sent = [e for e in srv.log.snapshot()[before:] if e.method == "OPTIONS"]
+        seen.append("miss" if sent else "hit")
+        if not sent:
+            break
+        time.sleep(0.3)
+    driver.messages()
+    return seen
+
+
+def _reasons(messages: list[EngineMessage], url: str, api_origin: str) -> list[str]:
+    """The categories of the messages about this fetch: those naming its URL, or any URL
+    of the API (a redirect's target)."""
+    base = url.split("?", 1)[0]
+    return [m.category for m in messages
+            if m.category.startswith("CORS") and (base in m.text or api_origin in m.text)]
+
+
+def _pair_merged_hits(steps: list[StepTruth], wire: list[Wire]) -> None:
+    """Firefox merges results and keys them by credentials mode: each method and header
+    has its own grant and expiry. A hit was authorised by the grants of the latest passing
+    preflights (on its URL, in its credentials mode) for its method and each of its
+    headers; the one of those that expires first (all Max-Age 600: the oldest) is the
+    preflight that authorised it. Chromium's replacing cache has a single one."""
+    asked: dict[int, tuple[str, str, set[str]]] = {}
+    for t in steps:
+        for i in t.wire:
+            w = wire[i]
+            if w.kind == "preflight" and w.verdict == "allowed":
+                names = (w.header("Access-Control-Request-Headers") or "").split(",")
+                asked[i] = (w.url, t.credentials,
+                            {w.header("Access-Control-Request-Method") or ""}
+                            | {n.strip() for n in names if n.strip()})
+    for t in steps:
+        wanted = {t.method} | {n.lower() for n, _ in _step_headers(t)}
+        for i in t.wire:
+            w = wire[i]
+            if w.cache == "hit":
+                latest = [max((j for j, (url, creds, grants) in asked.items()
+                               if j < i and url == t.url and creds == t.credentials
+                               and token in grants), default=None) for token in wanted]
+                found = [j for j in latest if j is not None]
+                w.preflight = min(found) if found else w.preflight
+
+
+def _step_headers(t: StepTruth) -> tuple[tuple[str, str], ...]:
+    from .scenarios import all_scenarios as _all
+    from .scenarios_engines import engine_scenarios
+
+    for s in (*_all(), *engine_scenarios()):
+        if s.name == t.scenario:
+            return s.steps[t.step].headers
+    return ()
