@@ -48,7 +48,9 @@ from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
 from .ingest.mitm import ConnectionsSeen, exchange_from_flow
 from .model import Exchange
+from .redact import Redactor, redact_finding, redact_report, redact_text
 from .report.explain import explain as explain_verdict
+from .report.inert import visible
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,11 @@ class CorsflowAddon:
             "long sessions.",
         )  # fmt: skip
         loader.add_option(
+            "corsflow_redact", bool, True,
+            "Replace cookie, credential and URL token values with REDACTED in corsflow's log "
+            "lines, flow comments and report files.",
+        )  # fmt: skip
+        loader.add_option(
             "corsflow_mark", str, ":no_entry:",
             "Mark for flows the browser blocked (an emoji name such as :no_entry: or one "
             "character).",
@@ -250,7 +257,7 @@ class CorsflowAddon:
         if not path:
             return
         try:
-            _write_report(self._report(), path)
+            _write_report(self._for_output(self._report()), path)
         except Exception as e:  # noqa: BLE001 - mitmproxy is exiting; say why the report is missing
             # The log may already be closed when ``done`` runs: stderr always reaches the user.
             sys.stderr.write(f"corsflow: could not write the report to {path}: {e}\n")
@@ -386,10 +393,13 @@ class CorsflowAddon:
 
         floor = _RANK[ctx.options.corsflow_min_severity]
         about: dict[str, list[Finding]] = {}
+        redact = ctx.options.corsflow_redact
         for finding in fed.findings:
             if _RANK.get(finding.severity, len(_RANK)) > floor:
                 continue
-            _log_finding(finding, settled)
+            if redact:
+                finding = redact_finding(finding)
+            _log_finding(finding, settled, redact)
             for eid in finding.exchange_ids:
                 about.setdefault(eid, []).append(finding)
                 if eid not in flows and eid in self._pending:
@@ -417,6 +427,8 @@ class CorsflowAddon:
         lines += [_finding_line(f) for f in findings]
         if not lines:
             return False
+        if ctx.options.corsflow_redact:
+            lines = [redact_text(line) for line in lines]
         kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(_COMMENT_PREFIX)]
         flow.comment = "\n".join(kept + lines)
         blocked_mark = ctx.options.corsflow_mark
@@ -450,6 +462,10 @@ class CorsflowAddon:
             notes = (*notes, note)
         return dataclasses.replace(report, exchanges=tuple(kept), notes=notes, _index={})
 
+    @staticmethod
+    def _for_output(report: Report) -> Report:
+        return redact_report(report) if ctx.options.corsflow_redact else report
+
     def report(self) -> Report | None:
         """The analysis so far, settled up to now (None before the addon is configured)."""
         if self._analysis is None:
@@ -464,7 +480,7 @@ class CorsflowAddon:
         if report is None:
             raise exceptions.CommandError("corsflow is not configured yet")
         try:
-            _write_report(report, str(path))
+            _write_report(self._for_output(report), str(path))
         except OSError as e:
             raise exceptions.CommandError(
                 f"corsflow: cannot write {path}: {e.strerror or e}"
@@ -490,7 +506,9 @@ class CorsflowAddon:
                     eid,
                 )
                 continue
-            report = report or self._report()
+            report = report or self._for_output(self._report())
+            if ctx.options.corsflow_redact:
+                verdict = Redactor().verdict(verdict)
             for line in explain_verdict(verdict, report).splitlines():
                 log.log(ALERT, "%s", line)
 
@@ -518,24 +536,27 @@ def _verdict_line(v: ExchangeVerdict) -> str:
         parts.append(f"cache {v.cache}")
     if v.redundant:
         parts.append("redundant" + (f" ({v.redundant_cause})" if v.redundant_cause else ""))
-    return f"{_COMMENT_PREFIX} " + ", ".join(parts)
+    return visible(f"{_COMMENT_PREFIX} " + ", ".join(parts))
 
 
 def _finding_line(f: Finding) -> str:
     fix = f"; fix: {f.hint}" if f.hint else ""
-    return f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}"
+    return visible(f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}")
 
 
-def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict]) -> None:
+def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict], redact: bool = True) -> None:
     ex = next((settled[e].exchange for e in f.exchange_ids if e in settled), None)
     target = f"{ex.method} {ex.url} [{ex.id}]" if ex is not None else (f.url or "")
+    if redact:
+        target = redact_text(target)
     tail = f"fix: {f.hint}" if f.hint else f.message
     # A blocked request is the page's problem, not the proxy's: WARNING, never ERROR
     # (mitmdump exits when an ERROR is logged while it starts, e.g. replaying a file).
     # ALERT (mitmproxy's "draw the user's attention") for the rest, so it shows with
     # termlog_verbosity=alert, which hides mitmproxy's per-connection lines.
     level = logging.WARNING if f.severity == "error" else ALERT
-    log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, target, tail)
+    # Captured text is data: one log line, no escape sequence reaches the terminal.
+    log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, visible(target), visible(tail))
 
 
 def _option_problem(updated: set[str]) -> str | None:

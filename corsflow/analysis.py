@@ -43,6 +43,9 @@ class Report:
     skipped: tuple[Skipped, ...] = ()
     skipped_by_reason: tuple[tuple[str, int], ...] = ()
     notes: tuple[str, ...] = ()
+    redacted: int | None = None
+    """How many secret values outputs had replaced (:func:`corsflow.redact.redact_report`);
+    None: not redacted."""
     _index: dict[str, ExchangeVerdict] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, exchange_id: str) -> ExchangeVerdict | None:

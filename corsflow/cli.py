@@ -17,6 +17,7 @@ from . import __version__
 from .analysis import Report, analyze_paths
 from .engine.profiles import PROFILES
 from .errors import CorsflowError, UsageError
+from .report.inert import visible
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
 
@@ -70,6 +71,20 @@ LARGE_INPUT = 20 * 1024 * 1024
 
 
 def _analyze(args: argparse.Namespace) -> Report:
+    """The report the outputs are made from."""
+    return _for_output(args, _analyze_paths(args))
+
+
+def _for_output(args: argparse.Namespace, report: Report) -> Report:
+    """Secrets redacted unless ``--no-redact``: reports travel in tickets and CI logs."""
+    if getattr(args, "no_redact", False):
+        return report
+    from .redact import redact_report
+
+    return redact_report(report)
+
+
+def _analyze_paths(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
     size = 0
     for path in args.paths:
@@ -125,7 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.format != "none":
         _emit(_render(report, args.format, _target(args.output)), args.output)
     for f in failing[:20]:
-        print(f"corsflow check: {f.severity} {f.code}: {f.message}", file=sys.stderr)
+        print(f"corsflow check: {f.severity} {f.code}: {visible(f.message)}", file=sys.stderr)
     if len(failing) > 20:
         print(f"corsflow: ... and {len(failing) - 20} more", file=sys.stderr)
     print(f"corsflow: check {'failed' if failing else 'passed'}: {len(failing)} finding(s) at "
@@ -135,9 +150,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
-    from .report.text import safe
 
-    report = analyze_paths(args.paths, engine=args.engine)
+    report = _for_output(args, analyze_paths(args.paths, engine=args.engine))
     if args.id:
         chosen = [v for v in report.exchanges if v.exchange.id == args.id]
         if not chosen:
@@ -147,8 +161,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         chosen = [v for v in report.exchanges if args.url in v.exchange.url]
         if not chosen:
             raise UsageError(f"no exchange whose URL contains {args.url!r}")
-    # Capture values are attacker-controlled: no terminal escape sequences get through.
-    sys.stdout.write("\n\n".join(safe(explain(v, report)) for v in chosen) + "\n")
+    sys.stdout.write("\n\n".join(explain(v, report) for v in chosen) + "\n")
     return 0
 
 
@@ -190,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
                        help="the browser whose preflight cache and checks to model "
                             "(default: chromium)")
+        p.add_argument("--no-redact", action="store_true",
+                       help="keep Cookie, Authorization and URL token values in the output "
+                            "(redacted by default)")
 
     p = sub.add_parser("analyze", help="analyse captures and print the report")
     common(p)

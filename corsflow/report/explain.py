@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..engine.events import ExchangeVerdict
+from .inert import visible
 
 if TYPE_CHECKING:
     from ..analysis import Report
@@ -46,4 +47,6 @@ def explain(v: ExchangeVerdict, report: Report) -> str:
         lines.append(f"  {f.severity}: {f.code}: {f.message}")
         if f.hint:
             lines.append(f"    fix: {f.hint}")
-    return "\n".join(lines)
+    # Each line is one line of the report: a captured newline or escape sequence is written
+    # out, never acted on.
+    return "\n".join(map(visible, lines))

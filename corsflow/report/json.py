@@ -86,6 +86,8 @@ def _head(report: Report) -> dict[str, Any]:
         "engine": report.engine,
         "sources": [{"path": s.path, "format": s.format, "exchanges": s.exchanges,
                      "skipped": s.skipped} for s in report.sources],
+        # Whether secret values (cookies, credentials, URL tokens) were replaced, and how many.
+        "redaction": {"applied": report.redacted is not None, "values": report.redacted or 0},
     }
 
 
