@@ -16,6 +16,7 @@ from .engine.machine import CorsMachine
 from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
+from .findings.security import SecurityReview
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
 
@@ -79,6 +80,7 @@ class Analysis:
         self.profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
         self.machine = CorsMachine(self.profile, cors_headers_only=not keep_all_headers)
         self.aggregator = Aggregator(self.profile)
+        self.security = SecurityReview()
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
         self.keep_exchanges = keep_exchanges
         self.keep_all_headers = keep_all_headers
@@ -89,6 +91,7 @@ class Analysis:
 
     def feed(self, exchange: Exchange) -> Fed:
         """Add one exchange; returns what it settled (possibly earlier exchanges)."""
+        self.security.observe(exchange)  # before the engine keeps only the CORS headers
         return self._take(self.machine.feed(exchange))
 
     def flush(self) -> Fed:
@@ -116,7 +119,8 @@ class Analysis:
     def report(self) -> Report:
         """The report of everything settled so far (call :meth:`flush` first at the end)."""
         verdicts = sorted(self._verdicts, key=lambda v: (v.exchange.started, v.exchange.id))
-        findings = sort_findings([*self._findings.values(), *self.aggregator.findings()])
+        findings = sort_findings([*self._findings.values(), *self.aggregator.findings(),
+                                  *self.security.findings()])
         d = self.diagnostics
         return Report(
             engine=self.profile.name,

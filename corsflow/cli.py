@@ -7,6 +7,7 @@ asked for; 2 bad input or usage (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ from .report.inert import visible
 FORMATS = ("text", "json", "csv", "markdown", "html")
 
 
-def _render(report: Report, fmt: str, stream: TextIO | None) -> str:
+def _render(report: Report, fmt: str, stream: TextIO | None, security: bool = False) -> str:
     if fmt == "json":
         from .report.json import render_json
 
@@ -34,14 +35,14 @@ def _render(report: Report, fmt: str, stream: TextIO | None) -> str:
     if fmt == "markdown":
         from .report.text import render_markdown
 
-        return render_markdown(report)
+        return render_markdown(report, security_only=security)
     if fmt == "html":
         from .report.html import render_html
 
         return render_html(report)
     from .report.text import render_text
 
-    return render_text(report, color=_wants_color(stream))
+    return render_text(report, color=_wants_color(stream), security_only=security)
 
 
 def _wants_color(stream: TextIO | None) -> bool | None:
@@ -124,12 +125,21 @@ def _emit_json(report: Report, output: str | None) -> None:
         raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
 
 
+def _security_view(report: Report) -> Report:
+    """``--security``: the passive security review's findings alone."""
+    from .findings.security import is_security
+
+    return dataclasses.replace(report, findings=tuple(filter(is_security, report.findings)))
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     report = _analyze(args)
+    if args.security:
+        report = _security_view(report)
     if args.format == "json":
         _emit_json(report, args.output)
     else:
-        _emit(_render(report, args.format, _target(args.output)), args.output)
+        _emit(_render(report, args.format, _target(args.output), args.security), args.output)
     return 0
 
 
@@ -211,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
+    p.add_argument("--security", action="store_true",
+                   help="only the passive security review (CWE-942), per server origin")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("check", help="for CI: exit 1 when findings at a level exist")

@@ -21,6 +21,7 @@ from .. import __version__
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding, TraceStep
 from ..findings import SEVERITY_ORDER
+from ..findings.security import security_by_server
 from ..urls import endpoint
 from .optional import MissingDependency
 from .tally import (
@@ -403,6 +404,18 @@ def _diagnostics(report: Report) -> str:
 # --------------------------------------------------------------------------- page
 
 
+def _security_section(findings: Sequence[Finding], t: Tally) -> str:
+    """The passive security review, per server origin (the findings above hold them too)."""
+    out = ['<h2 id="security">Security review (CWE-942)</h2>']
+    by_server = security_by_server(findings)
+    if not by_server:
+        return out[0] + "<p>No CORS misconfiguration shown by this capture.</p>"
+    for server, group in by_server.items():
+        out.append(f'<h3 class="url">{e(server)}</h3>')
+        out += [_finding(f, t) for f in group]
+    return "".join(out)
+
+
 def render_html(report: Report, *, charts: bool = True, title: str = "CORS report") -> str:
     """The whole report as one self-contained HTML document."""
     t = tally(report)
@@ -436,6 +449,7 @@ def render_html(report: Report, *, charts: bool = True, title: str = "CORS repor
         _cards(t),
         f'<h2 id="findings">Findings ({len(findings)})</h2>',
         "".join(_finding(f, t) for f in findings) or "<p>No findings: nothing to fix.</p>",
+        _security_section(findings, t),
         '<h2 id="origins">Origins</h2>',
         _table([("page origin", "")] + _COUNT_HEADERS, origin_rows)
         if origins

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..engine.events import ExchangeVerdict, Finding
+from ..findings.security import is_security
 from .summary import summarize
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "spec": f.spec,
         "count": f.count,
         "saved": f.saved,
+        # Beyond the contract: "security" for the passive CWE-942 review, else "cors".
+        "category": "security" if is_security(f) else "cors",
     }
 
 

@@ -25,6 +25,7 @@ from rich.text import Text
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
 from ..findings import SEVERITY_ORDER
+from ..findings.security import is_security, security_by_server
 from ..urls import endpoint, path_template
 from .inert import csv_cell, md_code, visible
 from .tally import (
@@ -403,7 +404,24 @@ def _diagnostics(report: Report) -> list[RenderableType]:
     return out
 
 
-def _renderables(report: Report) -> list[RenderableType]:
+def _security_block(report: Report) -> list[RenderableType]:
+    """The passive security review (CWE-942), one block per server origin."""
+    by_server = security_by_server(report.findings)
+    out: list[RenderableType] = [
+        Text(""), _styled(("▌ ", "bold magenta"), ("Security review (CWE-942)", "bold"))]
+    if not by_server:
+        out.append(Text("  No CORS misconfiguration shown by this capture.", style="dim"))
+        return out
+    for server, group in by_server.items():
+        out.append(_styled("  ", (server, "bold")))
+        grid = _grid()
+        for f in group:
+            grid.add_row(*_finding_row(f))
+        out.append(_indented(grid))
+    return out
+
+
+def _renderables(report: Report, security_only: bool = False) -> list[RenderableType]:
     t = tally(report)
     head = _header_lines(report, t)
     out: list[RenderableType] = [
@@ -414,13 +432,17 @@ def _renderables(report: Report) -> list[RenderableType]:
             (head[2].removeprefix("findings: "), "bold red" if t.total.blocked else ""),
         ),
     ]
+    if security_only:
+        return out + _security_block(report)
     origins = _origin_order(t)
     if not origins:
         out.append(Text("\nNo cross-origin requests in this capture.", style="dim"))
     for origin in origins:
         out += _origin_block(report, t, origin)
+    out += _security_block(report)
     stray = [
-        f for f in report.findings if f.origin is None or origin_label(f.origin) not in origins
+        f for f in report.findings
+        if not is_security(f) and (f.origin is None or origin_label(f.origin) not in origins)
     ]
     if stray:
         grid = _grid()
@@ -450,7 +472,8 @@ def _terminal_width(stream: IO[str]) -> int | None:
         return None
 
 
-def render_text(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
+def render_text(report: Report, *, color: bool | None = None, width: int | None = None,
+                security_only: bool = False) -> str:
     """The terminal report as a string.
 
     ``color=None`` colours it when stdout is a terminal (and ``NO_COLOR`` is not set);
@@ -474,7 +497,7 @@ def render_text(report: Report, *, color: bool | None = None, width: int | None 
         legacy_windows=False,
         soft_wrap=False,
     )
-    console.print(Group(*_renderables(report)))
+    console.print(Group(*_renderables(report, security_only)))
     text = buffer.getvalue()
     if not color:
         # rich pads table cells to the full width; trailing blanks only get in the way of a pipe.
@@ -542,11 +565,28 @@ def _md_more(total: int, what: str) -> list[str]:
     return ["", f"… and {total - MARKDOWN_ROWS} more {what} (the CSV or JSON report has them all)."]
 
 
-def render_markdown(report: Report) -> str:
+def _md_security(report: Report) -> list[str]:
+    out = ["## Security review (CWE-942)", ""]
+    by_server = security_by_server(report.findings)
+    if not by_server:
+        return [*out, "No CORS misconfiguration shown by this capture.", ""]
+    for server, group in by_server.items():
+        out += [f"### {md_code(server, in_table=False)}", ""]
+        out += _md_table(
+            ("severity", "code", "evidence", "fix", "reference", "exchanges"),
+            ((f.severity, f.code, _Captured(f.message), _Captured(f.hint or ""), f.spec or "",
+              _ids(f.exchange_ids)) for f in group[:MARKDOWN_ROWS]))
+        out.append("")
+    return out
+
+
+def render_markdown(report: Report, *, security_only: bool = False) -> str:
     """The report as GitHub-flavoured Markdown: summary, findings, failures, origins."""
     t = tally(report)
     head = _header_lines(report, t)
     out = ["# CORS report", "", f"{md(head[0])}  ", f"{md(head[1])}  ", md(head[2]), ""]
+    if security_only:
+        return "\n".join(out + _md_security(report))
     if report.findings:
         out += ["## Findings", ""]
         out += _md_table(
@@ -558,6 +598,7 @@ def render_markdown(report: Report) -> str:
             ),
         )
         out.append("")
+    out += _md_security(report)
     groups = _failures(t, report.exchanges)
     if groups:
         out += ["## Failures", ""]
