@@ -35,11 +35,11 @@ KEEP_IDS = 20
 KEEP_VALUES = 50
 
 SENSITIVE_EXPOSED = frozenset({
-    "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate",
-    "set-cookie", "set-cookie2", "cookie", "x-api-key", "x-auth-token", "x-csrf-token",
+    "authorization", "proxy-authorization", "set-cookie", "set-cookie2", "cookie", "x-api-key", "x-auth-token", "x-csrf-token",
     "x-xsrf-token", "x-amz-security-token",
 })
-"""Response header names that carry credentials: a page should never be able to read them."""
+"""Response header names that carry credentials: a page should never be able to read them.
+(``WWW-Authenticate`` is a challenge, not a credential: exposing it is common and harmless.)"""
 
 SECURITY_CODES = frozenset({
     "OriginReflected", "NullOriginAllowed", "LookalikeOriginAllowed", "InsecureOriginAllowed",
@@ -262,6 +262,11 @@ def _with_credentials(ev: _Evidence) -> str:
             " (without credentials: any site can read these responses)")
 
 
+def _credentialed(ev: _Evidence) -> str:
+    return (" with Access-Control-Allow-Credentials: true (responses made with the user's "
+            "cookies)" if ev.credentialed else "")
+
+
 def _reflected(where: str, ev: _Evidence) -> Finding | None:
     server = url_origin(where)
     own = site_of(_host(server))
@@ -297,7 +302,7 @@ def _lookalike(where: str, ev: _Evidence) -> Finding | None:
     return make_finding(
         "LookalikeOriginAllowed",
         f"{where} allowed {_listed(ev.values)}, which only shares a prefix or suffix with "
-        f"{site}{_with_credentials(ev)}: anyone can register such a name",
+        f"{site}{_credentialed(ev)}: anyone can register such a name",
         tuple(ev.ids),
         f"on {server}, match the whole origin exactly (or the host against `{site}` and "
         f"`.{site}` with the scheme), not with startsWith/endsWith or an unanchored regex",
@@ -309,8 +314,8 @@ def _insecure(where: str, ev: _Evidence) -> Finding | None:
     return make_finding(
         "InsecureOriginAllowed",
         f"{where} (https) allowed the http origin(s) {_listed(ev.values)}"
-        f"{_with_credentials(ev)}: a network attacker who injects script into the http "
-        "page can read this API",
+        f"{_credentialed(ev)}: a network attacker who injects script into the http "
+        "page can read this API through it",
         tuple(ev.ids),
         f"on {server}, allow only https:// origins (serve the page over https)",
         url=where, count=ev.count, severity=_sev(ev, "error", "warning"))
@@ -321,7 +326,8 @@ def _wildcard_credentialed(server: str, ev: _Evidence) -> Finding | None:
     return make_finding(
         "WildcardOnCredentialedData",
         f"{server} answered Access-Control-Allow-Origin: * on {ev.count} response(s) that "
-        f"involve credentials ({what}): every site may read them",
+        f"involve credentials ({what}): its policy lets every site read endpoints that handle "
+        "credentials",
         tuple(ev.ids),
         f"on {server}, send a specific trusted origin (with `Vary: Origin`) on endpoints that "
         "set cookies or need Authorization; keep `*` for public, unauthenticated data",
