@@ -175,6 +175,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .probe import ProbeRequest, probe, render
+
+    req = ProbeRequest(args.url, method=args.method, preflight=args.preflight,
+                       request_headers=tuple(args.request_header or ()))
+    answers, report = probe(req, args.origin)
+    sys.stdout.write(render(answers, report))
+    return 0
+
+
 def _mitmproxy_missing() -> UsageError:
     return UsageError("mitmproxy is not installed: pip install 'corsflow[mitmproxy]'")
 
@@ -239,6 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", help="the exchange id from the report (e.g. e12, p345)")
     which.add_argument("--url", help="every exchange whose URL contains this text")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "probe", help="ask a server you own how it answers chosen origins (sends requests)",
+        description="Send one request per --origin to URL (and nowhere else), without "
+                    "cookies or credentials, and review the CORS answers. Only for servers "
+                    "you own or may test.")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--origin", action="append", required=True,
+                   help="an Origin to send (repeat: each is one request)")
+    p.add_argument("--method", default="GET", help="the request's method (default GET)")
+    p.add_argument("--preflight", metavar="METHOD",
+                   help="send an OPTIONS preflight asking for METHOD instead of the request")
+    p.add_argument("--request-header", action="append", metavar="NAME",
+                   help="a header name the preflight asks for (repeatable)")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("addon-path", help="print the file to load with mitmdump -s")
     p.set_defaults(func=cmd_addon_path)

@@ -19,6 +19,9 @@ from werkzeug.serving import make_server
 API_HOST = "api.example.test"
 TRUSTED = ("app.example.test", "admin.example.test")
 
+SEEN: list[tuple[str, str, str]] = []
+"""(method, path, Origin) of every API request the app answered, in order."""
+
 PAGE = "<!doctype html><title>page</title><p>corsflow security test page</p>"
 
 
@@ -36,6 +39,7 @@ def create_app() -> Flask:
     @app.route("/api/<name>", methods=["GET", "PUT", "OPTIONS"])
     def api(name: str) -> Response:
         origin = request.headers.get("Origin", "")
+        SEEN.append((request.method, request.path, origin))
         r = Response("{}", mimetype="application/json")
         h = r.headers
         if name == "reflect":  # copies any Origin back, with credentials
