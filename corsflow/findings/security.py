@@ -19,6 +19,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from operator import itemgetter
 
 from ..engine.events import Finding, Severity
 from ..model import Exchange
@@ -48,6 +50,7 @@ SECURITY_CODES = frozenset({
 })
 
 
+@lru_cache(maxsize=4096)
 def site_of(host: str) -> str:
     """An approximation of the registrable domain: the last two labels (``a.b.example.com``
     -> ``example.com``), or three under a two-letter country code's second level
@@ -71,6 +74,7 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def is_local_host(host: str) -> bool:
     """A loopback, private or link-local address, or a name that only resolves locally."""
     host = host.lower().rstrip(".")
@@ -81,14 +85,17 @@ def is_local_host(host: str) -> bool:
                                                  ".lan", ".home.arpa"))
 
 
+@lru_cache(maxsize=4096)
 def _host(origin_or_url: str) -> str:
     return (_split(origin_or_url).hostname or "").lower()
 
 
+@lru_cache(maxsize=4096)
 def _scheme(origin_or_url: str) -> str:
     return _split(origin_or_url).scheme.lower()
 
 
+@lru_cache(maxsize=4096)
 def lookalike(allowed: str, server_site: str) -> str | None:
     """How ``allowed`` (an origin's host) only looks like the server's site: ``"suffix"``
     (``evil-example.com`` for ``example.com``), ``"prefix"`` (``example.com.evil.net``),
@@ -102,6 +109,27 @@ def lookalike(allowed: str, server_site: str) -> str | None:
     if allowed.startswith((server_site + ".", server_site + "-")):
         return "prefix"  # a check like `origin.startsWith("https://example.com")`
     return None
+
+
+_REVIEWED = frozenset({
+    "access-control-allow-origin", "access-control-allow-credentials",
+    "access-control-allow-methods", "access-control-allow-headers",
+    "access-control-expose-headers", "access-control-allow-private-network",
+    "vary", "set-cookie",
+})
+
+
+def _reviewed_headers(names: tuple[str, ...], items: tuple[tuple[str, str], ...]
+                      ) -> dict[str, tuple[str, ...]]:
+    """The response fields the review reads, by lower-case name (``names``: those of
+    ``items``, lower-cased). The look-ups run in C; a large response has only a few."""
+    out: dict[str, tuple[str, ...]] = {}
+    for k in _REVIEWED.intersection(names):
+        if names.count(k) == 1:
+            out[k] = (items[names.index(k)][1],)
+        else:
+            out[k] = tuple(v for n, (_, v) in zip(names, items, strict=True) if n == k)
+    return out
 
 
 @dataclass(slots=True)
@@ -144,13 +172,20 @@ class SecurityReview:
         response = ex.response
         if response is None:
             return
-        origins = ex.request_headers.scan("origin")
-        if len(origins) != 1:
+        # The request's index is built once and kept on its Headers: the engine looks the
+        # same names up right after.
+        req = ex.request_headers.by_name()
+        origins = req.get("origin")
+        if origins is None or len(origins) != 1:
             return  # not a CORS request (or a damaged one): nothing to review
-        h = response.headers.index()
-        acao_values = h.get("access-control-allow-origin")
-        if acao_values is None or len(acao_values) != 1:
-            return  # no CORS grant (several values fail the CORS check anyway)
+        items = response.headers.items
+        names = tuple(map(str.lower, map(itemgetter(0), items)))  # in C: most answers stop here
+        if "access-control-allow-origin" not in names:
+            return  # no CORS grant
+        h = _reviewed_headers(names, items)
+        acao_values = h["access-control-allow-origin"]
+        if len(acao_values) != 1:
+            return  # several values fail the CORS check anyway
         origin = origins[0].strip()
         acao = acao_values[0].strip()
         server = url_origin(ex.url)
@@ -158,11 +193,9 @@ class SecurityReview:
             return  # same-origin requests carry Origin too; their CORS headers are moot
         credentials = any(v.strip() == "true" for v in h.get("access-control-allow-credentials",
                                                              ()))
-        preflight = ex.method == "OPTIONS" and "access-control-request-method" in \
-            ex.request_headers.by_name()
-        req = ex.request_headers.by_name()
+        preflight = ex.method == "OPTIONS" and "access-control-request-method" in req
         if acao == "*":
-            self._wildcard(ex, server, h, req, preflight)
+            self._wildcard(ex, server, h, preflight)
         elif acao == "null":
             self._ev("NullOriginAllowed", server).add(ex.id, origin, credentials)
         elif acao == origin:
@@ -196,12 +229,12 @@ class SecurityReview:
             self._ev("InsecureOriginAllowed", where).add(ex.id, origin, credentials)
 
     def _wildcard(self, ex: Exchange, server: str, h: dict[str, tuple[str, ...]],
-                  req: dict[str, tuple[str, ...]], preflight: bool) -> None:
+                  preflight: bool) -> None:
         if preflight:
             return
         if "set-cookie" in h:
             self._ev("WildcardOnCredentialedData", server).add(ex.id, "Set-Cookie")
-        if "authorization" in req:
+        if "authorization" in ex.request_headers.by_name():
             self._ev("WildcardOnCredentialedData", server).add(ex.id, "Authorization")
 
     def _vary(self, ex: Exchange, server: str, acao: str, h: dict[str, tuple[str, ...]]) -> None:
