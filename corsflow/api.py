@@ -82,12 +82,21 @@ def _figures_display_in_notebooks() -> None:
         select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
 
 
-def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium") -> CorsAnalysis:
-    """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``)."""
+def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
+         redact: bool = True) -> CorsAnalysis:
+    """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``).
+
+    Notebooks are saved with their outputs and shared: cookie, credential and URL token
+    values are replaced with ``REDACTED`` unless ``redact=False``."""
     from .analysis import analyze_paths
 
     files = _expand(paths)
-    return CorsAnalysis(analyze_paths(files, engine=engine))
+    report = analyze_paths(files, engine=engine)
+    if redact:
+        from .redact import redact_report
+
+        report = redact_report(report)
+    return CorsAnalysis(report)
 
 
 class CorsAnalysis:

@@ -138,3 +138,13 @@ def test_unchanged_records_are_shared_not_copied() -> None:
     v = ExchangeVerdict(ex, "simple", "o", "allowed")
     r = Redactor()
     assert r.verdict(v) is v and r.count == 0
+
+
+def test_notebook_api_redacts_unless_asked(secret_har: Path) -> None:
+    import corsflow
+
+    shown = corsflow.load(secret_har)
+    assert not [s for s in SECRETS if s in " ".join(shown.exchanges["url"].astype(str))]
+    assert shown.report.redacted
+    raw = corsflow.load(secret_har, redact=False)
+    assert raw.report.redacted is None and "TOKENQUERY" in raw.report.exchanges[0].exchange.url

@@ -152,3 +152,39 @@ def _port(report: Report) -> int:
     port = urlsplit(report.exchanges[0].exchange.url).port
     assert port is not None
     return port
+
+
+def test_check_fails_on_security_errors(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from corsflow.cli import main
+
+    assert main(["check", str(capture), "--fail-on", "error"]) == 1
+    err = capsys.readouterr().err
+    assert "corsflow check: error LookalikeOriginAllowed" in err
+    # Security findings alone fail the check too (the failures of the capture aside).
+    from corsflow.analysis import analyze_paths
+
+    errors = [f for f in analyze_paths([str(capture)]).findings
+              if f.severity == "error" and f.code in SECURITY_CODES]
+    assert {f.code for f in errors} >= {"OriginReflected", "NullOriginAllowed",
+                                        "LookalikeOriginAllowed"}
+
+
+def test_security_view_in_every_format(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from corsflow.cli import main
+
+    assert main(["analyze", str(capture), "--security", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["findings"] and {f["category"] for f in data["findings"]} == {"security"}
+    assert {f["code"] for f in data["findings"]} >= {"OriginReflected", "VaryOriginMissing"}
+    assert main(["analyze", str(capture), "--security"]) == 0
+    text = capsys.readouterr().out
+    assert "Security review (CWE-942)" in text and f"http://{API_HOST}:" in text
+    assert "Endpoints" not in text  # the security view alone
+    assert main(["analyze", str(capture), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "## Security review (CWE-942)" in md and f"### ` http://{API_HOST}:" in md
+    assert main(["analyze", str(capture), "--format", "html"]) == 0
+    html = capsys.readouterr().out
+    assert 'id="security"' in html and "LookalikeOriginAllowed" in html
