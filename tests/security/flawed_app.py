@@ -94,9 +94,11 @@ def create_app() -> Flask:
 
 
 @contextmanager
-def serve() -> Iterator[int]:
-    """The app on 127.0.0.1 and a free port, in a thread; yields the port."""
-    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+def serve(tls: bool = False) -> Iterator[int]:
+    """The app on 127.0.0.1 and a free port, in a thread; yields the port. ``tls``: over
+    https, with a throw-away self-signed certificate."""
+    server = make_server("127.0.0.1", 0, create_app(), threaded=True,
+                         ssl_context="adhoc" if tls else None)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

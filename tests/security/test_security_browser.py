@@ -87,6 +87,45 @@ def report(capture: Path) -> Report:
     return analyze_paths([str(capture)])
 
 
+@pytest.fixture(scope="module")
+def https_har(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Path:
+    """Plain-http pages calling the API over https, recorded by Playwright's HAR (the
+    loopback pcap cannot read TLS; the actual requests' answers are what matters here)."""
+    from playwright.sync_api import sync_playwright
+
+    har = tmp_path_factory.mktemp("security-https") / "https-api.har"
+    with serve() as pages, serve(tls=True) as api_port, sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.test 127.0.0.1",
+                  "--ignore-certificate-errors"])
+        try:
+            context = browser.new_context(record_har_path=str(har), record_har_content="omit",
+                                          ignore_https_errors=True)
+            page = context.new_page()
+            page.goto(f"http://app.example.test:{pages}/page")
+            for name, credentials in (("good", "include"), ("allowlist", "omit")):
+                status = page.evaluate(_FETCH, [f"https://{API_HOST}:{api_port}/api/{name}",
+                                                {"credentials": credentials}])
+                assert status == 200, (name, status)
+            context.close()
+        finally:
+            browser.close()
+    return har
+
+
+def test_http_origin_reading_an_https_api(https_har: Path) -> None:
+    report = analyze_paths([str(https_har)])
+    insecure = {(f.url or "").rsplit("/", 1)[-1]: f for f in report.findings
+                if f.code == "InsecureOriginAllowed"}
+    assert set(insecure) == {"good", "allowlist"}
+    assert insecure["good"].severity == "error"  # /api/good allows credentials
+    assert insecure["allowlist"].severity == "warning"  # /api/allowlist does not
+    assert "http://app.example.test" in insecure["good"].message
+    assert not [f for f in report.findings if f.code in SECURITY_CODES
+                and f.code != "InsecureOriginAllowed"]
+
+
 def _security(report: Report) -> dict[str, list[str]]:
     """Code -> the URLs its findings name."""
     out: dict[str, list[str]] = {}
