@@ -392,8 +392,9 @@ def _exposed(server: str, ev: _Evidence) -> Finding | None:
 def _private(server: str, ev: _Evidence) -> Finding | None:
     return make_finding(
         "PrivateNetworkAccessAllowed",
-        f"{server} (a private-network server) let {_listed(ev.values)} reach it from a more "
-        "public site (Access-Control-Allow-Private-Network: true)",
+        f"{server} answered private network access preflights from {_listed(ev.values)} with "
+        "Access-Control-Allow-Private-Network: true: the browser had judged it more private "
+        "than the page, and it let that site's script in",
         tuple(ev.ids),
         f"on {server}, grant private network access only to the exact origins that must "
         "reach this device, and require authentication for what they can do",

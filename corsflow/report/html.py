@@ -438,7 +438,8 @@ def render_html(report: Report, *, charts: bool = True, title: str = "CORS repor
             f"{e(_plural(t.total.exchanges, 'exchange'))} ({e(t.total.other)} not cross-origin)"
             "</p></header>"
         ),
-        '<nav><a href="#findings">Findings</a><a href="#origins">Origins</a>'
+        '<nav><a href="#findings">Findings</a><a href="#security">Security</a>'
+        '<a href="#origins">Origins</a>'
         '<a href="#charts">Charts</a><a href="#exchanges">Exchanges</a>'
         + (
             '<a href="#diagnostics">Diagnostics</a>'
