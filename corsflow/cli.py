@@ -176,10 +176,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .probe import ProbeRequest, probe, render
+    from .probe import ProbeRequest, from_capture, probe, render
 
-    req = ProbeRequest(args.url, method=args.method, preflight=args.preflight,
-                       request_headers=tuple(args.request_header or ()))
+    if args.replay:
+        if args.id is None:
+            raise UsageError("--replay needs --id (the exchange to replay)")
+        req = from_capture(args.url, args.replay, args.id)
+    else:
+        req = ProbeRequest(args.url, method=args.method, preflight=args.preflight,
+                           request_headers=tuple(args.request_header or ()))
     answers, report = probe(req, args.origin)
     sys.stdout.write(render(answers, report))
     return 0
@@ -263,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send an OPTIONS preflight asking for METHOD instead of the request")
     p.add_argument("--request-header", action="append", metavar="NAME",
                    help="a header name the preflight asks for (repeatable)")
+    p.add_argument("--replay", metavar="CAPTURE",
+                   help="replay what exchange --id of this capture sent (its method, or what "
+                        "its preflight asked for), to URL")
+    p.add_argument("--id", help="with --replay: the exchange id (e.g. e12)")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("addon-path", help="print the file to load with mitmdump -s")

@@ -83,6 +83,29 @@ def send(req: ProbeRequest, origin: str, n: int = 0) -> ProbeAnswer:
     return ProbeAnswer(origin, ex)
 
 
+def from_capture(url: str, path: str, exchange_id: str) -> ProbeRequest:
+    """The request to replay: the method (or, for a preflight, what it asked for) of one
+    captured exchange, sent to ``url``, which must be on the captured exchange's origin: a
+    replay never goes to a host the user did not name."""
+    from .analysis import analyze_paths
+    from .urls import url_origin
+
+    report = analyze_paths([path])
+    v = report.get(exchange_id)
+    if v is None:
+        raise UsageError(f"{path}: no exchange with id {exchange_id!r}")
+    ex = v.exchange
+    if url_origin(ex.url) != url_origin(url):
+        raise UsageError(f"{exchange_id} went to {url_origin(ex.url)}, not to {url_origin(url)}"
+                         ": name the URL on that server")
+    if v.role == "preflight":
+        asked = ex.request_headers.get("access-control-request-method") or "GET"
+        names = ex.request_headers.get("access-control-request-headers") or ""
+        return ProbeRequest(url, preflight=asked.strip(), request_headers=tuple(
+            n.strip() for n in names.split(",") if n.strip()))
+    return ProbeRequest(url, method=ex.method)
+
+
 def probe(req: ProbeRequest, origins: Sequence[str]) -> tuple[list[ProbeAnswer], Report]:
     """Send once per origin, in order; the answers and the review of them."""
     if not origins:
