@@ -69,8 +69,13 @@ _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/?#@
 _PARAM = re.compile(r"(?P<lead>[?&#;])(?P<name>[^=&#?;\s'\"<>`]+)=(?P<value>[^&#;?\s'\"<>`]*)")
 # A JSON Web Token: three base64url parts, the first two starting with '{"' encoded.
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*")
-# Cheap test that a string may hold anything to redact (most do not).
-_MAYBE = re.compile(r"[?#;@]|eyJ")
+# One search, in C, that tells whether a string may hold anything to redact (most URLs with
+# a query hold nothing secret): a secret-looking parameter name (or a percent-encoded one,
+# checked the slow way), user-info, or the start of a JWT.
+_NAMES = "|".join(re.escape(n) for n in sorted(SECRET_PARAMS, key=len, reverse=True))
+_MAYBE = re.compile(
+    rf"(?i)[?&#;](?:(?:{_NAMES})|[^=&#;?\s]*(?:{_SECRET_PART.pattern}|%)[^=&#;?\s]*)="
+    r"|://[^/?#@\s'\"<>`]+@|eyJ[A-Za-z0-9_-]{6,}\.")
 
 
 @dataclass(slots=True)
