@@ -20,7 +20,7 @@ from html import escape
 from .. import __version__
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding, TraceStep
-from ..findings import SEVERITY_ORDER
+from ..findings import CATALOGUE, SEVERITY_ORDER
 from ..findings.security import security_by_server
 from ..urls import endpoint
 from .optional import MissingDependency
@@ -195,7 +195,7 @@ def _spec_link(spec: str | None) -> str:
     return f" · <code>{e(spec)}</code>"
 
 
-def _finding(f: Finding, t: Tally) -> str:
+def _finding(f: Finding, t: Tally, why: str | None = None) -> str:
     where = " · ".join(
         x for x in (f.origin and f"from {e(f.origin)}", f.url and f"<code>{e(f.url)}</code>") if x
     )
@@ -211,6 +211,7 @@ def _finding(f: Finding, t: Tally) -> str:
             if where or count or f.spec
             else ""
         ),
+        f'<p class="fix"><b>Why:</b> {e(why)}</p>' if why else "",
         f'<p class="fix"><b>Fix:</b> {e(f.hint)}</p>' if f.hint else "",
     ]
     shown = [t.by_id[x] for x in f.exchange_ids if x in t.by_id][:TRACES_PER_FINDING]
@@ -412,7 +413,8 @@ def _security_section(findings: Sequence[Finding], t: Tally) -> str:
         return out[0] + "<p>No CORS misconfiguration shown by this capture.</p>"
     for server, group in by_server.items():
         out.append(f'<h3 class="url">{e(server)}</h3>')
-        out += [_finding(f, t) for f in group]
+        out += [_finding(f, t, CATALOGUE[f.code].why if f.code in CATALOGUE else None)
+                for f in group]
     return "".join(out)
 
 

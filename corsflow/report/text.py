@@ -24,7 +24,7 @@ from rich.text import Text
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
-from ..findings import SEVERITY_ORDER
+from ..findings import CATALOGUE, SEVERITY_ORDER
 from ..findings.security import is_security, security_by_server
 from ..urls import endpoint, path_template
 from .inert import csv_cell, md_code, visible
@@ -416,7 +416,16 @@ def _security_block(report: Report) -> list[RenderableType]:
         out.append(_styled("  ", (server, "bold")))
         grid = _grid()
         for f in group:
-            grid.add_row(*_finding_row(f))
+            mark, blank, body = _finding_row(f)
+            rule = CATALOGUE.get(f.code)
+            if rule is not None:
+                body.append(NL)
+                body.append("why: ", style="bold")
+                body.append(rule.why)
+            if f.spec:
+                body.append(NL)
+                body.append(f"see: {f.spec}", style="dim")
+            grid.add_row(mark, blank, body)
         out.append(_indented(grid))
     return out
 
@@ -573,9 +582,10 @@ def _md_security(report: Report) -> list[str]:
     for server, group in by_server.items():
         out += [f"### {md_code(server, in_table=False)}", ""]
         out += _md_table(
-            ("severity", "code", "evidence", "fix", "reference", "exchanges"),
-            ((f.severity, f.code, _Captured(f.message), _Captured(f.hint or ""), f.spec or "",
-              _ids(f.exchange_ids)) for f in group[:MARKDOWN_ROWS]))
+            ("severity", "code", "evidence", "why", "fix", "reference", "exchanges"),
+            ((f.severity, f.code, _Captured(f.message),
+              CATALOGUE[f.code].why if f.code in CATALOGUE else "", _Captured(f.hint or ""),
+              f.spec or "", _ids(f.exchange_ids)) for f in group[:MARKDOWN_ROWS]))
         out.append("")
     return out
 
