@@ -1,15 +1,19 @@
-# The two commands README.md opens with. Both build .venv on first use.
+# The two commands README.md opens with. Both build .venv on first use, from the lock file,
+# so a fresh clone installs exactly the versions the tests passed with.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+# Everything `make` installs: the notebook API, the addon, the tests and the linters.
+EXTRAS := test dev notebook mitmproxy dask
 
-.PHONY: demo test install bench lint clean
+.PHONY: demo test install bench fuzz lint upgrade lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,5 +36,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check corsflow tests
 	$(BIN)/mypy corsflow
 
+# The lock pins every package (with hashes) for every platform and Python >= 3.11.
+# `make lock` re-solves after a change to pyproject.toml; `make upgrade` takes the newest
+# releases the ranges in pyproject.toml allow. Run the tests after either.
+lock: $(STAMP)
+	echo "setuptools>=77" | $(BIN)/uv pip compile pyproject.toml - $(addprefix --extra ,$(EXTRAS)) \
+	    --generate-hashes --universal --python-version 3.11 --no-header --quiet $(UVFLAGS) -o $(LOCK)
+
+upgrade: $(STAMP)
+	$(MAKE) lock UVFLAGS=--upgrade
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache

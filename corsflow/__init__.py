@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Analysis", "CorsAnalysis", "Report", "__version__", "analyze_paths", "load"]
+__all__ = ["Analysis", "CorsAnalysis", "FleetAnalysis", "Report", "__version__", "analyze_fleet",
+           "analyze_paths", "load", "load_fleet"]
 
 if TYPE_CHECKING:
     from .analysis import Analysis, Report, analyze_paths
-    from .api import CorsAnalysis, load
+    from .api import CorsAnalysis, FleetAnalysis, load, load_fleet
+    from .fleet import analyze_fleet
 
 
 def __getattr__(name: str) -> Any:
@@ -25,7 +27,11 @@ def __getattr__(name: str) -> Any:
         from . import analysis
 
         return getattr(analysis, name)
-    if name in ("CorsAnalysis", "load"):
+    if name == "analyze_fleet":
+        from . import fleet
+
+        return fleet.analyze_fleet
+    if name in ("CorsAnalysis", "FleetAnalysis", "load", "load_fleet"):
         from . import api
 
         return getattr(api, name)

@@ -61,6 +61,15 @@ _RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 PENDING_LIMIT = 2048
 """Flows whose verdict is still open. Only preflights normally wait (for their request),
 so this holds a few; the bound protects a session where requests never come."""
+PENDING_BYTES = 64 * 1024 * 1024
+"""Body bytes those flows may hold between them: a flow is kept only to be marked later, so
+past this the oldest is let go (its verdict still counts; only its mark is lost)."""
+RECENT_FLOWS = 256
+RECENT_BYTES = 16 * 1024 * 1024
+"""Settled flows kept to mark when a finding over many flows (a missing Max-Age, per-URL
+preflights) is recognised later."""
+AGGREGATE_EVERY = 3.0
+"""Seconds between looks for findings that need many flows, while new verdicts arrive."""
 CHANGED_LIMIT = 500
 """Flows marked after they finished, announced together (every IDLE_FLUSH / 3 seconds)."""
 IN_FLIGHT_LIMIT = 10000
@@ -87,6 +96,8 @@ def run_live(
     report_path: str | None = None,
     engine: str = "chromium",
     extra_args: Sequence[str] = (),
+    *,
+    settings: Sequence[tuple[str, str]] = (),
 ) -> int:
     """Run mitmdump in this process with the addon loaded; return its exit status.
 
@@ -106,6 +117,8 @@ def run_live(
     ]  # fmt: skip
     if report_path:
         args += ["--set", f"corsflow_report={report_path}"]
+    for name, value in settings:
+        args += ["--set", f"{name}={value}"]
     args += list(extra_args)
     # mitmdump prints the log itself: handlers the caller set up (a CLI's basicConfig)
     # would print every line a second time while it runs.
@@ -125,6 +138,55 @@ def run_live(
     return 0
 
 
+def _body_bytes(flow: http.HTTPFlow) -> int:
+    size = len(flow.request.raw_content or b"")
+    if flow.response is not None:
+        size += len(flow.response.raw_content or b"")
+    return size
+
+
+class FlowHold:
+    """Flows kept by exchange id, oldest let go first past a count or a body-byte budget."""
+
+    def __init__(self, limit: int, max_bytes: int) -> None:
+        self.limit = limit
+        self.max_bytes = max_bytes
+        self.flows: OrderedDict[str, tuple[http.HTTPFlow, int]] = OrderedDict()
+        self.bytes = 0
+        self.dropped = 0
+
+    def __contains__(self, eid: str) -> bool:
+        return eid in self.flows
+
+    def __len__(self) -> int:
+        return len(self.flows)
+
+    def put(self, eid: str, flow: http.HTTPFlow) -> None:
+        self.pop(eid)
+        size = _body_bytes(flow)
+        self.flows[eid] = (flow, size)
+        self.bytes += size
+        while self.flows and (len(self.flows) > self.limit or self.bytes > self.max_bytes):
+            _, (_, gone) = self.flows.popitem(last=False)
+            self.bytes -= gone
+            self.dropped += 1
+
+    def get(self, eid: str) -> http.HTTPFlow | None:
+        held = self.flows.get(eid)
+        return None if held is None else held[0]
+
+    def pop(self, eid: str) -> http.HTTPFlow | None:
+        held = self.flows.pop(eid, None)
+        if held is None:
+            return None
+        self.bytes -= held[1]
+        return held[0]
+
+    def clear(self) -> None:
+        self.flows.clear()
+        self.bytes = 0
+
+
 def _valid_marker(value: str) -> bool:
     return value in emoji.emoji or len(value) == 1
 
@@ -138,7 +200,10 @@ class CorsflowAddon:
         self._n = 0
         self._fed = 0
         self._connections = ConnectionsSeen()
-        self._pending: OrderedDict[str, http.HTTPFlow] = OrderedDict()
+        self._pending = FlowHold(PENDING_LIMIT, PENDING_BYTES)
+        self._recent_flows = FlowHold(RECENT_FLOWS, RECENT_BYTES)
+        self._announced: set[tuple[str, str | None, str | None]] = set()
+        self._aggregated_at = (0.0, 0)
         self._recent: OrderedDict[str, ExchangeVerdict] = OrderedDict()
         self._in_flight: dict[str, float] = {}
         self._last_feed = 0.0
@@ -215,7 +280,9 @@ class CorsflowAddon:
         self._forgotten = 0
         self._fed = 0
         self._pending.clear()
+        self._recent_flows.clear()
         self._recent.clear()
+        self._announced.clear()
 
     def running(self) -> None:
         self._running = True
@@ -238,6 +305,10 @@ class CorsflowAddon:
             where,
             report,
         )
+        if opts.server and not getattr(opts, "corsflow_browser", ""):
+            log.log(ALERT, "corsflow: for HTTPS, the browser must trust mitmproxy's CA (open "
+                    "http://mitm.it through the proxy), or run `corsflow live --browser`, "
+                    "which trusts it for a throwaway profile only")
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._settle_when_idle())
 
@@ -251,16 +322,28 @@ class CorsflowAddon:
             # Settle what is still open: its findings are logged (mitmdump still prints
             # them; some frontends may have closed their log by now) and go in the report.
             self._flush()
+            self._aggregate(now=True)
+        except Exception as e:  # noqa: BLE001 - as in _observe
+            self._failed(e)
+        report = self._for_output(self._report())
+        try:
+            for line in exit_summary(report):
+                log.log(ALERT, "%s", visible(line))
         except Exception as e:  # noqa: BLE001 - as in _observe
             self._failed(e)
         path = ctx.options.corsflow_report
         if not path:
+            if self._fed:
+                log.log(ALERT, "corsflow: no report file was asked for (corsflow_report, or "
+                        "`corsflow live --report FILE`)")
             return
         try:
-            _write_report(self._for_output(self._report()), path)
+            _write_report(report, path)
         except Exception as e:  # noqa: BLE001 - mitmproxy is exiting; say why the report is missing
             # The log may already be closed when ``done`` runs: stderr always reaches the user.
             sys.stderr.write(f"corsflow: could not write the report to {path}: {e}\n")
+            return
+        log.log(ALERT, "corsflow: report written to %s", os.path.abspath(path))
 
     # --- flows ---------------------------------------------------------------------
 
@@ -327,6 +410,7 @@ class CorsflowAddon:
             try:
                 if self._idle():
                     self._flush()
+                self._aggregate()
                 self._announce()
             except Exception as e:  # noqa: BLE001 - as in _observe
                 self._failed(e)
@@ -354,6 +438,31 @@ class CorsflowAddon:
         if self._analysis is not None and self._fed != self._analysis.settled:
             self._apply(self._analysis.flush(), None, None)
 
+    def _aggregate(self, *, now: bool = False) -> None:
+        """Log and mark, once each, the findings only many flows show (a missing Max-Age
+        repeated, per-URL preflights): looked for every few seconds while verdicts arrive."""
+        a = self._analysis
+        if a is None:
+            return
+        at, settled = self._aggregated_at
+        if a.settled == settled or (not now and time.monotonic() - at < AGGREGATE_EVERY):
+            return
+        self._aggregated_at = (time.monotonic(), a.settled)
+        floor = _RANK[ctx.options.corsflow_min_severity]
+        redact = ctx.options.corsflow_redact
+        for finding in (*a.aggregator.findings(), *a.security.findings()):
+            key = (finding.code, finding.origin, finding.url)
+            if _RANK.get(finding.severity, len(_RANK)) > floor or key in self._announced:
+                continue
+            self._announced.add(key)  # bounded: the aggregator keeps one record per key
+            if redact:
+                finding = redact_finding(finding)
+            _log_finding(finding, {}, redact)
+            for eid in finding.exchange_ids:
+                flow = self._recent_flows.get(eid) or self._pending.get(eid)
+                if flow is not None and self._annotate(flow, None, (finding,)):
+                    self._changed[flow.id] = flow
+
     def _failed(self, e: Exception) -> None:
         tb = e.__traceback__
         while tb is not None and tb.tb_next is not None:
@@ -377,13 +486,11 @@ class CorsflowAddon:
             if exchange.id in settled:
                 flows[exchange.id] = flow
             else:
-                self._pending[exchange.id] = flow
-                if len(self._pending) > PENDING_LIMIT:
-                    dropped, _ = self._pending.popitem(last=False)
-                    log.debug("corsflow: %s dropped before its verdict was settled", dropped)
+                self._pending.put(exchange.id, flow)
         for eid, verdict in settled.items():
-            if eid in self._pending:
-                flows[eid] = self._pending.pop(eid)
+            held = self._pending.pop(eid)
+            if held is not None:
+                flows[eid] = held
             self._recent[eid] = verdict
             self._recent.move_to_end(eid)
         keep = ctx.options.corsflow_report_exchanges
@@ -402,10 +509,12 @@ class CorsflowAddon:
             _log_finding(finding, settled, redact)
             for eid in finding.exchange_ids:
                 about.setdefault(eid, []).append(finding)
-                if eid not in flows and eid in self._pending:
-                    flows[eid] = self._pending[eid]
+                held = self._pending.get(eid)
+                if eid not in flows and held is not None:
+                    flows[eid] = held
 
         for eid, f in flows.items():
+            self._recent_flows.put(eid, f)
             if self._annotate(f, settled.get(eid), about.get(eid, ())) and f is not flow:
                 self._changed[f.id] = f
         if len(self._changed) >= CHANGED_LIMIT:
@@ -466,6 +575,10 @@ class CorsflowAddon:
     def _for_output(report: Report) -> Report:
         return redact_report(report) if ctx.options.corsflow_redact else report
 
+    def snapshot(self) -> Report | None:
+        """What is settled so far, without settling anything early (the live page's view)."""
+        return None if self._analysis is None else self._for_output(self._report())
+
     def report(self) -> Report | None:
         """The analysis so far, settled up to now (None before the addon is configured)."""
         if self._analysis is None:
@@ -518,6 +631,29 @@ class CorsflowAddon:
         if self._analysis is not None:
             self._start()
         log.log(ALERT, "corsflow: cleared")
+
+
+SUMMARY_FINDINGS = 5
+
+
+def exit_summary(report: Report) -> list[str]:
+    """One screen when the proxy stops: what passed, what was blocked, what to change."""
+    from .report.tally import tally
+
+    c = tally(report).total
+    blocked = c.blocked + c.failed_preflights
+    lines = [(f"corsflow: {c.requests} cross-origin request(s), {c.preflights} preflight(s) "
+              f"({c.preflight_ms:.0f} ms), {c.cache_hits} cache hit(s), {blocked} blocked, "
+              f"{c.redundant} redundant preflight(s)")]
+    worth = [f for f in report.findings if f.severity in ("error", "warning")]
+    if worth:
+        lines.append("corsflow: to change:")
+    for f in worth[:SUMMARY_FINDINGS]:
+        count = f.count or len(f.exchange_ids)
+        lines.append(f"corsflow:   {f.severity} {f.code} ({count}x): {f.hint or f.message}")
+    if len(worth) > SUMMARY_FINDINGS:
+        lines.append(f"corsflow:   ... and {len(worth) - SUMMARY_FINDINGS} more in the report")
+    return lines
 
 
 def _verdict_line(v: ExchangeVerdict) -> str:

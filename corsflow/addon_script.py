@@ -14,5 +14,8 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corsflow.addon import CorsflowAddon
+from corsflow.live_browser import BrowserLauncher
+from corsflow.live_web import LivePage
 
-addons = [CorsflowAddon()]
+_analysis = CorsflowAddon()
+addons = [_analysis, LivePage(_analysis), BrowserLauncher()]

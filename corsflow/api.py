@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from .fleet import FleetReport
     from .report.tally import Tally
 
 PathLike = str | os.PathLike[str]
@@ -84,7 +85,8 @@ def _figures_display_in_notebooks() -> None:
 
 def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
          redact: bool = True) -> CorsAnalysis:
-    """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``).
+    """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``)
+    as one browser session.
 
     Notebooks are saved with their outputs and shared: cookie, credential and URL token
     values are replaced with ``REDACTED`` unless ``redact=False``."""
@@ -97,6 +99,47 @@ def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
 
         report = redact_report(report)
     return CorsAnalysis(report)
+
+
+def load_fleet(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
+               jobs: int | None = None, client: Any = None) -> FleetAnalysis:
+    """Analyse many captures, each its own browser session, in parallel: on ``jobs`` local
+    processes (default: every core), or on a Dask cluster through ``client`` (a
+    ``dask.distributed.Client``). Directories are searched for capture files.
+
+    For a fleet too big for one machine's memory, :meth:`FleetAnalysis.dask_exchanges` and
+    the ``lazy`` frames keep the rows on the cluster, partitioned by session."""
+    from .fleet import analyze_fleet
+
+    files = expand_fleet(paths)
+    return FleetAnalysis(analyze_fleet(files, engine, jobs=jobs, client=client), files, client)
+
+
+CAPTURE_SUFFIXES = (".har", ".json", ".pcap", ".pcapng", ".cap", ".flows", ".mitm", ".dump",
+                    ".zhar", ".gz", ".bz2", ".xz", ".zst", ".jsonp")
+"""What a directory search takes for a capture file (the format is still read from content)."""
+
+
+def expand_fleet(paths: PathLike | Iterable[PathLike]) -> list[str]:
+    """Files, patterns and directories (searched recursively, hidden entries skipped)."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    out: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            found = []
+            for root, dirs, files in os.walk(text):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [os.path.join(root, f) for f in sorted(files)
+                          if not f.startswith(".") and f.lower().endswith(CAPTURE_SUFFIXES)]
+            if not found:
+                raise UsageError(f"{text}: no capture files in this directory")
+            out += found
+        else:
+            out += _expand(text)
+    if not out:
+        raise UsageError("no capture files given")
+    return out
 
 
 class CorsAnalysis:
@@ -208,3 +251,76 @@ class CorsAnalysis:
     def __getstate__(self) -> dict[str, Any]:
         # Frames are caches: pickle the report only.
         return {"report": self.report}
+
+
+class FleetAnalysis:
+    """Many sessions, merged: the fleet's views for a notebook (pandas frames, computed once)."""
+
+    def __init__(self, report: FleetReport, paths: list[str], client: Any = None) -> None:
+        self.report = report
+        self.paths = paths
+        self.client = client
+
+    def __repr__(self) -> str:
+        r = self.report
+        return (f"<FleetAnalysis engine={r.engine} sessions={len(r.sessions)} "
+                f"failed={len(r.failed)} findings={len(r.findings)}>")
+
+    @cached_property
+    def sessions(self) -> pd.DataFrame:
+        """One row per session (file), in the order given; failed files with their error."""
+        from .report.fleet_frames import sessions_frame
+
+        return sessions_frame(self.report)
+
+    @cached_property
+    def findings(self) -> pd.DataFrame:
+        """Findings across sessions, with how many sessions raised each."""
+        from .report.fleet_frames import fleet_findings_frame
+
+        return fleet_findings_frame(self.report)
+
+    @cached_property
+    def by_origin(self) -> pd.DataFrame:
+        from .report.fleet_frames import fleet_groups_frame
+
+        return fleet_groups_frame(self.report, "origins")
+
+    @cached_property
+    def by_endpoint(self) -> pd.DataFrame:
+        from .report.fleet_frames import fleet_groups_frame
+
+        return fleet_groups_frame(self.report, "endpoints")
+
+    def preflight_overhead(self, *, ax: Axes | None = None, top: int = 15) -> Figure:
+        """The endpoints that cost the most preflight time over the fleet."""
+        from .report.plots import fleet_preflight_overhead
+
+        _figures_display_in_notebooks()
+        return fleet_preflight_overhead(self.by_endpoint, ax=ax, top=top)
+
+    # Dask: rows stay on the cluster, one partition per session ---------------------------
+    def dask_exchanges(self) -> Any:
+        """Every exchange of the fleet as a Dask DataFrame (one partition per session)."""
+        from .report.fleet_frames import dask_exchanges
+
+        return dask_exchanges(self.report_paths, self.report.engine)
+
+    def dask_by(self, kind: str = "endpoints") -> Any:
+        """``(rows, totals)``: per-session origin or endpoint rows and their fleet totals,
+        as Dask DataFrames (``kind``: ``"origins"`` or ``"endpoints"``)."""
+        from .report.fleet_frames import dask_groups
+
+        if kind not in ("origins", "endpoints"):
+            raise UsageError(f"kind must be 'origins' or 'endpoints', not {kind!r}")
+        return dask_groups(self.report_paths, self.report.engine, kind)
+
+    @property
+    def report_paths(self) -> list[str]:
+        """The sessions that could be read."""
+        return [s.path for s in self.report.analysed]
+
+    def text(self) -> str:
+        from .report.fleet import render_fleet_text
+
+        return render_fleet_text(self.report)

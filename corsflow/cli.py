@@ -12,13 +12,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .analysis import Report, analyze_paths
 from .engine.profiles import PROFILES
 from .errors import CorsflowError, UsageError
 from .report.inert import visible
+
+if TYPE_CHECKING:
+    from .fleet import FleetReport, SessionResult
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
 
@@ -132,7 +135,62 @@ def _security_view(report: Report) -> Report:
     return dataclasses.replace(report, findings=tuple(filter(is_security, report.findings)))
 
 
+def _analyze_fleet(args: argparse.Namespace) -> FleetReport:
+    """Each file its own session, in parallel; a progress bar over files and bytes at a
+    terminal."""
+    from .api import expand_fleet
+    from .fleet import analyze_fleet
+
+    paths = expand_fleet(args.paths)
+    client = _dask_client(args.dask) if args.dask else None
+    if args.quiet or not sys.stderr.isatty():
+        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client,
+                             redact=not args.no_redact)
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress
+
+    total = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+    columns = (BarColumn(), MofNCompleteColumn(), DownloadColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        files = bar.add_task("sessions", total=len(paths))
+        size = bar.add_task("bytes", total=total, visible=False)
+
+        def show(result: SessionResult) -> None:
+            bar.advance(files)
+            bar.advance(size, result.size)
+
+        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client, progress=show,
+                             redact=not args.no_redact)
+
+
+def _dask_client(address: str) -> Any:
+    from .report.optional import require
+
+    distributed = require("distributed", "Analyses on a Dask cluster")
+    try:
+        return distributed.Client(address, timeout="10s")
+    except (OSError, TimeoutError) as e:
+        raise UsageError(f"--dask {address}: cannot reach the scheduler ({e})") from None
+
+
+def _render_fleet(report: FleetReport, fmt: str) -> str:
+    from .report import fleet as render
+
+    if fmt == "json":
+        return render.render_fleet_json(report)
+    if fmt == "csv":
+        return render.render_fleet_csv(report)
+    if fmt == "markdown":
+        return render.render_fleet_markdown(report)
+    if fmt == "html":
+        raise UsageError("--batch reports come as text, json, csv or markdown")
+    return render.render_fleet_text(report)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.batch:
+        _emit(_render_fleet(_analyze_fleet(args), args.format), args.output)
+        return 0
     report = _analyze(args)
     if args.security:
         report = _security_view(report)
@@ -144,8 +202,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    report = _analyze(args)
     levels = ("error",) if args.fail_on == "error" else ("error", "warning")
+    if args.batch:
+        from .report.text import safe
+
+        fleet = _analyze_fleet(args)
+        if args.format != "none":
+            _emit(_render_fleet(fleet, args.format), args.output)
+        bad = [f for f in fleet.findings if f.severity in levels]
+        for ff in bad[:20]:
+            print(f"corsflow check: {ff.severity} {ff.code} in {ff.sessions} session(s): "
+                  f"{safe(ff.message)}", file=sys.stderr)
+        for s in fleet.failed:
+            print(f"corsflow check: unreadable: {safe(s.error or s.path)}", file=sys.stderr)
+        print(f"corsflow: check {'failed' if bad else 'passed'}: {len(bad)} finding(s) at level "
+              f"{args.fail_on} or above in {len(fleet.sessions)} session(s)", file=sys.stderr)
+        return 1 if bad else 0
+    report = _analyze(args)
     failing = [f for f in report.findings if f.severity in levels]
     if args.format != "none":
         _emit(_render(report, args.format, _target(args.output)), args.output)
@@ -208,8 +281,33 @@ def cmd_live(args: argparse.Namespace) -> int:
         from .addon import run_live
     except ImportError:
         raise _mitmproxy_missing() from None
+    if args.report and not args.report.lower().endswith(REPORT_SUFFIXES):
+        raise UsageError(f"--report {args.report}: the live report is written as .json or "
+                         ".html; give a name ending in one of them")
+    settings: list[tuple[str, str]] = []
+    if args.browser is not None:
+        settings += [("corsflow_browser", args.browser), ("corsflow_browser_url", args.url)]
+        if args.browser_arg:
+            settings.append(("corsflow_browser_args", " ".join(args.browser_arg)))
+    if args.web is not None:
+        settings.append(("corsflow_web_port", str(args.web)))
     extra = [a for a in args.mitmdump_args if a != "--"]
-    return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra)
+    return run_live(args.listen_host, args.listen_port, args.report, args.engine, extra,
+                    settings=settings)
+
+
+REPORT_SUFFIXES = (".json", ".html", ".htm")
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """Print the shell code that completes corsflow's commands, options and file names."""
+    from argcomplete.shell_integration import shellcode
+
+    sys.stdout.write(shellcode(["corsflow"], shell=args.shell))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,8 +330,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep Cookie, Authorization and URL token values in the output "
                             "(redacted by default)")
 
+    def batch(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("many captures (each file its own browser session)")
+        g.add_argument("--batch", action="store_true",
+                       help="analyse each file (or each capture under a directory) as its own "
+                            "session, in parallel, and merge the results (default: off: all "
+                            "files are one session)")
+        g.add_argument("--jobs", type=int, metavar="N",
+                       help="local worker processes for --batch (default: every core)")
+        g.add_argument("--dask", metavar="ADDRESS",
+                       help="run --batch on a Dask cluster, e.g. tcp://scheduler:8786 "
+                            "(needs corsflow[dask]; default: local processes)")
+
     p = sub.add_parser("analyze", help="analyse captures and print the report")
     common(p)
+    batch(p)
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
     p.add_argument("--security", action="store_true",
@@ -242,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="for CI: exit 1 when findings at a level exist")
     common(p)
+    batch(p)
     p.add_argument("--fail-on", choices=("error", "warning"), default="error")
     p.add_argument("--format", choices=(*FORMATS, "none"), default="none",
                    help="also print the report in this format (default: none)")
@@ -274,15 +386,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", help="with --replay: the exchange id (e.g. e12)")
     p.set_defaults(func=cmd_probe)
 
+    p = sub.add_parser(
+        "completion", help="print shell completion code",
+        description="Print the code that makes your shell complete corsflow's commands and "
+                    "options. bash: add `eval \"$(corsflow completion bash)\"` to ~/.bashrc; "
+                    "zsh: the same in ~/.zshrc; fish: `corsflow completion fish > "
+                    "~/.config/fish/completions/corsflow.fish`.")
+    p.add_argument("shell", choices=SHELLS, help=f"the shell (choices: {', '.join(SHELLS)})")
+    p.set_defaults(func=cmd_completion)
+
     p = sub.add_parser("addon-path", help="print the file to load with mitmdump -s")
     p.set_defaults(func=cmd_addon_path)
 
     p = sub.add_parser("live", help="run a mitmproxy (mitmdump) with the corsflow addon")
-    p.add_argument("--listen-host", default="127.0.0.1")
-    p.add_argument("--listen-port", type=int, default=8080)
-    p.add_argument("--engine", choices=sorted(PROFILES), default="chromium")
+    p.add_argument("--listen-host", default="127.0.0.1",
+                   help="the proxy's address (default: 127.0.0.1)")
+    p.add_argument("--listen-port", type=int, default=8080,
+                   help="the proxy's port (default: 8080)")
+    p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
+                   help="the browser to model (default: chromium)")
     p.add_argument("--report", metavar="PATH",
-                   help="write the report here on exit (.json, or .html for the page)")
+                   help="write the report here on exit: .json, or .html for the page "
+                        "(default: none)")
+    p.add_argument("--browser", nargs="?", const="auto", metavar="PATH",
+                   help="start Chromium, Chrome or Edge through the proxy with a throwaway "
+                        "profile that trusts mitmproxy's CA, so HTTPS works at once; closing "
+                        "it stops the proxy (default: none; alone: the first one installed)")
+    p.add_argument("--url", default="about:blank",
+                   help="the page --browser opens (default: about:blank)")
+    p.add_argument("--browser-arg", action="append", default=[], metavar="ARG",
+                   help="one more browser argument, e.g. --browser-arg=--headless=new "
+                        "(repeatable)")
+    p.add_argument("--web", type=int, metavar="PORT",
+                   help="serve the live report page on http://127.0.0.1:PORT/, updated as "
+                        "flows arrive (default: none)")
     p.add_argument("mitmdump_args", nargs=argparse.REMAINDER, metavar="-- MITMDUMP-ARGS",
                    help="further mitmdump arguments, after --")
     p.set_defaults(func=cmd_live)
@@ -291,6 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="corsflow: %(message)s", stream=sys.stderr)

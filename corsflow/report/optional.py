@@ -12,7 +12,9 @@ class MissingDependency(CorsflowError, ImportError):
     """A renderer needs a library that is not installed."""
 
 
-_PACKAGES = {"pandas": "pandas", "matplotlib": "matplotlib"}
+_EXTRAS = {"pandas": "notebook", "matplotlib": "notebook", "mitmproxy": "mitmproxy",
+           "dask": "dask", "distributed": "dask"}
+"""The extra of corsflow's package that brings each optional library."""
 
 
 def require(module: str, purpose: str) -> ModuleType:
@@ -20,8 +22,10 @@ def require(module: str, purpose: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        package = _PACKAGES.get(module.split(".")[0], module.split(".")[0])
+        top = module.split(".")[0]
+        extra = _EXTRAS.get(top)
+        how = (f"python -m pip install 'corsflow[{extra}]'" if extra
+               else f"python -m pip install {top}")
         raise MissingDependency(
-            f"{purpose} need {package}, which is not installed ({e}); "
-            f"install it with: python -m pip install {package}"
+            f"{purpose} need {top}, which is not installed ({e}); install it with: {how}"
         ) from None

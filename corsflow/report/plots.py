@@ -281,20 +281,37 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
         row[1] += (ms or 0.0) if saved else 0.0
         row[2] += 1
         row[3] += saved
+    return _overhead_bars(rows, timed, ax=ax, top=top, title="Preflight overhead by endpoint",
+                          empty="no preflights in this capture")
+
+
+def fleet_preflight_overhead(by_endpoint: Any, *, ax: Axes | None = None,
+                             top: int = MAX_BARS) -> Figure:
+    """:func:`preflight_overhead` over a fleet, from its ``by_endpoint`` frame: preflight time
+    per endpoint summed over every session, avoidable preflights highlighted by count."""
+    rows = {str(name): [float(r.preflight_ms), 0.0, int(r.preflights), int(r.avoidable)]
+            for name, r in by_endpoint.iterrows() if r.preflights}
+    timed = any(r[0] for r in rows.values())
+    return _overhead_bars(rows, timed, ax=ax, top=top,
+                          title="Preflight overhead by endpoint, all sessions",
+                          empty="no preflights in these sessions")
+
+
+def _overhead_bars(rows: dict[str, list[float]], timed: bool, *, ax: Axes | None, top: int,
+                   title: str, empty: str) -> Figure:
+    """Horizontal bars per endpoint: ``rows`` maps it to [ms, avoidable ms, count, avoidable
+    count]; time when the capture has timings, else counts."""
     key = 0 if timed else 2
     ordered = sorted(rows.items(), key=lambda kv: (-kv[1][key], kv[0]))[:top]
     fig, ax = _axes(ax, 10, 1.5 + 0.42 * max(len(ordered), 1))
-    ax.set_title(
-        f"Preflight overhead by endpoint (top {len(ordered)} of {len(rows)})"
-        if len(rows) > len(ordered)
-        else "Preflight overhead by endpoint"
-    )
+    ax.set_title(f"{title} (top {len(ordered)} of {len(rows)})" if len(rows) > len(ordered)
+                 else title)
     ax.set_xlabel(
         "time spent in preflights (ms)" if timed else "preflights (count; no timings in capture)"
     )
     ax.set_ylabel("endpoint")
     if not ordered:
-        _empty(ax, "no preflights in this capture")
+        _empty(ax, empty)
         return fig
     labels = [_shorten(name) for name, _ in ordered][::-1]
     total = [r[key] for _, r in ordered][::-1]
@@ -321,6 +338,8 @@ def preflight_overhead(report: Report, *, ax: Axes | None = None, top: int = MAX
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
 
 
 # --------------------------------------------------------------------------- verdicts

@@ -34,7 +34,7 @@ def summarize(report: Report) -> dict[str, Any]:
         if v.redundant:
             redundant += 1
     codes = Counter(f.code for f in report.findings)
-    severities = Counter(f.severity for f in report.findings)
+    severities: Counter[str] = Counter(f.severity for f in report.findings)
     avoidable = sum(f.saved or 0 for f in report.findings if f.code == "AvoidablePreflight")
     saved_by_max_age = sum(f.saved or 0 for f in report.findings if f.code.startswith("MaxAge"))
     return {

@@ -19,10 +19,13 @@ server.
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 GOOD_PREFLIGHT_PATHS = ("/good", "/no-acao-actual", "/max-age-86400", "/no-max-age", "/slow")
@@ -41,14 +44,15 @@ class Origins:
     a: ThreadingHTTPServer
     b: ThreadingHTTPServer
     seen: list[Seen] = field(default_factory=list)
+    scheme: str = "http"
 
     @property
     def origin_a(self) -> str:
-        return f"http://127.0.0.1:{self.a.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.a.server_address[1]}"
 
     @property
     def origin_b(self) -> str:
-        return f"http://127.0.0.1:{self.b.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.b.server_address[1]}"
 
     def close(self) -> None:
         for server in (self.a, self.b):
@@ -142,14 +146,48 @@ def _handler(record: list[Seen], lock: threading.Lock) -> type[BaseHTTPRequestHa
     return Handler
 
 
-def start_origins() -> Origins:
+def start_origins(tls_dir: Path | None = None) -> Origins:
+    """Two origins on 127.0.0.1; over HTTPS with a throwaway certificate written into
+    ``tls_dir`` when one is given."""
     record: list[Seen] = []
     lock = threading.Lock()
     handler = _handler(record, lock)
+    context = _tls_context(tls_dir) if tls_dir is not None else None
     servers = []
     for _ in range(2):
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if context is not None:
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-    return Origins(servers[0], servers[1], record)
+    return Origins(servers[0], servers[1], record, "https" if context else "http")
+
+
+def _tls_context(directory: Path) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, made for this run only."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "server.pem", directory / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context

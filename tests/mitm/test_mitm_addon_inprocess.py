@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from corsflow.addon import CorsflowAddon, addon_path
+from corsflow.live_browser import BrowserLauncher
+from corsflow.live_web import LivePage
 
 pytestmark = pytest.mark.mitmproxy
 
@@ -68,8 +70,11 @@ def tctx():
 def test_the_script_file_exports_the_addon() -> None:
     with taddons.context() as tctx:
         module = tctx.script(addon_path())
-    (loaded,) = module.addons
+    loaded, page, browser = module.addons
     assert isinstance(loaded, CorsflowAddon)
+    # The live page reads that same analysis; the browser launcher stays idle unless asked.
+    assert isinstance(page, LivePage) and page.analysis is loaded
+    assert isinstance(browser, BrowserLauncher)
 
 
 def test_a_later_flow_settles_and_marks_an_earlier_one(tctx, caplog) -> None:
