@@ -148,3 +148,17 @@ def test_notebook_api_redacts_unless_asked(secret_har: Path) -> None:
     assert shown.report.redacted
     raw = corsflow.load(secret_har, redact=False)
     assert raw.report.redacted is None and "TOKENQUERY" in raw.report.exchanges[0].exchange.url
+
+
+def test_batch_reports_are_redacted_too(secret_har: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    for fmt in ("json", "text"):
+        code, out, err = _run(capsys, "analyze", "--batch", "--jobs", "1", str(secret_har),
+                              "--format", fmt)
+        assert code == 0, err
+        assert not [s for s in SECRETS if s in out], fmt
+    code, out, err = _run(capsys, "check", "--batch", "--jobs", "1", str(secret_har))
+    assert not [s for s in SECRETS if s in out + err]
+    _, out, _ = _run(capsys, "analyze", "--batch", "--jobs", "1", str(secret_har), "--format",
+                     "json", "--no-redact")
+    assert "TOKENQUERY" in out
