@@ -35,6 +35,8 @@ allow-list of partners, and any number of the server's own subdomains may be a p
 
 KEEP_IDS = 20
 KEEP_VALUES = 50
+MAX_KEYS = 100_000
+"""Endpoints (and servers) reviewed at most: the state stays bounded in endless sessions."""
 
 SENSITIVE_EXPOSED = frozenset({
     "authorization", "proxy-authorization", "set-cookie", "set-cookie2", "cookie", "x-api-key", "x-auth-token", "x-csrf-token",
@@ -165,8 +167,15 @@ class SecurityReview:
     _by_code: dict[tuple[str, str], _Evidence] = field(default_factory=dict)
     _endpoints: dict[tuple[str, str], _Endpoint] = field(default_factory=dict)
 
-    def _ev(self, code: str, server: str) -> _Evidence:
-        return self._by_code.setdefault((code, server), _Evidence())
+    def _ev(self, code: str, where: str) -> _Evidence:
+        ev = self._by_code.get((code, where))
+        if ev is None:
+            # Bounded by the endpoints seen; past the bound, new ones collect into a spare
+            # record that no finding reads.
+            if len(self._by_code) >= MAX_KEYS:
+                return _Evidence()
+            ev = self._by_code[(code, where)] = _Evidence()
+        return ev
 
     def observe(self, ex: Exchange) -> None:
         response = ex.response
@@ -208,7 +217,7 @@ class SecurityReview:
                     self._ev("WildcardIgnoredWithCredentials", server).add(
                         ex.id, name, credentials)
         if not preflight:
-            self._exposed(ex, server, h, credentials, acao)
+            self._exposed(ex, server, h, credentials)
         if preflight and any(v.strip().lower() == "true" for v in req.get(
                 "access-control-request-private-network", ())) and any(
                 v.strip().lower() == "true" for v in h.get(
@@ -241,7 +250,7 @@ class SecurityReview:
         key = (server, path_template(ex.url))
         ep = self._endpoints.get(key)
         if ep is None:
-            if len(self._endpoints) >= 100_000:
+            if len(self._endpoints) >= MAX_KEYS:
                 return  # bounded: later endpoints go unreviewed
             ep = self._endpoints[key] = _Endpoint()
         if len(ep.answers) < KEEP_VALUES:
@@ -251,7 +260,7 @@ class SecurityReview:
             ep.without_vary.add(ex.id, acao)
 
     def _exposed(self, ex: Exchange, server: str, h: dict[str, tuple[str, ...]],
-                 credentials: bool, acao: str) -> None:
+                 credentials: bool) -> None:
         names = {t.strip().lower() for v in h.get("access-control-expose-headers", ())
                  for t in v.split(",") if t.strip()}
         for name in sorted(names & SENSITIVE_EXPOSED):
