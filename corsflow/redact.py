@@ -51,7 +51,8 @@ SECRET_PARAMS = frozenset({
 })
 """Query and fragment parameter names (compared lower-cased) whose values are secrets."""
 
-_SECRET_PART = re.compile(r"token|secret|passw|signature|apikey|api_key|credential|session")
+_SECRET_PART = re.compile(
+    r"token|secret|passw|signature|apikey|api_key|credential|sessid|session_?(?:id|key)")
 """Name fragments that mark a parameter as secret whatever else it says
 (``csrf_token``, ``X-Goog-Signature``, ``user_password``)."""
 

@@ -109,6 +109,8 @@ def test_no_redact_keeps_the_values(secret_har: Path,
     ("/a?key=k1&sig=s1&q=cats&page=2", "/a?key=REDACTED&sig=REDACTED&q=cats&page=2"),
     ("/a;jsessionid=ABC?x=1", "/a;jsessionid=REDACTED?x=1"),
     ("/a?csrf_token=z&user_password=y", "/a?csrf_token=REDACTED&user_password=REDACTED"),
+    ("/b?session_age=1446&session_id=1b55&app_session_key=k",
+     "/b?session_age=1446&session_id=REDACTED&app_session_key=REDACTED"),
     ("/a?access%5Ftoken=z", "/a?access%5Ftoken=REDACTED"),
     (f"'{JWT}' is not an origin", "'REDACTED' is not an origin"),
     # What is not a secret stays as it was.
