@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .fleet import FleetReport, SessionResult
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
+ALL_FORMATS = (*FORMATS, "none")
+"""Every --format some command takes (given before the command, it is checked after)."""
 
 
 def _render(report: Report, fmt: str, stream: TextIO | None, security: bool = False) -> str:
@@ -316,19 +318,45 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain what the browser did with every cross-origin request in a "
                     "captured session (HAR, pcap/pcapng, mitmproxy flows).")
     parser.add_argument("--version", action="version", version=f"corsflow {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="print no warnings about skipped records")
+    # -q, --engine and --format are taken before the command or after it alike; defaults are
+    # filled in by _settle_globals once parsing is done (argparse.SUPPRESS keeps a value given
+    # before the command from being overwritten by the command's own default).
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="print no warnings about skipped records (default: off)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print no warnings about skipped records (default: off)")
+    parser.add_argument("--engine", choices=sorted(PROFILES), default=argparse.SUPPRESS,
+                        help="as the command's --engine")
+    parser.add_argument("--format", choices=ALL_FORMATS, default=argparse.SUPPRESS,
+                        help="as the command's --format")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_parser = sub.add_parser
+
+    def add_command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[quiet], **kwargs)
+
+    sub.add_parser = add_command  # type: ignore[method-assign]
+
+    def engine(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--engine", choices=sorted(PROFILES), default=argparse.SUPPRESS,
+                       help="the browser whose preflight cache and checks to model "
+                            f"(default: chromium; choices: {', '.join(sorted(PROFILES))})")
+        p.set_defaults(engine_default="chromium")
+
+    def formats(p: argparse.ArgumentParser, choices: Sequence[str], default: str) -> None:
+        p.add_argument("--format", choices=choices, default=argparse.SUPPRESS,
+                       help=f"the report's format (default: {default}; choices: "
+                            f"{', '.join(choices)})")
+        p.set_defaults(format_choices=tuple(choices), format_default=default)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("paths", nargs="+", metavar="PATH",
                        help="capture files; the format is detected from the content")
-        p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
-                       help="the browser whose preflight cache and checks to model "
-                            "(default: chromium)")
+        engine(p)
         p.add_argument("--no-redact", action="store_true",
                        help="keep Cookie, Authorization and URL token values in the output "
-                            "(redacted by default)")
+                            "(default: off: they are replaced with REDACTED)")
 
     def batch(p: argparse.ArgumentParser) -> None:
         g = p.add_argument_group("many captures (each file its own browser session)")
@@ -345,19 +373,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="analyse captures and print the report")
     common(p)
     batch(p)
-    p.add_argument("--format", choices=FORMATS, default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
+    formats(p, FORMATS, "text")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the report here (default: standard output)")
     p.add_argument("--security", action="store_true",
-                   help="only the passive security review (CWE-942), per server origin")
+                   help="only the passive security review (CWE-942), per server origin "
+                        "(default: off: the whole report)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("check", help="for CI: exit 1 when findings at a level exist")
     common(p)
     batch(p)
-    p.add_argument("--fail-on", choices=("error", "warning"), default="error")
-    p.add_argument("--format", choices=(*FORMATS, "none"), default="none",
-                   help="also print the report in this format (default: none)")
-    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--fail-on", choices=("error", "warning"), default="error",
+                   help="the lowest severity that fails the check (default: error; choices: "
+                        "error, warning)")
+    formats(p, (*FORMATS, "none"), "none")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the report here (default: standard output)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("explain", help="the full decision trace of one request")
@@ -375,15 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", metavar="URL")
     p.add_argument("--origin", action="append", required=True,
                    help="an Origin to send (repeat: each is one request)")
-    p.add_argument("--method", default="GET", help="the request's method (default GET)")
+    p.add_argument("--method", default="GET", help="the request's method (default: GET)")
     p.add_argument("--preflight", metavar="METHOD",
-                   help="send an OPTIONS preflight asking for METHOD instead of the request")
+                   help="send an OPTIONS preflight asking for METHOD instead of the request "
+                        "(default: the request itself)")
     p.add_argument("--request-header", action="append", metavar="NAME",
-                   help="a header name the preflight asks for (repeatable)")
+                   help="a header name the preflight asks for; repeatable (default: none)")
     p.add_argument("--replay", metavar="CAPTURE",
                    help="replay what exchange --id of this capture sent (its method, or what "
-                        "its preflight asked for), to URL")
-    p.add_argument("--id", help="with --replay: the exchange id (e.g. e12)")
+                        "its preflight asked for), to URL (default: none)")
+    p.add_argument("--id", help="with --replay: the exchange id, e.g. e12 (default: none)")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser(
@@ -403,8 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the proxy's address (default: 127.0.0.1)")
     p.add_argument("--listen-port", type=int, default=8080,
                    help="the proxy's port (default: 8080)")
-    p.add_argument("--engine", choices=sorted(PROFILES), default="chromium",
-                   help="the browser to model (default: chromium)")
+    engine(p)
     p.add_argument("--report", metavar="PATH",
                    help="write the report here on exit: .json, or .html for the page "
                         "(default: none)")
@@ -426,6 +458,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settle_globals(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Defaults of the options taken before or after the command, and --format checked
+    against what the command offers."""
+    if not hasattr(args, "quiet"):
+        args.quiet = False
+    if hasattr(args, "engine_default") and not hasattr(args, "engine"):
+        args.engine = args.engine_default
+    choices = getattr(args, "format_choices", None)
+    if choices is None:
+        return
+    if not hasattr(args, "format"):
+        args.format = args.format_default
+    elif args.format not in choices:
+        parser.error(f"{args.command} --format: invalid choice: {args.format!r} "
+                     f"(choose from {', '.join(choices)})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
@@ -433,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    _settle_globals(parser, args)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="corsflow: %(message)s", stream=sys.stderr)
     try:

@@ -213,3 +213,41 @@ def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
         seen += chunk
     assert proc.wait(timeout=60) == 0
     assert b"large.har: 22 exchanges" in seen
+
+
+@pytest.mark.parametrize("args", [
+    ("-q", "--engine", "firefox", "--format", "json", "analyze", "{har}"),
+    ("analyze", "{har}", "-q", "--engine", "firefox", "--format", "json"),
+    ("--format", "json", "analyze", "{har}", "--engine", "firefox", "-q"),
+])
+def test_global_options_before_or_after_the_command(args: tuple[str, ...]) -> None:
+    run = corsflow(*(a.format(har=SESSION_HAR) for a in args))
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["engine"] == "firefox"
+
+
+def test_a_format_the_command_does_not_take_is_refused_in_either_place() -> None:
+    for args in (("--format", "none", "analyze", str(SESSION_HAR)),
+                 ("analyze", str(SESSION_HAR), "--format", "none")):
+        run = corsflow(*args)
+        assert run.returncode == 2 and "invalid choice" in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr
+
+
+def test_every_option_help_says_its_default() -> None:
+    for command in ("analyze", "check", "live"):
+        run = corsflow(command, "--help")
+        assert run.returncode == 0
+        text = " ".join(run.stdout.split())
+        for option in ("--engine", "--format", "--report", "--browser", "--web", "--jobs"):
+            if f"{option} " in text or f"{option}=" in text:
+                block = text.split(option, 2)[-1][:400]
+                assert "default" in block, (command, option, block)
+
+
+def test_live_refuses_a_report_name_it_would_not_honour(tmp_path: Path) -> None:
+    run = corsflow("live", "--report", str(tmp_path / "cors.txt"))
+    assert run.returncode == 2
+    assert run.stderr.strip().endswith("give a name ending in one of them"), run.stderr
+    assert not (tmp_path / "cors.txt").exists()
