@@ -48,7 +48,9 @@ from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
 from .ingest.mitm import ConnectionsSeen, exchange_from_flow
 from .model import Exchange
+from .redact import Redactor, redact_finding, redact_report, redact_text
 from .report.explain import explain as explain_verdict
+from .report.inert import visible
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +238,11 @@ class CorsflowAddon:
             "long sessions.",
         )  # fmt: skip
         loader.add_option(
+            "corsflow_redact", bool, True,
+            "Replace cookie, credential and URL token values with REDACTED in corsflow's log "
+            "lines, flow comments and report files.",
+        )  # fmt: skip
+        loader.add_option(
             "corsflow_mark", str, ":no_entry:",
             "Mark for flows the browser blocked (an emoji name such as :no_entry: or one "
             "character).",
@@ -318,10 +325,10 @@ class CorsflowAddon:
             self._aggregate(now=True)
         except Exception as e:  # noqa: BLE001 - as in _observe
             self._failed(e)
-        report = self._report()
+        report = self._for_output(self._report())
         try:
             for line in exit_summary(report):
-                log.log(ALERT, "%s", line)
+                log.log(ALERT, "%s", visible(line))
         except Exception as e:  # noqa: BLE001 - as in _observe
             self._failed(e)
         path = ctx.options.corsflow_report
@@ -442,12 +449,15 @@ class CorsflowAddon:
             return
         self._aggregated_at = (time.monotonic(), a.settled)
         floor = _RANK[ctx.options.corsflow_min_severity]
-        for finding in a.aggregator.findings():
+        redact = ctx.options.corsflow_redact
+        for finding in (*a.aggregator.findings(), *a.security.findings()):
             key = (finding.code, finding.origin, finding.url)
             if _RANK.get(finding.severity, len(_RANK)) > floor or key in self._announced:
                 continue
             self._announced.add(key)  # bounded: the aggregator keeps one record per key
-            _log_finding(finding, {})
+            if redact:
+                finding = redact_finding(finding)
+            _log_finding(finding, {}, redact)
             for eid in finding.exchange_ids:
                 flow = self._recent_flows.get(eid) or self._pending.get(eid)
                 if flow is not None and self._annotate(flow, None, (finding,)):
@@ -490,10 +500,13 @@ class CorsflowAddon:
 
         floor = _RANK[ctx.options.corsflow_min_severity]
         about: dict[str, list[Finding]] = {}
+        redact = ctx.options.corsflow_redact
         for finding in fed.findings:
             if _RANK.get(finding.severity, len(_RANK)) > floor:
                 continue
-            _log_finding(finding, settled)
+            if redact:
+                finding = redact_finding(finding)
+            _log_finding(finding, settled, redact)
             for eid in finding.exchange_ids:
                 about.setdefault(eid, []).append(finding)
                 held = self._pending.get(eid)
@@ -523,6 +536,8 @@ class CorsflowAddon:
         lines += [_finding_line(f) for f in findings]
         if not lines:
             return False
+        if ctx.options.corsflow_redact:
+            lines = [redact_text(line) for line in lines]
         kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(_COMMENT_PREFIX)]
         flow.comment = "\n".join(kept + lines)
         blocked_mark = ctx.options.corsflow_mark
@@ -556,9 +571,13 @@ class CorsflowAddon:
             notes = (*notes, note)
         return dataclasses.replace(report, exchanges=tuple(kept), notes=notes, _index={})
 
+    @staticmethod
+    def _for_output(report: Report) -> Report:
+        return redact_report(report) if ctx.options.corsflow_redact else report
+
     def snapshot(self) -> Report | None:
         """What is settled so far, without settling anything early (the live page's view)."""
-        return None if self._analysis is None else self._report()
+        return None if self._analysis is None else self._for_output(self._report())
 
     def report(self) -> Report | None:
         """The analysis so far, settled up to now (None before the addon is configured)."""
@@ -574,7 +593,7 @@ class CorsflowAddon:
         if report is None:
             raise exceptions.CommandError("corsflow is not configured yet")
         try:
-            _write_report(report, str(path))
+            _write_report(self._for_output(report), str(path))
         except OSError as e:
             raise exceptions.CommandError(
                 f"corsflow: cannot write {path}: {e.strerror or e}"
@@ -600,7 +619,9 @@ class CorsflowAddon:
                     eid,
                 )
                 continue
-            report = report or self._report()
+            report = report or self._for_output(self._report())
+            if ctx.options.corsflow_redact:
+                verdict = Redactor().verdict(verdict)
             for line in explain_verdict(verdict, report).splitlines():
                 log.log(ALERT, "%s", line)
 
@@ -661,24 +682,27 @@ def _verdict_line(v: ExchangeVerdict) -> str:
         parts.append(f"cache {v.cache}")
     if v.redundant:
         parts.append("redundant" + (f" ({v.redundant_cause})" if v.redundant_cause else ""))
-    return f"{_COMMENT_PREFIX} " + ", ".join(parts)
+    return visible(f"{_COMMENT_PREFIX} " + ", ".join(parts))
 
 
 def _finding_line(f: Finding) -> str:
     fix = f"; fix: {f.hint}" if f.hint else ""
-    return f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}"
+    return visible(f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}")
 
 
-def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict]) -> None:
+def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict], redact: bool = True) -> None:
     ex = next((settled[e].exchange for e in f.exchange_ids if e in settled), None)
     target = f"{ex.method} {ex.url} [{ex.id}]" if ex is not None else (f.url or "")
+    if redact:
+        target = redact_text(target)
     tail = f"fix: {f.hint}" if f.hint else f.message
     # A blocked request is the page's problem, not the proxy's: WARNING, never ERROR
     # (mitmdump exits when an ERROR is logged while it starts, e.g. replaying a file).
     # ALERT (mitmproxy's "draw the user's attention") for the rest, so it shows with
     # termlog_verbosity=alert, which hides mitmproxy's per-connection lines.
     level = logging.WARNING if f.severity == "error" else ALERT
-    log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, target, tail)
+    # Captured text is data: one log line, no escape sequence reaches the terminal.
+    log.log(level, "corsflow: %s %s %s — %s", f.severity, f.code, visible(target), visible(tail))
 
 
 def _option_problem(updated: set[str]) -> str | None:

@@ -21,6 +21,7 @@ from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
 from .findings.browser import weigh_browser_decisions
+from .findings.security import SecurityReview
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
 from .sessions import plan_sessions, scan_file
@@ -65,6 +66,9 @@ class Report:
     counts: ExchangeCounts | None = None
     """When the verdicts were written out as they settled (``exchanges`` is then empty):
     the counts over all of them, for the summary."""
+    redacted: int | None = None
+    """How many secret values outputs had replaced (:func:`corsflow.redact.redact_report`);
+    None: not redacted."""
     _index: dict[str, ExchangeVerdict] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, exchange_id: str) -> ExchangeVerdict | None:
@@ -109,6 +113,7 @@ class Analysis:
         self._out_seq = 0
         self.counts = ExchangeCounts()
         self.aggregator = Aggregator(self.profile)
+        self.security = SecurityReview()
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
         self.keep_exchanges = keep_exchanges and sink is None
         self.keep_all_headers = keep_all_headers
@@ -128,6 +133,7 @@ class Analysis:
         if machine is None:
             machine = self._machines[session] = CorsMachine(
                 self.profile, cors_headers_only=not self.keep_all_headers)
+        self.security.observe(exchange)  # before the engine keeps only the CORS headers
         if exchange.hints.browser is not None:
             self._browser_evidence = True
         return self._take(machine.feed(exchange))
@@ -194,7 +200,8 @@ class Analysis:
     def report(self) -> Report:
         """The report of everything settled so far (call :meth:`flush` first at the end)."""
         verdicts = sorted(self._verdicts, key=lambda v: (v.exchange.started, v.exchange.id))
-        findings = sort_findings([*self._findings.values(), *self.aggregator.findings()])
+        findings = sort_findings([*self._findings.values(), *self.aggregator.findings(),
+                                  *self.security.findings()])
         d = self.diagnostics
         return Report(
             engine=self.profile.name,

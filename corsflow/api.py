@@ -84,14 +84,22 @@ def _figures_display_in_notebooks() -> None:
 
 
 def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
-         one_session: bool = False) -> CorsAnalysis:
+         one_session: bool = False, redact: bool = True) -> CorsAnalysis:
     """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``)
     as one browser session, merged by time (their order does not matter), unless they
-    clearly are separate sessions; ``one_session=True`` forces one."""
+    clearly are separate sessions; ``one_session=True`` forces one.
+
+    Notebooks are saved with their outputs and shared: cookie, credential and URL token
+    values are replaced with ``REDACTED`` unless ``redact=False``."""
     from .analysis import analyze_paths
 
     files = _expand(paths)
-    return CorsAnalysis(analyze_paths(files, engine=engine, one_session=one_session))
+    report = analyze_paths(files, engine=engine, one_session=one_session)
+    if redact:
+        from .redact import redact_report
+
+        report = redact_report(report)
+    return CorsAnalysis(report)
 
 
 def load_fleet(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,

@@ -26,6 +26,7 @@ from .errors import CorsflowError, UsageError
 from .streamed import STREAMED_FORMATS, streamed_report
 
 T = TypeVar("T")
+from .report.inert import visible
 
 if TYPE_CHECKING:
     from .fleet import FleetReport, SessionResult
@@ -43,8 +44,8 @@ EXIT_CODES = """exit status:
   3  internal error: a bug in corsflow, not a finding (one line on stderr;
      CORSFLOW_DEBUG=1 prints the traceback)"""
 
-
-def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False) -> str:
+def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False,
+            security: bool = False) -> str:
     if fmt == "json":
         from .report.json import render_json
 
@@ -56,14 +57,15 @@ def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool =
     if fmt == "markdown":
         from .report.text import render_markdown
 
-        return render_markdown(report)
+        return render_markdown(report, security_only=security)
     if fmt == "html":
         from .report.html import render_html
 
         return render_html(report)
     from .report.text import render_text
 
-    return render_text(report, color=_wants_color(stream), show_all=show_all)
+    return render_text(report, color=_wants_color(stream), show_all=show_all,
+                       security_only=security)
 
 
 def _wants_color(stream: TextIO | None) -> bool | None:
@@ -133,6 +135,20 @@ def _with_note(report: Report, note: str | None) -> Report:
 
 
 def _analyze(args: argparse.Namespace) -> Report:
+    """The report the outputs are made from."""
+    return _for_output(args, _analyze_paths(args))
+
+
+def _for_output(args: argparse.Namespace, report: Report) -> Report:
+    """Secrets redacted unless ``--no-redact``: reports travel in tickets and CI logs."""
+    if getattr(args, "no_redact", False):
+        return report
+    from .redact import redact_report
+
+    return redact_report(report)
+
+
+def _analyze_paths(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
     note = _choose_engine(args)
     return _with_note(_with_progress(args, lambda progress: analyze_paths(
@@ -178,6 +194,13 @@ def _emit_chunks(chunks: Iterable[bytes], output: str | None) -> None:
         raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
 
 
+def _security_view(report: Report) -> Report:
+    """``--security``: the passive security review's findings alone."""
+    from .findings.security import is_security
+
+    return dataclasses.replace(report, findings=tuple(filter(is_security, report.findings)))
+
+
 def _analyze_fleet(args: argparse.Namespace) -> FleetReport:
     """Each file its own session, in parallel; a progress bar over files and bytes at a
     terminal."""
@@ -190,7 +213,8 @@ def _analyze_fleet(args: argparse.Namespace) -> FleetReport:
     args.engine = probe.engine
     client = _dask_client(args.dask) if args.dask else None
     if args.quiet or not sys.stderr.isatty():
-        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client)
+        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client,
+                             redact=not args.no_redact)
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress
 
@@ -204,7 +228,8 @@ def _analyze_fleet(args: argparse.Namespace) -> FleetReport:
             bar.advance(files)
             bar.advance(size, result.size)
 
-        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client, progress=show)
+        return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client, progress=show,
+                             redact=not args.no_redact)
 
 
 def _dask_client(address: str) -> Any:
@@ -259,7 +284,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         from .report.select import narrow
 
         report = narrow(report, origin=args.origin, url=args.url, codes=args.code)
-    _emit(_render(report, args.format, _target(args.output), show_all=args.all), args.output)
+    if args.security:
+        report = _security_view(report)
+    _emit(_render(report, args.format, _target(args.output), show_all=args.all,
+                  security=args.security), args.output)
     return 0
 
 
@@ -298,7 +326,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif args.format != "none":
         _emit(_render(report, args.format, _target(args.output)), args.output)
     for f in failing[:20]:
-        print(f"corsflow check: {f.severity} {f.code}: {f.message}", file=sys.stderr)
+        print(f"corsflow check: {f.severity} {f.code}: {visible(f.message)}", file=sys.stderr)
     if len(failing) > 20:
         print(f"corsflow: ... and {len(failing) - 20} more", file=sys.stderr)
     known = f" ({selection.known} more in the baseline)" if selection.known else ""
@@ -330,11 +358,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
-    from .report.text import safe
 
     note = _choose_engine(args)
-    report = _with_note(analyze_paths(args.paths, engine=args.engine,
-                                      one_session=args.one_session), note)
+    report = _for_output(args, _with_note(analyze_paths(
+        args.paths, engine=args.engine, one_session=args.one_session), note))
     if getattr(args, "format", "text") == "json":
         from .report.explain import explain_json
 
@@ -350,8 +377,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
         chosen = [v for v in report.exchanges if args.url in v.exchange.url]
         if not chosen:
             raise UsageError(f"no exchange whose URL contains {args.url!r}")
-    # Capture values are attacker-controlled: no terminal escape sequences get through.
-    sys.stdout.write("\n\n".join(safe(explain(v, report)) for v in chosen) + "\n")
+    sys.stdout.write("\n\n".join(explain(v, report) for v in chosen) + "\n")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .probe import ProbeRequest, from_capture, probe, render
+
+    if args.replay:
+        if args.id is None:
+            raise UsageError("--replay needs --id (the exchange to replay)")
+        req = from_capture(args.url, args.replay, args.id)
+    else:
+        req = ProbeRequest(args.url, method=args.method, preflight=args.preflight,
+                           request_headers=tuple(args.request_header or ()))
+    answers, report = probe(req, args.origin)
+    sys.stdout.write(render(answers, report))
     return 0
 
 
@@ -507,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="analyse all files as one session even where they look like "
                             "separate ones: other browsers, overlapping or hours apart "
                             "(default: off)")
+        p.add_argument("--no-redact", action="store_true",
+                       help="keep Cookie, Authorization and URL token values in the output "
+                            "(default: off: they are replaced with REDACTED)")
 
     def batch(p: argparse.ArgumentParser) -> None:
         g = p.add_argument_group("many captures (each file its own browser session)")
@@ -534,6 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "findings (default: all)")
     p.add_argument("--code", action="append", metavar="CODE",
                    help="only findings with this code (repeatable; default: all)")
+    p.add_argument("--security", action="store_true",
+                   help="only the passive security review (CWE-942), per server origin "
+                        "(default: off: the whole report)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("check", help="for CI: exit 1 when findings at a level exist")
@@ -588,6 +635,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "a server kind")
     p.add_argument("-o", "--output", metavar="FILE", help="write here, not stdout")
     p.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser(
+        "probe", help="ask a server you own how it answers chosen origins (sends requests)",
+        description="Send one request per --origin to URL (and nowhere else), without "
+                    "cookies or credentials, and review the CORS answers. Only for servers "
+                    "you own or may test.")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--origin", action="append", required=True,
+                   help="an Origin to send (repeat: each is one request)")
+    p.add_argument("--method", default="GET", help="the request's method (default: GET)")
+    p.add_argument("--preflight", metavar="METHOD",
+                   help="send an OPTIONS preflight asking for METHOD instead of the request "
+                        "(default: the request itself)")
+    p.add_argument("--request-header", action="append", metavar="NAME",
+                   help="a header name the preflight asks for; repeatable (default: none)")
+    p.add_argument("--replay", metavar="CAPTURE",
+                   help="replay what exchange --id of this capture sent (its method, or what "
+                        "its preflight asked for), to URL (default: none)")
+    p.add_argument("--id", help="with --replay: the exchange id, e.g. e12 (default: none)")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser(
         "completion", help="print shell completion code",

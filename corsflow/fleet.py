@@ -96,9 +96,10 @@ def summarize_session(path: str, report: Report) -> SessionResult:
         findings=report.findings)
 
 
-def analyze_session(path: str, engine: str = "chromium") -> SessionResult:
+def analyze_session(path: str, engine: str = "chromium", redact: bool = True) -> SessionResult:
     """Analyse one file as one browser session; never raises for a bad file (the error is
-    in the result), so one damaged capture cannot stop a batch. Runs in worker processes."""
+    in the result), so one damaged capture cannot stop a batch. Runs in worker processes.
+    ``redact``: secrets out of what the session hands back (:mod:`corsflow.redact`)."""
     from .analysis import analyze_paths
 
     logging.getLogger("corsflow").setLevel(logging.ERROR)  # the batch counts what was skipped
@@ -109,6 +110,10 @@ def analyze_session(path: str, engine: str = "chromium") -> SessionResult:
     except (MemoryError, RecursionError) as e:
         return SessionResult(path=path, size=_size(path),
                              error=f"{path}: could not be analysed ({type(e).__name__})")
+    if redact:
+        from .redact import redact_report
+
+        report = redact_report(report)
     return summarize_session(path, report)
 
 
@@ -201,7 +206,8 @@ Progress = Callable[[SessionResult], None]
 
 
 def analyze_fleet(paths: Sequence[str], engine: str = "chromium", *, jobs: int | None = None,
-                  client: Any = None, progress: Progress | None = None) -> FleetReport:
+                  client: Any = None, progress: Progress | None = None,
+                  redact: bool = True) -> FleetReport:
     """Analyse each file as its own session, in parallel, and merge.
 
     ``jobs``: local worker processes (default: every core; 1 runs in this process).
@@ -209,7 +215,7 @@ def analyze_fleet(paths: Sequence[str], engine: str = "chromium", *, jobs: int |
     ``jobs`` is ignored. Either way the report is the same.
     """
     results: dict[int, SessionResult] = {}
-    for index, result in _run(list(paths), engine, jobs, client):
+    for index, result in _run(list(paths), engine, jobs, client, redact):
         results[index] = result
         if progress is not None:
             progress(result)
@@ -217,28 +223,29 @@ def analyze_fleet(paths: Sequence[str], engine: str = "chromium", *, jobs: int |
 
 
 def _run(paths: list[str], engine: str, jobs: int | None,
-         client: Any) -> Iterator[tuple[int, SessionResult]]:
+         client: Any, redact: bool = True) -> Iterator[tuple[int, SessionResult]]:
     if client is not None:
-        yield from _run_dask(paths, engine, client)
+        yield from _run_dask(paths, engine, client, redact)
         return
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(paths) <= 1:
         for i, p in enumerate(paths):
-            yield i, analyze_session(p, engine)
+            yield i, analyze_session(p, engine, redact)
         return
     with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
         # Small chunks keep the workers busy to the end when sessions differ in size.
         chunk = max(1, min(16, len(paths) // (workers * 8)))
         for i, result in enumerate(pool.map(analyze_session, paths, [engine] * len(paths),
-                                            chunksize=chunk)):
+                                            [redact] * len(paths), chunksize=chunk)):
             yield i, result
 
 
-def _run_dask(paths: list[str], engine: str, client: Any) -> Iterator[tuple[int, SessionResult]]:
+def _run_dask(paths: list[str], engine: str, client: Any,
+              redact: bool = True) -> Iterator[tuple[int, SessionResult]]:
     from .report.optional import require
 
     distributed = require("distributed", "Analyses on a Dask cluster")
-    futures = client.map(analyze_session, paths, engine=engine, pure=False)
+    futures = client.map(analyze_session, paths, engine=engine, redact=redact, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     for future in distributed.as_completed(futures):
         yield index[future.key], future.result()

@@ -13,6 +13,8 @@ from ..engine.events import Finding, Severity
 
 SPEC = "https://fetch.spec.whatwg.org/"
 PNA = "https://wicg.github.io/private-network-access/"
+CWE942 = "https://cwe.mitre.org/data/definitions/942.html"
+PORTSWIGGER = "https://portswigger.net/research/exploiting-cors-misconfigurations-for-bitcoins-and-bounties"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,40 @@ CATALOGUE: dict[str, Rule] = {r.code: r for r in (
        "Access-Control-Allow-Headers '*' with Authorization re-preflights every request",
        "Chromium never lets a cached '*' cover Authorization, so each request preflights again",
        "https://github.com/whatwg/fetch/issues/1278"),
+    # Passive security review (findings/security.py): CWE-942, permissive cross-domain policy.
+    _r("OriginReflected", "warning",
+       "Access-Control-Allow-Origin echoes whatever Origin is sent",
+       "CWE-942: every site can read the responses (with credentials: as the signed-in user); "
+       "error when Access-Control-Allow-Credentials is true", PORTSWIGGER),
+    _r("NullOriginAllowed", "warning", "Access-Control-Allow-Origin: null",
+       "CWE-942: any site can send Origin: null from a sandboxed iframe; error with "
+       "credentials", PORTSWIGGER),
+    _r("LookalikeOriginAllowed", "warning",
+       "An allowed origin only shares a prefix or suffix with the site",
+       "CWE-942: a prefix/suffix check trusts names anyone can register "
+       "(evil-example.com, example.com.evil.net); error with credentials", PORTSWIGGER),
+    _r("InsecureOriginAllowed", "warning", "An http:// origin may read an https:// API",
+       "CWE-942: a network attacker can inject script into the plain-http page and read the "
+       "API through it; error with credentials", PORTSWIGGER),
+    _r("VaryOriginMissing", "warning",
+       "Allow-Origin depends on the request's Origin but Vary: Origin is missing",
+       "CWE-942 / cache poisoning: a shared cache serves one origin's answer to others, "
+       "which then fail or are wrongly allowed", SPEC + "#cors-protocol-and-http-caches"),
+    _r("WildcardOnCredentialedData", "warning",
+       "Access-Control-Allow-Origin '*' on responses that set cookies or need Authorization",
+       "CWE-942: the endpoint handles credentials yet lets every site read its responses",
+       SPEC + "#cors-protocol-and-credentials"),
+    _r("WildcardIgnoredWithCredentials", "warning",
+       "'*' in Allow-Headers, Allow-Methods or Expose-Headers with credentials",
+       "with Access-Control-Allow-Credentials: true browsers take '*' literally: it allows "
+       "or exposes nothing", SPEC + "#cors-protocol-and-credentials"),
+    _r("SensitiveHeaderExposed", "warning",
+       "Access-Control-Expose-Headers exposes a credential header",
+       "CWE-942: cross-origin pages may read tokens or cookies from the response", CWE942),
+    _r("PrivateNetworkAccessAllowed", "warning",
+       "A private-network server lets a more public site reach it",
+       "CWE-942: Access-Control-Allow-Private-Network: true opens the device to the allowed "
+       "site's script", "https://wicg.github.io/private-network-access/"),
     _r("ModelDisagreement", "warning", "The capture contradicts corsflow's browser model",
        "the browser let through a request the model says it would block: please report it",
        "https://fetch.spec.whatwg.org/"),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.events import ExchangeVerdict
 from ..engine.words import engine_reason
+from .inert import visible
 
 if TYPE_CHECKING:
     from ..analysis import Report
@@ -53,7 +54,9 @@ def explain(v: ExchangeVerdict, report: Report) -> str:
         lines.append(f"  {f.severity}: {f.code}: {f.message}")
         if f.hint:
             lines.append(f"    fix: {f.hint}")
-    return "\n".join(lines)
+    # Each line is one line of the report: a captured newline or escape sequence is written
+    # out, never acted on.
+    return "\n".join(map(visible, lines))
 
 
 def explain_json(chosen: Sequence[ExchangeVerdict], report: Report) -> str:

@@ -20,7 +20,8 @@ from html import escape
 from .. import __version__
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding, TraceStep
-from ..findings import SEVERITY_ORDER
+from ..findings import CATALOGUE, SEVERITY_ORDER
+from ..findings.security import security_by_server
 from ..urls import endpoint
 from .changes import changes_html
 from .optional import MissingDependency
@@ -195,7 +196,7 @@ def _spec_link(spec: str | None) -> str:
     return f" · <code>{e(spec)}</code>"
 
 
-def _finding(f: Finding, t: Tally) -> str:
+def _finding(f: Finding, t: Tally, why: str | None = None) -> str:
     where = " · ".join(
         x for x in (f.origin and f"from {e(f.origin)}", f.url and f"<code>{e(f.url)}</code>") if x
     )
@@ -211,6 +212,7 @@ def _finding(f: Finding, t: Tally) -> str:
             if where or count or f.spec
             else ""
         ),
+        f'<p class="fix"><b>Why:</b> {e(why)}</p>' if why else "",
         f'<p class="fix"><b>Fix:</b> {e(f.hint)}</p>' if f.hint else "",
     ]
     shown = [t.by_id[x] for x in f.exchange_ids if x in t.by_id][:TRACES_PER_FINDING]
@@ -410,6 +412,19 @@ def _diagnostics(report: Report) -> str:
 # --------------------------------------------------------------------------- page
 
 
+def _security_section(findings: Sequence[Finding], t: Tally) -> str:
+    """The passive security review, per server origin (the findings above hold them too)."""
+    out = ['<h2 id="security">Security review (CWE-942)</h2>']
+    by_server = security_by_server(findings)
+    if not by_server:
+        return out[0] + "<p>No CORS misconfiguration shown by this capture.</p>"
+    for server, group in by_server.items():
+        out.append(f'<h3 class="url">{e(server)}</h3>')
+        out += [_finding(f, t, CATALOGUE[f.code].why if f.code in CATALOGUE else None)
+                for f in group]
+    return "".join(out)
+
+
 def render_html(report: Report, *, charts: bool = True, title: str = "CORS report") -> str:
     """The whole report as one self-contained HTML document."""
     t = tally(report)
@@ -432,7 +447,8 @@ def render_html(report: Report, *, charts: bool = True, title: str = "CORS repor
             f"{e(_plural(t.total.exchanges, 'exchange'))} ({e(t.total.other)} not cross-origin)"
             "</p></header>"
         ),
-        '<nav><a href="#changes">Changes</a><a href="#findings">Findings</a><a href="#origins">Origins</a>'
+        '<nav><a href="#changes">Changes</a><a href="#findings">Findings</a>'
+        '<a href="#security">Security</a><a href="#origins">Origins</a>'
         '<a href="#charts">Charts</a><a href="#exchanges">Exchanges</a>'
         + (
             '<a href="#diagnostics">Diagnostics</a>'
@@ -444,6 +460,7 @@ def render_html(report: Report, *, charts: bool = True, title: str = "CORS repor
         changes_html(report, e),
         f'<h2 id="findings">Findings ({len(findings)})</h2>',
         "".join(_finding(f, t) for f in findings) or "<p>No findings: nothing to fix.</p>",
+        _security_section(findings, t),
         '<h2 id="origins">Origins</h2>',
         _table([("page origin", "")] + _COUNT_HEADERS, origin_rows)
         if origins

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..engine.events import ExchangeVerdict, Finding
 from ..engine.words import engine_reason
+from ..findings.security import is_security
 from .changes import changes_json
 from .summary import summarize
 
@@ -89,6 +90,8 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "spec": f.spec,
         "count": f.count,
         "saved": f.saved,
+        # Beyond the contract: "security" for the passive CWE-942 review, else "cors".
+        "category": "security" if is_security(f) else "cors",
     }
 
 
@@ -101,6 +104,8 @@ def _head(report: Report) -> dict[str, Any]:
                      "skipped": s.skipped} for s in report.sources],
         # Beyond the contract: how the files were grouped into browsing sessions.
         "sessions": [{"number": s.number, "paths": list(s.paths)} for s in report.sessions],
+        # Whether secret values (cookies, credentials, URL tokens) were replaced, and how many.
+        "redaction": {"applied": report.redacted is not None, "values": report.redacted or 0},
     }
 
 

@@ -26,9 +26,11 @@ from rich.text import Text
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
 from ..engine.words import engine_reason
-from ..findings import SEVERITY_ORDER
+from ..findings import CATALOGUE, SEVERITY_ORDER
+from ..findings.security import is_security, security_by_server
 from ..urls import endpoint, path_template
 from .changes import changes_markdown, changes_renderables
+from .inert import csv_cell, md_code, visible
 from .tally import (
     Counts,
     Tally,
@@ -189,20 +191,25 @@ def _max_age_census(verdicts: Iterable[ExchangeVerdict]) -> str | None:
 # --------------------------------------------------------------------------- terminal
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
-
-
 def safe(value: str) -> str:
     """Capture text with control characters escaped, so a header value cannot send terminal
-    escape sequences (ANSI colours, cursor moves, window titles) to the reader's terminal."""
-    return value.translate(_CONTROL)
+    escape sequences (ANSI colours, cursor moves, window titles) to the reader's terminal, or
+    forge a line of the report with a newline of its own."""
+    return visible(value)
+
+
+class _Ours(str):
+    """Text of the renderer's own (a line break), which :class:`_Text` appends as it is."""
+
+
+NL = _Ours("\n")
 
 
 class _Text(Text):
-    """rich Text whose appended strings are always made safe first."""
+    """rich Text whose appended strings are always made safe first (all but :data:`NL`)."""
 
     def append(self, text: str | Text, style: str | None = None) -> _Text:  # type: ignore[override]
-        if isinstance(text, str):
+        if isinstance(text, str) and not isinstance(text, _Ours):
             text = safe(text)
         super().append(text, style=style)
         return self
@@ -250,7 +257,8 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
         _styled(
             ("▌ ", "bold blue"),
             (origin, "bold"),
-            "\n  ",
+            NL,
+            "  ",
             (_origin_summary(t.origins[origin]), "dim"),
         ),
     ]
@@ -267,19 +275,23 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
             body = _styled((f"{first.exchange.method} {first.exchange.url}", "bold"))
             if len(ids) > 1:
                 body.append(f"  ×{len(ids)} ({_ids(ids)})", style="dim")
-            body.append("\nblocked: ")
+            body.append(NL)
+            body.append("blocked: ")
             body.append(_failure_reason(first), style="bold red")
             words = engine_reason(report.engine, first.cors_error)
             if words is not None:
-                body.append(f"\n{words.engine} says: {words.words}"
+                body.append(NL)
+                body.append(f"{words.engine} says: {words.words}"
                             + (f" ({words.link})" if words.link else ""))
             step = failed_step(first)
             if step:
-                body.append(f"\nfailed check: {step}")
+                body.append(NL)
+                body.append(f"failed check: {step}")
             if first.role == "preflight":
                 status = first.exchange.status
+                body.append(NL)
                 body.append(
-                    "\npreflight answered "
+                    "preflight answered "
                     + (str(status) if status is not None else "nothing")
                     + "; the request it was sent for is not in the capture",
                     style="dim",
@@ -287,14 +299,16 @@ def _origin_block(report: Report, t: Tally, origin: str) -> list[RenderableType]
             elif first.preflight_id is not None:
                 pf = t.by_id.get(first.preflight_id)
                 status = pf.exchange.status if pf is not None else None
+                body.append(NL)
                 body.append(
-                    f"\npreflight {first.preflight_id}"
+                    f"preflight {first.preflight_id}"
                     + (f" answered {status}" if status is not None else " got no response"),
                     style="dim",
                 )
             hint = t.hint_for(first.exchange.id)
             if hint:
-                body.append("\nfix: ", style="bold green")
+                body.append(NL)
+                body.append("fix: ", style="bold green")
                 body.append(hint)
             grid.add_row(Text("✗", style="bold red"), _plain(first.exchange.id, "dim"), body)
         out.append(_indented(grid))
@@ -338,7 +352,8 @@ def _finding_row(f: Finding) -> tuple[Text, Text, Text]:
     if f.exchange_ids:
         body.append(f"  [{_ids(f.exchange_ids)}]", style="dim")
     if f.hint:
-        body.append("\nfix: ", style="bold green")
+        body.append(NL)
+        body.append("fix: ", style="bold green")
         body.append(f.hint)
     return Text(_SEVERITY_MARK.get(f.severity, "·"), style=style), Text(""), body
 
@@ -360,7 +375,7 @@ def _endpoint_table(t: Tally, verdicts: Iterable[ExchangeVerdict]) -> Renderable
     grid = _grid()
     rows = _endpoint_rows(t, verdicts)
     for name, c in rows[: _LIMIT.get() * 2]:
-        body = _styled((name, "bold" if c.blocked else ""), "\n")
+        body = _styled((name, "bold" if c.blocked else ""), NL)
         body.append(f"{_plural(c.requests, 'request')} · {_plural(c.preflights, 'preflight')}")
         if c.preflights:
             body.append(f" ({_ms(c.preflight_ms)})")
@@ -399,7 +414,33 @@ def _diagnostics(report: Report) -> list[RenderableType]:
     return out
 
 
-def _renderables(report: Report) -> list[RenderableType]:
+def _security_block(report: Report) -> list[RenderableType]:
+    """The passive security review (CWE-942), one block per server origin."""
+    by_server = security_by_server(report.findings)
+    out: list[RenderableType] = [
+        Text(""), _styled(("▌ ", "bold magenta"), ("Security review (CWE-942)", "bold"))]
+    if not by_server:
+        out.append(Text("  No CORS misconfiguration shown by this capture.", style="dim"))
+        return out
+    for server, group in by_server.items():
+        out.append(_styled("  ", (server, "bold")))
+        grid = _grid()
+        for f in group:
+            mark, blank, body = _finding_row(f)
+            rule = CATALOGUE.get(f.code)
+            if rule is not None:
+                body.append(NL)
+                body.append("why: ", style="bold")
+                body.append(rule.why)
+            if f.spec:
+                body.append(NL)
+                body.append(f"see: {f.spec}", style="dim")
+            grid.add_row(mark, blank, body)
+        out.append(_indented(grid))
+    return out
+
+
+def _renderables(report: Report, security_only: bool = False) -> list[RenderableType]:
     t = tally(report)
     head = _header_lines(report, t)
     out: list[RenderableType] = [
@@ -410,14 +451,18 @@ def _renderables(report: Report) -> list[RenderableType]:
             (head[2].removeprefix("findings: "), "bold red" if t.total.blocked else ""),
         ),
     ]
+    if security_only:
+        return out + _security_block(report)
     out += changes_renderables(report)
     origins = _origin_order(t)
     if not origins:
         out.append(Text("\nNo cross-origin requests in this capture.", style="dim"))
     for origin in origins:
         out += _origin_block(report, t, origin)
+    out += _security_block(report)
     stray = [
-        f for f in report.findings if f.origin is None or origin_label(f.origin) not in origins
+        f for f in report.findings
+        if not is_security(f) and (f.origin is None or origin_label(f.origin) not in origins)
     ]
     if stray:
         grid = _grid()
@@ -448,7 +493,7 @@ def _terminal_width(stream: IO[str]) -> int | None:
 
 
 def render_text(report: Report, *, color: bool | None = None, width: int | None = None,
-                show_all: bool = False) -> str:
+                show_all: bool = False, security_only: bool = False) -> str:
     """The terminal report as a string.
 
     ``color=None`` colours it when stdout is a terminal (and ``NO_COLOR`` is not set);
@@ -475,7 +520,7 @@ def render_text(report: Report, *, color: bool | None = None, width: int | None 
     )
     token = _LIMIT.set(sys.maxsize if show_all else LIST_LIMIT)
     try:
-        console.print(Group(*_renderables(report)))
+        console.print(Group(*_renderables(report, security_only)))
     finally:
         _LIMIT.reset(token)
     text = buffer.getvalue()
@@ -516,13 +561,22 @@ _MD_SPECIAL = str.maketrans(
 
 
 def md(value: object) -> str:
-    """A capture value made inert in Markdown (tables, links, inline HTML)."""
-    return str(value).translate(_MD_SPECIAL)
+    """Text of the report's own (words, counts, file names) with Markdown's special
+    characters escaped; captured values go through :func:`md_code` instead."""
+    return visible(value).translate(_MD_SPECIAL)
+
+
+class _Captured(str):
+    """A table cell holding captured text: rendered as a code span (:func:`md_code`)."""
+
+
+def _md_cell(value: object) -> str:
+    return md_code(value) if isinstance(value, _Captured) else md(value)
 
 
 def _md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -536,31 +590,52 @@ def _md_more(total: int, what: str) -> list[str]:
     return ["", f"… and {total - MARKDOWN_ROWS} more {what} (the CSV or JSON report has them all)."]
 
 
-def render_markdown(report: Report) -> str:
+def _md_security(report: Report) -> list[str]:
+    out = ["## Security review (CWE-942)", ""]
+    by_server = security_by_server(report.findings)
+    if not by_server:
+        return [*out, "No CORS misconfiguration shown by this capture.", ""]
+    for server, group in by_server.items():
+        out += [f"### {md_code(server, in_table=False)}", ""]
+        out += _md_table(
+            ("severity", "code", "evidence", "why", "fix", "reference", "exchanges"),
+            ((f.severity, f.code, _Captured(f.message),
+              CATALOGUE[f.code].why if f.code in CATALOGUE else "", _Captured(f.hint or ""),
+              f.spec or "", _ids(f.exchange_ids)) for f in group[:MARKDOWN_ROWS]))
+        out.append("")
+    return out
+
+
+def render_markdown(report: Report, *, security_only: bool = False) -> str:
     """The report as GitHub-flavoured Markdown: summary, findings, failures, origins."""
     t = tally(report)
     head = _header_lines(report, t)
     out = ["# CORS report", "", f"{md(head[0])}  ", f"{md(head[1])}  ", md(head[2]), ""]
+    if security_only:
+        return "\n".join(out + _md_security(report))
     out += changes_markdown(report, md)
     if report.findings:
         out += ["## Findings", ""]
         out += _md_table(
             ("severity", "code", "origin", "message", "fix", "exchanges"),
             (
-                (f.severity, f.code, f.origin or "", f.message, f.hint or "", _ids(f.exchange_ids))
+                (f.severity, f.code, _Captured(f.origin or ""), _Captured(f.message),
+                 _Captured(f.hint or ""), _ids(f.exchange_ids))
                 for f in sorted(report.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
             ),
         )
         out.append("")
+    out += _md_security(report)
     groups = _failures(t, report.exchanges)
     if groups:
         out += ["## Failures", ""]
         for group in groups[:MARKDOWN_ROWS]:
             first = group.verdicts[0]
             ids = [v.exchange.id for v in group.verdicts]
+            origin = md_code(first.origin, in_table=False) if first.origin else "(no Origin)"
             out.append(
-                f"- **{md(first.exchange.method)} {md(first.exchange.url)}** from "
-                f"{md(first.origin or '(no Origin)')}: {md(_failure_reason(first))} "
+                f"- **{md_code(f'{first.exchange.method} {first.exchange.url}', in_table=False)}**"
+                f" from {origin}: {md_code(_failure_reason(first), in_table=False)} "
                 f"({md(_ids(ids))})"
             )
             words = engine_reason(report.engine, first.cors_error)
@@ -569,10 +644,10 @@ def render_markdown(report: Report) -> str:
                            + (f" ({words.link})" if words.link else ""))
             step = failed_step(first)
             if step:
-                out.append(f"  - failed check: {md(step)}")
+                out.append(f"  - failed check: {md_code(step, in_table=False)}")
             hint = t.hint_for(first.exchange.id)
             if hint:
-                out.append(f"  - fix: {md(hint)}")
+                out.append(f"  - fix: {md_code(hint, in_table=False)}")
         if len(groups) > MARKDOWN_ROWS:
             out.append(f"- … and {len(groups) - MARKDOWN_ROWS} more kinds of failure")
         out.append("")
@@ -592,7 +667,7 @@ def render_markdown(report: Report) -> str:
             ),
             (
                 (
-                    o,
+                    _Captured(o),
                     c.requests,
                     c.preflights,
                     c.cache_hits,
@@ -621,8 +696,8 @@ def render_markdown(report: Report) -> str:
             ),
             (
                 (
-                    name,
-                    ",".join(sorted(c.methods)),
+                    _Captured(name),
+                    _Captured(",".join(sorted(c.methods))),
                     c.requests,
                     c.preflights,
                     c.cache_hits,
@@ -638,7 +713,8 @@ def render_markdown(report: Report) -> str:
     skipped_total = sum(n for _, n in report.skipped_by_reason) or len(report.skipped)
     if skipped_total or report.notes:
         out += ["## Diagnostics", ""]
-        out += [f"- {n} skipped: {md(reason)}" for reason, n in report.skipped_by_reason]
+        out += [f"- {n} skipped: {md_code(reason, in_table=False)}"
+                for reason, n in report.skipped_by_reason]
         out += [f"- note: {md(note)}" for note in report.notes]
         out.append("")
     return "\n".join(out)
@@ -669,20 +745,7 @@ CSV_FIELDS = (
     "source",
     "where",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    # A spreadsheet would evaluate a capture value starting with "=" as a formula; a real
-    # method, URL or Origin never starts so, so quoting it changes nothing legitimate.
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+_cell = csv_cell
 
 
 def render_csv(report: Report) -> str:

@@ -1,0 +1,166 @@
+"""Secrets never reach an output unless asked: every format, check's stderr, explain, the addon.
+
+The capture below holds what real HAR exports hold: a bearer token, cookies, a password in
+the URL, an OAuth token in the query and one in the fragment, a JWT, a signed-URL signature.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from corsflow.cli import main
+from corsflow.redact import REDACTED, Redactor, redact_text, secret_param
+
+SECRETS = ("hunter2", "TOKENQUERY", "TOKENFRAG", "COOKIEVAL", "SETCOOKIEVAL", "BEARERVAL",
+           "AMZSIGVAL", "eyJhbGciOiJIUzI1NiJ9", "PROXYVAL")
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl"
+
+
+def _entry(n: int, method: str, url: str, req: list[tuple[str, str]],
+           status: int, resp: list[tuple[str, str]]) -> dict[str, object]:
+    return {
+        "startedDateTime": f"2024-01-01T00:00:0{n}.000Z", "time": 10,
+        "request": {"method": method, "url": url, "httpVersion": "HTTP/1.1",
+                    "headers": [{"name": k, "value": v} for k, v in req]},
+        "response": {"status": status, "statusText": "OK", "httpVersion": "HTTP/1.1",
+                     "headers": [{"name": k, "value": v} for k, v in resp]},
+        "timings": {"send": 1, "wait": 5, "receive": 4},
+    }
+
+
+@pytest.fixture(scope="module")
+def secret_har(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    app = "https://app.example"
+    url = ("https://bob:hunter2@api.example/v1/items?access_token=TOKENQUERY&page=2"
+           f"&X-Amz-Signature=AMZSIGVAL&state={JWT}#id_token=TOKENFRAG")
+    entries = [
+        _entry(0, "OPTIONS", url, [("Origin", app), ("Access-Control-Request-Method", "PUT"),
+                                   ("Access-Control-Request-Headers", "authorization")],
+               204, [("Access-Control-Allow-Origin", "https://other.example"),
+                     ("Access-Control-Allow-Methods", "PUT")]),
+        _entry(1, "GET", url, [("Origin", app), ("Cookie", "sid=COOKIEVAL"),
+                               ("Authorization", "Bearer BEARERVAL"),
+                               ("Proxy-Authorization", "Basic PROXYVAL")],
+               200, [("Access-Control-Allow-Origin", "*"),
+                     ("Set-Cookie", "sid=SETCOOKIEVAL; Secure")]),
+    ]
+    path = tmp_path_factory.mktemp("redact") / "secrets.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t"},
+                                        "entries": entries}}))
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "csv", "markdown", "html"])
+def test_no_secret_in_any_format(secret_har: Path, fmt: str,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "analyze", str(secret_har), "--format", fmt)
+    assert code == 0, err
+    leaked = [s for s in SECRETS if s in out]
+    assert not leaked, leaked
+    assert REDACTED in out
+    # The report says it was redacted.
+    assert "secrets redacted" in out or '"redaction":{"applied":true' in out or fmt == "csv"
+
+
+def test_no_secret_on_check_stderr_or_in_explain(secret_har: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "check", str(secret_har), "--fail-on", "warning")
+    assert code == 1 and "WildcardOriginNotAllowed" in err
+    assert not [s for s in SECRETS if s in out + err]
+    code, out, err = _run(capsys, "explain", str(secret_har), "--url", "/v1/items")
+    assert code == 0 and "e1" in out
+    assert not [s for s in SECRETS if s in out + err]
+    assert "https://REDACTED@api.example/v1/items?access_token=REDACTED&page=2" in out
+
+
+def test_json_keeps_presence_and_says_so(secret_har: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = _run(capsys, "analyze", str(secret_har), "--format", "json")
+    report = json.loads(out)
+    assert report["redaction"]["applied"] is True and report["redaction"]["values"] > 0
+    get = {e["id"]: e for e in report["exchanges"]}["e1"]
+    # The engine still saw the Cookie and the Authorization header.
+    assert get["credentials"] == "include" and "authorization" in get["unsafe_headers"]
+    assert get["cors_error"] == "WildcardOriginNotAllowed"
+    assert any("secrets redacted" in n for n in report["summary"]["notes"])
+
+
+def test_no_redact_keeps_the_values(secret_har: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = _run(capsys, "analyze", str(secret_har), "--format", "json", "--no-redact")
+    report = json.loads(out)
+    assert report["redaction"] == {"applied": False, "values": 0}
+    assert "hunter2" in out and "TOKENQUERY" in out and "TOKENFRAG" in out
+
+
+@pytest.mark.parametrize("before, after", [
+    ("https://u:p@h.example/x", "https://REDACTED@h.example/x"),
+    ("https://token@h.example/", "https://REDACTED@h.example/"),
+    ("/cb#access_token=abc&expires_in=3600", "/cb#access_token=REDACTED&expires_in=3600"),
+    ("/a?key=k1&sig=s1&q=cats&page=2", "/a?key=REDACTED&sig=REDACTED&q=cats&page=2"),
+    ("/a;jsessionid=ABC?x=1", "/a;jsessionid=REDACTED?x=1"),
+    ("/a?csrf_token=z&user_password=y", "/a?csrf_token=REDACTED&user_password=REDACTED"),
+    ("/b?session_age=1446&session_id=1b55&app_session_key=k",
+     "/b?session_age=1446&session_id=REDACTED&app_session_key=REDACTED"),
+    ("/a?access%5Ftoken=z", "/a?access%5Ftoken=REDACTED"),
+    (f"'{JWT}' is not an origin", "'REDACTED' is not an origin"),
+    # What is not a secret stays as it was.
+    ("https://h.example/items/42?page=2&sort=name", "https://h.example/items/42?page=2&sort=name"),
+    ("mailto-like text a@b and key words", "mailto-like text a@b and key words"),
+    ("Access-Control-Allow-Origin 'https://a.example' != 'https://b.example'",
+     "Access-Control-Allow-Origin 'https://a.example' != 'https://b.example'"),
+])
+def test_redact_text(before: str, after: str) -> None:
+    assert redact_text(before) == after
+
+
+def test_secret_param_names() -> None:
+    for name in ("access_token", "KEY", "Sig", "password", "X-Amz-Signature", "client_secret",
+                 "refresh_token", "apiKey"):
+        assert secret_param(name), name
+    for name in ("page", "q", "sort", "id", "origin", "callback"):
+        assert not secret_param(name), name
+
+
+def test_unchanged_records_are_shared_not_copied() -> None:
+    from corsflow.engine.events import ExchangeVerdict
+    from corsflow.model import Exchange, Headers, SourceRef
+
+    ex = Exchange("e0", "GET", "https://a.example/x?page=1", Headers.of([("Origin", "o")]), 0.0,
+                  SourceRef("f", "har", 0, "entry 0"))
+    v = ExchangeVerdict(ex, "simple", "o", "allowed")
+    r = Redactor()
+    assert r.verdict(v) is v and r.count == 0
+
+
+def test_notebook_api_redacts_unless_asked(secret_har: Path) -> None:
+    import corsflow
+
+    shown = corsflow.load(secret_har)
+    assert not [s for s in SECRETS if s in " ".join(shown.exchanges["url"].astype(str))]
+    assert shown.report.redacted
+    raw = corsflow.load(secret_har, redact=False)
+    assert raw.report.redacted is None and "TOKENQUERY" in raw.report.exchanges[0].exchange.url
+
+
+def test_batch_reports_are_redacted_too(secret_har: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    for fmt in ("json", "text"):
+        code, out, err = _run(capsys, "analyze", "--batch", "--jobs", "1", str(secret_har),
+                              "--format", fmt)
+        assert code == 0, err
+        assert not [s for s in SECRETS if s in out], fmt
+    code, out, err = _run(capsys, "check", "--batch", "--jobs", "1", str(secret_har))
+    assert not [s for s in SECRETS if s in out + err]
+    _, out, _ = _run(capsys, "analyze", "--batch", "--jobs", "1", str(secret_har), "--format",
+                     "json", "--no-redact")
+    assert "TOKENQUERY" in out
