@@ -245,11 +245,27 @@ def _run_dask(paths: list[str], engine: str, client: Any,
     from .report.optional import require
 
     distributed = require("distributed", "Analyses on a Dask cluster")
-    futures = client.map(analyze_session, paths, engine=engine, redact=redact, pure=False)
-    index = {f.key: i for i, f in enumerate(futures)}
+    # One task per few sessions, not per session: the scheduler's cost per task (tens of
+    # milliseconds) would otherwise outweigh a small session's analysis.
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    size = max(1, min(DASK_BATCH, len(paths) // (workers * 4)))
+    batches = [paths[i:i + size] for i in range(0, len(paths), size)]
+    futures = client.map(analyze_sessions, batches, engine=engine, redact=redact, pure=False)
+    start = {f.key: n * size for n, f in enumerate(futures)}
     for future in distributed.as_completed(futures):
-        yield index[future.key], future.result()
+        for offset, result in enumerate(future.result()):
+            yield start[future.key] + offset, result
         future.release()
+
+
+DASK_BATCH = 32
+"""At most this many sessions per Dask task."""
+
+
+def analyze_sessions(paths: list[str], engine: str = "chromium",
+                     redact: bool = True) -> list[SessionResult]:
+    """:func:`analyze_session` over a few files: one Dask task."""
+    return [analyze_session(p, engine, redact) for p in paths]
 
 
 def group_fields() -> tuple[str, ...]:
