@@ -66,7 +66,7 @@ def _figures_display_in_notebooks() -> None:
     them yet; this registers the same PNG formatter ``%matplotlib inline`` would, once.
     """
     try:
-        from IPython import get_ipython
+        from IPython.core.getipython import get_ipython
     except ImportError:
         return
     shell = get_ipython()

@@ -28,11 +28,14 @@ class Rule:
     """Why this severity: what it costs the page's users."""
     info_when: str | None = None
     """When a finding of this code is only ``info`` (None: never downgraded)."""
+    error_when: str | None = None
+    """When a finding of this code is an ``error`` (None: never raised)."""
 
     @property
     def severity_cell(self) -> str:
         """The severity as README's table writes it."""
-        return self.severity + (f" (info when {self.info_when})" if self.info_when else "")
+        return (self.severity + (f" (info when {self.info_when})" if self.info_when else "")
+                + (f" (error when {self.error_when})" if self.error_when else ""))
 
 
 _BLOCKS = "the page's request fails"
@@ -66,7 +69,25 @@ _SEVERITY: dict[str, tuple[str, str | None]] = {
 }
 
 
+_CREDENTIALED = "the server also sends Access-Control-Allow-Credentials: true"
+_SECURITY: dict[str, tuple[str, str | None]] = {
+    "OriginReflected": ("any site may read these responses", _CREDENTIALED),
+    "NullOriginAllowed": ("sandboxed frames of any site send Origin: null", _CREDENTIALED),
+    "LookalikeOriginAllowed": ("a domain anyone can register is trusted", _CREDENTIALED),
+    "InsecureOriginAllowed": ("a network attacker can act as the http:// origin", _CREDENTIALED),
+    "VaryOriginMissing": ("caches may serve one origin's answer to another", None),
+    "WildcardOnCredentialedData": ("any site may read what should be private", None),
+    "WildcardIgnoredWithCredentials": ("the policy does not do what it seems to", None),
+    "SensitiveHeaderExposed": ("scripts of other origins read a sensitive header", None),
+    "PrivateNetworkAccessAllowed": ("a public site may reach a private-network service", None),
+}
+"""Security findings: why each severity, and when the first four are errors."""
+
+
 def _r(code: str, severity: Severity, title: str, why: str, reference: str) -> Rule:
+    if code in _SECURITY:
+        security_why, error_when = _SECURITY[code]
+        return Rule(code, severity, title, why, reference, security_why, None, error_when)
     severity_why, info_when = _SEVERITY.get(code, (_BLOCKS, None))
     return Rule(code, severity, title, why, reference, severity_why, info_when)
 
@@ -217,8 +238,8 @@ def make_finding(code: str, message: str, ids: tuple[str, ...], hint: str | None
              origin: str | None = None, url: str | None = None, count: int | None = None,
              saved: int | None = None, severity: Severity | None = None) -> Finding:
     r = CATALOGUE[code]
-    if severity is not None and severity != r.severity and (
-            severity != "info" or r.info_when is None):
+    if severity is not None and severity != r.severity and not (
+            (severity == "info" and r.info_when) or (severity == "error" and r.error_when)):
         # README's table says when a code is downgraded; nothing else may change it.
         raise ValueError(f"{code} is {r.severity_cell}, not {severity}")
     return Finding(code, severity or r.severity, message, ids, hint, origin, url, r.reference,
