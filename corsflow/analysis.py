@@ -17,6 +17,7 @@ from typing import Protocol
 from .counts import ExchangeCounts
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import CorsMachine
+from .engine.normalize import normalize
 from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
@@ -133,7 +134,8 @@ class Analysis:
         if machine is None:
             machine = self._machines[session] = CorsMachine(
                 self.profile, cors_headers_only=not self.keep_all_headers)
-        self.security.observe(exchange)  # before the engine keeps only the CORS headers
+        # Before the engine keeps only the CORS headers; as HTTP delivered them, like the engine.
+        self.security.observe(normalize(exchange))
         if exchange.hints.browser is not None:
             self._browser_evidence = True
         return self._take(machine.feed(exchange))

@@ -30,10 +30,14 @@ def verdicts(report: Report) -> dict[Key, tuple[object, ...]]:
 
 
 def errors(report: Report) -> Counter[tuple[str, str | None]]:
-    """Error findings by code and URL, with how many exchanges each stands for."""
+    """CORS error findings by code and URL, with how many exchanges each stands for. (The
+    security review's findings are about the server's policy, not about what the browser
+    did; tests/security/test_corpus_review.py holds their hand review.)"""
+    from corsflow.findings.security import is_security
+
     out: Counter[tuple[str, str | None]] = Counter()
     for f in report.findings:
-        if f.severity == "error":
+        if f.severity == "error" and not is_security(f):
             out[(f.code, f.url)] += f.count or len(f.exchange_ids)
     return out
 
