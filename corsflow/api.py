@@ -69,7 +69,7 @@ def _figures_display_in_notebooks() -> None:
         from IPython.core.getipython import get_ipython
     except ImportError:
         return
-    shell = get_ipython()
+    shell = get_ipython()  # type: ignore[no-untyped-call]
     if shell is None:
         return
     from matplotlib.figure import Figure
