@@ -86,6 +86,8 @@ def changes_renderables(report: Report) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
+    from .inert import visible
+
     changes = changes_of(report)
     if not changes:
         return []
@@ -95,16 +97,17 @@ def changes_renderables(report: Report) -> list[Any]:
     out: list[Any] = [Text(""), head]
     n = 0
     for server, items in by_server(changes):
-        out.append(Text("  " + server, style="bold"))
+        out.append(Text("  " + visible(server), style="bold"))
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True, justify="right")
         grid.add_column(overflow="fold")
         for c in items:
             n += 1
-            body = Text(c.short)
-            body.append("\n→ " + effect_line(c), style="bold")
+            # Captured text (paths, origins) is written out, never acted on by the terminal.
+            body = Text(visible(c.short))
+            body.append("\n→ " + visible(effect_line(c)), style="bold")
             if c.note:
-                body.append("\nwhy: " + c.note, style="dim")
+                body.append("\nwhy: " + visible(c.note), style="dim")
             grid.add_row(Text(f"{n}.", style="bold green"), body)
         out.append(Padding(grid, (0, 0, 0, 3)))
     return out

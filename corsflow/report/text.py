@@ -613,7 +613,7 @@ def render_markdown(report: Report, *, security_only: bool = False) -> str:
     out = ["# CORS report", "", f"{md(head[0])}  ", f"{md(head[1])}  ", md(head[2]), ""]
     if security_only:
         return "\n".join(out + _md_security(report))
-    out += changes_markdown(report, md)
+    out += changes_markdown(report, lambda v: md_code(v, in_table=False))
     if report.findings:
         out += ["## Findings", ""]
         out += _md_table(

@@ -162,6 +162,12 @@ def _truth_by_request(session: Session) -> dict[tuple[str, str, int], StepTruth]
     return out
 
 
+# A credentialed preflight that fails only because it is credentialed, with no request after
+# it on the wire: a capture that ended there reads the same, so corsflow says `unknown` (with
+# the reason) and proposes no change for it (see compare.py's CREDENTIALS_INVISIBLE).
+CREDENTIALS_INVISIBLE = frozenset({"wi-cred"})
+
+
 def _disagreements(replay: Replay, truth: Session) -> list[str]:
     steps = _truth_by_request(truth)
     seen: dict[tuple[str, str], int] = {}
@@ -176,7 +182,9 @@ def _disagreements(replay: Replay, truth: Session) -> list[str]:
             continue
         matched += 1
         blocked = step.outcome == "rejected"
-        if (after.verdict == "blocked") != blocked:
+        if step.scenario in CREDENTIALS_INVISIBLE and after.verdict == "unknown":
+            pass  # the capture cannot show the credentials mode this verdict hangs on
+        elif (after.verdict == "blocked") != blocked:
             problems.append(f"{step.scenario}#{step.step}: predicted {after.verdict}, Chromium "
                             f"{'blocked it' if blocked else 'allowed it'} ({step.cors_error or step.js_error}; "
                             f"wire: {[(truth.wire[i].method, truth.wire[i].status, truth.wire[i].headers) for i in step.wire]})")
@@ -203,7 +211,7 @@ def test_changes_list_predicts_chromium(recorded: Recorded) -> None:
     # Every broken scenario is named by a change; the fine one by none.
     endpoints = {c.server + e for c in changes for e in c.endpoints}
     api = recorded.srv.api_origin
-    for name in ("wi-trace", "wi-simple", "wi-403", "wi-cred", "wi-maxage"):
+    for name in ("wi-trace", "wi-simple", "wi-403", "wi-maxage"):
         assert f"{api}/s/{name}" in endpoints, (name, [(c.action, c.effect) for c in changes])
     assert f"{api}/s/wi-items/{{id}}" in endpoints
     assert not any("wi-fine" in e for e in endpoints)
@@ -211,8 +219,9 @@ def test_changes_list_predicts_chromium(recorded: Recorded) -> None:
     result = what_if(recorded.report, [together]).combined
     truth = recorded.after(together)
     assert _disagreements(result, truth) == []
-    # Everything blocked before is fixed, and Chromium agrees it was.
-    assert all(s.outcome != "rejected" for s in truth.steps)
+    # Everything provably blocked before is fixed, and Chromium agrees it was.
+    assert all(s.outcome != "rejected" for s in truth.steps
+               if s.scenario not in CREDENTIALS_INVISIBLE)
     total = result.totals()[""]
     assert total[1].blocked == 0 and total[0].blocked > 0
     assert total[1].preflights == sum(s.cdp_preflights for s in truth.steps)
@@ -233,7 +242,8 @@ def test_proposed_policy_predicts_chromium(recorded: Recorded, tmp_path: Path) -
     assert _disagreements(result, truth) == []
     total = result.totals()[""]
     assert total[1].preflights == sum(s.cdp_preflights for s in truth.steps)
-    assert total[1].blocked == sum(s.outcome == "rejected" for s in truth.steps)
+    assert total[1].blocked == sum(s.outcome == "rejected" for s in truth.steps
+                                   if s.scenario not in CREDENTIALS_INVISIBLE)
 
 
 def test_a_single_set_predicts_chromium(recorded: Recorded) -> None:
