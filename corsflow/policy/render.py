@@ -62,7 +62,7 @@ def render_text(doc: PolicyDocument) -> str:
             out.append("  Notes:")
             out.extend(f"  - {n}" for n in s.notes)
         out.append("")
-    return safe("\n".join(out)) + "\n"
+    return "\n".join(map(safe, out)) + "\n"
 
 
 def render_json(doc: PolicyDocument) -> str:
