@@ -24,8 +24,11 @@ STREAMED_FORMATS = ("json", "csv")
 class Spool:
     """Serialised EXCHANGE records (JSON lines, or CSV rows) in a temporary file."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, engine: str = "chromium") -> None:
         self.format = fmt
+        self.cross_origin: list[ExchangeVerdict] = []
+        """The CORS verdicts (not the rest): what the replayed changes list is computed from,
+        so a streamed JSON report opens with the same changes as one held in memory."""
         # Lives until the report is written out (closed by close()): not a with-block.
         self.file: IO[bytes] = tempfile.TemporaryFile(prefix="corsflow-report-")  # noqa: SIM115
         self._pending: list[bytes] = []
@@ -36,7 +39,7 @@ class Spool:
 
             dumps = orjson.dumps
             self._line: Callable[[ExchangeVerdict], bytes] = (
-                lambda v: dumps(exchange_to_dict(v)) + b"\n")
+                lambda v: dumps(exchange_to_dict(v, engine=engine)) + b"\n")
         else:
             from .report.text import csv_row
 
@@ -53,6 +56,8 @@ class Spool:
             self._line = line
 
     def write(self, verdict: ExchangeVerdict) -> None:
+        if self.format == "json" and verdict.role != "other":
+            self.cross_origin.append(verdict)
         pending = self._pending
         pending.append(self._line(verdict))
         if len(pending) >= 512:
@@ -84,7 +89,7 @@ def streamed_report(paths: Sequence[str], fmt: str, *,
     """Analyse ``paths`` with the verdicts spooled as they settle; returns the report
     (without its verdicts: its ``counts`` stand for them) and the ``fmt`` report's bytes
     (json or csv), to be written out once (the spool is removed when they are consumed)."""
-    spool = Spool(fmt)
+    spool = Spool(fmt, engine if isinstance(engine, str) else engine.name)
     try:
         report = analyze_paths(paths, engine=engine, one_session=one_session,
                                progress=progress, sink=spool)
@@ -97,8 +102,10 @@ def streamed_report(paths: Sequence[str], fmt: str, *,
 def _chunks(report: Report, spool: Spool) -> Iterator[bytes]:
     try:
         if spool.format == "json":
+            from .changes import prime_changes
             from .report.json import iter_json
 
+            prime_changes(report, spool.cross_origin)
             yield from iter_json(report, spool.lines())
             return
         from .report.text import CSV_FIELDS

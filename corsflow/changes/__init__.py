@@ -13,12 +13,22 @@ from .derive import Change, compute_changes
 from .safe import NULL_ORIGIN_ADVICE, browser_origin
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..analysis import Report
+    from ..engine.events import ExchangeVerdict
 
 __all__ = ["NULL_ORIGIN_ADVICE", "Change", "browser_origin", "changes_of", "compute_changes",
            "remember"]
 
 _MEMO: list[tuple[Report, tuple[Change, ...]]] = []
+
+
+def prime_changes(report: Report, verdicts: Sequence[ExchangeVerdict]) -> None:
+    """Compute ``report``'s changes from ``verdicts`` (a report written as its verdicts
+    settled holds none of them itself)."""
+    _MEMO.append((report, compute_changes(tuple(verdicts), report.engine)))
+    del _MEMO[:-4]
 
 
 def changes_of(report: Report) -> tuple[Change, ...]:
