@@ -31,17 +31,10 @@ from ..conftest import REPO_ROOT, SAMPLES, SHARED
 REPRO = SHARED / "repro"
 
 
-_ENGINE_FIXES = {  # crashes in the engine, not the reader: fixed with the pcap twins
-    "har-max-age-4301-digits.har": "engine: Access-Control-Max-Age of 4301 digits",
-    "har-redirect-location-unbalanced-bracket.har": "engine: an unparsable Location",
-}
-
-
 def _repros() -> list[object]:
     if not REPRO.is_dir():
         return []
-    return [pytest.param(p, id=p.name, marks=[pytest.mark.xfail(reason=_ENGINE_FIXES[p.name])]
-                         if p.name in _ENGINE_FIXES else [])
+    return [pytest.param(p, id=p.name)
             for p in sorted(REPRO.iterdir()) if p.name.startswith(("har-", "mitm-"))]
 
 
