@@ -22,6 +22,7 @@ from .engine.profiles import EngineProfile, get_profile
 from .errors import Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
 from .findings.browser import weigh_browser_decisions
+from .findings.merge import FindingMerger
 from .findings.security import SecurityReview
 from .ingest import open_capture
 from .model import Exchange, SourceFormat
@@ -119,7 +120,7 @@ class Analysis:
         self.keep_exchanges = keep_exchanges and sink is None
         self.keep_all_headers = keep_all_headers
         self._verdicts: list[ExchangeVerdict] = []
-        self._findings: dict[tuple[str, str, str | None, str], Finding] = {}
+        self._findings = FindingMerger()
         self._sources: dict[str, SourceInfo] = {}
         self._sessions: list[SessionInfo] = []
         self._notes: list[str] = []
@@ -162,7 +163,7 @@ class Analysis:
         if self.keep_exchanges:
             self._verdicts.extend(verdicts)
         for f in findings:
-            _merge_into(self._findings, f)
+            self._findings.add(f)
         if self.sink is not None:
             self._write_out(verdicts)
         return Fed(tuple(verdicts), tuple(findings))
@@ -202,7 +203,7 @@ class Analysis:
     def report(self) -> Report:
         """The report of everything settled so far (call :meth:`flush` first at the end)."""
         verdicts = sorted(self._verdicts, key=lambda v: (v.exchange.started, v.exchange.id))
-        findings = sort_findings([*self._findings.values(), *self.aggregator.findings(),
+        findings = sort_findings([*self._findings.findings(), *self.aggregator.findings(),
                                   *self.security.findings()])
         d = self.diagnostics
         return Report(
@@ -216,23 +217,6 @@ class Analysis:
             sessions=tuple(self._sessions),
             counts=self.counts if self.sink is not None else None,
         )
-
-
-def _merge_into(merged: dict[tuple[str, str, str | None, str], Finding], f: Finding,
-                keep_ids: int = 50) -> None:
-    """One finding per distinct message: a failure repeated on 300 identical requests is one
-    finding that counts 300 (and lists the first ``keep_ids`` of them)."""
-    key = (f.code, f.severity, f.url, f.message)
-    first = merged.get(key)
-    if first is None:
-        merged[key] = f
-        return
-    ids = first.exchange_ids
-    if len(ids) < keep_ids:
-        ids = ids + tuple(i for i in f.exchange_ids if i not in ids)[: keep_ids - len(ids)]
-    merged[key] = dataclasses.replace(
-        first, exchange_ids=ids,
-        count=(first.count or len(first.exchange_ids)) + (f.count or len(f.exchange_ids)))
 
 
 def analyze_exchanges(exchanges: Iterable[Exchange],
