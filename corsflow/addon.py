@@ -47,6 +47,7 @@ from mitmproxy.utils import emoji
 from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
 from .ingest.mitm import ConnectionsSeen, exchange_from_flow
+from .live_save import FlowSaver
 from .model import Exchange
 from .redact import Redactor, redact_finding, redact_report, redact_text
 from .report.explain import explain as explain_verdict
@@ -77,6 +78,9 @@ IN_FLIGHT_LIMIT = 10000
 IDLE_FLUSH = 1.5
 """Seconds without a finished flow, and nothing in flight that could still pair, after which
 the verdicts still open are settled (the engine otherwise waits for capture time to move)."""
+SAVE_LINGER = 2 * AGGREGATE_EVERY
+"""Seconds a settled flow waits before ``corsflow_save`` writes it: long enough for the look
+for findings over many flows to mark it."""
 
 _META_ID = "corsflow.id"
 """flow.metadata key: the exchange id given to the flow (also saved by ``-w``)."""
@@ -212,6 +216,8 @@ class CorsflowAddon:
         self._changed: dict[str, http.HTTPFlow] = {}
         self._forgotten = 0
         self._running = False
+        self._saver: FlowSaver | None = None
+        self._save_path = ""
 
     # --- options -------------------------------------------------------------------
 
@@ -252,6 +258,11 @@ class CorsflowAddon:
             "Mark for flows with a warning or note (redundant preflight, "
             "a missing Access-Control-Max-Age...).",
         )  # fmt: skip
+        loader.add_option(
+            "corsflow_save", str, "",
+            "Save every flow to this file as -w does, but once corsflow has marked and "
+            "commented it (seconds after it finishes; the same order). Empty: not saved.",
+        )  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
         problem = _option_problem(updated)
@@ -262,6 +273,8 @@ class CorsflowAddon:
             # an error logged now stops mitmdump at startup with just this line.
             log.error("corsflow: %s", problem)
             return
+        if "corsflow_save" in updated:
+            self._open_saver(ctx.options.corsflow_save)
         if self._analysis is None or (
             "corsflow_engine" in updated and ctx.options.corsflow_engine != self._engine
         ):
@@ -283,6 +296,49 @@ class CorsflowAddon:
         self._recent_flows.clear()
         self._recent.clear()
         self._announced.clear()
+
+    def _open_saver(self, path: str) -> None:
+        self._close_saver()
+        if not path:
+            return
+        try:
+            out = open(Path(path).expanduser(), "wb")  # noqa: SIM115 - open while the proxy runs
+        except OSError as e:
+            problem = f"corsflow_save: cannot write {path}: {e.strerror or e}"
+            if self._running:
+                raise exceptions.OptionsError(problem) from None  # type: ignore[no-untyped-call]
+            log.error("corsflow: %s", problem)
+            return
+        self._save_path = path
+        self._saver = FlowSaver(out, linger=SAVE_LINGER, limit=RECENT_FLOWS + PENDING_LIMIT,
+                                max_bytes=RECENT_BYTES + PENDING_BYTES)
+
+    def _close_saver(self) -> None:
+        saver, self._saver = self._saver, None
+        if saver is None:
+            return
+        try:
+            saver.close()
+        except OSError as e:
+            log.error("corsflow: cannot save flows to %s: %s", self._save_path, e.strerror or e)
+            return
+        log.log(ALERT, "corsflow: %d flows saved to %s", saver.written,
+                os.path.abspath(self._save_path))
+
+    def _save(self, *, closed: http.HTTPFlow | None = None) -> None:
+        """Write the flows the saver may write now; a write that fails stops the saving."""
+        saver = self._saver
+        if saver is None:
+            return
+        try:
+            if closed is not None:
+                saver.closed(closed)
+            saver.release(lambda f: f.metadata.get(_META_ID, "") in self._pending,
+                          time.monotonic())
+        except OSError as e:
+            self._saver = None
+            log.error("corsflow: cannot save flows to %s: %s; saving stopped", self._save_path,
+                      e.strerror or e)
 
     def running(self) -> None:
         self._running = True
@@ -317,6 +373,7 @@ class CorsflowAddon:
             self._task.cancel()
             self._task = None
         if self._analysis is None:
+            self._close_saver()
             return
         try:
             # Settle what is still open: its findings are logged (mitmdump still prints
@@ -325,6 +382,7 @@ class CorsflowAddon:
             self._aggregate(now=True)
         except Exception as e:  # noqa: BLE001 - as in _observe
             self._failed(e)
+        self._close_saver()
         report = self._for_output(self._report())
         try:
             for line in exit_summary(report):
@@ -379,6 +437,9 @@ class CorsflowAddon:
     def dns_error(self, flow: mflow.Flow) -> None:
         self._number(flow)
 
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self._save(closed=flow)
+
     def _number(self, flow: mflow.Flow) -> int | None:
         """Give ``flow`` its number, once; None when it already has one."""
         if flow.metadata.get(_META_FLOW) == flow.id:
@@ -387,6 +448,9 @@ class CorsflowAddon:
         self._n += 1
         flow.metadata[_META_FLOW] = flow.id
         flow.metadata[_META_ID] = f"f{n}"
+        if self._saver is not None:
+            self._saver.finished(flow, time.monotonic())
+            self._save()  # only past the bound: the flows it holds are older than this one
         return n
 
     def _observe(self, flow: http.HTTPFlow) -> None:
@@ -412,6 +476,7 @@ class CorsflowAddon:
                     self._flush()
                 self._aggregate()
                 self._announce()
+                self._save()
             except Exception as e:  # noqa: BLE001 - as in _observe
                 self._failed(e)
 

@@ -444,18 +444,20 @@ def _check_live(host: str, port: int, report: str | None) -> None:
     if not 0 <= port <= 65535:
         raise UsageError(f"--listen-port {port}: not a port number (0 to 65535)")
     if report:
-        folder = os.path.dirname(os.path.abspath(report))
-        if not os.path.isdir(folder):
-            raise UsageError(f"{report}: cannot write the report: directory {folder} does not "
-                             "exist")
-        if not os.access(folder, os.W_OK):
-            raise UsageError(f"{report}: cannot write the report: directory {folder} is not "
-                             "writable")
+        _check_writable(report, "the report")
     try:
         # As mitmproxy binds (SO_REUSEADDR on POSIX): a port only in TIME_WAIT is free.
         socket.create_server((host, port)).close()
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+def _check_writable(path: str, what: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{path}: cannot write {what}: directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{path}: cannot write {what}: directory {folder} is not writable")
 
 
 def cmd_live(args: argparse.Namespace) -> int:
@@ -472,6 +474,9 @@ def cmd_live(args: argparse.Namespace) -> int:
         settings += [("corsflow_browser", args.browser), ("corsflow_browser_url", args.url)]
         if args.browser_arg:
             settings.append(("corsflow_browser_args", " ".join(args.browser_arg)))
+    if args.save:
+        _check_writable(args.save, "the flows")
+        settings.append(("corsflow_save", args.save))
     if args.web is not None:
         _check_live("127.0.0.1", args.web, None)
         settings.append(("corsflow_web_port", str(args.web)))
@@ -686,6 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--browser-arg", action="append", default=[], metavar="ARG",
                    help="one more browser argument, e.g. --browser-arg=--headless=new "
                         "(repeatable)")
+    p.add_argument("--save", metavar="PATH",
+                   help="save every flow here once corsflow has marked and commented it, "
+                        "for mitmproxy or `corsflow analyze` later (default: none; mitmdump's "
+                        "-w writes flows before they are marked)")
     p.add_argument("--web", type=int, metavar="PORT",
                    help="serve the live report page on http://127.0.0.1:PORT/, updated as "
                         "flows arrive (default: none)")

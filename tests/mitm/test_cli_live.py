@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from corsflow.analysis import analyze_paths
 from tests.mitm.conftest import REPO_ROOT, free_port, wait_for_port
 from tests.mitm.cors_servers import start_origins
 from tests.mitm.test_mitm_addon_live import browse
@@ -31,10 +32,12 @@ def test_live_proxies_and_writes_the_report_on_exit(tmp_path: Path, mitm_confdir
     origins = start_origins()
     port = free_port()
     report = tmp_path / "cors.json"
+    saved = tmp_path / "marked.flows"
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "corsflow", "live", "--listen-port", str(port),
-         "--report", str(report), "--", "--set", f"confdir={mitm_confdir}"],
+         "--report", str(report), "--save", str(saved),
+         "--", "--set", f"confdir={mitm_confdir}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         cwd=REPO_ROOT)
     try:
@@ -52,3 +55,8 @@ def test_live_proxies_and_writes_the_report_on_exit(tmp_path: Path, mitm_confdir
     assert {"preflight", "preflighted"} <= roles
     paired = [e for e in data["exchanges"] if e["role"] == "preflighted" and e["preflight_id"]]
     assert paired, "a preflight and its request went through the proxy and were paired"
+    # --save wrote the flows, marked: analysed again, they give the live verdicts.
+    again = {v.exchange.id: v for v in analyze_paths([str(saved)]).exchanges}
+    assert again.keys() == {e["id"] for e in data["exchanges"]}
+    for e in data["exchanges"]:
+        assert (again[e["id"]].role, again[e["id"]].verdict) == (e["role"], e["verdict"])

@@ -90,10 +90,12 @@ def test_live_session_log_report_marks(start_mitmdump, origins: Origins, tmp_pat
     report_path = tmp_path / "report.json"
     collected = tmp_path / "collected.mitm"
     saved = tmp_path / "saved.mitm"
+    marked = tmp_path / "marked.mitm"
     m = start_mitmdump([
         "-s", addon_path(), "-s", str(COLLECTOR),
         "--set", f"corsflow_report={report_path}",
         "--set", f"collect_to={collected}",
+        "--set", f"corsflow_save={marked}",
         "-w", str(saved),
     ])  # fmt: skip
     statuses = browse(m.port, origins)
@@ -175,6 +177,18 @@ def test_live_session_log_report_marks(start_mitmdump, origins: Origins, tmp_pat
     assert flows["f1"].comment == "corsflow: preflighted, allowed, preflight f0, cache miss"
     assert flows["f2"].comment == "corsflow: preflighted, allowed, preflight f0, cache hit"
     assert flows["f9"].comment == ""  # not a CORS exchange
+
+    # --- corsflow_save: what -w wrote, in its order, but with corsflow's marks ---
+    with open(saved, "rb") as f:
+        written_by_w = list(FlowReader(f).stream())
+    with open(marked, "rb") as f:
+        written_marked = list(FlowReader(f).stream())
+    assert [fl.id for fl in written_marked] == [fl.id for fl in written_by_w]
+    assert written_by_w[3].marked == ""  # -w wrote f3 before its verdict settled
+    for fl in written_marked:
+        final = flows[fl.metadata["corsflow.id"]]
+        assert (fl.marked, fl.comment) == (final.marked, final.comment), fl.metadata
+    assert f"corsflow: {len(SCENARIO)} flows saved to {marked}" in log
 
     # --- the flow file saved by -w in the same run reads back as the same exchanges ---
     d = Diagnostics()
