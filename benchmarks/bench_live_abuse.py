@@ -1,6 +1,6 @@
 """The live addon under hostile variety: does its memory stay flat? Run by hand:
 
-    python benchmarks/bench_live_abuse.py [--requests 100000] [--clients 4]
+    python benchmarks/bench_live_abuse.py [--requests 100000] [--clients 4] [--only corsflow]
 
 A local API behind mitmdump (127.0.0.1 only), with and without the addon; keep-alive clients
 send what bounds nothing by accident: every request from a new Origin to a new URL, a third
@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--body-kb", type=int, default=16)
+    parser.add_argument("--only", choices=("mitmdump", "corsflow"),
+                        help="run one proxy only (default: both, in turn)")
     args = parser.parse_args()
     from corsflow.addon import addon_path
 
@@ -91,6 +93,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="corsflow-bench-") as confdir:
         for name, extra in (("mitmdump", []), ("mitmdump + corsflow", ["-s", addon_path()])):
+            if args.only and args.only not in name.split(" + ")[-1]:
+                continue
             port = _free_port()
             proc = _start_mitmdump(port, extra, confdir)
             samples: list[float] = []
