@@ -14,7 +14,6 @@ import gc
 import io
 import logging
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -452,6 +451,8 @@ def _check_live(host: str, port: int, report: str | None) -> None:
         if not os.access(folder, os.W_OK):
             raise UsageError(f"{report}: cannot write the report: directory {folder} is not "
                              "writable")
+    import socket
+
     try:
         # As mitmproxy binds (SO_REUSEADDR on POSIX): a port only in TIME_WAIT is free.
         socket.create_server((host, port)).close()
@@ -625,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_explain)
 
-    from .policy.render import FORMATS as POLICY_FORMATS
+    from .policy.formats import FORMATS as POLICY_FORMATS
 
     p = sub.add_parser("policy", help="each server's CORS policy: observed, proposed, and as "
                                       "server configuration")
