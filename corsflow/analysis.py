@@ -136,10 +136,11 @@ class Analysis:
             machine = self._machines[session] = CorsMachine(
                 self.profile, cors_headers_only=not self.keep_all_headers)
         # Before the engine keeps only the CORS headers; as HTTP delivered them, like the engine.
-        self.security.observe(normalize(exchange))
+        exchange = normalize(exchange)
+        self.security.observe(exchange)
         if exchange.hints.browser is not None:
             self._browser_evidence = True
-        return self._take(machine.feed(exchange))
+        return self._take(machine.feed(exchange, normalized=True))
 
     def flush(self) -> Fed:
         """Settle everything still pending (end of input, or a live report on demand).

@@ -8,9 +8,7 @@ the output is exactly the report an in-memory analysis writes.
 
 from __future__ import annotations
 
-import csv
 import io
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
@@ -29,6 +27,8 @@ class Spool:
         self.cross_origin: list[ExchangeVerdict] = []
         """The CORS verdicts (not the rest): what the replayed changes list is computed from,
         so a streamed JSON report opens with the same changes as one held in memory."""
+        import tempfile  # only large inputs get here: not imported for every command
+
         # Lives until the report is written out (closed by close()): not a with-block.
         self.file: IO[bytes] = tempfile.TemporaryFile(prefix="corsflow-report-")  # noqa: SIM115
         self._pending: list[bytes] = []
@@ -41,6 +41,8 @@ class Spool:
             self._line: Callable[[ExchangeVerdict], bytes] = (
                 lambda v: dumps(exchange_to_dict(v, engine=engine)) + b"\n")
         else:
+            import csv
+
             from .report.text import csv_row
 
             text = io.StringIO()
@@ -108,6 +110,8 @@ def _chunks(report: Report, spool: Spool) -> Iterator[bytes]:
             prime_changes(report, spool.cross_origin)
             yield from iter_json(report, spool.lines())
             return
+        import csv
+
         from .report.text import CSV_FIELDS
 
         text = io.StringIO()

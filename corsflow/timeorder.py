@@ -19,8 +19,6 @@ Ties keep the file's own order, so the result is a function of the file's conten
 from __future__ import annotations
 
 import heapq
-import pickle
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
@@ -74,6 +72,11 @@ def nearly_sorted(stream: Iterable[Exchange], path: str, capacity: int = LOOK_AH
 
 
 def _write_run(items: list[tuple[float, int, Exchange]]) -> IO[bytes]:
+    # Imported here: only a file listed far out of time order spills (and they are slow to
+    # import for every run of the command line).
+    import pickle
+    import tempfile
+
     items.sort(key=lambda item: item[:2])
     # Closed by _read_run once merged, or by spilled_sort's cleanup: not a with-block.
     run = tempfile.TemporaryFile(prefix="corsflow-run-")  # noqa: SIM115
@@ -85,6 +88,8 @@ def _write_run(items: list[tuple[float, int, Exchange]]) -> IO[bytes]:
 
 
 def _read_run(run: IO[bytes]) -> Iterator[tuple[float, int, Exchange]]:
+    import pickle
+
     with run:
         unpickler = pickle.Unpickler(run)
         while True:

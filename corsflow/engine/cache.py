@@ -34,10 +34,15 @@ class CacheEntry:
     methods: dict[str, _Grant] = field(default_factory=dict)
     headers: dict[str, _Grant] = field(default_factory=dict)
     """Lower-case header names (and ``*``)."""
+    _expires: float | None = field(default=None, init=False, repr=False, compare=False)
+    """:meth:`expires` as of the last change to the grants (None: not known yet). Sweeps
+    ask every entry, far more often than grants change."""
 
     def expires(self) -> float:
-        grants = [*self.methods.values(), *self.headers.values()]
-        return max((g.expires for g in grants), default=self.stored)
+        if self._expires is None:
+            grants = [*self.methods.values(), *self.headers.values()]
+            self._expires = max((g.expires for g in grants), default=self.stored)
+        return self._expires
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +181,7 @@ class PreflightCache:
         entry.credentialed = entry.credentialed and credentialed if self.profile.merges_entries \
             else credentialed
         grant = _Grant(expires, preflight_id)
+        entry._expires = None  # the grants change
         for m in methods:
             entry.methods[m] = grant
         for h in headers:

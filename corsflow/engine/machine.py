@@ -203,8 +203,11 @@ class CorsMachine:
 
     # -- input --------------------------------------------------------------------------------
 
-    def feed(self, exchange: Exchange) -> list[ExchangeVerdict]:
-        exchange = normalize(exchange)
+    def feed(self, exchange: Exchange, *, normalized: bool = False) -> list[ExchangeVerdict]:
+        """Add one exchange; returns the verdicts it settled. ``normalized``: the caller
+        already passed it through :func:`normalize` (done once, it is not cheap)."""
+        if not normalized:
+            exchange = normalize(exchange)
         self._seq += 1
         item = (exchange.started, self._seq, exchange)
         heapq.heappush(self._buffer, item)

@@ -7,11 +7,8 @@ import importlib
 import json
 from typing import Any
 
+from .formats import CONFIG_FORMATS
 from .model import Policy, PolicyDocument, policy_to_json
-
-CONFIG_FORMATS = ("nginx", "apache", "caddy", "express", "fastapi", "flask", "django",
-                  "spring")
-FORMATS = ("text", "json", *CONFIG_FORMATS)
 
 _FIELDS = ("allow_origins", "allow_methods", "allow_headers", "allow_credentials", "max_age",
            "expose_headers", "vary_origin", "allow_private_network")

@@ -14,18 +14,17 @@ such outcomes are marked ``predicted``.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..engine.cache import PreflightCache
 from ..engine.events import ExchangeVerdict
-from ..engine.fetch import cors_check, preflight_check
+from ..engine.fetch import CheckResult, PreflightOutcome, cors_check, preflight_check
 from ..engine.profiles import EngineProfile, get_profile
 from ..model import Headers, Response
 from ..urls import path_template, url_origin
-from .rules import ChangeSet
+from .rules import ChangeSet, EditMemo
 
 if TYPE_CHECKING:
     from ..analysis import Report
@@ -196,7 +195,9 @@ class _ServerAnswers:
     """(page origin, path template) -> the last actual response."""
 
     def median_ms(self) -> float:
-        return statistics.median(self.preflight_ms) if self.preflight_ms else 0.0
+        from statistics import median  # rarely needed, and slow to import
+
+        return median(self.preflight_ms) if self.preflight_ms else 0.0
 
 
 def _observe(requests: list[PageRequest]) -> dict[str, _ServerAnswers]:
@@ -237,6 +238,7 @@ def replay(report: Report | Iterable[ExchangeVerdict], changes: ChangeSet,
     seen = _observe(requests)
     caches: dict[str, PreflightCache] = {}
     touched: dict[str, bool] = {}
+    memo = _Memo()
     for i, r in enumerate(requests):
         hit = touched.get(r.url)
         if hit is None:
@@ -245,7 +247,7 @@ def replay(report: Report | Iterable[ExchangeVerdict], changes: ChangeSet,
             cache = caches.get(r.server)
             if cache is None:
                 cache = caches[r.server] = PreflightCache(profile)
-            after[i] = _replay_one(r, before[i], changes, cache, profile, seen[r.server])
+            after[i] = _replay_one(r, before[i], changes, cache, profile, seen[r.server], memo)
     return Replay(changes, tuple(requests), tuple(before), tuple(after), frozenset(chosen))
 
 
@@ -256,8 +258,36 @@ def _preflight_request_headers(r: PageRequest) -> Headers:
     return Headers(tuple(items))
 
 
+@dataclass(slots=True)
+class _Memo:
+    """What one replay computes again and again for the same few header sets (a session's
+    answers differ in little but their time)."""
+
+    edits: EditMemo = field(default_factory=dict)
+    preflights: dict[tuple[int, Headers, str, str, tuple[str, ...], bool], PreflightOutcome] = \
+        field(default_factory=dict)
+    checks: dict[tuple[Headers, str, bool], CheckResult] = field(default_factory=dict)
+
+    def preflight_check(self, response: Response, r: PageRequest,
+                        profile: EngineProfile) -> PreflightOutcome:
+        key = (response.status, response.headers, r.origin, r.method, r.unsafe, r.credentialed)
+        result = self.preflights.get(key)
+        if result is None:
+            result = self.preflights[key] = preflight_check(
+                response.status, response.headers.index(), r.origin, r.method, r.unsafe,
+                r.credentialed, profile)
+        return result
+
+    def cors_check(self, headers: Headers, r: PageRequest) -> CheckResult:
+        key = (headers, r.origin, r.credentialed)
+        result = self.checks.get(key)
+        if result is None:
+            result = self.checks[key] = cors_check(headers.index(), r.origin, r.credentialed)
+        return result
+
+
 def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: PreflightCache,
-                profile: EngineProfile, seen: _ServerAnswers) -> Outcome:
+                profile: EngineProfile, seen: _ServerAnswers, memo: _Memo) -> Outcome:
     req = r.request
     if req is not None and req.verdict == "unknown" and req.unknown_reason and r.needs_preflight \
             and r.preflight is None and req.cache is None:
@@ -279,9 +309,9 @@ def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: Preflig
             if base is None:
                 return Outcome("unknown", True, False, ms)
             response = changes.respond(base, "OPTIONS", r.url, r.origin,
-                                       _preflight_request_headers(r), True) or base
-            result = preflight_check(response.status, response.headers.index(), r.origin,
-                                     r.method, r.unsafe, r.credentialed, profile)
+                                       _preflight_request_headers(r), True,
+                                       memo=memo.edits) or base
+            result = memo.preflight_check(response, r, profile)
             if not result.check.ok:
                 return Outcome("blocked", True, False, ms, result.check.error)
             stored_at = (r.started + ms / 1000) if pre is None else (
@@ -298,7 +328,8 @@ def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: Preflig
     recorded = req.exchange.response if req is not None else None
     predicted = recorded is None
     if recorded is not None:
-        changed = changes.respond(recorded, r.method, r.url, r.origin, actual_headers, False)
+        changed = changes.respond(recorded, r.method, r.url, r.origin, actual_headers, False,
+                                  memo=memo.edits)
         if changed is None and not _preflight_stage(was.cors_error):
             return Outcome(was.verdict, preflight_sent, hit, ms, was.cors_error)
         response = changed or recorded
@@ -308,15 +339,16 @@ def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: Preflig
         if req.verdict == "unknown":
             return Outcome("unknown", preflight_sent, hit, ms)
         base = _actual_base(r, seen, key)
-        changed = changes.respond(base, r.method, r.url, r.origin, actual_headers, False)
+        changed = changes.respond(base, r.method, r.url, r.origin, actual_headers, False,
+                                  memo=memo.edits)
         if changed is None:
             return Outcome(was.verdict, preflight_sent, hit, ms, was.cors_error)
         response = changed
     else:
         base = _actual_base(r, seen, key)
         response = changes.respond(base, r.method, r.url, r.origin, actual_headers,
-                                   False) or base
-    check = cors_check(response.headers.index(), r.origin, r.credentialed)
+                                   False, memo=memo.edits) or base
+    check = memo.cors_check(response.headers, r)
     if check.ok:
         return Outcome("allowed", preflight_sent, hit, ms, None, predicted)
     return Outcome("blocked", preflight_sent, hit, ms, check.error, predicted)

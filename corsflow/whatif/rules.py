@@ -89,8 +89,10 @@ class ChangeSet:
         return any(rule.matches(url) for rule in self.rules)
 
     def respond(self, response: Response, method: str, url: str, origin: str,
-                request_headers: Headers, preflight: bool) -> Response | None:
-        """The response a server with this change would send, or None when unchanged."""
+                request_headers: Headers, preflight: bool, *,
+                memo: EditMemo | None = None) -> Response | None:
+        """The response a server with this change would send, or None when unchanged.
+        ``memo``: the edits' results so far (see :func:`apply_edits`)."""
         changed = response
         if self.answers is not None:
             answer = self.answers.get(url_origin(url))
@@ -107,7 +109,7 @@ class ChangeSet:
                                        response.http_version, response.finished)
         for rule in self.rules:
             if rule.matches(url):
-                changed = apply_edits(changed, rule.edits, origin, preflight)
+                changed = apply_edits(changed, rule.edits, origin, preflight, memo)
         return None if changed is response else changed
 
 
@@ -119,10 +121,30 @@ def _rule_may_touch(rule: Rule, server: str) -> bool:
         or pattern.lower() == server.lower()
 
 
+EditMemo = dict[tuple[int, Headers, tuple[HeaderEdit, ...], str, bool], tuple[int, Headers]]
+"""(status, headers, edits, origin, preflight) -> the edited status and headers."""
+
+
 def apply_edits(response: Response, edits: tuple[HeaderEdit, ...], origin: str,
-                preflight: bool) -> Response:
-    items = list(response.headers.items)
-    status = response.status
+                preflight: bool, memo: EditMemo | None = None) -> Response:
+    """The response with ``edits`` applied. A replay edits the same few header sets over
+    and over: with ``memo`` each distinct one is edited once."""
+    if memo is None:
+        status, headers = _edited(response.status, response.headers, edits, origin, preflight)
+    else:
+        key = (response.status, response.headers, edits, origin, preflight)
+        done = memo.get(key)
+        if done is None:
+            done = memo[key] = _edited(response.status, response.headers, edits, origin,
+                                       preflight)
+        status, headers = done
+    return Response(status, headers, response.reason, response.http_version,
+                    response.finished)
+
+
+def _edited(status: int, headers: Headers, edits: tuple[HeaderEdit, ...], origin: str,
+            preflight: bool) -> tuple[int, Headers]:
+    items = list(headers.items)
     for e in edits:
         if e.name == STATUS:
             if preflight:
@@ -148,8 +170,7 @@ def apply_edits(response: Response, edits: tuple[HeaderEdit, ...], origin: str,
             elif e.op == "remove":
                 tokens = [t for t in tokens if t.lower() != e.value.lower()]
             items = [*others, (e.name, ", ".join(tokens))] if tokens else others
-    return Response(status, Headers(tuple(items)), response.reason, response.http_version,
-                    response.finished)
+    return status, Headers(tuple(items))
 
 
 def _list_tokens(value: str) -> list[str]:
