@@ -40,6 +40,7 @@ import msgspec
 
 from ..errors import Diagnostics, IngestError
 from ..model import BrowserDecision, Exchange, Headers, ProducerHints, Response, SourceRef, Timings
+from .compressed import open_input
 from .corserror import cors_error_name
 from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound
 
@@ -240,11 +241,9 @@ class _Request:
 
 
 def read_netlog(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
-    """Stream the exchanges of the NetLog at ``path`` (each as its request completes)."""
-    try:
-        fp = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except OSError as e:
-        raise IngestError(path, f"cannot open: {e.strerror or e}") from None
+    """Stream the exchanges of the NetLog at ``path`` (each as its request completes),
+    compressed or not (see :mod:`.compressed`)."""
+    fp = open_input(path, diagnostics)
     with fp:
         try:
             yield from _read(path, fp, diagnostics)
