@@ -33,7 +33,8 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import methodcaller
+from itertools import compress
+from operator import attrgetter
 from typing import Any, BinaryIO
 
 import msgspec
@@ -58,14 +59,17 @@ CAPTURE_MODES = {
 
 
 # -- decoding ---------------------------------------------------------------------------------
+# The Structs are not tracked by the garbage collector (decoded JSON holds no cycles): a
+# block's hundred thousand events would otherwise be traversed by every collection that
+# the reader's own allocations set off.
 
 
-class _Source(msgspec.Struct):
+class _Source(msgspec.Struct, gc=False):
     id: int = -1
     type: int = -1
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     time: Any = None
     type: int = -1
     phase: int = 0
@@ -74,16 +78,16 @@ class _Event(msgspec.Struct):
     """Left undecoded: most events' parameters are never looked at."""
 
 
-class _Dependency(msgspec.Struct):
+class _Dependency(msgspec.Struct, gc=False):
     id: Any = None
 
 
-class _CorsHeaders(msgspec.Struct):
+class _CorsHeaders(msgspec.Struct, gc=False):
     headers: Any = None
     line: Any = None
 
 
-class _Params(msgspec.Struct):
+class _Params(msgspec.Struct, gc=False):
     """The parameters of every event type read here, each optional."""
 
     url: Any = None
@@ -116,6 +120,7 @@ class _Constants(msgspec.Struct):
     clientInfo: dict[str, Any] | None = None
 
 
+_TYPE = attrgetter("type")
 _BLOCK_DECODER = msgspec.json.Decoder(list[_Event])
 _EVENT_DECODER = msgspec.json.Decoder(_Event)
 _PARAMS_DECODER = msgspec.json.Decoder(_Params)
@@ -267,19 +272,17 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
     builder = _Builder(path, numbers, diagnostics)
     start = stream.offset
     fp.seek(start)
-    wanted = builder.handlers
+    handlers = builder.handlers
+    wanted = handlers.__contains__
     url_request = numbers.url_request
     out = builder.out
     for events in _blocks(path, fp, start, diagnostics, builder):
         builder.events += len(events)
-        # The hot loop: most events are of types or sources never looked at.
-        for event in events:
-            handler = wanted.get(event.type)
-            if handler is None:
-                continue
+        # Most events are of types never looked at: they are passed over in C.
+        for event in compress(events, map(wanted, map(_TYPE, events))):
             source = event.source
             if source is not None and source.type == url_request:
-                handler(source.id, event, builder.params(event))
+                handlers[event.type](source.id, event, builder.params(event))
         if out:
             yield from out
             out.clear()
@@ -392,26 +395,38 @@ def _lines(path: str, block: bytes, offset: int, diagnostics: Diagnostics,
     return events
 
 
-_split = methodcaller("split", ": ", 1)
+class _Splits(dict[str, tuple[str, ...]]):
+    """Header line -> ``line.split(": ", 1)``, each distinct line split once: most lines
+    repeat from one request to the next (server, content-type, the CORS headers). Emptied
+    when full, so memory stays bounded whatever the log."""
+
+    def __missing__(self, line: str) -> tuple[str, ...]:
+        if len(self) >= _SPLITS_KEPT:
+            self.clear()
+        parts = self[line] = tuple(line.split(": ", 1))
+        return parts
 
 
-def _header_list(lines: object) -> tuple[tuple[str, str], ...]:
+_SPLITS_KEPT = 20_000
+
+
+def _header_list(lines: object, splits: _Splits) -> tuple[tuple[str, str], ...]:
     """``"Name: value"`` lines as pairs; HTTP/2 and HTTP/3 pseudo-headers (``":path: /x"``)
     are left out, as they are not header fields."""
     if not isinstance(lines, list):
         return ()
     first = 0
     n = len(lines)
-    # Chromium lists the pseudo-headers first; the rest is split in C.
+    # Chromium lists the pseudo-headers first; the rest is looked up in C.
     while first < n and isinstance(lines[first], str) and lines[first][:1] == ":":
         first += 1
     try:
-        pairs = tuple(map(tuple, map(_split, lines[first:] if first else lines)))
-    except AttributeError:  # a line that is not a string
+        pairs = tuple(map(splits.__getitem__, lines[first:] if first else lines))
+    except (AttributeError, TypeError):  # a line that is not a string
         pairs = tuple(tuple(line.split(": ", 1)) for line in lines[first:]
                       if isinstance(line, str))
     if sum(map(len, pairs)) == 2 * len(pairs):
-        return pairs
+        return pairs  # type: ignore[return-value] # each of two, as the sum tells
     # "Name:" with an empty value has no ": " (and a pseudo-header out of place).
     return tuple(pair for pair in map(_pair, pairs) if pair is not None)
 
@@ -447,6 +462,7 @@ class _Builder:
         self.events = 0
         self.out: list[Exchange] = []
         """Exchanges completed by the events fed so far, for the caller to take."""
+        self.splits = _Splits()
         e = numbers.events
         self.handlers = {
             e.get(name, -1000 - i): getattr(self, "_on_" + name.lower())
@@ -590,7 +606,7 @@ class _Builder:
         r = self.requests.get(sid)
         if r is None or r.hop is None:
             return
-        r.hop.request_headers = _header_list(p.headers)
+        r.hop.request_headers = _header_list(p.headers, self.splits)
         if version is None and isinstance(p.line, str):
             parts = p.line.split()
             version = parts[-1] if parts and parts[-1].startswith("HTTP/") else None
@@ -626,7 +642,7 @@ class _Builder:
         hop.status = int(m.group(2))
         hop.reason = m.group(3) or None
         hop.response_version = m.group(1)
-        hop.response_headers = _header_list(p.headers[1:])
+        hop.response_headers = _header_list(p.headers[1:], self.splits)
         hop.answered = self._time(event)
 
     def _on_url_request_redirected(self, sid: int, event: _Event, p: _Params) -> None:
@@ -691,7 +707,7 @@ class _Builder:
         if headers is None:
             # Never reached the network (served from cache, failed before sending): the
             # headers the CORS layer saw are the best the log has.
-            headers = _header_list(r.cors_headers)
+            headers = _header_list(r.cors_headers, self.splits)
         response = None
         if hop.status is not None:
             response = Response(hop.status, Headers(hop.response_headers), hop.reason,
@@ -730,7 +746,7 @@ class _Builder:
 
     def _unsent(self, r: _Request) -> Exchange:
         """A CORS request the browser never sent because its preflight failed."""
-        headers = list(_header_list(r.cors_headers))
+        headers = list(_header_list(r.cors_headers, self.splits))
         if r.preflight_origin is not None and not any(n.lower() == "origin" for n, _ in headers):
             # The request's Origin is what its preflight carried (#cors-preflight-fetch):
             # the CORS layer logs the headers before the network layer adds it.
