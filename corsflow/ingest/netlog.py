@@ -276,13 +276,21 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
     wanted = handlers.__contains__
     url_request = numbers.url_request
     out = builder.out
+    decode = _PARAMS_DECODER.decode
     for events in _blocks(path, fp, start, diagnostics, builder):
         builder.events += len(events)
         # Most events are of types never looked at: they are passed over in C.
         for event in compress(events, map(wanted, map(_TYPE, events))):
             source = event.source
-            if source is not None and source.type == url_request:
-                handlers[event.type](source.id, event, builder.params(event))
+            if source is None or source.type != url_request:
+                continue
+            params = _NO_PARAMS
+            if event.params:
+                try:
+                    params = decode(event.params)
+                except (msgspec.DecodeError, UnicodeDecodeError):
+                    pass
+            handlers[event.type](source.id, event, params)
         if out:
             yield from out
             out.clear()
@@ -463,6 +471,10 @@ class _Builder:
         self.out: list[Exchange] = []
         """Exchanges completed by the events fed so far, for the caller to take."""
         self.splits = _Splits()
+        self.status_lines: dict[str, tuple[int, str | None, str]] = {}
+        """Status line -> status, reason, version: a log has a few dozen distinct ones."""
+        self.hints: dict[tuple[str | None, str | None, str | None], ProducerHints] = {}
+        """The hints of hops without a browser decision, shared (a few distinct ones)."""
         e = numbers.events
         self.handlers = {
             e.get(name, -1000 - i): getattr(self, "_on_" + name.lower())
@@ -479,15 +491,6 @@ class _Builder:
             return (int(t) + self.n.tick_offset) / 1000.0
         except (TypeError, ValueError):
             return 0.0
-
-    def params(self, event: _Event) -> _Params:
-        raw = event.params
-        if not raw:
-            return _NO_PARAMS
-        try:
-            return _PARAMS_DECODER.decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            return _NO_PARAMS
 
     def finish(self) -> Iterator[Exchange]:
         """End of the log: what is still in flight, as far as it got."""
@@ -634,14 +637,17 @@ class _Builder:
             return
         hop = r.hop
         first = p.headers[0]
-        m = _STATUS_LINE.match(first) if isinstance(first, str) else None
-        if m is None:
-            self.diagnostics.skip(self.path, f"request {hop.id}", "response status line "
-                                  "unreadable")
-            return
-        hop.status = int(m.group(2))
-        hop.reason = m.group(3) or None
-        hop.response_version = m.group(1)
+        status = self.status_lines.get(first) if isinstance(first, str) else None
+        if status is None:
+            m = _STATUS_LINE.match(first) if isinstance(first, str) else None
+            if m is None:
+                self.diagnostics.skip(self.path, f"request {hop.id}", "response status line "
+                                      "unreadable")
+                return
+            status = (int(m.group(2)), m.group(3) or None, m.group(1))
+            if len(self.status_lines) < 1000:
+                self.status_lines[first] = status
+        hop.status, hop.reason, hop.response_version = status
         hop.response_headers = _header_list(p.headers[1:], self.splits)
         hop.answered = self._time(event)
 
@@ -723,18 +729,25 @@ class _Builder:
         if r.parent is not None:  # as Chrome's HAR marks a preflight
             hints = ProducerHints("preflight", "preflight", hop.url, page_ref=hop.partition,
                                   browser=_decision(hop.decision), creator=CREATOR)
-        else:
+        elif hop.decision:
             hints = ProducerHints(
                 "document" if hop.request_type in ("main frame", "sub frame") else None,
                 hop.request_type, hop.initiator, page_ref=hop.partition,
                 browser=_decision(hop.decision), creator=CREATOR)
-        ex = Exchange(
-            id=hop.id, method=hop.method, url=hop.url, request_headers=Headers(headers),
-            started=hop.started, source=SourceRef(self.path, "netlog", r.sid,
-                                                  f"source {r.sid}"),
-            response=response, failure=failure,
-            timings=Timings(total=total) if total is not None else None,
-            http_version=hop.http_version, hints=hints)
+        else:
+            key = (hop.request_type, hop.initiator, hop.partition)
+            shared = self.hints.get(key)
+            if shared is None:
+                shared = ProducerHints(
+                    "document" if hop.request_type in ("main frame", "sub frame") else None,
+                    hop.request_type, hop.initiator, page_ref=hop.partition, creator=CREATOR)
+                if len(self.hints) < 1000:
+                    self.hints[key] = shared
+            hints = shared
+        ex = Exchange(hop.id, hop.method, hop.url, Headers(headers), hop.started,
+                      SourceRef(self.path, "netlog", r.sid, f"source {r.sid}"), response,
+                      failure, None if total is None else _timings(total),
+                      hop.http_version, hints)
         if r.parent is not None:
             decision = self.outcome.pop(r.sid, None)
             if decision is not None:
@@ -771,6 +784,10 @@ def _with_decision(ex: Exchange, decision: BrowserDecision) -> Exchange:
 
 
 _NO_PARAMS = _Params()
+
+
+def _timings(total: float) -> Timings:
+    return Timings(None, None, None, None, None, None, None, total)
 
 
 def _decision(d: dict[str, Any]) -> BrowserDecision | None:
