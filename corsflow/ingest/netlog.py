@@ -33,7 +33,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, islice
 from operator import attrgetter
 from typing import Any, BinaryIO
 
@@ -408,28 +408,35 @@ class _Splits(dict[str, tuple[str, ...]]):
     repeat from one request to the next (server, content-type, the CORS headers). Emptied
     when full, so memory stays bounded whatever the log."""
 
+    odd = False
+    """Set once a line without ": " was split (never unset): until then every split is a
+    pair, and the check for the others is skipped."""
+
     def __missing__(self, line: str) -> tuple[str, ...]:
         if len(self) >= _SPLITS_KEPT:
             self.clear()
         parts = self[line] = tuple(line.split(": ", 1))
+        if len(parts) != 2:
+            self.odd = True
         return parts
 
 
 _SPLITS_KEPT = 20_000
 
 
-def _header_list(lines: object, splits: _Splits) -> tuple[tuple[str, str], ...]:
-    """``"Name: value"`` lines as pairs; HTTP/2 and HTTP/3 pseudo-headers (``":path: /x"``)
-    are left out, as they are not header fields."""
+def _header_list(lines: object, splits: _Splits, first: int = 0) -> tuple[tuple[str, str], ...]:
+    """``"Name: value"`` lines from ``first`` on as pairs; HTTP/2 and HTTP/3 pseudo-headers
+    (``":path: /x"``) are left out, as they are not header fields."""
     if not isinstance(lines, list):
         return ()
-    first = 0
     n = len(lines)
     # Chromium lists the pseudo-headers first; the rest is looked up in C.
     while first < n and isinstance(lines[first], str) and lines[first][:1] == ":":
         first += 1
     try:
-        pairs = tuple(map(splits.__getitem__, lines[first:] if first else lines))
+        pairs = tuple(map(splits.__getitem__, islice(lines, first, None) if first else lines))
+        if not splits.odd:
+            return pairs  # type: ignore[return-value] # each of two
     except (AttributeError, TypeError):  # a line that is not a string
         pairs = tuple(tuple(line.split(": ", 1)) for line in lines[first:]
                       if isinstance(line, str))
@@ -471,6 +478,7 @@ class _Builder:
         self.out: list[Exchange] = []
         """Exchanges completed by the events fed so far, for the caller to take."""
         self.splits = _Splits()
+        self.tick_offset = numbers.tick_offset
         self.status_lines: dict[str, tuple[int, str | None, str]] = {}
         """Status line -> status, reason, version: a log has a few dozen distinct ones."""
         self.hints: dict[tuple[str | None, str | None, str | None], ProducerHints] = {}
@@ -486,9 +494,8 @@ class _Builder:
         return len(self.requests)
 
     def _time(self, event: _Event) -> float:
-        t = event.time
         try:
-            return (int(t) + self.n.tick_offset) / 1000.0
+            return (int(event.time) + self.tick_offset) / 1000.0
         except (TypeError, ValueError):
             return 0.0
 
@@ -648,7 +655,7 @@ class _Builder:
             if len(self.status_lines) < 1000:
                 self.status_lines[first] = status
         hop.status, hop.reason, hop.response_version = status
-        hop.response_headers = _header_list(p.headers[1:], self.splits)
+        hop.response_headers = _header_list(p.headers, self.splits, 1)
         hop.answered = self._time(event)
 
     def _on_url_request_redirected(self, sid: int, event: _Event, p: _Params) -> None:
@@ -725,7 +732,9 @@ class _Builder:
         total = None
         end = r.ended_at if r.ended_at is not None else hop.answered
         if end is not None:
-            total = max(0.0, (end - hop.started) * 1000.0)
+            total = (end - hop.started) * 1000.0
+            if not total > 0.0:
+                total = 0.0
         if r.parent is not None:  # as Chrome's HAR marks a preflight
             hints = ProducerHints("preflight", "preflight", hop.url, page_ref=hop.partition,
                                   browser=_decision(hop.decision), creator=CREATOR)
