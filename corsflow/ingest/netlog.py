@@ -755,7 +755,7 @@ class _Builder:
             hints = shared
         ex = Exchange(hop.id, hop.method, hop.url, Headers(headers), hop.started,
                       SourceRef(self.path, "netlog", r.sid, f"source {r.sid}"), response,
-                      failure, None if total is None else _timings(total),
+                      failure, None if total is None else Timings(total=total),
                       hop.http_version, hints)
         if r.parent is not None:
             decision = self.outcome.pop(r.sid, None)
@@ -793,10 +793,6 @@ def _with_decision(ex: Exchange, decision: BrowserDecision) -> Exchange:
 
 
 _NO_PARAMS = _Params()
-
-
-def _timings(total: float) -> Timings:
-    return Timings(None, None, None, None, None, None, None, total)
 
 
 def _decision(d: dict[str, Any]) -> BrowserDecision | None:
