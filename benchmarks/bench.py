@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PERF = REPO_ROOT.parent / "shared" / "perf"
+from benchkit import PERF, generate
+
 REFERENCE = Path(__file__).resolve().parent / "reference.py"
 HAR_ENTRIES_PER_MB = 40.5  # gen_har.py: about 4050 entries per 100 MB
 PCAP_EXCHANGES_PER_MB = 63  # gen_pcap.py: about 6300 exchanges per 100 MB
@@ -65,21 +65,7 @@ def _time(cmd: list[str]) -> Run:
 
 
 def _generate(script: str, args: list[str], out: Path) -> Path:
-    if out.exists():
-        return out
-    generator = PERF / script
-    if not generator.is_file():
-        sys.exit(f"the workload generator is missing: {generator} (shared/perf must sit beside "
-                 "the repository)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    print(f"generating {out.name} ...", file=sys.stderr, flush=True)
-    try:
-        subprocess.run([sys.executable, str(generator), *args, str(out)], check=True,
-                       cwd=PERF, stdout=subprocess.DEVNULL)
-    except BaseException:
-        out.unlink(missing_ok=True)  # never keep half a workload
-        raise
-    return out
+    return generate(PERF / script, args, out, cwd=PERF)
 
 
 def _rows(a: argparse.Namespace) -> list[Row]:

@@ -1,6 +1,8 @@
 """The references corsflow's speed is measured against, each a whole process on one file.
 
     python benchmarks/reference.py msgspec FILE.har     # typed parse of the fields corsflow uses
+    python benchmarks/reference.py netlog FILE.json     # typed parse of every NetLog event
+    python benchmarks/reference.py untyped FILE.json    # msgspec.json.decode of everything
     python benchmarks/reference.py dpkt FILE.pcap       # bare dpkt decode loop
     python benchmarks/reference.py flowreader FILE      # mitmproxy's FlowReader loop
 
@@ -60,10 +62,44 @@ class Har(msgspec.Struct):
     log: Log
 
 
+class NetLogSource(msgspec.Struct):
+    id: int = -1
+    type: int = -1
+
+
+class NetLogEvent(msgspec.Struct):
+    """The fields every NetLog event has."""
+
+    time: Any = None
+    type: int = -1
+    phase: int = 0
+    source: NetLogSource | None = None
+    params: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+class NetLog(msgspec.Struct):
+    constants: msgspec.Raw
+    events: list[NetLogEvent]
+
+
 def msgspec_typed(path: str) -> int:
     """The whole file read, then decoded by msgspec into Structs of the needed fields only."""
     with open(path, "rb") as f:
         return len(msgspec.json.decode(f.read(), type=Har).log.entries)
+
+
+def netlog_typed(path: str) -> int:
+    """The whole NetLog read, then every event decoded by msgspec, ``params`` left raw."""
+    with open(path, "rb") as f:
+        return len(msgspec.json.decode(f.read(), type=NetLog).events)
+
+
+def untyped(path: str) -> int:
+    """The whole file read, then every value decoded by msgspec (HAR entries or NetLog events
+    counted)."""
+    with open(path, "rb") as f:
+        data = msgspec.json.decode(f.read())
+    return len(data["log"]["entries"] if "log" in data else data["events"])
 
 
 def dpkt_loop(path: str) -> int:
@@ -90,7 +126,8 @@ def flowreader_loop(path: str) -> int:
         return sum(1 for _ in FlowReader(f).stream())
 
 
-REFERENCES = {"msgspec": msgspec_typed, "dpkt": dpkt_loop, "flowreader": flowreader_loop}
+REFERENCES = {"msgspec": msgspec_typed, "netlog": netlog_typed, "untyped": untyped,
+              "dpkt": dpkt_loop, "flowreader": flowreader_loop}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in REFERENCES:

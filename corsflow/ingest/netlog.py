@@ -33,13 +33,15 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import methodcaller
+from itertools import compress, islice
+from operator import attrgetter
 from typing import Any, BinaryIO
 
 import msgspec
 
 from ..errors import Diagnostics, IngestError
 from ..model import BrowserDecision, Exchange, Headers, ProducerHints, Response, SourceRef, Timings
+from .compressed import open_input
 from .corserror import cors_error_name
 from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound
 
@@ -57,14 +59,17 @@ CAPTURE_MODES = {
 
 
 # -- decoding ---------------------------------------------------------------------------------
+# The Structs are not tracked by the garbage collector (decoded JSON holds no cycles): a
+# block's hundred thousand events would otherwise be traversed by every collection that
+# the reader's own allocations set off.
 
 
-class _Source(msgspec.Struct):
+class _Source(msgspec.Struct, gc=False):
     id: int = -1
     type: int = -1
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     time: Any = None
     type: int = -1
     phase: int = 0
@@ -73,16 +78,16 @@ class _Event(msgspec.Struct):
     """Left undecoded: most events' parameters are never looked at."""
 
 
-class _Dependency(msgspec.Struct):
+class _Dependency(msgspec.Struct, gc=False):
     id: Any = None
 
 
-class _CorsHeaders(msgspec.Struct):
+class _CorsHeaders(msgspec.Struct, gc=False):
     headers: Any = None
     line: Any = None
 
 
-class _Params(msgspec.Struct):
+class _Params(msgspec.Struct, gc=False):
     """The parameters of every event type read here, each optional."""
 
     url: Any = None
@@ -115,6 +120,7 @@ class _Constants(msgspec.Struct):
     clientInfo: dict[str, Any] | None = None
 
 
+_TYPE = attrgetter("type")
 _BLOCK_DECODER = msgspec.json.Decoder(list[_Event])
 _EVENT_DECODER = msgspec.json.Decoder(_Event)
 _PARAMS_DECODER = msgspec.json.Decoder(_Params)
@@ -240,11 +246,9 @@ class _Request:
 
 
 def read_netlog(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
-    """Stream the exchanges of the NetLog at ``path`` (each as its request completes)."""
-    try:
-        fp = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except OSError as e:
-        raise IngestError(path, f"cannot open: {e.strerror or e}") from None
+    """Stream the exchanges of the NetLog at ``path`` (each as its request completes),
+    compressed or not (see :mod:`.compressed`)."""
+    fp = open_input(path, diagnostics)
     with fp:
         try:
             yield from _read(path, fp, diagnostics)
@@ -268,19 +272,25 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
     builder = _Builder(path, numbers, diagnostics)
     start = stream.offset
     fp.seek(start)
-    wanted = builder.handlers
+    handlers = builder.handlers
+    wanted = handlers.__contains__
     url_request = numbers.url_request
     out = builder.out
+    decode = _PARAMS_DECODER.decode
     for events in _blocks(path, fp, start, diagnostics, builder):
         builder.events += len(events)
-        # The hot loop: most events are of types or sources never looked at.
-        for event in events:
-            handler = wanted.get(event.type)
-            if handler is None:
-                continue
+        # Most events are of types never looked at: they are passed over in C.
+        for event in compress(events, map(wanted, map(_TYPE, events))):
             source = event.source
-            if source is not None and source.type == url_request:
-                handler(source.id, event, builder.params(event))
+            if source is None or source.type != url_request:
+                continue
+            params = _NO_PARAMS
+            if event.params:
+                try:
+                    params = decode(event.params)
+                except (msgspec.DecodeError, UnicodeDecodeError):
+                    pass
+            handlers[event.type](source.id, event, params)
         if out:
             yield from out
             out.clear()
@@ -393,26 +403,45 @@ def _lines(path: str, block: bytes, offset: int, diagnostics: Diagnostics,
     return events
 
 
-_split = methodcaller("split", ": ", 1)
+class _Splits(dict[str, tuple[str, ...]]):
+    """Header line -> ``line.split(": ", 1)``, each distinct line split once: most lines
+    repeat from one request to the next (server, content-type, the CORS headers). Emptied
+    when full, so memory stays bounded whatever the log."""
+
+    odd = False
+    """Set once a line without ": " was split (never unset): until then every split is a
+    pair, and the check for the others is skipped."""
+
+    def __missing__(self, line: str) -> tuple[str, ...]:
+        if len(self) >= _SPLITS_KEPT:
+            self.clear()
+        parts = self[line] = tuple(line.split(": ", 1))
+        if len(parts) != 2:
+            self.odd = True
+        return parts
 
 
-def _header_list(lines: object) -> tuple[tuple[str, str], ...]:
-    """``"Name: value"`` lines as pairs; HTTP/2 and HTTP/3 pseudo-headers (``":path: /x"``)
-    are left out, as they are not header fields."""
+_SPLITS_KEPT = 20_000
+
+
+def _header_list(lines: object, splits: _Splits, first: int = 0) -> tuple[tuple[str, str], ...]:
+    """``"Name: value"`` lines from ``first`` on as pairs; HTTP/2 and HTTP/3 pseudo-headers
+    (``":path: /x"``) are left out, as they are not header fields."""
     if not isinstance(lines, list):
         return ()
-    first = 0
     n = len(lines)
-    # Chromium lists the pseudo-headers first; the rest is split in C.
+    # Chromium lists the pseudo-headers first; the rest is looked up in C.
     while first < n and isinstance(lines[first], str) and lines[first][:1] == ":":
         first += 1
     try:
-        pairs = tuple(map(tuple, map(_split, lines[first:] if first else lines)))
-    except AttributeError:  # a line that is not a string
+        pairs = tuple(map(splits.__getitem__, islice(lines, first, None) if first else lines))
+        if not splits.odd:
+            return pairs  # type: ignore[return-value] # each of two
+    except (AttributeError, TypeError):  # a line that is not a string
         pairs = tuple(tuple(line.split(": ", 1)) for line in lines[first:]
                       if isinstance(line, str))
     if sum(map(len, pairs)) == 2 * len(pairs):
-        return pairs
+        return pairs  # type: ignore[return-value] # each of two, as the sum tells
     # "Name:" with an empty value has no ": " (and a pseudo-header out of place).
     return tuple(pair for pair in map(_pair, pairs) if pair is not None)
 
@@ -448,6 +477,12 @@ class _Builder:
         self.events = 0
         self.out: list[Exchange] = []
         """Exchanges completed by the events fed so far, for the caller to take."""
+        self.splits = _Splits()
+        self.tick_offset = numbers.tick_offset
+        self.status_lines: dict[str, tuple[int, str | None, str]] = {}
+        """Status line -> status, reason, version: a log has a few dozen distinct ones."""
+        self.hints: dict[tuple[str | None, str | None, str | None], ProducerHints] = {}
+        """The hints of hops without a browser decision, shared (a few distinct ones)."""
         e = numbers.events
         self.handlers = {
             e.get(name, -1000 - i): getattr(self, "_on_" + name.lower())
@@ -459,20 +494,10 @@ class _Builder:
         return len(self.requests)
 
     def _time(self, event: _Event) -> float:
-        t = event.time
         try:
-            return (int(t) + self.n.tick_offset) / 1000.0
+            return (int(event.time) + self.tick_offset) / 1000.0
         except (TypeError, ValueError):
             return 0.0
-
-    def params(self, event: _Event) -> _Params:
-        raw = event.params
-        if not raw:
-            return _NO_PARAMS
-        try:
-            return _PARAMS_DECODER.decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            return _NO_PARAMS
 
     def finish(self) -> Iterator[Exchange]:
         """End of the log: what is still in flight, as far as it got."""
@@ -591,7 +616,7 @@ class _Builder:
         r = self.requests.get(sid)
         if r is None or r.hop is None:
             return
-        r.hop.request_headers = _header_list(p.headers)
+        r.hop.request_headers = _header_list(p.headers, self.splits)
         if version is None and isinstance(p.line, str):
             parts = p.line.split()
             version = parts[-1] if parts and parts[-1].startswith("HTTP/") else None
@@ -619,15 +644,18 @@ class _Builder:
             return
         hop = r.hop
         first = p.headers[0]
-        m = _STATUS_LINE.match(first) if isinstance(first, str) else None
-        if m is None:
-            self.diagnostics.skip(self.path, f"request {hop.id}", "response status line "
-                                  "unreadable")
-            return
-        hop.status = int(m.group(2))
-        hop.reason = m.group(3) or None
-        hop.response_version = m.group(1)
-        hop.response_headers = _header_list(p.headers[1:])
+        status = self.status_lines.get(first) if isinstance(first, str) else None
+        if status is None:
+            m = _STATUS_LINE.match(first) if isinstance(first, str) else None
+            if m is None:
+                self.diagnostics.skip(self.path, f"request {hop.id}", "response status line "
+                                      "unreadable")
+                return
+            status = (int(m.group(2)), m.group(3) or None, m.group(1))
+            if len(self.status_lines) < 1000:
+                self.status_lines[first] = status
+        hop.status, hop.reason, hop.response_version = status
+        hop.response_headers = _header_list(p.headers, self.splits, 1)
         hop.answered = self._time(event)
 
     def _on_url_request_redirected(self, sid: int, event: _Event, p: _Params) -> None:
@@ -692,7 +720,7 @@ class _Builder:
         if headers is None:
             # Never reached the network (served from cache, failed before sending): the
             # headers the CORS layer saw are the best the log has.
-            headers = _header_list(r.cors_headers)
+            headers = _header_list(r.cors_headers, self.splits)
         response = None
         if hop.status is not None:
             response = Response(hop.status, Headers(hop.response_headers), hop.reason,
@@ -704,22 +732,31 @@ class _Builder:
         total = None
         end = r.ended_at if r.ended_at is not None else hop.answered
         if end is not None:
-            total = max(0.0, (end - hop.started) * 1000.0)
+            total = (end - hop.started) * 1000.0
+            if not total > 0.0:
+                total = 0.0
         if r.parent is not None:  # as Chrome's HAR marks a preflight
             hints = ProducerHints("preflight", "preflight", hop.url, page_ref=hop.partition,
                                   browser=_decision(hop.decision), creator=CREATOR)
-        else:
+        elif hop.decision:
             hints = ProducerHints(
                 "document" if hop.request_type in ("main frame", "sub frame") else None,
                 hop.request_type, hop.initiator, page_ref=hop.partition,
                 browser=_decision(hop.decision), creator=CREATOR)
-        ex = Exchange(
-            id=hop.id, method=hop.method, url=hop.url, request_headers=Headers(headers),
-            started=hop.started, source=SourceRef(self.path, "netlog", r.sid,
-                                                  f"source {r.sid}"),
-            response=response, failure=failure,
-            timings=Timings(total=total) if total is not None else None,
-            http_version=hop.http_version, hints=hints)
+        else:
+            key = (hop.request_type, hop.initiator, hop.partition)
+            shared = self.hints.get(key)
+            if shared is None:
+                shared = ProducerHints(
+                    "document" if hop.request_type in ("main frame", "sub frame") else None,
+                    hop.request_type, hop.initiator, page_ref=hop.partition, creator=CREATOR)
+                if len(self.hints) < 1000:
+                    self.hints[key] = shared
+            hints = shared
+        ex = Exchange(hop.id, hop.method, hop.url, Headers(headers), hop.started,
+                      SourceRef(self.path, "netlog", r.sid, f"source {r.sid}"), response,
+                      failure, None if total is None else Timings(total=total),
+                      hop.http_version, hints)
         if r.parent is not None:
             decision = self.outcome.pop(r.sid, None)
             if decision is not None:
@@ -731,7 +768,7 @@ class _Builder:
 
     def _unsent(self, r: _Request) -> Exchange:
         """A CORS request the browser never sent because its preflight failed."""
-        headers = list(_header_list(r.cors_headers))
+        headers = list(_header_list(r.cors_headers, self.splits))
         if r.preflight_origin is not None and not any(n.lower() == "origin" for n, _ in headers):
             # The request's Origin is what its preflight carried (#cors-preflight-fetch):
             # the CORS layer logs the headers before the network layer adds it.

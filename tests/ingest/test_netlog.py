@@ -127,6 +127,20 @@ def test_cut_anywhere_reads_up_to_the_cut(tmp_path: Path, fraction: float) -> No
         assert e.id in full or e.id.split(".")[0] in full
 
 
+def test_a_cut_compressed_log_reads_up_to_the_cut(tmp_path: Path) -> None:
+    import gzip
+
+    packed = gzip.compress(SAMPLE.read_bytes())
+    path = tmp_path / "cut.json.gz"
+    path.write_bytes(packed[: len(packed) * 2 // 3])
+    diagnostics = Diagnostics()
+    exchanges = list(read_netlog(str(path), diagnostics))
+    full = {e.id for e in read_netlog(str(SAMPLE), Diagnostics())}
+    assert exchanges and {e.id.split(".")[0] for e in exchanges} <= full
+    assert any("gzip data is damaged" in n for n in diagnostics.notes)
+    assert any("ends without its closing brackets" in n for n in diagnostics.notes)
+
+
 def test_damaged_event_is_skipped(tmp_path: Path) -> None:
     text = SAMPLE.read_text().split("\n")
     text[40] = '{"params":{"broken": tru'  # one event line, damaged

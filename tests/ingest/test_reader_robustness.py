@@ -73,7 +73,8 @@ CODECS = {
     "zstd": _zstd,
     "zlib": lambda data: zlib.compress(data, 9),  # mitmproxy's .zhar
 }
-SAMPLE_FILES = ["chromium-session.har", "chromium-session.pcap", "chromium-session.flows"]
+SAMPLE_FILES = ["chromium-session.har", "chromium-session.pcap", "chromium-session.flows",
+                "chromium-session.netlog.json"]
 
 
 def _report(path: Path) -> dict[str, object]:
