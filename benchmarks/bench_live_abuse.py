@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -89,8 +90,9 @@ def main() -> None:
     body = b"x" * (args.body_kb * 1024)
     print(f"{args.requests} requests, {args.clients} clients, every one from a new origin to "
           f"a new URL, a third of them lone preflights, PUT bodies of {args.body_kb} kB")
-    print("| proxy | req/s | RSS MB at 10 % | at 50 % | at 100 % | growth, second half |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| proxy | req/s | RSS MB at 10 % | at 50 % | at 100 % | growth, second half "
+          "| exit after Ctrl-C |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="corsflow-bench-") as confdir:
         for name, extra in (("mitmdump", []), ("mitmdump + corsflow", ["-s", addon_path()])):
             if args.only and args.only not in name.split(" + ")[-1]:
@@ -102,11 +104,17 @@ def main() -> None:
                 rate = hostile_load(port, api, args.requests, args.clients, body, samples,
                                     proc.pid)
             finally:
+                stopping = time.perf_counter()
                 proc.send_signal(signal.SIGINT)
-                proc.wait(60)
+                try:
+                    proc.wait(600)
+                    exited = f"{time.perf_counter() - stopping:.1f} s"
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    exited = "over 600 s (killed)"
             first, middle, last = (samples + [float("nan")] * 3)[:3]
             print(f"| {name} | {rate:.0f} | {first:.0f} | {middle:.0f} | {last:.0f} | "
-                  f"{last - middle:+.0f} |")
+                  f"{last - middle:+.0f} | {exited} |", flush=True)
     server.shutdown()
 
 

@@ -384,6 +384,10 @@ class CorsflowAddon:
             self._failed(e)
         self._close_saver()
         report = self._for_output(self._report())
+        if len(report.exchanges) >= 1000:
+            # Replaying a long session to prove each change takes a while: say so.
+            log.log(ALERT, "corsflow: proving the server changes by replaying %d exchanges...",
+                    len(report.exchanges))
         try:
             for line in exit_summary(report):
                 log.log(ALERT, "%s", visible(line))

@@ -28,6 +28,8 @@ ALLOW_CREDENTIALS = "Access-Control-Allow-Credentials"
 ALLOW_METHODS = "Access-Control-Allow-Methods"
 ALLOW_HEADERS = "Access-Control-Allow-Headers"
 MAX_AGE = "Access-Control-Max-Age"
+SHOWN_ORIGINS = 5
+"""Origins an allow-origin change names in its text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +232,14 @@ def _edits(c: _Cause, profile: EngineProfile, *,
         else:
             # Never two values in one header: answer each listed origin with itself.
             allow = HeaderEdit(ALLOW_ORIGIN, "origin-list", ", ".join(origins))
+            named = ", ".join(origins[:SHOWN_ORIGINS])
+            if len(origins) > SHOWN_ORIGINS:
+                # A line a person reads; the edit itself (in the JSON report) lists them all.
+                named = (f"the {len(origins)} origins the capture shows ({named} and "
+                         f"{len(origins) - SHOWN_ORIGINS} more: check each against the "
+                         "origins you trust)")
             text = (f"send `{ALLOW_ORIGIN}` with the request's origin when it is one of "
-                    f"{', '.join(origins)} (one value per response)")
+                    f"{named} (one value per response)")
         edits = [allow, HeaderEdit("Vary", "add", "Origin")]
         extra = []
         if c.credentialed or "WildcardOriginNotAllowed" in {x.removeprefix("Preflight")

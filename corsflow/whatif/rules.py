@@ -8,6 +8,7 @@ header edits a server would make on the responses it sends for those URLs. A
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -121,30 +122,46 @@ def _rule_may_touch(rule: Rule, server: str) -> bool:
         or pattern.lower() == server.lower()
 
 
-EditMemo = dict[tuple[int, Headers, tuple[HeaderEdit, ...], str, bool], tuple[int, Headers]]
-"""(status, headers, edits, origin, preflight) -> the edited status and headers."""
+EditMemo = dict[tuple[int, Headers, tuple[HeaderEdit, ...], tuple[bool, ...], bool],
+                tuple[int, Headers]]
+"""(status, headers, edits, which origin lists hold the origin, preflight) -> the edited
+status and headers, the origin written as :data:`_ORIGIN`."""
+
+_ORIGIN = "\x00origin\x00"
+"""Stands for the request's origin in a memoised edit (no header value holds a NUL)."""
 
 
 def apply_edits(response: Response, edits: tuple[HeaderEdit, ...], origin: str,
                 preflight: bool, memo: EditMemo | None = None) -> Response:
     """The response with ``edits`` applied. A replay edits the same few header sets over
-    and over: with ``memo`` each distinct one is edited once."""
+    and over: with ``memo`` each distinct one is edited once, whatever the origin."""
     if memo is None:
         status, headers = _edited(response.status, response.headers, edits, origin, preflight)
     else:
-        key = (response.status, response.headers, edits, origin, preflight)
+        # The origin matters only through the origin lists: whether each holds it, and the
+        # value written back. Thousands of origins then share one edit.
+        holds = tuple(origin in _origins(e.value) for e in edits if e.op == "origin-list")
+        key = (response.status, response.headers, edits, holds, preflight)
         done = memo.get(key)
         if done is None:
-            done = memo[key] = _edited(response.status, response.headers, edits, origin,
-                                       preflight)
+            done = memo[key] = _edited(response.status, response.headers, edits, _ORIGIN,
+                                       preflight, holds)
         status, headers = done
+        if holds:
+            headers = Headers(tuple((n, origin if v == _ORIGIN else v)
+                                    for n, v in headers.items))
     return Response(status, headers, response.reason, response.http_version,
                     response.finished)
 
 
 def _edited(status: int, headers: Headers, edits: tuple[HeaderEdit, ...], origin: str,
-            preflight: bool) -> tuple[int, Headers]:
+            preflight: bool, holds: tuple[bool, ...] | None = None) -> tuple[int, Headers]:
+    """``holds``: whether each origin list holds ``origin`` (when it stands for one)."""
     items = list(headers.items)
+    lists = iter(holds) if holds is not None else None
+    # Tokens of the list headers written so far: a run of edits to one list (fifty headers
+    # added to Access-Control-Allow-Headers) parses it once, not once per edit.
+    written: dict[str, list[str]] = {}
     for e in edits:
         if e.name == STATUS:
             if preflight:
@@ -155,22 +172,30 @@ def _edited(status: int, headers: Headers, edits: tuple[HeaderEdit, ...], origin
         low = e.name.lower()
         current = [v for n, v in items if n.lower() == low]
         others = [(n, v) for n, v in items if n.lower() != low]
+        tokens = written.pop(low, None)
         if e.op == "delete":
             items = others
         elif e.op == "set":
             items = [*others, (e.name, e.value)]
         elif e.op == "origin-list":
-            allowed = [o.strip() for o in e.value.split(",") if o.strip()]
-            items = [*others, (e.name, origin)] if origin in allowed else others
+            held = next(lists) if lists is not None else origin in _origins(e.value)
+            items = [*others, (e.name, origin)] if held else others
         else:
-            tokens = _list_tokens(", ".join(current))
-            lowered = [t.lower() for t in tokens]
-            if e.op == "add" and e.value.lower() not in lowered:
+            if tokens is None:
+                tokens = _list_tokens(", ".join(current))
+            if e.op == "add" and e.value.lower() not in {t.lower() for t in tokens}:
                 tokens.append(e.value)
             elif e.op == "remove":
                 tokens = [t for t in tokens if t.lower() != e.value.lower()]
             items = [*others, (e.name, ", ".join(tokens))] if tokens else others
+            written[low] = tokens
     return status, Headers(tuple(items))
+
+
+@functools.lru_cache(maxsize=256)
+def _origins(value: str) -> frozenset[str]:
+    """The origins of an origin-list edit (a fleet's may list thousands), parsed once."""
+    return frozenset(o.strip() for o in value.split(",") if o.strip())
 
 
 def _list_tokens(value: str) -> list[str]:

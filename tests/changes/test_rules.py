@@ -110,3 +110,24 @@ def test_change_set_touches_only_what_it_names() -> None:
 ])
 def test_templates(url: str, template: str) -> None:
     assert path_template(url) == template
+
+
+def test_memoised_edits_answer_each_origin_with_itself() -> None:
+    """A replay's memo shares one edit between origins; each response still names its own
+    origin, and one the list lacks gets no Allow-Origin (as without the memo)."""
+    listed = ", ".join(f"https://o{n}.example" for n in range(3000))
+    edits = (HeaderEdit("Access-Control-Allow-Origin", "origin-list", listed),
+             *(HeaderEdit("Access-Control-Allow-Headers", "add", f"X-H{n}") for n in range(50)),
+             HeaderEdit("Access-Control-Allow-Headers", "remove", "x-h7"))
+    r = Response(204, Headers((("Date", "Sat, 05 Dec 2026 09:00:00 GMT"),
+                               ("Access-Control-Allow-Headers", "x-a"))))
+    memo: dict = {}
+    for origin in ("https://o1.example", "https://o2999.example", "https://evil.example"):
+        plain = apply_edits(r, edits, origin, True)
+        shared = apply_edits(r, edits, origin, True, memo)
+        assert shared.headers == plain.headers
+        assert shared.headers.get("access-control-allow-origin") == (
+            None if origin == "https://evil.example" else origin)
+        allowed = shared.headers.get("access-control-allow-headers") or ""
+        assert allowed.startswith("x-a, X-H0, X-H1,") and "X-H7," not in allowed
+    assert len(memo) == 2  # listed origins share one entry; the unlisted one has its own
