@@ -30,6 +30,8 @@ ALLOW_HEADERS = "Access-Control-Allow-Headers"
 MAX_AGE = "Access-Control-Max-Age"
 SHOWN_ORIGINS = 5
 """Origins an allow-origin change names in its text."""
+SHOWN_HEADERS = 8
+"""Headers an allow-header change names in its text (its edits hold them all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,8 @@ class _Cause:
     origins: dict[str, None] = field(default_factory=dict)
     methods: dict[str, None] = field(default_factory=dict)
     headers: dict[str, None] = field(default_factory=dict)
+    allow_headers: dict[str, None] = field(default_factory=dict)
+    """The headers to add to Access-Control-Allow-Headers (an allow-header cause)."""
     credentialed: bool = False
     bad_status: bool = False
 
@@ -135,7 +139,9 @@ def _causes(verdicts: Iterable[ExchangeVerdict], profile: EngineProfile) -> list
                 continue  # the preflight's own verdict carries this cause
             param = (v.failed_parameter or "").strip()
             if code == "HeaderDisallowedByPreflightResponse":
-                key: tuple[str, ...] = ("allow-header", param.lower())
+                # Every header a server's preflights leave out goes in one change: one list
+                # a person edits, one replay to prove it (not one per header).
+                key: tuple[str, ...] = ("allow-header",)
             elif code == "MethodDisallowedByPreflightResponse":
                 key = ("allow-method", param)
             elif _origin_error(code):
@@ -153,6 +159,8 @@ def _causes(verdicts: Iterable[ExchangeVerdict], profile: EngineProfile) -> list
             c = cause(server, key)
             c.codes.add(code)
             c.endpoints.setdefault(template)
+            if key == ("allow-header",) and param:
+                c.allow_headers.setdefault(param.lower())
             c.origins.setdefault(v.origin or "null")
             c.credentialed |= v.credentials == "include"
             if v.role == "preflight":
@@ -175,8 +183,9 @@ def _causes(verdicts: Iterable[ExchangeVerdict], profile: EngineProfile) -> list
                 allowed = {h.strip().lower() for h in (response.headers.get(
                     "access-control-allow-headers") or "").split(",")} if response else set()
                 if "*" in allowed and "authorization" not in allowed:
-                    c = cause(server, ("allow-header", "authorization"))
+                    c = cause(server, ("allow-header",))
                     c.codes.add("AuthorizationWildcardRepreflight")
+                    c.allow_headers.setdefault("authorization")
                     c.endpoints.setdefault(template)
     return list(found.values())
 
@@ -187,12 +196,17 @@ def _edits(c: _Cause, profile: EngineProfile, *,
     Allow-Origin, only the origin (and status), not the methods and headers asked for."""
     kind = c.action_key[0]
     if kind == "allow-header":
-        name = pretty_header(c.action_key[1])
-        if c.action_key[1] == "authorization" and "AuthorizationWildcardRepreflight" in c.codes:
+        names = [pretty_header(h) for h in c.allow_headers]
+        adds = tuple(HeaderEdit(ALLOW_HEADERS, "add", n) for n in names)
+        if names == ["Authorization"] and "AuthorizationWildcardRepreflight" in c.codes:
             what = f"list `Authorization` in {ALLOW_HEADERS} ('*' never covers it in the cache)"
-            return what, (HeaderEdit(ALLOW_HEADERS, "add", "Authorization"),), None
-        return (f"add `{name}` to {ALLOW_HEADERS}",
-                (HeaderEdit(ALLOW_HEADERS, "add", name),), None)
+            return what, adds, None
+        shown = ", ".join(f"`{n}`" for n in names[:SHOWN_HEADERS])
+        if len(names) > SHOWN_HEADERS:
+            shown += f" and {len(names) - SHOWN_HEADERS} more"
+        why = (" ('*' never covers `Authorization` in the cache)"
+               if "AuthorizationWildcardRepreflight" in c.codes else "")
+        return f"add {shown} to {ALLOW_HEADERS}{why}", adds, None
     if kind == "allow-method":
         method = c.action_key[1]
         return (f"add `{method}` to {ALLOW_METHODS}",

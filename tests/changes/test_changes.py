@@ -113,3 +113,29 @@ def test_notebook_and_filters() -> None:
     assert "/v1/charges" in text and "X-Trace-Id" not in text
     coded = narrow(a.report, codes=["MaxAgeMissing"])
     assert [f.code for f in coded.findings] == ["MaxAgeMissing"]
+
+
+def test_headers_a_server_leaves_out_are_one_change() -> None:
+    """Preflights refused for different headers on one server make one change that adds
+    them all (one list to edit, one replay), proven to fix every request they blocked."""
+    from corsflow.analysis import analyze_exchanges
+    from tests.factories import exchange, preflight
+
+    exchanges = []
+    t = 1000.0
+    for n, header in enumerate(["X-Trace-Id", "X-Tenant", "X-Trace-Id", "X-Request-Id"]):
+        url = f"{API}/v2/items/{n}"
+        exchanges.append(preflight(2 * n, url, "PUT", header.lower(), origin=APP, started=t,
+                                   allow={"Access-Control-Allow-Origin": APP,
+                                          "Access-Control-Allow-Methods": "PUT",
+                                          "Access-Control-Allow-Headers": "Content-Type"}))
+        exchanges.append(exchange(2 * n + 1, "PUT", url, {"Origin": APP, header: "1"},
+                                  started=t + 0.01, status=None, failure="net::ERR_FAILED"))
+        t += 1
+    report = analyze_exchanges(exchanges)
+    (change,) = [c for c in compute_changes(report.exchanges, report.engine)
+                 if "Allow-Headers" in c.what]
+    assert change.what == ("add `X-Trace-Id`, `X-Tenant`, `X-Request-Id` to "
+                           "Access-Control-Allow-Headers")
+    assert [e.value for e in change.edits] == ["X-Trace-Id", "X-Tenant", "X-Request-Id"]
+    assert change.fixes == ("e1", "e3", "e5", "e7") and not change.breaks
