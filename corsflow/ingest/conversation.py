@@ -77,6 +77,21 @@ class _Pending:
         """The request's head was cut by a capture gap."""
 
 
+class _Detached:
+    """The sink of a closed connection's streams: nothing is delivered any more."""
+
+    __slots__ = ()
+
+    def data(self, data: bytes, ts: float, packet: int) -> None:
+        pass
+
+    def gap(self, size: int, ts: float, packet: int) -> None:
+        pass
+
+
+_DETACHED = _Detached()
+
+
 class Side:
     """One direction: its reassembly and, once roles are known, its parser."""
 
@@ -466,5 +481,13 @@ class Conversation:
             for req in self.queue:
                 self.emit(req, None, None, reason)
             self.queue.clear()
-        self.sides[0].stream.clear_pending()
-        self.sides[1].stream.clear_pending()
+        # Each side points back at the connection, its stream at the side, its parser's
+        # handler at the connection: cycles, which only the cycle collector frees, whenever
+        # it next runs. Broken here, a closed connection's memory goes the moment the reader
+        # forgets it, so a flood of connections stays bounded by what is open. What stays
+        # (the sides' endpoints and sequence ranges) is what the reader remembers it by.
+        for side in self.sides:
+            side.stream.clear_pending()
+            side.stream.sink = _DETACHED
+            side.parser = None
+            del side.conv
