@@ -9,13 +9,14 @@ traceback (``CORSFLOW_DEBUG=1`` shows it for a bug report).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import io
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from . import __version__
@@ -756,16 +757,25 @@ def _settle_globals(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      f"(choose from {', '.join(choices)})")
 
 
-def _collect_less() -> None:
+@contextlib.contextmanager
+def _collecting_less() -> Iterator[None]:
     """Tune the cycle collector for a one-shot command that allocates millions of small
     objects, few of them cyclic: the start-up heap (modules, classes) is frozen out of the
     collector's view and young collections run less often, so the full collections the
-    analysis triggers do not walk the same long-lived objects again and again. Once per
-    process (tests call ``main`` many times)."""
-    if gc.get_threshold()[0] == _GC_YOUNG:
+    analysis triggers do not walk the same long-lived objects again and again. The
+    process's own settings come back on return: ``main`` called from a notebook, a test or
+    another program must not leave its caller collecting 140 times less often."""
+    threshold = gc.get_threshold()
+    if threshold[0] == _GC_YOUNG:  # a nested call: the outer one restores
+        yield
         return
     gc.freeze()
-    gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
+    gc.set_threshold(_GC_YOUNG, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 _GC_YOUNG = 100_000
@@ -774,8 +784,12 @@ longer (a few MB at most), and most of what a collection would examine has died 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with _collecting_less():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _utf8_output()
-    _collect_less()
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
         import argcomplete

@@ -251,3 +251,17 @@ def test_live_refuses_a_report_name_it_would_not_honour(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.strip().endswith("give a name ending in one of them"), run.stderr
     assert not (tmp_path / "cors.txt").exists()
+
+
+def test_main_in_process_gives_back_the_collectors_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI tunes the cycle collector for itself; a caller (a notebook, a test run) keeps
+    its own settings and sees nothing of the CLI's frozen start-up heap afterwards."""
+    import gc
+
+    from corsflow.cli import main
+
+    before = gc.get_threshold()
+    assert main(["analyze", str(SAMPLES / "chromium-session.har"), "--format", "json"]) in (0, 1)
+    assert json.loads(capsys.readouterr().out)["exchanges"]
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
