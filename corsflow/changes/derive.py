@@ -293,8 +293,9 @@ def _where(server: str, endpoints: tuple[str, ...]) -> str:
 
 
 def _proven(change: Change, verdicts: list[ExchangeVerdict], profile: EngineProfile,
-            requests: list[PageRequest]) -> Change:
-    """The change with the effect a replay of its server's requests shows."""
+            requests: list[PageRequest]) -> tuple[Change, frozenset[str]]:
+    """The change with the effect a replay of its server's requests shows, and the
+    endpoints on which that replay changed a verdict or a preflight."""
     result = replay(verdicts, ChangeSet(change.rules, label=change.action), profile,
                     requests=requests)
     totals = result.totals()
@@ -303,26 +304,27 @@ def _proven(change: Change, verdicts: list[ExchangeVerdict], profile: EngineProf
         before, after = totals[""]
         saves, saves_ms = before.preflights - after.preflights, \
             before.preflight_ms - after.preflight_ms
+    changed = frozenset(path_template(r.url) for r, b, a in zip(
+        result.requests, result.before, result.after, strict=True)
+        if (b.verdict, b.preflight) != (a.verdict, a.preflight))
     return Change(change.server, change.endpoints, change.what, change.edits,
                   change.finding_codes, result.fixes, result.breaks, saves, round(saves_ms, 1),
-                  result.predicted, change.note)
+                  result.predicted, change.note), changed
 
 
-def _pruned(change: Change, verdicts: list[ExchangeVerdict], profile: EngineProfile,
-            requests: list[PageRequest]) -> Change:
-    """The change on only the endpoints where it does something, proven again.
+def _pruned(change: Change, changed: frozenset[str], verdicts: list[ExchangeVerdict],
+            profile: EngineProfile, requests: list[PageRequest]) -> Change:
+    """The change on only the endpoints where its replay (``changed``) shows it does
+    something, proven again.
 
     The preflight cache is keyed by URL and a URL belongs to one endpoint, so what the
     change does on each endpoint is what its replay shows on that endpoint's requests."""
-    result = replay(verdicts, ChangeSet(change.rules), profile, requests=requests)
-    changed = {path_template(r.url) for r, b, a in zip(result.requests, result.before,
-                                                         result.after, strict=True)
-               if (b.verdict, b.preflight) != (a.verdict, a.preflight)}
     useful = [e for e in change.endpoints if e in changed]
     if not useful or len(useful) == len(change.endpoints):
         return change
     return _proven(Change(change.server, tuple(useful), change.what, change.edits,
-                          change.finding_codes, note=change.note), verdicts, profile, requests)
+                          change.finding_codes, note=change.note), verdicts, profile,
+                   requests)[0]
 
 
 def compute_changes(verdicts: Iterable[ExchangeVerdict],
@@ -338,20 +340,19 @@ def compute_changes(verdicts: Iterable[ExchangeVerdict],
         by_server.setdefault(r.server, []).append(r)
     out: list[Change] = []
     for c in _causes(verdicts, profile):
-        tried = []
+        tried: list[tuple[Change, frozenset[str]]] = []
         for minimal in ((True, False) if c.action_key[:2] == ("allow-origin", "preflight")
                         else (False,)):
             what, edits, note = _edits(c, profile, minimal=minimal)
             change = Change(c.server, tuple(c.endpoints), what, edits, tuple(sorted(c.codes)),
                             note=note)
-            if edits:
-                change = _proven(change, verdicts, profile, by_server.get(c.server, []))
-            tried.append(change)
+            tried.append(_proven(change, verdicts, profile, by_server.get(c.server, []))
+                         if edits else (change, frozenset()))
         # The smallest change that fixes as much as the fullest one, on the endpoints where
         # it has an effect of its own.
-        change = next(ch for ch in tried if len(ch.fixes) >= len(tried[-1].fixes))
+        change, changed = next(t for t in tried if len(t[0].fixes) >= len(tried[-1][0].fixes))
         if change.edits and len(change.endpoints) > 1:
-            change = _pruned(change, verdicts, profile, by_server.get(c.server, []))
+            change = _pruned(change, changed, verdicts, profile, by_server.get(c.server, []))
         if change.edits and not change.fixes and change.saves_preflights <= 0 \
                 and not change.breaks:
             continue

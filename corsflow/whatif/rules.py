@@ -161,7 +161,10 @@ def _edited(status: int, headers: Headers, edits: tuple[HeaderEdit, ...], origin
     lists = iter(holds) if holds is not None else None
     # Tokens of the list headers written so far: a run of edits to one list (fifty headers
     # added to Access-Control-Allow-Headers) parses it once, not once per edit.
-    written: dict[str, list[str]] = {}
+    # Tokens of the list headers being edited (and their lowercase forms): a run of edits
+    # to one list (fifty headers added to Access-Control-Allow-Headers) parses it once and
+    # writes it once, at the end of the run, not once per edit.
+    written: dict[str, tuple[str, list[str], set[str]]] = {}
     for e in edits:
         if e.name == STATUS:
             if preflight:
@@ -170,9 +173,23 @@ def _edited(status: int, headers: Headers, edits: tuple[HeaderEdit, ...], origin
                 items = [(n, v) for n, v in items if n.lower() != "location"]
             continue
         low = e.name.lower()
-        current = [v for n, v in items if n.lower() == low]
+        if e.op in ("add", "remove"):
+            run = written.get(low)
+            if run is None:
+                current = ", ".join(v for n, v in items if n.lower() == low)
+                tokens = _list_tokens(current)
+                run = written[low] = (e.name, tokens, {t.lower() for t in tokens})
+            _, tokens, lowered = run
+            value = e.value.lower()
+            if e.op == "add" and value not in lowered:
+                tokens.append(e.value)
+                lowered.add(value)
+            elif e.op == "remove" and value in lowered:
+                tokens[:] = [t for t in tokens if t.lower() != value]
+                lowered.discard(value)
+            continue
+        items = _flush(items, written.pop(low, None), low)
         others = [(n, v) for n, v in items if n.lower() != low]
-        tokens = written.pop(low, None)
         if e.op == "delete":
             items = others
         elif e.op == "set":
@@ -180,16 +197,19 @@ def _edited(status: int, headers: Headers, edits: tuple[HeaderEdit, ...], origin
         elif e.op == "origin-list":
             held = next(lists) if lists is not None else origin in _origins(e.value)
             items = [*others, (e.name, origin)] if held else others
-        else:
-            if tokens is None:
-                tokens = _list_tokens(", ".join(current))
-            if e.op == "add" and e.value.lower() not in {t.lower() for t in tokens}:
-                tokens.append(e.value)
-            elif e.op == "remove":
-                tokens = [t for t in tokens if t.lower() != e.value.lower()]
-            items = [*others, (e.name, ", ".join(tokens))] if tokens else others
-            written[low] = tokens
+    for low, run in written.items():
+        items = _flush(items, run, low)
     return status, Headers(tuple(items))
+
+
+def _flush(items: list[tuple[str, str]], run: tuple[str, list[str], set[str]] | None,
+           low: str) -> list[tuple[str, str]]:
+    """``items`` with the list header ``low`` written from the tokens of a run of edits."""
+    if run is None:
+        return items
+    name, tokens, _ = run
+    others = [(n, v) for n, v in items if n.lower() != low]
+    return [*others, (name, ", ".join(tokens))] if tokens else others
 
 
 @functools.lru_cache(maxsize=256)

@@ -49,6 +49,25 @@ def test_edits_on_lists_and_values() -> None:
     assert out.headers.get("access-control-allow-headers") == "Content-Type, X-Trace-Id"
 
 
+def test_a_run_of_list_edits_meets_other_edits_of_the_same_header() -> None:
+    """List edits are applied as a run; a set or delete of the same header in between
+    sees the run so far, and the edits after it start from what it left."""
+    acah = "Access-Control-Allow-Headers"
+    r = _response((acah, "x-a"), (acah, "X-B"), ("Vary", "Accept"))
+    out = apply_edits(r, (HeaderEdit(acah, "add", "x-c"), HeaderEdit(acah, "remove", "X-A"),
+                          HeaderEdit(acah, "add", "X-C"), HeaderEdit("Vary", "delete", ""),
+                          HeaderEdit(acah, "add", "x-d")), "https://app.example", True)
+    assert out.headers.get_all("access-control-allow-headers") == ("X-B, x-c, x-d",)
+    assert "vary" not in out.headers
+    out = apply_edits(r, (HeaderEdit(acah, "add", "x-c"), HeaderEdit(acah, "set", "x-z"),
+                          HeaderEdit(acah, "add", "X-Y"), HeaderEdit(acah, "remove", "x-z")),
+                      "https://app.example", True)
+    assert out.headers.get_all("access-control-allow-headers") == ("X-Y",)
+    out = apply_edits(r, (HeaderEdit(acah, "remove", "x-a"), HeaderEdit(acah, "remove", "x-b")),
+                      "https://app.example", True)
+    assert "access-control-allow-headers" not in out.headers
+
+
 def test_edits_on_an_unparsable_list_leave_a_valid_one() -> None:
     r = _response(("Access-Control-Allow-Headers", "x-a, (bad)"))
     out = apply_edits(r, (HeaderEdit("Access-Control-Allow-Headers", "add", "X-B"),),
