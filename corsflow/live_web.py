@@ -5,7 +5,8 @@ escaped, no external assets), plus one small script, allowed by its hash in the 
 Content-Security-Policy, that asks ``/report?v=N`` every second and swaps the new report's
 body in when the analysis has moved on. The report holds settled verdicts only: serving it
 never settles a verdict early (a preflight still waiting for its request stays out until it
-is decided). It is rendered without charts, and only when something new was settled.
+is decided). It is rendered without charts, only when something new was settled, and no
+more often than keeps its rendering under a tenth of the proxy's time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from mitmproxy import ctx
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_MS = 1000
+RENDER_SHARE = 0.1
+"""The most of the event loop's time rendering the page may take."""
 SCRIPT = f"""
 let version = document.documentElement.dataset.version;
 async function refresh() {{
@@ -56,6 +60,8 @@ class LivePage:
         self.analysis = analysis
         self.server: asyncio.Server | None = None
         self._page: tuple[int, bytes] | None = None
+        self._next_render = 0.0
+        """Monotonic time before which a new version is not rendered (the last one's cost)."""
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -84,18 +90,30 @@ class LivePage:
         a = self.analysis
         return a._analysis.settled if a._analysis is not None else 0
 
-    def _render(self, live: bool) -> tuple[int, bytes]:
-        """The report page (``live``: with the refresh script) and its version; rendered
-        once per version."""
-        from .report.html import CSP, render_html
-
+    def _current(self) -> tuple[int, bytes]:
+        """The rendered report and its version: rendered again when the analysis has moved
+        on and the last rendering's cost has been paid back. Rendering runs on the proxy's
+        event loop (a long session's report proves its changes by replay), so at most
+        ``RENDER_SHARE`` of the loop's time goes to the page, however busy the traffic."""
         version = self._version()
-        if self._page is None or self._page[0] != version:
+        now = time.monotonic()
+        if self._page is None or (self._page[0] != version and now >= self._next_render):
+            from .report.html import render_html
+
             report = self.analysis.snapshot()
             page = "" if report is None else render_html(
                 report, charts=False, title="CORS report (mitmproxy live)")
             self._page = (version, page.encode())
-        page = self._page[1].decode()
+            took = time.monotonic() - now
+            self._next_render = time.monotonic() + took * (1 / RENDER_SHARE - 1)
+        return self._page
+
+    def _render(self, live: bool) -> tuple[int, bytes]:
+        """The report page (``live``: with the refresh script) and its version."""
+        from .report.html import CSP
+
+        version, body = self._current()
+        page = body.decode()
         page = page.replace("<html ", f'<html data-version="{version}" ', 1)
         if live:
             page = page.replace(CSP, LIVE_CSP, 1).replace(
@@ -110,7 +128,7 @@ class LivePage:
             if method != "GET" or path not in ("/", "/report"):
                 await _respond(writer, 404, b"not found", "text/plain")
                 return
-            if path == "/report" and query == f"v={self._version()}":
+            if path == "/report" and query == f"v={self._current()[0]}":
                 await _respond(writer, 204, b"", "text/plain")
                 return
             version, body = self._render(live=path == "/")
