@@ -30,7 +30,9 @@ absolute byte offset.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,6 +46,11 @@ T = TypeVar("T")
 
 CHUNK = 1 << 20
 """Bytes read at a time."""
+WHOLE = 16 << 20
+"""A regular file up to this size is read in one go: one buffer instead of a chain of chunks
+each copied onto the rest of the last, which matters where large allocations are costly (a
+Dask worker returns freed memory to the system at once, so every chunk faults its pages in
+again)."""
 LOOKAHEAD = 8 << 20
 """How far past an element's start to look for the learned separator before falling back
 to the Raw skip (which reads only as far as the element really goes)."""
@@ -172,6 +179,14 @@ def _detail(error: msgspec.DecodeError) -> str:
     return text.removeprefix("JSON is malformed:").strip() or text
 
 
+def _chunk_for(fp: BinaryIO) -> int:
+    try:
+        size = os.fstat(fp.fileno()).st_size
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return CHUNK  # a pipe, a decompressing stream, bytes in memory
+    return size + 1 if CHUNK < size <= WHOLE else CHUNK
+
+
 class JsonArrayStream:
     """One pass over a JSON document in ``fp``, reaching the array at a key path.
 
@@ -180,7 +195,7 @@ class JsonArrayStream:
 
     def __init__(self, fp: BinaryIO, chunk: int | None = None) -> None:
         self._fp = fp
-        self._chunk = chunk or CHUNK
+        self._chunk = chunk or _chunk_for(fp)
         self._buf = b""
         self._pos = 0
         self._base = 0

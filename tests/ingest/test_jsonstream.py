@@ -171,3 +171,22 @@ def test_a_damaged_value_before_the_array_is_stepped_over(chunk: int | None) -> 
     captured = s.find_array(PATH, frozenset({("log", "creator")}))
     assert captured == {("log", "creator"): b'{"name": "c"}'}
     assert [v for _, v in s.elements(decode_any)] == [{"a": 1}]
+
+
+def test_a_file_on_disk_up_to_whole_is_read_in_one_buffer(tmp_path: Any) -> None:
+    entries = [{"a": i, "pad": "x" * 1000, "s": "}\n  },\n  {"} for i in range(3000)]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"log": {"entries": entries}}, indent=2))
+    assert jsonstream.CHUNK < path.stat().st_size <= jsonstream.WHOLE
+    with open(path, "rb") as fp:
+        s = JsonArrayStream(fp)
+        s.find_array(PATH)
+        reads = []
+        more = s._more
+        s._more = lambda at_least=0: reads.append(at_least) or more(at_least)  # type: ignore[method-assign]
+        assert [v for _, v in s.elements(decode_any)] == entries
+    assert reads == [0]  # only the one read that finds the end of the file
+    with open(path, "rb") as fp:
+        s = JsonArrayStream(fp, jsonstream.CHUNK)  # a bigger file: chunk by chunk, same values
+        s.find_array(PATH)
+        assert [v for _, v in s.elements(decode_any)] == entries
