@@ -5,17 +5,22 @@
 
 The sessions come from the shared generator (``../shared/perf/gen_har.py`` beside the
 repository), one seed per session. Each variant runs ``corsflow analyze DIR --batch
---format json`` as a whole process (the Dask variant starts a ``LocalCluster`` of separate
-worker processes in that process first), so the times include everything a user waits for:
+--format json`` as a whole process, so the times include everything a user waits for
+(start-up, reading, the merge, the report):
 
 * ``serial``: ``--jobs 1``, every session in one process;
 * ``jobs N``: ``--jobs N`` local worker processes (N = the machine's cores);
-* ``dask N``: a LocalCluster of N single-threaded worker processes.
+* ``dask N``: ``--dask ADDRESS`` against a LocalCluster of N single-threaded worker
+  processes. As on a real cluster, the cluster is up before the command runs: its start
+  (once, however many analyses follow) is timed and printed apart. The same again with
+  Dask's statistical profiler off (``distributed.worker.profile.enabled: false``), as a
+  batch deployment would run it: the profiler samples every task's stack every 10 ms.
 
 It prints wall seconds (median of ``--repeat`` runs), the speed-up over serial and the
 speed-up per worker (the design's target: at least 0.85 per worker), and the peak RSS of the
-largest single process (per worker for the parallel variants; the target: no more than a
-single-session analysis). Run it on an idle machine; nothing here is asserted.
+largest single process: for ``jobs N`` the command or any of its workers, for ``dask N`` each
+Dask worker (asked by the cluster before it stops; the target: no more than a single-session
+analysis). Run it on an idle machine; nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -32,18 +37,44 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = REPO_ROOT.parent / "shared" / "perf" / "gen_har.py"
 
-DASK_DRIVER = """
-import sys
+CLUSTER = """
+import resource, sys
 from distributed import Client, LocalCluster
-from corsflow.cli import main
-n = int(sys.argv[1])
-with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                  dashboard_address=None) as cluster, Client(cluster) as client:
-    import corsflow.cli as cli
-    cli._dask_client = lambda address: client
-    sys.exit(main(["-q", "analyze", sys.argv[2], "--batch", "--dask", "local", "--format",
-                   "json", "-o", "/dev/null"]))
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+with LocalCluster(n_workers=int(sys.argv[1]), threads_per_worker=1, processes=True,
+                  host="127.0.0.1", scheduler_port=0, dashboard_address=None) as cluster, \\
+        Client(cluster) as client:
+    print(cluster.scheduler_address, max(client.run(peak).values()), flush=True)
+    sys.stdin.read()  # until the benchmark closes it
+    print(max(client.run(peak).values()), flush=True)
 """
+
+
+PROFILER_OFF = "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"
+"""Dask's statistical profiler samples each task's stack every 10 ms (on by default)."""
+
+
+class LocalDask:
+    """A LocalCluster of ``n`` worker processes in a process of its own, for ``--dask``."""
+
+    def __init__(self, n: int, config: dict[str, str] | None = None) -> None:
+        start = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-c", CLUSTER, str(n)], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env={**os.environ, **(config or {})})
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2:
+            sys.exit("the LocalCluster did not start")
+        self.start_seconds = time.perf_counter() - start
+        self.address = line[0]
+        self.idle_mb = int(line[1])
+        """A worker's peak RSS before any work: Dask's own share."""
+
+    def close(self) -> int:
+        """Stop the cluster; the largest worker's peak RSS in MB."""
+        out, _ = self.proc.communicate("")
+        return int(out.strip() or 0)
 
 
 def fleet(sessions: int, entries: int, workdir: Path) -> Path:
@@ -73,9 +104,13 @@ def fleet(sessions: int, entries: int, workdir: Path) -> Path:
     return d
 
 
-PEAK = ("import resource, subprocess, sys; "
-        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)")
+PEAK = """
+import resource, sys
+from corsflow.cli import main
+main(sys.argv[1:])
+mb = lambda who: resource.getrusage(who).ru_maxrss // 1024
+print(mb(resource.RUSAGE_SELF), mb(resource.RUSAGE_CHILDREN))
+"""
 
 
 def wall_seconds(cmd: list[str]) -> float:
@@ -84,13 +119,13 @@ def wall_seconds(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def peak_mb(cmd: list[str]) -> int:
-    """The peak RSS of the largest process ``cmd`` starts (itself or a worker), measured from
-    a fresh interpreter so no other run's high-water mark counts."""
-    probe = subprocess.run(
-        [sys.executable, "-c", PEAK, *cmd],
-        check=True, capture_output=True, text=True)
-    return int(probe.stdout.strip())
+def peak_mb(args: list[str]) -> tuple[int, int]:
+    """Peak RSS in MB of ``corsflow ARGS`` run in a fresh interpreter (so no other run's
+    high-water mark counts) and of the largest of its worker processes (0 if none)."""
+    probe = subprocess.run([sys.executable, "-c", PEAK, *args], check=True,
+                           capture_output=True, text=True)
+    main, workers = probe.stdout.split()[-2:]
+    return int(main), int(workers)
 
 
 def main() -> None:
@@ -102,32 +137,58 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "corsflow-bench")
     args = ap.parse_args()
     d = fleet(args.sessions, args.entries, args.workdir)
-    cli = [sys.executable, "-m", "corsflow", "-q", "analyze", str(d), "--batch", "--format",
-           "json", "-o", os.devnull]
+    analyze = ["-q", "analyze", str(d), "--batch", "--format", "json", "-o", os.devnull]
     n = args.workers
-    variants = {
-        "serial": [*cli, "--jobs", "1"],
-        f"jobs {n}": [*cli, "--jobs", str(n)],
-        f"dask {n}": [sys.executable, "-c", DASK_DRIVER, str(n), str(d)],
+    # A variant: its arguments, and the Dask configuration of its cluster (None: no cluster).
+    variants: dict[str, tuple[list[str], dict[str, str] | None]] = {
+        "serial": ([*analyze, "--jobs", "1"], None),
+        f"jobs {n}": ([*analyze, "--jobs", str(n)], None),
+        f"dask {n}": (analyze, {}),
+        f"dask {n}, profiler off": (analyze, {PROFILER_OFF: "False"}),
     }
-    single = [sys.executable, "-m", "corsflow", "-q", "analyze", str(next(d.glob("*.har"))),
-              "--format", "json", "-o", os.devnull]
+    largest = max(d.glob("*.har"), key=lambda p: p.stat().st_size)
+    single = ["-q", "analyze", str(largest), "--format", "json", "-o", os.devnull]
+    peaks = {"single session": peak_mb(single)}
     results: dict[str, list[float]] = {k: [] for k in variants}
-    peaks = {name: peak_mb(cmd) for name, cmd in [("single session", single), *variants.items()]}
-    for _ in range(args.repeat):  # alternate the variants so drift hits them alike
-        for name, cmd in variants.items():
-            results[name].append(wall_seconds(cmd))
+    starts: list[float] = []
+    idle = 0
+    for i in range(args.repeat):  # alternate the variants so drift hits them alike
+        for name, (a, config) in variants.items():
+            if config is None:
+                if i == 0:
+                    peaks[name] = peak_mb(a)
+                results[name].append(wall_seconds([sys.executable, "-m", "corsflow", *a]))
+                continue
+            # A cluster for this run alone, up before the command starts (as a real one
+            # is), and down after, so that no idle cluster slows the other variants.
+            cluster = LocalDask(n, config)
+            starts.append(cluster.start_seconds)
+            idle = max(idle, cluster.idle_mb)
+            try:
+                with_cluster = [*a, "--dask", cluster.address]
+                if i == 0:
+                    peaks[name] = peak_mb(with_cluster)
+                results[name].append(wall_seconds([sys.executable, "-m", "corsflow",
+                                                   *with_cluster]))
+            finally:
+                worker = cluster.close()
+            peaks[name] = (peaks[name][0], max(peaks[name][1], worker))
     serial = statistics.median(results["serial"])
     print(f"{args.sessions} sessions x {args.entries} entries, {n} workers, "
-          f"median of {args.repeat} runs")
-    print("| variant | wall s | speed-up | per worker | peak RSS MB (largest process) |")
-    print("| --- | --- | --- | --- | --- |")
-    print(f"| single session | | | | {peaks['single session']} |")
+          f"median of {args.repeat} runs; a LocalCluster took {statistics.median(starts):.1f} s "
+          f"to start (not in the times), its workers {idle} MB each before any work")
+    print("| variant | wall s | speed-up | per worker | peak RSS MB: main process | "
+          "peak RSS MB: largest worker |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| single session (the largest) | | | | {peaks['single session'][0]} | |")
     for name, times in results.items():
         wall = statistics.median(times)
         workers = 1 if name == "serial" else n
         speed = serial / wall
-        print(f"| {name} | {wall:.2f} | {speed:.2f}x | {speed / workers:.2f} | {peaks[name]} |")
+        main_mb, worker_mb = peaks[name]
+        shown = str(worker_mb) if workers > 1 else ""
+        print(f"| {name} | {wall:.2f} | {speed:.2f}x | {speed / workers:.2f} | {main_mb} | "
+              f"{shown} |")
 
 
 if __name__ == "__main__":
