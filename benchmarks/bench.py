@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchkit import PERF, generate
+from benchkit import PERF, REPO_ROOT, generate
 
 REFERENCE = Path(__file__).resolve().parent / "reference.py"
 HAR_ENTRIES_PER_MB = 40.5  # gen_har.py: about 4050 entries per 100 MB
