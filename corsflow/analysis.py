@@ -12,14 +12,16 @@ import heapq
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from typing import Protocol
 
 from .counts import ExchangeCounts
+from .engine.detect import Detection, detect_engine
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import CorsMachine
 from .engine.normalize import normalize
 from .engine.profiles import EngineProfile, get_profile
-from .errors import Diagnostics, Skipped
+from .errors import CorsflowError, Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
 from .findings.browser import weigh_browser_decisions
 from .findings.merge import FindingMerger
@@ -243,10 +245,10 @@ class Sink(Protocol):
         """Forget what was written: the analysis starts again (a second pass)."""
 
 
-def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium", *,
+def analyze_paths(paths: Sequence[str], engine: str | EngineProfile | None = "chromium", *,
                   diagnostics: Diagnostics | None = None,
                   progress: Progress | None = None, one_session: bool = False,
-                  sink: Sink | None = None) -> Report:
+                  sink: Sink | None = None, warn_other_engine: bool = False) -> Report:
     """Analyse capture files of any supported format, streamed.
 
     Several files are one session merged by time, whatever order they are named in, unless
@@ -260,11 +262,21 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
     report keeps none (its ``counts`` stand for them): memory then follows what is live,
     not the input.
 
+    ``engine=None``: the engine the capture shows (:func:`detect_engine` over its first
+    exchanges, chromium when it shows none), named with the reason in the report's first
+    note. ``warn_other_engine``: with an engine given, a warning when the capture shows
+    another.
+
     Raises IngestError when a file cannot be read at all; damaged records are skipped and
     counted in the report.
     """
-    profile = engine if isinstance(engine, EngineProfile) else get_profile(engine)
     numbered = _numbered(paths)
+    choice = _EngineChoice(engine, warn_other_engine)
+    if choice.profile is None and len(numbered) > 1:
+        # The session plan depends on the engine (its Max-Age cap): decided before it, from
+        # the start of each file (a first pass reads every file anyway).
+        choice.decide(sample_engine(paths))
+    profile = choice.profile
     unordered: set[str] = set()
     plan_notes: tuple[str, ...] = ()
     starts: dict[int, float] = {}
@@ -279,6 +291,7 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
         for path in sorted(unordered):
             log.warning("%s: its exchanges are listed out of time order; sorting them", path)
         if not one_session:
+            assert profile is not None
             plan = plan_sessions(scans, profile.max_age_cap)
             groups = [[(s.number, s.path) for s in sorted(g, key=lambda s: s.number)]
                       for g in plan.sessions]
@@ -288,7 +301,7 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile = "chromium"
         try:
             if sink is not None:
                 sink.reset()
-            report = _run(groups, profile, attempt, progress, unordered, plan_notes,
+            report = _run(groups, choice, attempt, progress, unordered, plan_notes,
                           starts, prefix=len(numbered) > 1, sink=sink)
         except OutOfOrder as e:
             # Seen only where no first pass was made: sort that file on a second pass.
@@ -341,20 +354,20 @@ def _read(number: int, path: str, counts: _Counts, stream: Iterator[Exchange],
         yield exchange
 
 
-def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
+def _run(groups: list[list[tuple[int, str]]], choice: _EngineChoice,
          diagnostics: Diagnostics, progress: Progress | None, unordered: set[str],
          plan_notes: tuple[str, ...], starts: dict[int, float], *, prefix: bool,
          sink: Sink | None) -> Report:
-    analysis = Analysis(profile, diagnostics=diagnostics,
-                        sink=sink.write if sink is not None else None)
     counts: dict[int, tuple[str, _Counts]] = {}
+    notes: list[str] = []
+    """For the report, in the order they arose (some before the engine is chosen)."""
     for note in plan_notes:
         log.warning("%s", note)
-        analysis.note(note)
+        notes.append(note)
 
     def sorted_note(path: str) -> None:
-        analysis.note(f"{path} lists its exchanges out of time order: they were sorted by "
-                      "start time before the analysis")
+        notes.append(f"{path} lists its exchanges out of time order: they were sorted by "
+                     "start time before the analysis")
 
     for path in sorted(unordered):
         sorted_note(path)
@@ -372,19 +385,82 @@ def _run(groups: list[list[tuple[int, str]]], profile: EngineProfile,
 
     sources = []
     for session, group in enumerate(groups):
-        analysis.add_session([path for _, path in group])
         for number, path in group:
             sources.append((starts.get(number, float("-inf")), number,
                             opener(session, number, path)))
     # One pass over every file, merged by time; each exchange goes to its session's engine,
-    # so verdicts settle in time order across sessions too.
-    for session, exchange in merge_by_time(sources):
+    # so verdicts settle in time order across sessions too. The engine is told by the first
+    # exchanges, held until it is chosen rather than read twice.
+    merged = merge_by_time(sources)
+    if choice.undecided:
+        head = list(islice(merged, DETECT_SAMPLE))
+        choice.decide(detect_engine(exchange for _, exchange in head))
+        merged = chain(head, merged)
+    assert choice.profile is not None
+    analysis = Analysis(choice.profile, diagnostics=diagnostics,
+                        sink=sink.write if sink is not None else None)
+    if choice.note is not None:
+        analysis.note(choice.note)
+    for group in groups:
+        analysis.add_session([path for _, path in group])
+    for session, exchange in merged:
         analysis.feed(exchange, session)
     analysis.flush()
+    for note in notes:
+        analysis.note(note)
     for number in sorted(counts):
         path, c = counts[number]
         analysis.add_source(path, c.format, c.exchanges, c.skipped)
     return analysis.report()
+
+
+DETECT_SAMPLE = 500
+"""Exchanges from the start of a capture that tell which browser made it."""
+
+
+class _EngineChoice:
+    """The engine an analysis models: given, or told by the capture once its first
+    exchanges are read (:func:`detect_engine`)."""
+
+    def __init__(self, engine: str | EngineProfile | None, warn_other: bool) -> None:
+        self.given = engine
+        self.profile: EngineProfile | None = (
+            None if engine is None else engine if isinstance(engine, EngineProfile)
+            else get_profile(engine))
+        self.warn_other = warn_other and engine is not None
+        self.decided = False
+        self.note: str | None = None
+        """The report's first note: which engine is modelled and why (when none was given)."""
+
+    @property
+    def undecided(self) -> bool:
+        """The capture must still be looked at (to choose, or to warn)."""
+        return not self.decided and (self.profile is None or self.warn_other)
+
+    def decide(self, found: Detection) -> None:
+        self.decided = True
+        if self.profile is not None:
+            if found.engine is not None and found.engine != self.profile.name:
+                log.warning("--engine %s, but the capture was made by %s (%s)",
+                            self.profile.name, found.engine, found.reason)
+            return
+        self.profile = get_profile(found.engine or "chromium")
+        self.note = (f"engine chromium, the default: {found.reason} (--engine chooses another)"
+                     if found.engine is None else
+                     f"engine {found.engine}, detected from the capture: {found.reason}")
+
+
+def sample_engine(paths: Sequence[str]) -> Detection:
+    """The engine the start of each file shows (its first :data:`DETECT_SAMPLE` exchanges;
+    a file that cannot be read is left to the analysis to name)."""
+    sample: list[Exchange] = []
+    for path in paths:
+        try:
+            _, stream = open_capture(path, Diagnostics(keep=0))
+            sample.extend(islice(stream, DETECT_SAMPLE))
+        except (CorsflowError, OSError):
+            continue
+    return detect_engine(sample)
 
 
 def _tagged(session: int, stream: Iterator[Exchange]) -> Iterator[tuple[int, Exchange]]:

@@ -95,44 +95,21 @@ LARGE_INPUT = 20 * 1024 * 1024
 """Inputs above this many bytes in all get a progress line on stderr (when it is a terminal)."""
 
 
-DETECT_SAMPLE = 500
-"""Exchanges read from the start of each file to tell which browser made the capture."""
+def _choose_engine(args: argparse.Namespace) -> None:
+    """Without --engine: the engine the start of the capture shows (chromium when it shows
+    none), for the paths that cannot hold the capture's first exchanges until it is chosen
+    (a streamed report, a fleet). With --engine: a warning on stderr when the capture shows
+    another."""
+    from .analysis import sample_engine
 
-
-def _choose_engine(args: argparse.Namespace) -> str | None:
-    """Without --engine: the engine the capture shows (chromium when it shows none). With
-    --engine: a warning on stderr when the capture shows another. Returns the note for the
-    report saying which engine was modelled and why (None when --engine was given)."""
-    from itertools import islice
-
-    from .engine.detect import detect_engine
-    from .errors import Diagnostics
-    from .ingest import open_capture
-    from .model import Exchange
-
-    sample: list[Exchange] = []
-    for path in args.paths:
-        try:
-            _, stream = open_capture(path, Diagnostics())
-            sample.extend(islice(stream, DETECT_SAMPLE))
-        except (CorsflowError, OSError):
-            continue  # the analysis names the file that cannot be read
-    found = detect_engine(sample)
+    found = sample_engine(args.paths)
     if args.engine is not None:
         if found.engine is not None and found.engine != args.engine:
             logging.getLogger("corsflow").warning(
                 "--engine %s, but the capture was made by %s (%s)", args.engine, found.engine,
                 found.reason)
-        return None
+        return
     args.engine = found.engine or "chromium"
-    if found.engine is None:
-        return f"engine chromium, the default: {found.reason} (--engine chooses another)"
-    return f"engine {args.engine}, detected from the capture: {found.reason}"
-
-
-def _with_note(report: Report, note: str | None) -> Report:
-    return report if note is None else dataclasses.replace(report,
-                                                           notes=(note, *report.notes))
 
 
 def _analyze(args: argparse.Namespace) -> Report:
@@ -151,9 +128,9 @@ def _for_output(args: argparse.Namespace, report: Report) -> Report:
 
 def _analyze_paths(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
-    note = _choose_engine(args)
-    return _with_note(_with_progress(args, lambda progress: analyze_paths(
-        args.paths, engine=args.engine, progress=progress, one_session=args.one_session)), note)
+    return _with_progress(args, lambda progress: analyze_paths(
+        args.paths, engine=args.engine, progress=progress, one_session=args.one_session,
+        warn_other_engine=True))
 
 
 def _with_progress(args: argparse.Namespace, call: Callable[[Progress | None], T]) -> T:
@@ -273,8 +250,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             and _input_size(args.paths) >= STREAM_ABOVE):
         # Verdicts are spooled as they settle, not kept: memory follows what is live. (The
         # replayed changes need the verdicts in memory: smaller inputs keep them.)
-        if _choose_engine(args) is not None:
-            pass  # the detected engine is used; the streamed report carries no notes
+        _choose_engine(args)  # the streamed report carries no notes
         _, chunks = _with_progress(args, lambda progress: streamed_report(
             args.paths, args.format, engine=args.engine, one_session=args.one_session,
             progress=progress))
@@ -360,9 +336,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
 
-    note = _choose_engine(args)
-    report = _for_output(args, _with_note(analyze_paths(
-        args.paths, engine=args.engine, one_session=args.one_session), note))
+    report = _for_output(args, analyze_paths(
+        args.paths, engine=args.engine, one_session=args.one_session, warn_other_engine=True))
     if getattr(args, "format", "text") == "json":
         from .report.explain import explain_json
 
@@ -539,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", choices=sorted(PROFILES), default=argparse.SUPPRESS,
                        help="the browser whose preflight cache and checks to model "
                             f"(default: {default}; choices: {', '.join(sorted(PROFILES))})")
-        # None: _choose_engine detects it from the capture.
+        # None: detected from the capture (analyze_paths, or _choose_engine).
         p.set_defaults(engine_default=None if detect else "chromium")
 
     def formats(p: argparse.ArgumentParser, choices: Sequence[str], default: str) -> None:

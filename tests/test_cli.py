@@ -170,6 +170,50 @@ def test_engine_choice_changes_the_cap(tmp_path: Path) -> None:
                     "webkit": (600.0, True)}
 
 
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+
+
+def _firefox_har(tmp_path: Path, n: int) -> Path:
+    """``n`` Firefox GETs one second apart, the second entry damaged (no request)."""
+    page, url = "https://app.example", "https://api.example/items"
+    entries: list[object] = [
+        _entry("GET", f"{url}?{i}", f"2026-01-01T00:{i // 60:02}:{i % 60:02}.000Z",
+               {"Origin": page, "User-Agent": FIREFOX_UA}, 200,
+               {"Access-Control-Allow-Origin": page})
+        for i in range(n)]
+    entries[1] = {"startedDateTime": "2026-01-01T00:00:01.000Z", "time": 1}
+    har = tmp_path / "firefox.har"
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+    return har
+
+
+def test_the_engine_is_told_by_the_capture_read_once(tmp_path: Path) -> None:
+    # More entries than the sample that decides the engine: the ones held while it was
+    # chosen are analysed like the rest, and the damaged one is reported once, not once
+    # for the look at the start and again for the analysis.
+    har = _firefox_har(tmp_path, 700)
+    run = corsflow("analyze", str(har), "--format", "json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["engine"] == "firefox"
+    assert len(report["exchanges"]) == 699
+    assert [e["url"].rsplit("?", 1)[1] for e in report["exchanges"]] == [
+        str(i) for i in range(700) if i != 1]
+    assert report["sources"][0]["skipped"] == 1
+    assert run.stderr.count("skipped:") == 1, run.stderr
+    text = corsflow("analyze", str(har)).stdout
+    assert "note: engine firefox, detected from the capture: User-Agent of all requests" in text
+
+
+def test_an_engine_the_capture_contradicts_is_warned_of_once(tmp_path: Path) -> None:
+    har = _firefox_har(tmp_path, 3)
+    run = corsflow("analyze", str(har), "--format", "json", "--engine", "webkit")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["engine"] == "webkit"
+    assert run.stderr.count("--engine webkit, but the capture was made by firefox") == 1
+    assert "note: engine" not in corsflow("analyze", str(har), "--engine", "webkit").stdout
+
+
 def test_report_written_to_a_file_has_no_colour_codes(tmp_path: Path) -> None:
     out = tmp_path / "report.txt"
     run = corsflow("analyze", str(SESSION_HAR), "-o", str(out))
