@@ -102,11 +102,12 @@ def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
     return CorsAnalysis(report)
 
 
-def load_fleet(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
+def load_fleet(paths: PathLike | Iterable[PathLike], engine: str | None = "chromium", *,
                jobs: int | None = None, client: Any = None) -> FleetAnalysis:
     """Analyse many captures, each its own browser session, in parallel: on ``jobs`` local
     processes (default: every core), or on a Dask cluster through ``client`` (a
     ``dask.distributed.Client``). Directories are searched for capture files.
+    ``engine=None``: each session modelled as the browser its capture shows.
 
     For a fleet too big for one machine's memory, :meth:`FleetAnalysis.dask_exchanges` and
     the ``lazy`` frames keep the rows on the cluster, partitioned by session."""
@@ -323,7 +324,7 @@ class FleetAnalysis:
         """Every exchange of the fleet as a Dask DataFrame (one partition per session)."""
         from .report.fleet_frames import dask_exchanges
 
-        return dask_exchanges(self.report_paths, self.report.engine)
+        return dask_exchanges(self.report_paths, self._engine)
 
     def dask_by(self, kind: str = "endpoints") -> Any:
         """``(rows, totals)``: per-session origin or endpoint rows and their fleet totals,
@@ -332,7 +333,12 @@ class FleetAnalysis:
 
         if kind not in ("origins", "endpoints"):
             raise UsageError(f"kind must be 'origins' or 'endpoints', not {kind!r}")
-        return dask_groups(self.report_paths, self.report.engine, kind)
+        return dask_groups(self.report_paths, self._engine, kind)
+
+    @property
+    def _engine(self) -> str | None:
+        """What each session is analysed again with: the report's engine, or each its own."""
+        return None if self.report.detected else self.report.engine
 
     @property
     def report_paths(self) -> list[str]:

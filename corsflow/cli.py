@@ -97,9 +97,8 @@ LARGE_INPUT = 20 * 1024 * 1024
 
 def _choose_engine(args: argparse.Namespace) -> None:
     """Without --engine: the engine the start of the capture shows (chromium when it shows
-    none), for the paths that cannot hold the capture's first exchanges until it is chosen
-    (a streamed report, a fleet). With --engine: a warning on stderr when the capture shows
-    another."""
+    none), for a streamed report (its records name the engine before the analysis has seen
+    the capture). With --engine: a warning on stderr when the capture shows another."""
     from .analysis import sample_engine
 
     found = sample_engine(args.paths)
@@ -186,9 +185,8 @@ def _analyze_fleet(args: argparse.Namespace) -> FleetReport:
     from .fleet import analyze_fleet
 
     paths = expand_fleet(args.paths)
-    probe = argparse.Namespace(paths=paths[:8], engine=args.engine)
-    _choose_engine(probe)  # from the first sessions: a fleet is one site's traffic
-    args.engine = probe.engine
+    # Without --engine each session is modelled as the browser its capture shows (one test
+    # suite runs Chromium, Firefox and WebKit), told in its own analysis's pass.
     client = _dask_client(args.dask) if args.dask else None
     if args.quiet or not sys.stderr.isatty():
         return analyze_fleet(paths, args.engine, jobs=args.jobs, client=client,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -64,6 +65,8 @@ class SessionResult:
     size: int
     """The file's size in bytes (for progress over bytes)."""
     format: str | None = None
+    engine: str | None = None
+    """The browser engine modelled (given, or told by the capture); None if unread."""
     error: str | None = None
     """Why the file could not be read at all (one line); the other fields are then empty."""
     exchanges: int = 0
@@ -88,7 +91,7 @@ def summarize_session(path: str, report: Report) -> SessionResult:
     source = report.sources[0] if report.sources else None
     return SessionResult(
         path=path, size=_size(path), format=source.format if source else None,
-        exchanges=len(report.exchanges),
+        engine=report.engine, exchanges=len(report.exchanges),
         skipped=sum(n for _, n in report.skipped_by_reason),
         first_started=t.first_started, total=_row("(all)", t.total),
         origins=tuple(_row(k, c) for k, c in t.origins.items() if c.requests or c.preflights),
@@ -96,9 +99,11 @@ def summarize_session(path: str, report: Report) -> SessionResult:
         findings=report.findings)
 
 
-def analyze_session(path: str, engine: str = "chromium", redact: bool = True) -> SessionResult:
+def analyze_session(path: str, engine: str | None = "chromium",
+                    redact: bool = True) -> SessionResult:
     """Analyse one file as one browser session; never raises for a bad file (the error is
     in the result), so one damaged capture cannot stop a batch. Runs in worker processes.
+    ``engine=None``: the browser the capture shows (a fleet of test runs often holds several).
     ``redact``: secrets out of what the session hands back (:mod:`corsflow.redact`)."""
     from .analysis import analyze_paths
 
@@ -150,10 +155,20 @@ class FleetReport:
     """Every session of a fleet, and what they add up to."""
 
     engine: str
+    """The engine modelled: the one given, or when each session's capture told its own
+    (``detected``), the engine of most sessions."""
     sessions: tuple[SessionResult, ...]
     """In the order the files were given; failed files included, with their error."""
     findings: tuple[FleetFinding, ...]
     """Most severe first, then by the number of sessions."""
+    detected: bool = False
+    """Each session was modelled as the browser its capture shows (no engine was given)."""
+
+    @property
+    def engines(self) -> dict[str, int]:
+        """Sessions per engine modelled, most first."""
+        counts = Counter(s.engine for s in self.sessions if s.engine is not None)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     @property
     def failed(self) -> tuple[SessionResult, ...]:
@@ -173,8 +188,9 @@ class _Merging:
     paths: list[str] = field(default_factory=list)
 
 
-def merge_sessions(engine: str, results: Iterable[SessionResult]) -> FleetReport:
-    """Merge session results (in the order given) into the fleet report."""
+def merge_sessions(engine: str | None, results: Iterable[SessionResult]) -> FleetReport:
+    """Merge session results (in the order given) into the fleet report (``engine``: the one
+    given, None when each session's capture chose its own)."""
     from .findings import SEVERITY_ORDER
 
     sessions = tuple(results)
@@ -198,17 +214,24 @@ def merge_sessions(engine: str, results: Iterable[SessionResult]) -> FleetReport
         for m in merged.values()]
     findings.sort(key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), -f.sessions, f.code,
                                  f.origin or "", f.url or "", f.message))
-    return FleetReport(engine, sessions, tuple(findings))
+    if engine is not None:
+        return FleetReport(engine, sessions, tuple(findings))
+    modelled = Counter(s.engine for s in sessions if s.engine is not None)
+    most = min(modelled.items(), key=lambda kv: (-kv[1], kv[0]))[0] if modelled else "chromium"
+    return FleetReport(most, sessions, tuple(findings), detected=True)
 
 
 Progress = Callable[[SessionResult], None]
 """Called once per finished session (in the order they finish)."""
 
 
-def analyze_fleet(paths: Sequence[str], engine: str = "chromium", *, jobs: int | None = None,
-                  client: Any = None, progress: Progress | None = None,
+def analyze_fleet(paths: Sequence[str], engine: str | None = "chromium", *,
+                  jobs: int | None = None, client: Any = None, progress: Progress | None = None,
                   redact: bool = True) -> FleetReport:
     """Analyse each file as its own session, in parallel, and merge.
+
+    ``engine=None``: each session is modelled as the browser its capture shows (chromium
+    when it shows none), told in the analysis's own pass over the file.
 
     ``jobs``: local worker processes (default: every core; 1 runs in this process).
     ``client``: a ``dask.distributed.Client``; the work then runs on its cluster and
@@ -222,7 +245,7 @@ def analyze_fleet(paths: Sequence[str], engine: str = "chromium", *, jobs: int |
     return merge_sessions(engine, (results[i] for i in range(len(paths))))
 
 
-def _run(paths: list[str], engine: str, jobs: int | None,
+def _run(paths: list[str], engine: str | None, jobs: int | None,
          client: Any, redact: bool = True) -> Iterator[tuple[int, SessionResult]]:
     if client is not None:
         yield from _run_dask(paths, engine, client, redact)
@@ -240,7 +263,7 @@ def _run(paths: list[str], engine: str, jobs: int | None,
             yield i, result
 
 
-def _run_dask(paths: list[str], engine: str, client: Any,
+def _run_dask(paths: list[str], engine: str | None, client: Any,
               redact: bool = True) -> Iterator[tuple[int, SessionResult]]:
     from .report.optional import require
 
@@ -262,7 +285,7 @@ DASK_BATCH = 32
 """At most this many sessions per Dask task."""
 
 
-def analyze_sessions(paths: list[str], engine: str = "chromium",
+def analyze_sessions(paths: list[str], engine: str | None = "chromium",
                      redact: bool = True) -> list[SessionResult]:
     """:func:`analyze_session` over a few files: one Dask task."""
     return [analyze_session(p, engine, redact) for p in paths]

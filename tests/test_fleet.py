@@ -132,3 +132,63 @@ def test_cli_check_batch_fails_on_errors_and_names_sessions(fleet_dir: Path) -> 
     assert done.returncode == 1
     assert "session(s)" in done.stderr and "unreadable" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+
+
+def _firefox_session(path: Path) -> Path:
+    """A Firefox session: a preflight with Max-Age a day (Firefox keeps it a day, Chromium
+    two hours) and its POST."""
+    page, url = "https://app.example", "https://api.example/items"
+
+    def entry(method: str, started: str, req: dict[str, str], status: int,
+              resp: dict[str, str]) -> dict[str, object]:
+        return {"startedDateTime": started, "time": 5,
+                "request": {"method": method, "url": url, "httpVersion": "HTTP/1.1",
+                            "headers": [{"name": k, "value": v}
+                                        for k, v in {**req, "User-Agent": FIREFOX_UA}.items()]},
+                "response": {"status": status, "statusText": "", "httpVersion": "HTTP/1.1",
+                             "headers": [{"name": k, "value": v} for k, v in resp.items()]},
+                "timings": {"send": 1, "wait": 3, "receive": 1}}
+
+    path.write_text(json.dumps({"log": {"entries": [
+        entry("OPTIONS", "2026-01-01T00:00:00.000Z",
+              {"Origin": page, "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "content-type"}, 204,
+              {"Access-Control-Allow-Origin": page, "Access-Control-Allow-Headers": "Content-Type",
+               "Access-Control-Max-Age": "86400"}),
+        entry("POST", "2026-01-01T00:00:00.100Z",
+              {"Origin": page, "Content-Type": "application/json"}, 201,
+              {"Access-Control-Allow-Origin": page}),
+    ]}}))
+    return path
+
+
+def test_without_an_engine_each_session_is_the_browser_its_capture_shows(
+        tmp_path: Path) -> None:
+    # One test suite's runs in two browsers: each session modelled as its own browser, so
+    # Chromium's two-hour cap is not reported against the Firefox run.
+    firefox = _firefox_session(tmp_path / "firefox-run.har")
+    chromium = tmp_path / "chromium-run.har"
+    shutil.copy(SAMPLES / "chromium-session.har", chromium)
+    done = _cli("analyze", str(tmp_path), "--batch", "--jobs", "2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    engines = {s["path"]: s["engine"] for s in doc["sessions"]}
+    assert engines == {str(chromium): "chromium", str(firefox): "firefox"}
+    assert doc["summary"]["engines"] == {"chromium": 1, "firefox": 1}
+    assert doc["summary"]["engine_detected"] is True
+    capped = [f for f in doc["findings"] if f["code"] == "MaxAgeAboveCap"]
+    assert all(str(firefox) not in f["session_paths"] for f in capped)
+    assert "engines detected per session: chromium 1, firefox 1" in _cli(
+        "analyze", str(tmp_path), "--batch", "--jobs", "1").stdout
+
+    given = json.loads(_cli("analyze", str(tmp_path), "--batch", "--jobs", "2",
+                            "--engine", "chromium", "--format", "json").stdout)
+    assert {s["engine"] for s in given["sessions"]} == {"chromium"}
+    assert given["engine"] == "chromium" and given["summary"]["engine_detected"] is False
+    assert any(str(firefox) in f["session_paths"] for f in given["findings"]
+               if f["code"] == "MaxAgeAboveCap")
+    assert analyze_fleet([str(firefox), str(chromium)], None, jobs=2) == analyze_fleet(
+        [str(firefox), str(chromium)], None, jobs=1)

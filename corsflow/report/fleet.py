@@ -45,8 +45,9 @@ def grouped(report: FleetReport, kind: str) -> dict[str, dict[str, float]]:
 def _session_dict(s: SessionResult) -> dict[str, Any]:
     total = s.total
     return {
-        "path": s.path, "format": s.format, "error": s.error, "bytes": s.size,
-        "exchanges": s.exchanges, "skipped": s.skipped, "started": s.first_started,
+        "path": s.path, "format": s.format, "engine": s.engine, "error": s.error,
+        "bytes": s.size, "exchanges": s.exchanges, "skipped": s.skipped,
+        "started": s.first_started,
         **({f: getattr(total, f) for f in COUNT_FIELDS + TIME_FIELDS} if total else {}),
         "findings": {sev: sum(1 for f in s.findings if f.severity == sev)
                      for sev in ("error", "warning", "info")},
@@ -71,6 +72,7 @@ def fleet_to_dict(report: FleetReport) -> dict[str, Any]:
         "sessions": [_session_dict(s) for s in report.sessions],
         "findings": [_finding_dict(f) for f in report.findings],
         "summary": {"sessions": len(report.sessions), "failed": len(report.failed),
+                    "engines": report.engines, "engine_detected": report.detected,
                     **fleet_totals(report)},
     }
 
@@ -85,6 +87,17 @@ def render_fleet_json(report: FleetReport) -> str:
 # counts both.
 
 
+def engines_text(report: FleetReport) -> str:
+    """``engine chromium``, or how many sessions each engine modelled when each session's
+    capture told its own."""
+    engines = report.engines
+    if not report.detected:
+        return f"engine {report.engine}"
+    if len(engines) <= 1:
+        return f"engine {report.engine} (detected)"
+    return "engines detected per session: " + ", ".join(f"{e} {n}" for e, n in engines.items())
+
+
 def _ms(value: float) -> str:
     return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"
 
@@ -93,7 +106,7 @@ def render_fleet_text(report: FleetReport, *, all_findings: bool = False) -> str
     t = fleet_totals(report)
     n, failed = len(report.sessions), len(report.failed)
     lines = [
-        f"corsflow: {n} session(s), engine {report.engine}"
+        f"corsflow: {n} session(s), {engines_text(report)}"
         + (f"; {failed} could not be read" if failed else ""),
         (f"  {int(t['requests'])} cross-origin requests, {int(t['preflights'])} preflights "
          f"({_ms(t['preflight_ms'])}), {int(t['cache_hits'])} cache hits, "
@@ -133,7 +146,7 @@ def render_fleet_markdown(report: FleetReport) -> str:
     totals = (f"{int(t['requests'])} cross-origin requests, {int(t['preflights'])} preflights, "
               f"{int(t['blocked'] + t['failed_preflights'])} blocked; {len(report.failed)} file(s) "
               "could not be read.")
-    out = [f"# corsflow: {n} sessions ({report.engine})", "", totals, "",
+    out = [f"# corsflow: {n} sessions ({engines_text(report)})", "", totals, "",
            "| severity | code | sessions | exchanges | message | fix |",
            "| --- | --- | --- | --- | --- | --- |"]
     out += [f"| {f.severity} | {f.code} | {f.sessions} | {f.exchanges} | {md(f.message)} | "
@@ -146,7 +159,7 @@ def render_fleet_markdown(report: FleetReport) -> str:
 def render_fleet_csv(report: FleetReport) -> str:
     """One row per session: the sessions table."""
     buf = io.StringIO()
-    columns = ["path", "format", "error", "bytes", "exchanges", "skipped", "started",
+    columns = ["path", "format", "engine", "error", "bytes", "exchanges", "skipped", "started",
                *COUNT_FIELDS, *TIME_FIELDS, "errors", "warnings", "infos"]
     w = csv.writer(buf)
     w.writerow(columns)

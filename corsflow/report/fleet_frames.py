@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pandas import DataFrame
 
 GROUP_COLUMNS = ("sessions", *COUNT_FIELDS, *TIME_FIELDS)
-SESSION_COLUMNS = ("path", "format", "error", "bytes", "exchanges", "skipped", "started",
+SESSION_COLUMNS = ("path", "format", "engine", "error", "bytes", "exchanges", "skipped", "started",
                    *COUNT_FIELDS, *TIME_FIELDS, "errors", "warnings", "infos")
 FLEET_FINDING_COLUMNS = ("code", "severity", "message", "hint", "origin", "url", "sessions",
                          "count", "saved")
@@ -32,9 +32,9 @@ def _pd() -> Any:
 def _session_row(s: SessionResult) -> dict[str, Any]:
     total = asdict(s.total) if s.total is not None else {}
     return {
-        "path": s.path, "format": s.format, "error": s.error, "bytes": s.size,
-        "exchanges": s.exchanges, "skipped": s.skipped, "started": s.first_started,
-        **{f: total.get(f) for f in COUNT_FIELDS + TIME_FIELDS},
+        "path": s.path, "format": s.format, "engine": s.engine, "error": s.error,
+        "bytes": s.size, "exchanges": s.exchanges, "skipped": s.skipped,
+        "started": s.first_started, **{f: total.get(f) for f in COUNT_FIELDS + TIME_FIELDS},
         "errors": sum(f.severity == "error" for f in s.findings),
         "warnings": sum(f.severity == "warning" for f in s.findings),
         "infos": sum(f.severity == "info" for f in s.findings),
@@ -72,7 +72,7 @@ def fleet_groups_frame(report: FleetReport, kind: str) -> pd.DataFrame:
 # --- Dask: partitioned by session --------------------------------------------------------------
 
 
-def _session_exchanges(path: str, engine: str) -> pd.DataFrame:
+def _session_exchanges(path: str, engine: str | None) -> pd.DataFrame:
     """One session's exchanges frame, with its path: one partition of the Dask frame."""
     from ..analysis import analyze_paths
     from ..errors import CorsflowError, Diagnostics
@@ -82,7 +82,7 @@ def _session_exchanges(path: str, engine: str) -> pd.DataFrame:
     try:
         report = analyze_paths([path], engine=engine, diagnostics=Diagnostics())
     except CorsflowError:
-        return _empty_exchanges(engine)  # the fleet report names the file and why
+        return _empty_exchanges(engine or "chromium")  # the fleet report names the file
     frame = _uncategorical(exchanges_frame(report))
     frame.insert(0, "session", pd.array([path] * len(frame), dtype="string"))
     return frame
@@ -95,7 +95,7 @@ def _uncategorical(frame: DataFrame) -> DataFrame:
     return frame.astype(kinds) if kinds else frame
 
 
-def _session_groups(path: str, engine: str, kind: str) -> pd.DataFrame:
+def _session_groups(path: str, engine: str | None, kind: str) -> pd.DataFrame:
     pd = _pd()
     s = analyze_session(path, engine)
     rows = [{kind[:-1]: r.key, "session": path, **{f: getattr(r, f) for f in
@@ -107,12 +107,12 @@ def _session_groups(path: str, engine: str, kind: str) -> pd.DataFrame:
         | {kind[:-1]: "string", "session": "string"}))
 
 
-def dask_exchanges(paths: Sequence[str], engine: str) -> Any:
+def dask_exchanges(paths: Sequence[str], engine: str | None) -> Any:
     """Every exchange of the fleet as a Dask DataFrame with one partition per session."""
     dd = require("dask.dataframe", "Dask DataFrames")
     delayed = require("dask", "Dask DataFrames").delayed
     parts = [delayed(_session_exchanges)(p, engine) for p in paths]
-    return dd.from_delayed(parts, meta=_empty_exchanges(engine))
+    return dd.from_delayed(parts, meta=_empty_exchanges(engine or "chromium"))
 
 
 def _empty_exchanges(engine: str) -> pd.DataFrame:
@@ -127,7 +127,7 @@ def _empty_exchanges(engine: str) -> pd.DataFrame:
     return frame
 
 
-def dask_groups(paths: Sequence[str], engine: str, kind: str) -> Any:
+def dask_groups(paths: Sequence[str], engine: str | None, kind: str) -> Any:
     """Per-session origin or endpoint rows (one partition per session), and their sum over
     the fleet computed by Dask: ``(rows, totals)``."""
     dd = require("dask.dataframe", "Dask DataFrames")
