@@ -423,7 +423,6 @@ class _EngineChoice:
     exchanges are read (:func:`detect_engine`)."""
 
     def __init__(self, engine: str | EngineProfile | None, warn_other: bool) -> None:
-        self.given = engine
         self.profile: EngineProfile | None = (
             None if engine is None else engine if isinstance(engine, EngineProfile)
             else get_profile(engine))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.events import Finding
 from .errors import CorsflowError, Diagnostics
+from .memo import forget
 
 if TYPE_CHECKING:
     from .analysis import Report
@@ -105,9 +106,18 @@ def analyze_session(path: str, engine: str | None = "chromium",
     in the result), so one damaged capture cannot stop a batch. Runs in worker processes.
     ``engine=None``: the browser the capture shows (a fleet of test runs often holds several).
     ``redact``: secrets out of what the session hands back (:mod:`corsflow.redact`)."""
+    logging.getLogger("corsflow").setLevel(logging.ERROR)  # the batch counts what was skipped
+    try:
+        return _session(path, engine, redact)
+    finally:
+        # The next session shares few of this one's URLs: memos filled by thousands of
+        # sessions would make a worker far bigger than a single analysis.
+        forget()
+
+
+def _session(path: str, engine: str | None, redact: bool) -> SessionResult:
     from .analysis import analyze_paths
 
-    logging.getLogger("corsflow").setLevel(logging.ERROR)  # the batch counts what was skipped
     try:
         report = analyze_paths([path], engine=engine, diagnostics=Diagnostics())
     except CorsflowError as e:

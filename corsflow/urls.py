@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit
 
+from .memo import capture_memo
+
 _ID_SEGMENT = re.compile(
     r"""^(?:
         \d+                                              # 42
@@ -31,7 +33,7 @@ def _split(url: str) -> SplitResult:
         return SplitResult("", "", url, "", "")
 
 
-@lru_cache(maxsize=65536)
+@capture_memo(65536)
 def path_template(url: str) -> str:
     """The URL's path with id-like segments replaced by ``{id}`` and the query dropped:
     ``https://api.example/items/42?x=1`` -> ``/items/{id}``."""
@@ -39,7 +41,7 @@ def path_template(url: str) -> str:
     return "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
 
 
-@lru_cache(maxsize=65536)
+@capture_memo(65536)
 def url_origin(url: str) -> str:
     """``scheme://host[:port]`` of a URL, as written (for grouping, not for CORS checks)."""
     parts = _split(url)
@@ -60,7 +62,7 @@ def url_path(url: str) -> str:
 _PATTERN_SEGMENT = re.compile(r"\{[^/{}]*\}")
 
 
-@lru_cache(maxsize=65536)
+@capture_memo(65536)
 def url_matches(pattern: str, url: str) -> bool:
     """Whether ``url`` is covered by a URL pattern of the command line and the changes list.
 
@@ -79,7 +81,7 @@ def url_matches(pattern: str, url: str) -> bool:
     return _path_regex(path).match(_url_path_only(url)) is not None
 
 
-@lru_cache(maxsize=65536)
+@capture_memo(65536)
 def _url_path_only(url: str) -> str:
     return _split(url).path or "/"
 

@@ -192,3 +192,15 @@ def test_without_an_engine_each_session_is_the_browser_its_capture_shows(
                if f["code"] == "MaxAgeAboveCap")
     assert analyze_fleet([str(firefox), str(chromium)], None, jobs=2) == analyze_fleet(
         [str(firefox), str(chromium)], None, jobs=1)
+
+
+def test_a_worker_keeps_no_memo_of_the_sessions_it_analysed() -> None:
+    # A worker analyses thousands of sessions in turn; the URL memos one analysis fills
+    # must not pile up across them.
+    from corsflow.urls import path_template, url_origin
+
+    analyze_paths([str(SAMPLES / "chromium-session.har")])
+    assert url_origin.cache_info().currsize > 0 and path_template.cache_info().currsize > 0
+    result = analyze_session(str(SAMPLES / "chromium-session.har"))
+    assert result.error is None and result.exchanges > 0
+    assert url_origin.cache_info().currsize == 0 and path_template.cache_info().currsize == 0

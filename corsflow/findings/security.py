@@ -19,10 +19,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from operator import itemgetter
 
 from ..engine.events import Finding, Severity
+from ..memo import capture_memo
 from ..model import Exchange
 from ..urls import _split, path_template, url_origin
 from .catalogue import make_finding
@@ -52,7 +52,7 @@ SECURITY_CODES = frozenset({
 })
 
 
-@lru_cache(maxsize=4096)
+@capture_memo(4096)
 def site_of(host: str) -> str:
     """An approximation of the registrable domain: the last two labels (``a.b.example.com``
     -> ``example.com``), or three under a two-letter country code's second level
@@ -76,7 +76,7 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-@lru_cache(maxsize=4096)
+@capture_memo(4096)
 def is_local_host(host: str) -> bool:
     """A loopback, private or link-local address, or a name that only resolves locally."""
     host = host.lower().rstrip(".")
@@ -87,17 +87,17 @@ def is_local_host(host: str) -> bool:
                                                  ".lan", ".home.arpa"))
 
 
-@lru_cache(maxsize=4096)
+@capture_memo(4096)
 def _host(origin_or_url: str) -> str:
     return (_split(origin_or_url).hostname or "").lower()
 
 
-@lru_cache(maxsize=4096)
+@capture_memo(4096)
 def _scheme(origin_or_url: str) -> str:
     return _split(origin_or_url).scheme.lower()
 
 
-@lru_cache(maxsize=4096)
+@capture_memo(4096)
 def lookalike(allowed: str, server_site: str) -> str | None:
     """How ``allowed`` (an origin's host) only looks like the server's site: ``"suffix"``
     (``evil-example.com`` for ``example.com``), ``"prefix"`` (``example.com.evil.net``),
