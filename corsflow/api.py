@@ -83,11 +83,15 @@ def _figures_display_in_notebooks() -> None:
         select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
 
 
-def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
+def load(paths: PathLike | Iterable[PathLike], engine: str | None = None, *,
          one_session: bool = False, redact: bool = True) -> CorsAnalysis:
     """Analyse capture files (a path, several, or glob patterns such as ``"runs/**/*.har"``)
     as one browser session, merged by time (their order does not matter), unless they
     clearly are separate sessions; ``one_session=True`` forces one.
+
+    ``engine``: the browser to model (``"chromium"``, ``"firefox"``, ``"webkit"``); by
+    default the one the capture's User-Agent or HAR creator names, as the command line does
+    (the report's first note says which, and why).
 
     Notebooks are saved with their outputs and shared: cookie, credential and URL token
     values are replaced with ``REDACTED`` unless ``redact=False``."""
@@ -102,12 +106,13 @@ def load(paths: PathLike | Iterable[PathLike], engine: str = "chromium", *,
     return CorsAnalysis(report)
 
 
-def load_fleet(paths: PathLike | Iterable[PathLike], engine: str | None = "chromium", *,
+def load_fleet(paths: PathLike | Iterable[PathLike], engine: str | None = None, *,
                jobs: int | None = None, client: Any = None) -> FleetAnalysis:
     """Analyse many captures, each its own browser session, in parallel: on ``jobs`` local
     processes (default: every core), or on a Dask cluster through ``client`` (a
     ``dask.distributed.Client``). Directories are searched for capture files.
-    ``engine=None``: each session modelled as the browser its capture shows.
+    ``engine``: one browser for all; by default each session is modelled as the browser its
+    capture shows.
 
     For a fleet too big for one machine's memory, :meth:`FleetAnalysis.dask_exchanges` and
     the ``lazy`` frames keep the rows on the cluster, partitioned by session."""

@@ -88,6 +88,28 @@ def test_load_expands_patterns_and_rejects_what_is_not_there(tmp_path: Path) -> 
         load([])
 
 
+def test_load_models_the_browser_the_capture_shows(tmp_path: Path) -> None:
+    import json
+
+    ua = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+    har = tmp_path / "firefox.har"
+    har.write_text(json.dumps({"log": {"entries": [{
+        "startedDateTime": "2026-01-01T00:00:00.000Z", "time": 5,
+        "request": {"method": "GET", "url": "https://api.example/items", "httpVersion": "HTTP/1.1",
+                    "headers": [{"name": "Origin", "value": "https://app.example"},
+                                {"name": "User-Agent", "value": ua}]},
+        "response": {"status": 200, "statusText": "", "httpVersion": "HTTP/1.1",
+                     "headers": [{"name": "Access-Control-Allow-Origin",
+                                  "value": "https://app.example"}]},
+        "timings": {"send": 1, "wait": 3, "receive": 1}}]}}))
+    detected = load(har).report
+    assert detected.engine == "firefox"
+    assert detected.notes[0].startswith("engine firefox, detected from the capture")
+    given = load(har, engine="webkit").report
+    assert given.engine == "webkit"
+    assert not any(n.startswith("engine ") for n in given.notes)
+
+
 # --------------------------------------------------------------------------- real captures
 
 
