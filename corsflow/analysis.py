@@ -271,7 +271,7 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile | None = "ch
     counted in the report.
     """
     numbered = _numbered(paths)
-    choice = _EngineChoice(engine, warn_other_engine)
+    choice = EngineChoice(engine, warn_other_engine)
     if choice.profile is None and len(numbered) > 1:
         # The session plan depends on the engine (its Max-Age cap): decided before it, from
         # the start of each file (a first pass reads every file anyway).
@@ -354,7 +354,7 @@ def _read(number: int, path: str, counts: _Counts, stream: Iterator[Exchange],
         yield exchange
 
 
-def _run(groups: list[list[tuple[int, str]]], choice: _EngineChoice,
+def _run(groups: list[list[tuple[int, str]]], choice: EngineChoice,
          diagnostics: Diagnostics, progress: Progress | None, unordered: set[str],
          plan_notes: tuple[str, ...], starts: dict[int, float], *, prefix: bool,
          sink: Sink | None) -> Report:
@@ -418,7 +418,7 @@ DETECT_SAMPLE = 500
 """Exchanges from the start of a capture that tell which browser made it."""
 
 
-class _EngineChoice:
+class EngineChoice:
     """The engine an analysis models: given, or told by the capture once its first
     exchanges are read (:func:`detect_engine`)."""
 

@@ -99,16 +99,12 @@ def _choose_engine(args: argparse.Namespace) -> None:
     """Without --engine: the engine the start of the capture shows (chromium when it shows
     none), for a streamed report (its records name the engine before the analysis has seen
     the capture). With --engine: a warning on stderr when the capture shows another."""
-    from .analysis import sample_engine
+    from .analysis import EngineChoice, sample_engine
 
-    found = sample_engine(args.paths)
-    if args.engine is not None:
-        if found.engine is not None and found.engine != args.engine:
-            logging.getLogger("corsflow").warning(
-                "--engine %s, but the capture was made by %s (%s)", args.engine, found.engine,
-                found.reason)
-        return
-    args.engine = found.engine or "chromium"
+    choice = EngineChoice(args.engine, warn_other=True)
+    choice.decide(sample_engine(args.paths))
+    assert choice.profile is not None
+    args.engine = choice.profile.name
 
 
 def _analyze(args: argparse.Namespace) -> Report:

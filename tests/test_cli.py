@@ -214,6 +214,24 @@ def test_an_engine_the_capture_contradicts_is_warned_of_once(tmp_path: Path) -> 
     assert "note: engine" not in corsflow("analyze", str(har), "--engine", "webkit").stdout
 
 
+def test_a_streamed_report_models_the_engine_the_capture_shows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    # Large inputs get their report written as verdicts settle, so the engine is chosen from
+    # a look at the start of the file before the analysis; the same choice and warning.
+    from corsflow import cli
+
+    monkeypatch.setattr(cli, "STREAM_ABOVE", 0)
+    har = _firefox_har(tmp_path, 3)
+    assert cli.main(["analyze", str(har), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "firefox"
+    assert cli.main(["analyze", str(har), "--format", "json", "--engine", "webkit"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "webkit"
+    warned = [r for r in caplog.records
+              if r.getMessage().startswith("--engine webkit, but the capture was made by firefox")]
+    assert len(warned) == 1
+
+
 def test_report_written_to_a_file_has_no_colour_codes(tmp_path: Path) -> None:
     out = tmp_path / "report.txt"
     run = corsflow("analyze", str(SESSION_HAR), "-o", str(out))
