@@ -20,7 +20,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from .engine.events import Finding
@@ -224,11 +224,11 @@ def merge_sessions(engine: str | None, results: Iterable[SessionResult]) -> Flee
         for m in merged.values()]
     findings.sort(key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), -f.sessions, f.code,
                                  f.origin or "", f.url or "", f.message))
-    if engine is not None:
-        return FleetReport(engine, sessions, tuple(findings))
-    modelled = Counter(s.engine for s in sessions if s.engine is not None)
-    most = min(modelled.items(), key=lambda kv: (-kv[1], kv[0]))[0] if modelled else "chromium"
-    return FleetReport(most, sessions, tuple(findings), detected=True)
+    report = FleetReport(engine or "chromium", sessions, tuple(findings),
+                         detected=engine is None)
+    if engine is None and report.engines:
+        report = replace(report, engine=next(iter(report.engines)))  # that of most sessions
+    return report
 
 
 Progress = Callable[[SessionResult], None]
