@@ -64,7 +64,7 @@ class Writer:
         names = list(EVENT_TYPES)
         numbers = rng.sample(range(20, 900), len(names))
         self.ev = dict(zip(names, numbers))
-        srcs = rng.sample(range(0, 60), len(SOURCE_TYPES))
+        srcs = rng.sample(range(60), len(SOURCE_TYPES))
         self.src = dict(zip(SOURCE_TYPES, srcs))
         self.offset_ms = int(t0 * 1000) - 900_000
         self.next_id = 100
@@ -111,7 +111,7 @@ class Writer:
     # -- one exchange ---------------------------------------------------------------------------
 
     def url(self, ex: object) -> str:
-        return "https://%s%s" % (self.m.SERVERS[ex.server]["host"], ex.path)  # type: ignore
+        return "https://{}{}".format(self.m.SERVERS[ex.server]["host"], ex.path)  # type: ignore
 
     def transaction(self, s: dict[str, object], ex: object, t: float, end: float) -> None:
         """One URL_REQUEST_START_JOB with its transaction, on source ``s``."""
@@ -153,8 +153,8 @@ class Writer:
             lines = [":method: " + ex.method, ":authority: " + srv["host"],  # type: ignore
                      ":scheme: https", ":path: " + ex.path]  # type: ignore[attr-defined]
             if body is not None:
-                lines.append("content-length: %d" % blen)
-            lines += ["%s: %s" % (n.lower(), v) for n, v in ex.req_headers]  # type: ignore
+                lines.append(f"content-length: {blen:d}")
+            lines += [f"{n.lower()}: {v}" for n, v in ex.req_headers]  # type: ignore
             add(t, s, "HTTP_TRANSACTION_HTTP2_SEND_REQUEST_HEADERS", NONE, {"headers": lines})
             session = self.sessions.get(ex.server)  # type: ignore[attr-defined]
             if session is None:
@@ -166,20 +166,20 @@ class Writer:
                  "parent_stream_id": 0, "source_dependency": {"id": s["id"], "type": s["type"]},
                  "stream_id": stream, "weight": 220})
         else:
-            line = "%s %s HTTP/1.1\r\n" % (ex.method, ex.path)  # type: ignore[attr-defined]
+            line = f"{ex.method} {ex.path} HTTP/1.1\r\n"  # type: ignore[attr-defined]
             lines = ["Host: " + srv["host"], "Connection: keep-alive"]
             if body is not None:
-                lines.append("Content-Length: %d" % blen)
-            lines += ["%s: %s" % (n, v) for n, v in ex.req_headers]  # type: ignore
+                lines.append(f"Content-Length: {blen:d}")
+            lines += [f"{n}: {v}" for n, v in ex.req_headers]  # type: ignore
             add(t, s, "HTTP_TRANSACTION_SEND_REQUEST_HEADERS", NONE, {"headers": lines,
                                                                        "line": line})
         add(t, s, "HTTP_TRANSACTION_SEND_REQUEST", END)
         answered = t + (end - t) * 0.8
         add(t, s, "HTTP_TRANSACTION_READ_HEADERS", BEGIN)
         date = formatdate(answered, usegmt=True)
-        status = "HTTP/1.1 %d %s" % (ex.status, ex.reason) if not srv["h2"] else \
-            "HTTP/1.1 %d" % ex.status  # type: ignore[attr-defined]
-        response = [status] + ["%s: %s" % (n if not srv["h2"] else n.lower(),
+        status = (f"HTTP/1.1 {ex.status:d} {ex.reason}"  # type: ignore[attr-defined]
+                  if not srv["h2"] else f"HTTP/1.1 {ex.status:d}")  # type: ignore[attr-defined]
+        response = [status] + ["{}: {}".format(n if not srv["h2"] else n.lower(),
                                            date if v is None else v)
                                for n, v in ex.resp_headers]  # type: ignore[attr-defined]
         if srv["h2"]:
@@ -219,8 +219,8 @@ class Writer:
         if cross:
             add(begin, s, "CORS_REQUEST", BEGIN, {
                 "cors_preflight_policy": "consider_preflight", "is_revalidating": False,
-                "request_headers": {"headers": ["%s: %s" % kv for kv in (ex.author or [])],  # type: ignore
-                                    "line": "%s %s HTTP/1.1\r\n" % (ex.method, ex.path)},  # type: ignore
+                "request_headers": {"headers": ["{}: {}".format(*kv) for kv in (ex.author or [])],  # type: ignore
+                                    "line": f"{ex.method} {ex.path} HTTP/1.1\r\n"},  # type: ignore
                 "url": url})
             needs = ex.kind != "cors-simple"  # type: ignore[attr-defined]
             params: dict[str, object] = {"preflight_required": needs}
@@ -312,9 +312,8 @@ def main() -> None:
     with open(a.out + ".truth.json", "w") as f:
         json.dump(truth, f, indent=2)
         f.write("\n")
-    print("%s: %d exchanges, %.1f MB in %.1f s" % (os.path.basename(a.out), written,
-                                                   truth["bytes"] / 1e6, time.time() - started),
-          file=sys.stderr)
+    print(f"{os.path.basename(a.out)}: {written:d} exchanges, {truth['bytes'] / 1e6:.1f} MB "
+          f"in {time.time() - started:.1f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
