@@ -78,7 +78,29 @@ def url_matches(pattern: str, url: str) -> bool:
         return False
     if not path or path == "*":
         return True
+    if _is_plain(path):
+        return _url_path_only(url) in (path, path + "/")
     return _path_regex(path).match(_url_path_only(url)) is not None
+
+
+def exact_endpoint(pattern: str) -> tuple[str, str] | None:
+    """``(origin in lower case, path)`` when ``pattern`` is one origin's one path (no
+    ``{name}``, no trailing ``*``): it then covers exactly the URLs on that origin whose path
+    is that path, or that path and ``/``, as :func:`url_matches` reads it. None otherwise."""
+    origin, path = _pattern_parts(pattern.strip())
+    if not origin or not path or path == "*" or not _is_plain(path):
+        return None
+    return origin.lower(), path
+
+
+def url_origin_and_path(url: str) -> tuple[str, str]:
+    """The URL's origin in lower case and its path, as :func:`url_matches` compares them."""
+    return url_origin(url).lower(), _url_path_only(url)
+
+
+def _is_plain(path: str) -> bool:
+    """A pattern path that stands for itself alone (no ``{name}``, no trailing ``*``)."""
+    return not path.endswith("*") and _PATTERN_SEGMENT.search(path) is None
 
 
 @capture_memo(65536)

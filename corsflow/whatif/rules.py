@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..engine.fetch import extract_header_list_values, is_token
 from ..errors import UsageError
 from ..model import Headers, Response
-from ..urls import url_matches, url_origin
+from ..urls import exact_endpoint, url_matches, url_origin, url_origin_and_path
 
 EditOp = Literal["set", "add", "remove", "delete", "origin-list"]
 
@@ -73,6 +73,17 @@ class ChangeSet:
     answers: Mapping[str, Answer] | None = None
     """Per server origin, a policy's answer function (``--policy``)."""
     label: str = "as captured"
+    _index: _RuleIndex | None = field(default=None, init=False, repr=False, compare=False,
+                                      hash=False)
+    """The rules by the URLs they cover, built on first use."""
+
+    def rules_for(self, url: str) -> tuple[Rule, ...]:
+        """The rules that cover ``url``, in their order."""
+        index = self._index
+        if index is None:
+            index = _RuleIndex(self.rules)
+            object.__setattr__(self, "_index", index)
+        return index.rules_for(url)
 
     def servers(self, candidates: set[str]) -> set[str]:
         """The server origins among ``candidates`` whose answers this change set can touch."""
@@ -87,7 +98,7 @@ class ChangeSet:
         so requests to URLs no change touches keep their outcomes)."""
         if self.answers is not None and url_origin(url) in self.answers:
             return True
-        return any(rule.matches(url) for rule in self.rules)
+        return bool(self.rules_for(url))
 
     def respond(self, response: Response, method: str, url: str, origin: str,
                 request_headers: Headers, preflight: bool, *,
@@ -108,10 +119,51 @@ class ChangeSet:
                         status = 204  # a policy's server answers OPTIONS itself
                     changed = Response(status, Headers(kept + cors.items), response.reason,
                                        response.http_version, response.finished)
-        for rule in self.rules:
-            if rule.matches(url):
-                changed = apply_edits(changed, rule.edits, origin, preflight, memo)
+        for rule in self.rules_for(url):
+            changed = apply_edits(changed, rule.edits, origin, preflight, memo)
         return None if changed is response else changed
+
+
+class _RuleIndex:
+    """A change set's rules by the URLs they cover. A change names each endpoint it edits
+    (hundreds in a long session, each its own rule) and a replay asks, for every exchange,
+    which rules apply: the rules for one origin's one path are looked up, not tried in turn
+    (which made a replay grow with endpoints times exchanges)."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self.exact: dict[tuple[str, str], list[int]] = {}
+        self.patterns: list[int] = []
+        """The other rules (``{name}`` segments, ``*``, no origin), tried one by one."""
+        for i, rule in enumerate(rules):
+            key = exact_endpoint(rule.pattern)
+            if key is None:
+                self.patterns.append(i)
+            else:
+                self.exact.setdefault(key, []).append(i)
+        self.seen: dict[str, tuple[Rule, ...]] = {}
+        """URL -> its rules (a session repeats URLs); emptied when full."""
+
+    def rules_for(self, url: str) -> tuple[Rule, ...]:
+        found = self.seen.get(url)
+        if found is not None:
+            return found
+        rules = self.rules
+        hits = [i for i in self.patterns if rules[i].matches(url)]
+        if self.exact:
+            origin, path = url_origin_and_path(url)
+            hits += self.exact.get((origin, path), ())
+            if path.endswith("/"):
+                hits += self.exact.get((origin, path[:-1]), ())
+            hits.sort()
+        found = tuple(rules[i] for i in hits)
+        if len(self.seen) >= _SEEN_MAX:
+            self.seen.clear()
+        self.seen[url] = found
+        return found
+
+
+_SEEN_MAX = 65536
 
 
 def _rule_may_touch(rule: Rule, server: str) -> bool:

@@ -8,14 +8,16 @@ import re
 
 import pytest
 
-from corsflow.changes import NULL_ORIGIN_ADVICE, browser_origin, compute_changes
+from corsflow.analysis import analyze_exchanges
+from corsflow.changes import NULL_ORIGIN_ADVICE, browser_origin, changes_of, compute_changes
 from corsflow.findings import CATALOGUE, make_finding
 from corsflow.report.html import render_html
 from corsflow.report.json import render_json
 from corsflow.report.text import render_markdown, render_text
+from tests.factories import exchange, preflight
 
 from . import session
-from .session import API, APP, PAY
+from .session import API, APP, PAY, T0
 
 
 def test_one_change_per_cause_with_replayed_effects() -> None:
@@ -139,3 +141,28 @@ def test_headers_a_server_leaves_out_are_one_change() -> None:
                            "Access-Control-Allow-Headers")
     assert [e.value for e in change.edits] == ["X-Trace-Id", "X-Tenant", "X-Request-Id"]
     assert change.fixes == ("e1", "e3", "e5", "e7") and not change.breaks
+
+
+def test_proving_a_change_that_names_many_endpoints_grows_with_the_session() -> None:
+    # A change lists every endpoint it edits; its replay asks, for each exchange, which of
+    # them apply. Trying every endpoint's pattern on every exchange made a long live session
+    # take minutes to prove one change: the exact endpoints are looked up instead.
+    from corsflow.urls import url_matches
+
+    exchanges = []
+    t = T0
+    for i in range(600):
+        url = f"{API}/items/{i % 7}-{i}"  # each its own endpoint (no id-like segment)
+        exchanges.append(preflight(2 * i, url, "PUT", "x-custom", origin=APP, started=t,
+                                   allow={"Access-Control-Allow-Origin": APP,
+                                          "Access-Control-Allow-Methods": "PUT"},
+                                   finished=t + 0.01))
+        exchanges.append(exchange(2 * i + 1, "PUT", url, {"Origin": APP, "X-Custom": "1"},
+                                  started=t + 0.02, status=None, failure="net::ERR_FAILED"))
+        t += 0.5
+    report = analyze_exchanges(exchanges)
+    url_matches.cache_clear()
+    (change,) = changes_of(report)
+    assert len(change.endpoints) == 600 and len(change.fixes) == 600  # proven by the replay
+    calls = url_matches.cache_info()
+    assert calls.hits + calls.misses <= len(exchanges)

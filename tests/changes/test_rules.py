@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from corsflow.errors import UsageError
 from corsflow.model import Headers, Response
@@ -150,3 +152,61 @@ def test_memoised_edits_answer_each_origin_with_itself() -> None:
         allowed = shared.headers.get("access-control-allow-headers") or ""
         assert allowed.startswith("x-a, X-H0, X-H1,") and "X-H7," not in allowed
     assert len(memo) == 2  # listed origins share one entry; the unlisted one has its own
+
+
+# Patterns and URLs from few pieces, so that they often match: origins differing in case and
+# port, paths with and without a trailing slash, placeholders and wildcards.
+_ORIGINS = ["https://api.example", "https://API.example", "https://api.example:8443",
+            "http://api.example", "https://cdn.example"]
+_SEGMENTS = ["items", "42", "{id}", "a b", "*", ""]
+
+
+def _path(segments: list[str]) -> str:
+    return "/" + "/".join(segments)
+
+
+_patterns = st.builds(
+    lambda origin, segments, slash: (origin or "") + _path(segments) + ("/" if slash else ""),
+    st.sampled_from([*_ORIGINS, None]), st.lists(st.sampled_from(_SEGMENTS), max_size=3),
+    st.booleans()) | st.sampled_from(["*", "", *_ORIGINS])
+_urls = st.builds(
+    lambda origin, segments, slash, query: origin + _path(segments) + ("/" if slash else "")
+    + query,
+    st.sampled_from([o.lower() for o in _ORIGINS]),
+    st.lists(st.sampled_from(["items", "42", "7", "a b", "x*"]), max_size=3), st.booleans(),
+    st.sampled_from(["", "?q=1", "#f"]))
+
+
+def _matches_by_regex(pattern: str, url: str) -> bool:
+    """url_matches as it was before plain paths were compared without a regular expression."""
+    from corsflow.urls import _path_regex, _pattern_parts, _url_path_only, url_origin
+
+    pattern = pattern.strip()
+    if pattern in ("", "*"):
+        return True
+    origin, path = _pattern_parts(pattern)
+    if origin and origin.lower() != url_origin(url).lower():
+        return False
+    if not path or path == "*":
+        return True
+    return _path_regex(path).match(_url_path_only(url)) is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(_patterns, _urls)
+def test_a_plain_pattern_matches_as_its_regular_expression_would(pattern: str, url: str) -> None:
+    assert url_matches(pattern, url) == _matches_by_regex(pattern, url)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_patterns, min_size=1, max_size=40), st.lists(_urls, min_size=1, max_size=20))
+def test_the_rules_for_a_url_are_those_whose_pattern_matches_in_order(
+        patterns: list[str], urls: list[str]) -> None:
+    # A change lists each endpoint it edits as a rule of its own; the change set looks the
+    # exact ones up. The answer must be the rules a one-by-one test finds, in their order
+    # (edits apply in that order), asked once or again.
+    rules = tuple(parse_set(f"{p or '*'}: X-Edit: {i}") for i, p in enumerate(patterns))
+    changes = ChangeSet(rules)
+    for url in urls + urls:
+        assert changes.rules_for(url) == tuple(r for r in rules if r.matches(url))
+        assert changes.touches(url) == any(r.matches(url) for r in rules)
