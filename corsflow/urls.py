@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit
 
 from .memo import capture_memo
@@ -116,7 +115,7 @@ def _pattern_parts(pattern: str) -> tuple[str, str]:
     return "", pattern
 
 
-@lru_cache(maxsize=1024)
+@capture_memo(8192)  # one per templated endpoint a change names: none compiled twice
 def _path_regex(path: str) -> re.Pattern[str]:
     rest = path.endswith("*")
     path = path.removesuffix("*")
