@@ -29,15 +29,10 @@ def capture_memo(maxsize: int) -> Callable[[Callable[..., T]], _lru_cache_wrappe
     return wrap
 
 
-def forget_with(clear: Callable[[], None]) -> None:
-    """Have :func:`forget` also call ``clear`` (a memo kept in a plain dict)."""
-    _CLEARS.append(clear)
-
-
 def forget() -> None:
     """Empty every capture memo: what the last session's capture held is not kept."""
     for clear in _CLEARS:
         clear()
 
 
-__all__ = ["capture_memo", "forget", "forget_with"]
+__all__ = ["capture_memo", "forget"]
