@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import SplitResult, urlsplit
 
 from .memo import capture_memo
@@ -82,19 +83,107 @@ def url_matches(pattern: str, url: str) -> bool:
     return _path_regex(path).match(_url_path_only(url)) is not None
 
 
-def exact_endpoint(pattern: str) -> tuple[str, str] | None:
-    """``(origin in lower case, path)`` when ``pattern`` is one origin's one path (no
-    ``{name}``, no trailing ``*``): it then covers exactly the URLs on that origin whose path
-    is that path, or that path and ``/``, as :func:`url_matches` reads it. None otherwise."""
-    origin, path = _pattern_parts(pattern.strip())
-    if not origin or not path or path == "*" or not _is_plain(path):
-        return None
-    return origin.lower(), path
+class PatternIndex:
+    """Which of many URL patterns cover a URL, as :func:`url_matches` reads each, found
+    without trying them all: a change names every endpoint it edits (hundreds in a long
+    session) and a replay asks for every exchange.
+
+    A pattern's path is matched segment by segment (``{name}`` stands for one non-empty
+    segment, and a segment never holds ``/``), so the patterns of each origin form a tree of
+    segments: literal ones are looked up, templated ones tried at their place only. Patterns
+    ending in ``*`` are tried one by one.
+    """
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = tuple(patterns)
+        self.everywhere: list[int] = []
+        """Patterns that cover every URL (``*``) or every URL of an origin (by origin)."""
+        self.whole_origin: dict[str, list[int]] = {}
+        self.trees: dict[str | None, _Segment] = {}
+        """Origin in lower case (None: patterns without one) -> its tree of path segments."""
+        self.tried: list[int] = []
+        for i, pattern in enumerate(self.patterns):
+            pattern = pattern.strip()
+            if pattern in ("", "*"):
+                self.everywhere.append(i)
+                continue
+            origin, path = _pattern_parts(pattern)
+            key = origin.lower() if origin else None
+            if not path or path == "*":
+                if key is None:
+                    self.everywhere.append(i)
+                else:
+                    self.whole_origin.setdefault(key, []).append(i)
+            elif path.endswith("*"):
+                self.tried.append(i)
+            else:
+                node = self.trees.setdefault(key, _Segment())
+                for segment in path.split("/"):
+                    node = node.child(segment)
+                node.ends.append(i)
+
+    def matching(self, url: str) -> list[int]:
+        """The indexes of the patterns that cover ``url``, in order."""
+        path = _url_path_only(url)
+        if "\n" in path:  # "$" in a pattern's expression allows a final newline: ask each
+            return [i for i, p in enumerate(self.patterns) if url_matches(p, url)]
+        origin = url_origin(url).lower()
+        hits = [*self.everywhere, *self.whole_origin.get(origin, ())]
+        hits += (i for i in self.tried if url_matches(self.patterns[i], url))
+        segments = path.split("/")
+        for key in (origin, None):
+            tree = self.trees.get(key)
+            if tree is not None:
+                hits += tree.ends_of(segments)
+        hits.sort()
+        return hits
 
 
-def url_origin_and_path(url: str) -> tuple[str, str]:
-    """The URL's origin in lower case and its path, as :func:`url_matches` compares them."""
-    return url_origin(url).lower(), _url_path_only(url)
+class _Segment:
+    """One segment of the patterns' paths: the patterns that end here, and what follows."""
+
+    __slots__ = ("ends", "literal", "templated")
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []
+        self.literal: dict[str, _Segment] = {}
+        self.templated: list[tuple[re.Pattern[str], _Segment]] = []
+
+    def child(self, segment: str) -> _Segment:
+        if _PATTERN_SEGMENT.search(segment) is None:
+            return self.literal.setdefault(segment, _Segment())
+        regex = _path_regex_body(segment)
+        for known, node in self.templated:
+            if known.pattern == regex:
+                return node
+        node = _Segment()
+        self.templated.append((re.compile(regex), node))
+        return node
+
+    def ends_of(self, segments: list[str]) -> list[int]:
+        """The patterns that end where ``segments`` do; or one segment earlier when the last
+        is empty (a trailing ``/`` is allowed, as ``/?`` allows it)."""
+        nodes = [self]
+        last = len(segments) - 1
+        found: list[int] = []
+        for n, segment in enumerate(segments):
+            if n == last and segment == "":
+                for node in nodes:
+                    found += node.ends
+            step = []
+            for node in nodes:
+                child = node.literal.get(segment)
+                if child is not None:
+                    step.append(child)
+                for regex, child in node.templated:
+                    if regex.fullmatch(segment):
+                        step.append(child)
+            nodes = step
+            if not nodes:
+                return found
+        for node in nodes:
+            found += node.ends
+        return found
 
 
 def _is_plain(path: str) -> bool:
@@ -115,13 +204,18 @@ def _pattern_parts(pattern: str) -> tuple[str, str]:
     return "", pattern
 
 
-@capture_memo(8192)  # one per templated endpoint a change names: none compiled twice
+@capture_memo(8192)  # each pattern compiled once, however many a report filters by
 def _path_regex(path: str) -> re.Pattern[str]:
     rest = path.endswith("*")
-    path = path.removesuffix("*")
+    body = _path_regex_body(path.removesuffix("*"))
+    return re.compile(body + (".*" if rest else "/?") + "$")
+
+
+def _path_regex_body(path: str) -> str:
+    """The path with each ``{name}`` as one non-empty segment's worth of characters."""
     out, last = [], 0
     for m in _PATTERN_SEGMENT.finditer(path):
         out.append(re.escape(path[last:m.start()]) + "[^/]+")
         last = m.end()
     out.append(re.escape(path[last:]))
-    return re.compile("".join(out) + (".*" if rest else "/?") + "$")
+    return "".join(out)

@@ -16,7 +16,7 @@ from typing import Literal
 from ..engine.fetch import extract_header_list_values, is_token
 from ..errors import UsageError
 from ..model import Headers, Response
-from ..urls import exact_endpoint, url_matches, url_origin, url_origin_and_path
+from ..urls import PatternIndex, url_matches, url_origin
 
 EditOp = Literal["set", "add", "remove", "delete", "origin-list"]
 
@@ -125,41 +125,23 @@ class ChangeSet:
 
 
 class _RuleIndex:
-    """A change set's rules by the URLs they cover. A change names each endpoint it edits
-    (hundreds in a long session, each its own rule) and a replay asks, for every exchange,
-    which rules apply: the rules for one origin's one path are looked up, not tried in turn
-    (which made a replay grow with endpoints times exchanges)."""
+    """A change set's rules by the URLs they cover (:class:`~corsflow.urls.PatternIndex`): a
+    change names each endpoint it edits as a rule of its own, and trying every rule on every
+    exchange made a replay grow with endpoints times exchanges."""
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         self.rules = rules
-        self.exact: dict[tuple[str, str], list[int]] = {}
-        self.patterns: list[int] = []
-        """The other rules (``{name}`` segments, ``*``, no origin), tried one by one."""
-        for i, rule in enumerate(rules):
-            key = exact_endpoint(rule.pattern)
-            if key is None:
-                self.patterns.append(i)
-            else:
-                self.exact.setdefault(key, []).append(i)
+        self.patterns = PatternIndex([rule.pattern for rule in rules])
         self.seen: dict[str, tuple[Rule, ...]] = {}
         """URL -> its rules (a session repeats URLs); emptied when full."""
 
     def rules_for(self, url: str) -> tuple[Rule, ...]:
         found = self.seen.get(url)
-        if found is not None:
-            return found
-        rules = self.rules
-        hits = [i for i in self.patterns if rules[i].matches(url)]
-        if self.exact:
-            origin, path = url_origin_and_path(url)
-            hits += self.exact.get((origin, path), ())
-            if path.endswith("/"):
-                hits += self.exact.get((origin, path[:-1]), ())
-            hits.sort()
-        found = tuple(rules[i] for i in hits)
-        if len(self.seen) >= _SEEN_MAX:
-            self.seen.clear()
-        self.seen[url] = found
+        if found is None:
+            found = tuple(self.rules[i] for i in self.patterns.matching(url))
+            if len(self.seen) >= _SEEN_MAX:
+                self.seen.clear()
+            self.seen[url] = found
         return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -143,16 +144,21 @@ def test_headers_a_server_leaves_out_are_one_change() -> None:
     assert change.fixes == ("e1", "e3", "e5", "e7") and not change.breaks
 
 
-def test_proving_a_change_that_names_many_endpoints_grows_with_the_session() -> None:
+@pytest.mark.parametrize(("url_of", "endpoints"), [
+    (lambda i: f"{API}/items/{i % 7}-{i}", 600),  # each URL its own endpoint (no id in it)
+    (lambda i: f"{API}/r{i % 150}/items/{i}", 150),  # /r{n}/items/{id}: templated endpoints
+])
+def test_proving_a_change_that_names_many_endpoints_grows_with_the_session(
+        url_of: Callable[[int], str], endpoints: int) -> None:
     # A change lists every endpoint it edits; its replay asks, for each exchange, which of
     # them apply. Trying every endpoint's pattern on every exchange made a long live session
-    # take minutes to prove one change: the exact endpoints are looked up instead.
+    # take minutes to prove one change: the patterns are looked up segment by segment.
     from corsflow.urls import url_matches
 
     exchanges = []
     t = T0
     for i in range(600):
-        url = f"{API}/items/{i % 7}-{i}"  # each its own endpoint (no id-like segment)
+        url = url_of(i)
         exchanges.append(preflight(2 * i, url, "PUT", "x-custom", origin=APP, started=t,
                                    allow={"Access-Control-Allow-Origin": APP,
                                           "Access-Control-Allow-Methods": "PUT"},
@@ -163,6 +169,6 @@ def test_proving_a_change_that_names_many_endpoints_grows_with_the_session() -> 
     report = analyze_exchanges(exchanges)
     url_matches.cache_clear()
     (change,) = changes_of(report)
-    assert len(change.endpoints) == 600 and len(change.fixes) == 600  # proven by the replay
+    assert len(change.endpoints) == endpoints and len(change.fixes) == 600  # proven
     calls = url_matches.cache_info()
     assert calls.hits + calls.misses <= len(exchanges)

@@ -158,7 +158,7 @@ def test_memoised_edits_answer_each_origin_with_itself() -> None:
 # port, paths with and without a trailing slash, placeholders and wildcards.
 _ORIGINS = ["https://api.example", "https://API.example", "https://api.example:8443",
             "http://api.example", "https://cdn.example"]
-_SEGMENTS = ["items", "42", "{id}", "a b", "*", ""]
+_SEGMENTS = ["items", "42", "{id}", "{id}.json", "v{n}", "a b", "*", ""]
 
 
 def _path(segments: list[str]) -> str:
@@ -173,7 +173,9 @@ _urls = st.builds(
     lambda origin, segments, slash, query: origin + _path(segments) + ("/" if slash else "")
     + query,
     st.sampled_from([o.lower() for o in _ORIGINS]),
-    st.lists(st.sampled_from(["items", "42", "7", "a b", "x*"]), max_size=3), st.booleans(),
+    st.lists(st.sampled_from(["items", "42", "7", "7.json", "7.json.1", ".json", "v2", "a b",
+                              "x*", ""]),
+             max_size=4), st.booleans(),
     st.sampled_from(["", "?q=1", "#f"]))
 
 
@@ -210,3 +212,26 @@ def test_the_rules_for_a_url_are_those_whose_pattern_matches_in_order(
     for url in urls + urls:
         assert changes.rules_for(url) == tuple(r for r in rules if r.matches(url))
         assert changes.touches(url) == any(r.matches(url) for r in rules)
+
+
+@pytest.mark.parametrize(("pattern", "url", "covered"), [
+    ("https://api.example/x/{id}.json", "https://api.example/x/7.json", True),
+    ("https://api.example/x/{id}.json", "https://api.example/x/7.json.1", False),
+    ("https://api.example/x/{id}.json", "https://api.example/x/.json", False),
+    ("https://api.example/x/{id}", "https://api.example/x/7/", True),
+    ("https://api.example/x/{id}", "https://api.example/x/7//", False),
+    ("https://api.example/x/", "https://api.example/x//", True),
+    ("https://api.example/x", "https://API.example/x?q=1", True),
+    ("https://api.example/x", "https://api.example/X", False),
+    ("/x/{id}", "https://other.example/x/7", True),
+    ("x/{id}", "https://api.example/x/7", False),
+    ("https://api.example/x/*", "https://api.example/x/7/8", True),
+    ("https://api.example", "https://api.example:8443/x", False),
+])
+def test_an_index_of_patterns_covers_what_each_pattern_does(
+        pattern: str, url: str, covered: bool) -> None:
+    from corsflow.urls import PatternIndex
+
+    assert url_matches(pattern, url) is covered
+    index = PatternIndex(["https://elsewhere.example/x", pattern, "*"])
+    assert index.matching(url) == ([1, 2] if covered else [2])
