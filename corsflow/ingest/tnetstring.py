@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any, BinaryIO
 
+from ..memo import capture_memo
+
 MAX_DEPTH = 64
 """mitmproxy's flows nest about six deep; deeper is damage or an attack."""
 _MAX_PREFIX = 12
@@ -103,32 +105,73 @@ PAIRS = "pairs"
 def loads_only(payload: bytes, tag: int, wanted: Wanted) -> Any:
     """Like :func:`loads`, decoding only the ``wanted`` keys of the dictionaries on their
     path; a value of another shape than ``wanted`` expects is decoded whole."""
-    return _wanted(payload, 0, len(payload), tag, wanted, 0)
+    return _wanted(payload, 0, len(payload), tag, _plan(wanted), 0)
 
 
-def _wanted(data: bytes, start: int, stop: int, tag: int, wanted: Wanted, depth: int) -> Any:
+_Plan = dict[bytes, tuple[str, "_Plan | str | None"]]
+_PLANS: dict[int, tuple[Wanted, _Plan]] = {}
+
+
+def _plan(wanted: Wanted) -> _Plan:
+    """``wanted`` keyed by the bytes a record spells each key with, so that the keys a
+    record holds and nobody wants are stepped over without being decoded. Kept per
+    ``wanted`` (a reader passes the same one for every record)."""
+    kept = _PLANS.get(id(wanted))
+    if kept is not None and kept[0] is wanted:
+        return kept[1]
+    plan: _Plan = {key.encode(): (key, _plan(sub) if isinstance(sub, dict) else sub)
+                   for key, sub in wanted.items()}
+    _PLANS[id(wanted)] = (wanted, plan)
+    return plan
+
+
+def _wanted(data: bytes, start: int, stop: int, tag: int, plan: _Plan, depth: int) -> Any:
+    """One pass over a dictionary's keys and values: each length prefix is read to step
+    over the value, and only the values ``plan`` names are decoded."""
     if tag != 0x7D:
         return _value(data, start, stop, tag, depth, SKIPPED)
     if depth >= MAX_DEPTH:
         raise TnetstringError("nested too deeply")
-    items = _items(data, start, stop)
-    if len(items) % 2:
-        raise TnetstringError("a dictionary key without a value")
     result: dict[Any, Any] = {}
-    for i in range(0, len(items), 2):
-        a, b, t = items[i]
-        if t != 0x3B:
-            if t != 0x2C:
+    find = data.find
+    pos = start
+    while pos < stop:
+        colon = find(b":", pos, stop)
+        digits = data[pos:colon]
+        if colon <= pos or colon - pos > _MAX_PREFIX or not digits.isdigit():
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        ka = colon + 1
+        kb = ka + int(digits)
+        if kb >= stop:
+            raise TnetstringError("a value longer than what holds it")
+        pos = kb + 1
+        if pos >= stop:
+            raise TnetstringError("a dictionary key without a value")
+        colon = find(b":", pos, stop)
+        digits = data[pos:colon]
+        if colon <= pos or colon - pos > _MAX_PREFIX or not digits.isdigit():
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        a = colon + 1
+        b = a + int(digits)
+        if b >= stop:
+            raise TnetstringError("a value longer than what holds it")
+        pos = b + 1
+        key_tag = data[kb]
+        if key_tag != 0x3B:
+            if key_tag != 0x2C:
                 raise TnetstringError("a dictionary key that is not a string")
-            result[data[a:b]] = None  # byte keys (old formats) are decoded in full later
+            result[data[ka:kb]] = None  # byte keys (old formats) are decoded in full later
             continue
-        key = data[a:b].decode("utf-8", "surrogateescape")
-        if key not in wanted:
+        entry = plan.get(data[ka:kb])
+        if entry is None:
             continue
-        a, b, t = items[i + 1]
-        sub = wanted[key]
+        key, sub = entry
+        t = data[b]
         if sub is None:
-            result[key] = _value(data, a, b, t, depth + 1, SKIPPED)
+            if t == 0x2C:  # most wanted values are byte strings: no call for them
+                result[key] = data[a:b]
+            else:
+                result[key] = _value(data, a, b, t, depth + 1, SKIPPED)
         elif sub == PAIRS and t == 0x5D:
             result[key] = _pairs(data, a, b)
         elif isinstance(sub, dict):
@@ -138,35 +181,51 @@ def _wanted(data: bytes, start: int, stop: int, tag: int, wanted: Wanted, depth:
     return result
 
 
+_FIELD_MEMO = 256
+"""Header fields up to this many bytes are memoised: a session repeats most of its fields
+(user agent, accept, vary, cache control...) on every request or response."""
+
+
 def _pairs(data: bytes, pos: int, end: int) -> list[tuple[str, str]]:
     """A list of two-byte-string lists, as text pairs (isomorphic decode: each byte the
-    code point of the same value), in one loop: a flow has dozens of header fields."""
+    code point of the same value)."""
     out = []
     find = data.find
     while pos < end:
         colon = find(b":", pos, end)
-        if colon <= pos or colon - pos > _MAX_PREFIX or not data[pos:colon].isdigit():
+        digits = data[pos:colon]
+        if colon <= pos or colon - pos > _MAX_PREFIX or not digits.isdigit():
             raise TnetstringError("not a tnetstring: missing or invalid length prefix")
         inner = colon + 1
-        stop = inner + int(data[pos:colon])
+        stop = inner + int(digits)
         if stop >= end or data[stop] != 0x5D:
             raise TnetstringError("a header field that is not a list")
-        fields = []
-        while inner < stop:
-            colon = find(b":", inner, stop)
-            if colon <= inner or colon - inner > _MAX_PREFIX or not data[inner:colon].isdigit():
-                raise TnetstringError("not a tnetstring: missing or invalid length prefix")
-            a = colon + 1
-            b = a + int(data[inner:colon])
-            if b >= stop or data[b] != 0x2C:
-                raise TnetstringError("a header name or value that is not a byte string")
-            fields.append(data[a:b].decode("latin-1"))
-            inner = b + 1
-        if len(fields) != 2:
-            raise TnetstringError("a header field that is not a name and a value")
-        out.append((fields[0], fields[1]))
+        field = data[inner:stop]
+        out.append(_field(field) if stop - inner <= _FIELD_MEMO else _field.__wrapped__(field))
         pos = stop + 1
     return out
+
+
+@capture_memo(4096)
+def _field(field: bytes) -> tuple[str, str]:
+    """The name and value of one header field (the inside of ``[name, value]``)."""
+    find = field.find
+    values = []
+    pos, end = 0, len(field)
+    while pos < end:
+        colon = find(b":", pos)
+        digits = field[pos:colon]
+        if colon <= pos or colon - pos > _MAX_PREFIX or not digits.isdigit():
+            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
+        a = colon + 1
+        b = a + int(digits)
+        if b >= end or field[b] != 0x2C:
+            raise TnetstringError("a header name or value that is not a byte string")
+        values.append(field[a:b].decode("latin-1"))
+        pos = b + 1
+    if len(values) != 2:
+        raise TnetstringError("a header field that is not a name and a value")
+    return values[0], values[1]
 
 
 def _value(data: bytes, start: int, stop: int, tag: int, depth: int,
