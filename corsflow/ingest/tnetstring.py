@@ -135,18 +135,11 @@ def _wanted(data: bytes, start: int, stop: int, tag: int, plan: _Plan, depth: in
     result: dict[Any, Any] = {}
     find = data.find
     pos = start
+    key_at = -1  # where the key starts once a key is read and its value is next
+    kb = 0
+    # Keys and values alternate; one prefix is read per turn (inline: a call per value
+    # would cost more than the rest of the loop).
     while pos < stop:
-        colon = find(b":", pos, stop)
-        digits = data[pos:colon]
-        if colon <= pos or colon - pos > _MAX_PREFIX or not digits.isdigit():
-            raise TnetstringError("not a tnetstring: missing or invalid length prefix")
-        ka = colon + 1
-        kb = ka + int(digits)
-        if kb >= stop:
-            raise TnetstringError("a value longer than what holds it")
-        pos = kb + 1
-        if pos >= stop:
-            raise TnetstringError("a dictionary key without a value")
         colon = find(b":", pos, stop)
         digits = data[pos:colon]
         if colon <= pos or colon - pos > _MAX_PREFIX or not digits.isdigit():
@@ -156,6 +149,10 @@ def _wanted(data: bytes, start: int, stop: int, tag: int, plan: _Plan, depth: in
         if b >= stop:
             raise TnetstringError("a value longer than what holds it")
         pos = b + 1
+        if key_at < 0:
+            key_at, kb = a, b
+            continue
+        ka, key_at = key_at, -1
         key_tag = data[kb]
         if key_tag != 0x3B:
             if key_tag != 0x2C:
@@ -178,6 +175,8 @@ def _wanted(data: bytes, start: int, stop: int, tag: int, plan: _Plan, depth: in
             result[key] = _wanted(data, a, b, t, sub, depth + 1)
         else:
             result[key] = _value(data, a, b, t, depth + 1, SKIPPED)
+    if key_at >= 0:
+        raise TnetstringError("a dictionary key without a value")
     return result
 
 
