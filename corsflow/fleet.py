@@ -106,10 +106,15 @@ def analyze_session(path: str, engine: str | None = "chromium",
     in the result), so one damaged capture cannot stop a batch. Runs in worker processes.
     ``engine=None``: the browser the capture shows (a fleet of test runs often holds several).
     ``redact``: secrets out of what the session hands back (:mod:`corsflow.redact`)."""
-    logging.getLogger("corsflow").setLevel(logging.ERROR)  # the batch counts what was skipped
+    logger = logging.getLogger("corsflow")
+    level = logger.level
+    # The batch counts what was skipped; the caller's own level comes back (a serial batch
+    # runs in the caller's process: a notebook's later analyses still warn).
+    logger.setLevel(logging.ERROR)
     try:
         return _session(path, engine, redact)
     finally:
+        logger.setLevel(level)
         # The next session shares few of this one's URLs: memos filled by thousands of
         # sessions would make a worker far bigger than a single analysis.
         forget()

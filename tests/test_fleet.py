@@ -204,3 +204,18 @@ def test_a_worker_keeps_no_memo_of_the_sessions_it_analysed() -> None:
     result = analyze_session(str(SAMPLES / "chromium-session.har"))
     assert result.error is None and result.exchanges > 0
     assert url_origin.cache_info().currsize == 0 and path_template.cache_info().currsize == 0
+
+
+def test_a_serial_batch_leaves_the_callers_log_level_alone(fleet_dir: Path) -> None:
+    """A batch quiets corsflow's warnings while it runs (it counts what was skipped); run in
+    the caller's process (one job), it must give the caller its level back."""
+    import logging
+
+    logger = logging.getLogger("corsflow")
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        analyze_fleet(_paths(fleet_dir)[:2], jobs=1)
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(before)
