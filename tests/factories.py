@@ -50,3 +50,24 @@ def preflight(n: int, url: str, method: str, headers: str | None = None, *, orig
     req.update(request_extra or {})
     return exchange(n, "OPTIONS", url, req, started=started, status=status,
                     response_headers=allow or {}, **kw)  # type: ignore[arg-type]
+
+
+WARM_UP_URL = API + "/warm-up"
+
+
+def warm_up(first: int, started: float, origin: str = PAGE) -> list[Exchange]:
+    """One URL preflighted three times, each result allowing the PUT that follows it (Max-Age
+    600): a fresh Firefox session uses no result it stores until then (FIREFOX-FACTS.md), so
+    a capture that begins with these shows a session past that warm-up. Ids from
+    ``e{first}``, 0.3 s apart from ``started``."""
+    allow = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": "PUT",
+             "Access-Control-Allow-Headers": "x-w", "Access-Control-Max-Age": "600"}
+    out: list[Exchange] = []
+    for k in range(3):
+        t = started + 0.3 * k
+        out.append(preflight(first + 2 * k, WARM_UP_URL, "PUT", "x-w", origin=origin,
+                             started=t, allow=allow))
+        out.append(exchange(first + 2 * k + 1, "PUT", WARM_UP_URL,
+                            {"Origin": origin, "X-W": "1"}, started=t + 0.1,
+                            response_headers={"Access-Control-Allow-Origin": origin}))
+    return out

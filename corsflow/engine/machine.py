@@ -197,6 +197,12 @@ class CorsMachine:
     """Preflights sent with the cache bypassed whose result the engine may not have stored
     (Chromium: fetch() 'no-store' stores nothing, 'reload' and 'Disable cache' do; the wire
     cannot tell them apart). The newest few thousand, oldest first."""
+    _early: dict[str, None] = field(default_factory=dict)
+    """Results stored while the session may still have been fresh, which the engine then
+    never uses (profile.fresh_session_preflights). The newest few thousand, oldest first."""
+    _fresh_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Until the session is past that warm-up: the results stored per (origin, URL)."""
+    _warm: bool = False
 
     def __post_init__(self) -> None:
         self.cache = PreflightCache(self.profile)
@@ -467,6 +473,15 @@ class CorsMachine:
                 f"with the cache bypassed; {self.profile.name} stores none for fetch() with "
                 "cache 'no-store' (it does for 'reload' and DevTools' 'Disable cache'), and the "
                 "capture cannot tell them apart", "#cors-preflight-cache"))
+        elif covered_by in self._early:
+            steps.append(TraceStep(
+                "Preflight cache", "unknown",
+                f"the cached result that covered it (from {covered_by}) was stored before any "
+                f"URL had been preflighted {self.profile.fresh_session_preflights} times: a "
+                f"fresh {self.profile.name} session uses none of the results it stores until "
+                "then, and the capture cannot tell whether this session was fresh",
+                "#cors-preflight-cache"))
+            redundant, covered_by = None, None
         no_cache_mode = is_no_cache_mode_value(ex.request_headers.get("cache-control") or "")
         skipped_lookup = no_cache_mode and "no-cache" not in self.profile.cache_modes_looked_up
         if redundant and skipped_lookup:
@@ -528,6 +543,35 @@ class CorsMachine:
         stored_at = ex.response.finished if ex.response and ex.response.finished else ex.started
         self.cache.store(p.view.origin, ex.url, creds, outcome.methods or (),
                          outcome.headers or (), outcome.max_age.seconds, stored_at, ex.id)
+        if self.profile.fresh_session_preflights and not self._warm:
+            self._warming(p.view.origin, ex.url, ex.id)
+
+    def _warming(self, origin: str, url: str, preflight_id: str) -> None:
+        """Count a result stored while the session may be fresh: the engine uses none of them
+        until one URL's is the profile's n-th; from that one on it uses what it stores."""
+        key = (origin, url)
+        count = self._fresh_counts.pop(key, 0) + 1
+        if count >= self.profile.fresh_session_preflights:
+            self._warm = True
+            self._fresh_counts.clear()
+            return
+        self._fresh_counts[key] = count
+        self._early[preflight_id] = None
+        if len(self._early) > 4096:
+            del self._early[next(iter(self._early))]
+        if len(self._fresh_counts) > 4096:
+            del self._fresh_counts[next(iter(self._fresh_counts))]
+
+    def _used(self, preflight_id: str | None) -> None:
+        """The capture shows the engine used this result (a request went without a
+        preflight): the session was past its warm-up when the result was stored, so it and
+        every later one were usable."""
+        if preflight_id is None or preflight_id not in self._early:
+            return
+        while self._early.popitem()[0] != preflight_id:
+            pass
+        self._warm = True
+        self._fresh_counts.clear()
 
     # -- actual requests --------------------------------------------------------------------------
 
@@ -554,6 +598,7 @@ class CorsMachine:
         answer = self.cache.lookup(view.origin, exchange.url, exchange.method,
                                    view.unsafe_names, creds, exchange.started)
         if answer.outcome == "hit":
+            self._used(answer.preflight_id)
             trace.append(TraceStep("Preflight cache", "pass",
                                    f"hit: the result of preflight {answer.preflight_id} is used",
                                    "#cors-preflight-cache"))
@@ -606,7 +651,8 @@ class CorsMachine:
                 + ("passes only in that mode and the browser went on to send the request"
                    if sent else "fails only in that mode and the browser blocked the request"),
                 "#cors-protocol-and-credentials"))
-        elif p.covered[False] is not None and p.covered[True] is None and not p.view.cache_bypass:
+        elif (p.covered[False] is not None and p.covered[True] is None
+              and not p.view.cache_bypass and p.covered[False] not in self._early):
             # A cached result covered the request if uncredentialed, yet the browser sent a
             # preflight (and not because its HTTP cache was bypassed): it was credentialed.
             creds, credentials = True, "include"

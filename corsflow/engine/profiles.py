@@ -77,10 +77,12 @@ class EngineProfile:
     """A preflight carrying ``Pragma``/``Cache-Control: no-cache`` (DevTools' "Disable
     cache", a hard reload, fetch() cache ``no-store``/``reload``) was sent without a cache
     lookup: a cached result could not have saved it."""
-    fresh_session_unused_results: int = 0
-    """Observed only: in a fresh browser profile the first results stored are not used (the
-    number of preflights the same request needed, 0.3 s apart, before its first cache hit).
-    Not modelled."""
+    fresh_session_preflights: int = 0
+    """In a fresh session the engine uses no stored result until one URL has been
+    preflighted this many times; the results stored before then are never used, the later
+    ones are (0: no such warm-up). A capture does not show whether its session was fresh,
+    so the engine model calls no preflight redundant, and infers no credentials mode, on the
+    strength of a result stored before then."""
     unverified: tuple[str, ...] = ()
     """Facts of this profile the browser-truth tests could not observe, with their source."""
 
@@ -177,7 +179,9 @@ FIREFOX = EngineProfile(
     cache_modes_stored=frozenset({"default", "no-store", "reload", "no-cache", "force-cache"}),
     cache_mode_headers_on_preflight=True,
     bypass_skips_lookup=True,  # nocache (LOAD_BYPASS_CACHE), mode-no-store, mode-reload
-    fresh_session_unused_results=3,  # the warm-up: miss, miss, miss, hit
+    # fresh-session: one URL preflighted 3 times (miss, miss, miss, hit), whatever the time
+    # between tries; results of other URLs stored before its third preflight never hit.
+    fresh_session_preflights=3,
     unverified=(
         "max_age_cap 86400: longer than a test can wait (nsCORSListenerProxy.cpp)",
         "max_entries 100 (LRU): not exercised (PREFLIGHT_CACHE_SIZE)",
