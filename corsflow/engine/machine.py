@@ -478,8 +478,8 @@ class CorsMachine:
                 "Preflight cache", "unknown",
                 f"the cached result that covered it (from {covered_by}) was stored before any "
                 f"URL had been preflighted {self.profile.fresh_session_preflights} times: a "
-                f"fresh {self.profile.name} session uses none of the results it stores until "
-                "then, and the capture cannot tell whether this session was fresh",
+                f"fresh {self.profile.name} session may use none of the results it stores "
+                "until then, and the capture cannot tell whether this session was fresh",
                 "#cors-preflight-cache"))
             redundant, covered_by = None, None
         no_cache_mode = is_no_cache_mode_value(ex.request_headers.get("cache-control") or "")
@@ -547,8 +547,8 @@ class CorsMachine:
             self._warming(p.view.origin, ex.url, ex.id)
 
     def _warming(self, origin: str, url: str, preflight_id: str) -> None:
-        """Count a result stored while the session may be fresh: the engine uses none of them
-        until one URL's is the profile's n-th; from that one on it uses what it stores."""
+        """Count a result stored while the session may be fresh: its cache may not work
+        until one URL's result is the profile's n-th; from that one on it surely does."""
         key = (origin, url)
         count = self._fresh_counts.pop(key, 0) + 1
         if count >= self.profile.fresh_session_preflights:

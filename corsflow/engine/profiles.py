@@ -78,11 +78,11 @@ class EngineProfile:
     cache", a hard reload, fetch() cache ``no-store``/``reload``) was sent without a cache
     lookup: a cached result could not have saved it."""
     fresh_session_preflights: int = 0
-    """In a fresh session the engine uses no stored result until one URL has been
-    preflighted this many times; the results stored before then are never used, the later
-    ones are (0: no such warm-up). A capture does not show whether its session was fresh,
-    so the engine model calls no preflight redundant, and infers no credentials mode, on the
-    strength of a result stored before then."""
+    """In a fresh session the engine's preflight cache starts working only after a few
+    preflights, at the latest with the result of one URL's preflight number this (0: at
+    once); a result stored before it started is never used. A capture does not show whether
+    its session was fresh, so the model calls no preflight redundant, and infers no
+    credentials mode, on the strength of a result stored before that bound."""
     unverified: tuple[str, ...] = ()
     """Facts of this profile the browser-truth tests could not observe, with their source."""
 
@@ -179,8 +179,8 @@ FIREFOX = EngineProfile(
     cache_modes_stored=frozenset({"default", "no-store", "reload", "no-cache", "force-cache"}),
     cache_mode_headers_on_preflight=True,
     bypass_skips_lookup=True,  # nocache (LOAD_BYPASS_CACHE), mode-no-store, mode-reload
-    # fresh-session: one URL preflighted 3 times (miss, miss, miss, hit), whatever the time
-    # between tries; results of other URLs stored before its third preflight never hit.
+    # fresh-session: the same URL is preflighted 3 times (miss, miss, miss, hit), whatever
+    # the time between tries; a result stored before the cache started never hits.
     fresh_session_preflights=3,
     unverified=(
         "max_age_cap 86400: longer than a test can wait (nsCORSListenerProxy.cpp)",

@@ -272,8 +272,9 @@ def fresh_session(n: int, plan: tuple[str, ...]) -> list[str]:
 
 def test_fresh_session_is_the_profiles(engine_session: tuple[str, Session]) -> None:
     """Firefox preflights a URL again although the result it stored a moment before allows
-    the request, until one URL's third preflight; a result stored before that one is never
-    used. WebKit uses its results at once."""
+    the request, here until one URL's third preflight (the profile's bound), and never
+    uses a result stored before its cache started working. WebKit uses its results at
+    once."""
     name, s = engine_session
     seen = s.files["warm_up"].split()
     assert seen == fresh_session(PROFILES[name].fresh_session_preflights, FRESH_PLAN)

@@ -1,10 +1,12 @@
-"""A fresh Firefox session uses no preflight result it stores until one URL has been
-preflighted three times; results stored before then are never used, later ones are
-(tests/browser FIREFOX-FACTS.md, fresh-session). A capture cannot show whether its session
-was fresh, so Firefox's model calls no preflight redundant, and infers no credentials
-mode, on the strength of such an early result."""
+"""A fresh Firefox session's preflight cache starts working only after a few preflights
+(by the result of one URL's third at the latest), and a result stored before it started is
+never used (tests/browser FIREFOX-FACTS.md, fresh-session). A capture cannot show whether
+its session was fresh, so Firefox's model calls no preflight redundant, and infers no
+credentials mode, on the strength of a result stored before that bound."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -80,6 +82,20 @@ def test_results_stored_before_the_warm_up_ends_stay_unproven() -> None:
                           "e12": False}
     hits = [v.exchange.url for v in verdicts if v.cache == "hit"]
     assert hits == [_url(2), _url(1), _url(3)]
+
+
+def test_a_cache_that_started_sooner_shows_in_the_hit() -> None:
+    """Firefox's cache can start before the bound (two preflights each of two URLs on two
+    origins, then a hit): the hit proves its result counted, the earlier ones still not."""
+    other = "http://baz.other"
+    xs = _fetches([(5, True), (5, True), (1, True), (1, True), (1, False), (5, True),
+                   (5, False)])
+    # URL 5 on a second API origin
+    xs = [replace(x, url=x.url.replace(API, other)) if x.url == _url(5) else x for x in xs]
+    verdicts = _verdicts(xs, "firefox")
+    assert [v.redundant for v in verdicts if v.role == "preflight"] == [
+        False, None, False, None, None]
+    assert [v.cache for v in verdicts if v.role != "preflight"][-3:] == ["hit", "miss", "hit"]
 
 
 def test_past_the_warm_up_a_repeat_is_redundant_again() -> None:
