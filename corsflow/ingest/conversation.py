@@ -35,7 +35,7 @@ from .http1 import (
     looks_like_tls,
     unfinished_start_line,
 )
-from .tcp import Stream
+from .tcp import ACK_GRACE_PACKETS, Stream
 
 NO_RESPONSE = "no response in capture"
 RESET = "connection reset"
@@ -48,7 +48,8 @@ MAX_UNANSWERED = 256
 class Context:
     """What every conversation of one file shares: where exchanges go, and counters."""
 
-    __slots__ = ("copies", "evicted", "exchanges", "fmt", "h2", "orphans", "out", "path", "tls")
+    __slots__ = ("copies", "evicted", "exchanges", "fmt", "h2", "lost", "lost_connections",
+                 "orphans", "out", "path", "tls")
 
     def __init__(self, path: str, fmt: SourceFormat) -> None:
         self.path = path
@@ -61,20 +62,27 @@ class Context:
         self.copies = 0
         self.evicted = 0
         """Connections closed early because too many were open at once."""
+        self.lost = 0
+        self.lost_connections = 0
+        """Bytes that never showed up in the capture (it dropped packets), and in how many
+        connections."""
 
 
 class _Pending:
     """A request seen on the wire, waiting for its response."""
 
-    __slots__ = ("end_ts", "head", "id", "incomplete", "response")
+    __slots__ = ("end_ts", "head", "id", "incomplete", "response", "start")
 
-    def __init__(self, head: RequestHead, id_: str) -> None:
+    def __init__(self, head: RequestHead, id_: str, start: int | None = None) -> None:
         self.head = head
         self.id = id_
         self.end_ts: float | None = None
         self.response: ResponseHead | None = None
         self.incomplete = False
         """The request's head was cut by a capture gap."""
+        self.start = start
+        """Where in the client's stream the segment its head began in starts (the head
+        starts there or after); None when not known."""
 
 
 class _Detached:
@@ -95,7 +103,8 @@ _DETACHED = _Detached()
 class Side:
     """One direction: its reassembly and, once roles are known, its parser."""
 
-    __slots__ = ("conv", "delivered", "ended", "endpoint", "held", "index", "parser", "stream")
+    __slots__ = ("conv", "counted", "delivered", "ended", "endpoint", "held", "index", "parser",
+                 "stream")
 
     def __init__(self, conv: Conversation, index: int, endpoint: bytes) -> None:
         self.conv = conv
@@ -103,6 +112,8 @@ class Side:
         self.stream = Stream(self)
         self.parser: MessageParser | None = None
         self.delivered = 0
+        self.counted = 0
+        """The stream's lost bytes already counted in the context."""
         self.ended = False
         self.endpoint = endpoint
         self.held: list[tuple[bytes, float, int]] = []
@@ -117,6 +128,14 @@ class Side:
         self.delivered += len(data)
 
     def gap(self, size: int, ts: float, packet: int) -> None:
+        conv = self.conv
+        if self.stream.holes != self.counted:
+            if not conv.sides[0].counted and not conv.sides[1].counted:
+                conv.ctx.lost_connections += 1
+            conv.ctx.lost += self.stream.holes - self.counted
+            self.counted = self.stream.holes
+        if self.index == conv.client:
+            conv.client_gap = True
         if self.parser is not None:
             self.parser.gap(size, ts, packet)
         self.delivered += size
@@ -155,27 +174,41 @@ class _Requests:
 class _Responses:
     """Handler of the server's parser: pairs each final response with the oldest request."""
 
-    __slots__ = ("answering", "conv", "interim")
+    __slots__ = ("after_gap", "answering", "conv", "interim")
 
     def __init__(self, conv: Conversation) -> None:
         self.conv = conv
         self.answering: _Pending | None = None
         self.interim = False
+        self.after_gap = False
+        """Responses were lost while requests may have been lost too: which requests they
+        answered is told by the next response's acknowledgment number."""
 
     def on_head(self, head: RequestHead | ResponseHead) -> tuple[int, int]:
         assert isinstance(head, ResponseHead)
         conv = self.conv
-        req = conv.queue[0] if conv.queue else None
+        conv.catch_up(head.ts, head.packet)
         status = head.status
         self.interim = 100 <= status < 200 and status != 101
         if self.interim:
             return BODY_NONE, 0  # 100 Continue, 103 Early Hints: the final response follows
+        acked = conv.acked_at(head.packet)
+        if self.after_gap:
+            self.after_gap = False
+            self._lost_before(acked, head.ts)
+        req = conv.queue[0] if conv.queue else None
+        if req is not None and req.start is not None and acked is not None \
+                and acked <= req.start:
+            # The server sent this before it had the oldest waiting request's first byte:
+            # the answer to a request the capture lost, not to that one.
+            req = None
         if req is None:
             conv.ctx.orphans += 1
             self.answering = None
             return response_framing(head, None)
         req.response = head
         self.answering = req
+        conv.client_gap = False
         framing = response_framing(head, req.head.method)
         if framing[0] == BODY_TUNNEL:
             if status == 101 and any(
@@ -211,8 +244,27 @@ class _Responses:
             conv.queue.popleft()
             conv.emit(req, req.response, None, None)
         elif not head_known and conv.queue and conv.queue[0].response is None:
-            # Bytes were lost where the oldest request's response was due.
-            conv.emit(conv.queue.popleft(), None, None, reason)
+            if reason == GAP and conv.client_unsure():
+                # Requests may be lost too, and the lost bytes their answers: the next
+                # response tells which of the waiting requests were answered.
+                self.after_gap = True
+            else:
+                # Bytes were lost where the oldest request's response was due.
+                conv.emit(conv.queue.popleft(), None, None, reason)
+
+    def _lost_before(self, acked: int | None, ts: float) -> None:
+        """After responses were lost: the waiting requests the server had answered before
+        the one now answered, as lost. Without pipelining (browsers do not pipeline) the
+        client sends a request only once the previous response arrived, so a request
+        the server had received before this response had its own answered before it."""
+        conv = self.conv
+        queue = conv.queue
+        if acked is None:
+            if queue and queue[0].response is None:
+                conv.emit(queue.popleft(), None, None, GAP)
+            return
+        while len(queue) > 1 and queue[1].start is not None and queue[1].start < acked:
+            conv.emit(queue.popleft(), None, None, GAP)
 
 
 def request_framing(head: RequestHead) -> tuple[int, int]:
@@ -300,6 +352,7 @@ class Conversation:
 
     __slots__ = (
         "client",
+        "client_gap",
         "closed",
         "ctx",
         "current",
@@ -330,6 +383,9 @@ class Conversation:
         """Packets seen on this connection."""
         self.fins = 0
         """Bit d set: direction d sent a FIN (followed only for connections not parsed)."""
+        self.client_gap = False
+        """The client's stream lost bytes since a response was last paired: requests may be
+        missing, so a lost stretch of responses may have answered them."""
 
     # ---------------------------------------------------------------- roles
 
@@ -393,6 +449,36 @@ class Conversation:
 
     # -------------------------------------------------------------- pairing
 
+    def catch_up(self, ts: float, packet: int) -> None:
+        """A response begins: when the server acknowledged client bytes the capture lost
+        while later ones wait behind the hole, deliver those first (the hole is declared
+        lost now rather than after the usual grace): they hold the requests this response
+        may answer, and without them it would be paired with an older one."""
+        assert self.client is not None
+        stream = self.sides[self.client].stream
+        if stream.ack_target is not None and stream.order:
+            stream.settle(ts, stream.ack_tick + ACK_GRACE_PACKETS, packet)
+
+    def acked_at(self, packet: int) -> int | None:
+        """How much of the client's stream the server had received when it sent packet
+        ``packet`` (the offset of the first byte it had not), when that is the segment
+        being delivered and it carries an ACK; else None."""
+        assert self.client is not None
+        server = self.sides[1 - self.client].stream
+        if server.at_packet != packet or server.at_ack < 0:
+            return None
+        acked = self.sides[self.client].stream.offset_of(server.at_ack)
+        # Before the client's first byte: a number no real peer sends (a damaged or made-up
+        # capture), or bytes from before the capture began; either way no help here.
+        return acked if acked is not None and acked >= 0 else None
+
+    def client_unsure(self) -> bool:
+        """Requests may be missing: the client's stream lost bytes since a response was last
+        paired, or holds bytes behind a hole not declared yet."""
+        assert self.client is not None
+        stream = self.sides[self.client].stream
+        return self.client_gap or bool(stream.order) or stream.ack_target is not None
+
     def request(self, head: RequestHead) -> None:
         if head.packet == self.req_packet:
             self.req_k += 1
@@ -401,7 +487,11 @@ class Conversation:
             self.req_packet = head.packet
             self.req_k = 1
             id_ = f"p{head.packet}"
-        pending = _Pending(head, id_)
+        assert self.client is not None
+        stream = self.sides[self.client].stream
+        # The head starts in the segment being delivered, at its first byte or after.
+        start = stream.at if stream.at_packet == head.packet else None
+        pending = _Pending(head, id_, start)
         queue = self.queue
         queue.append(pending)
         self.current = pending

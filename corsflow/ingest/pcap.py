@@ -118,8 +118,10 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
                 and ((ackno - other.raw) & 0xFFFFFFFF) - 1 < 0x7FFFFFFF):
             other.acked(ackno, ts, conv.ticks)
         if payload or missing or flags & FIN:
+            # The acknowledgment number goes along: pairing checks a response against the
+            # request it would answer by it.
             stream.segment(seqno + 1 if flags & SYN else seqno, payload, missing,
-                           bool(flags & FIN), ts, number)
+                           bool(flags & FIN), ts, number, ackno if flags & ACK else -1)
         if other.ack_target is not None:
             other.settle(ts, conv.ticks, number)
         if stream.ack_target is not None:
@@ -247,6 +249,12 @@ def _report(path: str, diagnostics: Diagnostics, decoder: SegmentDecoder,
         diagnostics.note(
             f"{path}: {ctx.copies} connection(s) reappeared after they closed (the same "
             "traffic captured on a second interface, or late retransmissions): read once"
+        )
+    if ctx.lost:
+        diagnostics.note(
+            f"{path}: {ctx.lost:,} byte(s) in {ctx.lost_connections} connection(s) never showed "
+            "up (the capture dropped packets; tcpdump says how many at its end): exchanges "
+            "there may be missing, or unknown where their request or response was lost"
         )
     if ctx.orphans:
         diagnostics.note(

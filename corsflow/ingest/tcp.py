@@ -54,7 +54,11 @@ class Stream:
         "ack_target",
         "ack_tick",
         "ack_ts",
+        "at",
+        "at_ack",
+        "at_packet",
         "fin",
+        "holes",
         "isn",
         "last_packet",
         "last_ts",
@@ -75,7 +79,7 @@ class Stream:
         """Sequence number of the first byte: after the SYN, or of the first segment seen."""
         self.pos: int | None = None
         self.raw = 0
-        self.pending: dict[int, tuple[bytes, float, int]] = {}
+        self.pending: dict[int, tuple[bytes, float, int, int]] = {}
         self.order: list[int] = []
         """The keys of ``pending`` as a heap: the lowest offset first."""
         self.pending_bytes = 0
@@ -88,6 +92,14 @@ class Stream:
         """Offset the peer acknowledged beyond what was delivered, while we wait for it."""
         self.ack_ts = 0.0
         self.ack_tick = 0
+        self.holes = 0
+        """Bytes declared lost because they never showed up (not those a snapshot length
+        cut off)."""
+        self.at = 0
+        self.at_ack = -1
+        self.at_packet = -1
+        """While a segment's bytes go to the sink: the offset of its first byte, its
+        acknowledgment number (-1: none) and its packet."""
 
     @property
     def finished(self) -> bool:
@@ -101,12 +113,18 @@ class Stream:
             self.pos = 0
             self.raw = self.origin = (seq + 1) & _M
 
+    def offset_of(self, seq: int) -> int | None:
+        """The stream offset of sequence number ``seq`` (None before the stream began)."""
+        return None if self.pos is None else self._offset(seq)
+
     def _offset(self, seq: int) -> int:
         assert self.pos is not None
         return self.pos + (((seq - self.raw + 0x80000000) & _M) - 0x80000000)
 
-    def segment(self, seq: int, payload: bytes, missing: int, fin: bool, ts: float, packet: int) -> None:
-        """A data and/or FIN segment; ``missing`` bytes after the payload were not captured."""
+    def segment(self, seq: int, payload: bytes, missing: int, fin: bool, ts: float, packet: int,
+                ack: int = -1) -> None:
+        """A data and/or FIN segment; ``missing`` bytes after the payload were not captured;
+        ``ack``: its acknowledgment number (-1: no ACK flag)."""
         self.last_ts = ts
         self.last_packet = packet
         if self.pos is None:
@@ -130,17 +148,21 @@ class Stream:
         if end <= pos:
             return  # retransmission or duplicate of what was delivered
         if start > pos:
-            self._hold(start, payload, missing, ts, packet)
+            self._hold(start, payload, missing, ts, packet, ack)
             return
-        self._deliver(start, payload, missing, ts, packet)
+        self._deliver(start, payload, missing, ts, packet, ack)
         if self.pending:
             self._drain()
 
-    def _deliver(self, start: int, payload: bytes, missing: int, ts: float, packet: int) -> None:
+    def _deliver(self, start: int, payload: bytes, missing: int, ts: float, packet: int,
+                 ack: int = -1) -> None:
         pos = self.pos
         assert pos is not None
         skip = pos - start
         n = len(payload)
+        self.at = start
+        self.at_ack = ack
+        self.at_packet = packet
         if skip < n:
             self.sink.data(payload[skip:] if skip else payload, ts, packet)
             skip = 0
@@ -151,20 +173,21 @@ class Stream:
         self.pos = start + n + missing
         self.raw = (self.raw + (self.pos - pos)) & _M
 
-    def _hold(self, start: int, payload: bytes, missing: int, ts: float, packet: int) -> None:
+    def _hold(self, start: int, payload: bytes, missing: int, ts: float, packet: int,
+              ack: int) -> None:
         pending = self.pending
         old = pending.get(start)
         if old is not None and len(old[0]) >= len(payload):
             return
         if old is None:
             heappush(self.order, start)
-        pending[start] = (payload, ts, packet)
+        pending[start] = (payload, ts, packet, ack)
         if missing:
             # Keep the cut length: the gap is re-created when the segment is delivered.
             tail = start + len(payload)
             if tail not in pending:
                 heappush(self.order, tail)
-            pending[tail] = (b"", ts, -missing)
+            pending[tail] = (b"", ts, -missing, -1)
         self.pending_bytes += len(payload) - (len(old[0]) if old else 0)
         if self.pending_bytes > self.limit or len(pending) > MAX_PENDING_SEGMENTS:
             self._skip_to(self.order[0], ts, packet)
@@ -184,7 +207,7 @@ class Stream:
             if start > pos:
                 return
             heappop(order)
-            payload, ts, packet = pending.pop(start)
+            payload, ts, packet, ack = pending.pop(start)
             self.pending_bytes -= len(payload)
             if packet < 0:  # a cut-off tail recorded by _hold
                 end = start - packet
@@ -194,13 +217,14 @@ class Stream:
                     self.pos = end
                 continue
             if start + len(payload) > pos:
-                self._deliver(start, payload, 0, ts, packet)
+                self._deliver(start, payload, 0, ts, packet, ack)
 
     def _skip_to(self, target: int, ts: float, packet: int) -> None:
         """Declare the bytes before ``target`` lost and deliver what waits after them."""
         pos = self.pos
         assert pos is not None
         if target > pos:
+            self.holes += target - pos
             self.sink.gap(target - pos, ts, packet)
             self.raw = (self.raw + (target - pos)) & _M
             self.pos = target

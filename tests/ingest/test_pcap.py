@@ -324,6 +324,66 @@ def test_gap_acknowledged_by_the_peer_is_declared_before_the_end(tmp_path: Path)
     assert exchanges[0].source.index == 4
 
 
+def _get(path: str) -> bytes:
+    return GET.replace(b"/a", path.encode())
+
+
+def _status(code: int) -> bytes:
+    return OK.replace(b"200 OK", f"{code} OK".encode())
+
+
+def test_a_request_and_its_response_both_lost_do_not_shift_the_pairing(
+        tmp_path: Path) -> None:
+    """The capture lost one request and its response (a capture that dropped packets):
+    every later response still goes with its own request, whatever order the reader
+    declares the two holes in."""
+    for acks in (0, 10):
+        c = Conversation()
+        c.handshake()
+        c.client_sends(_get("/a"))
+        c.server_sends(_status(200))
+        lost = c.client_sends(_get("/b")) + c.server_sends(_status(201))
+        for _ in range(acks):  # the peers acknowledge what the capture lost
+            c.packet(True, ACK)
+            c.packet(False, ACK)
+        c.client_sends(_get("/c"))
+        c.server_sends(_status(202))
+        c.client_sends(_get("/d"))
+        c.server_sends(_status(203))
+        c.close()
+        for p in lost:
+            c.packets.remove(p)
+        exchanges, diagnostics = read(tmp_path, pcap_bytes(c.packets))
+        assert [(e.url.rsplit("/", 1)[1], e.status) for e in exchanges] == [
+            ("a", 200), ("c", 202), ("d", 203)], acks
+        lost = len(_get("/b")) + len(_status(201))
+        assert any(f"{lost} byte(s) in 1 connection(s) never showed up" in n
+                   for n in diagnostics.notes), diagnostics.notes
+
+
+def test_a_response_sent_before_its_request_arrived_is_not_that_requests(
+        tmp_path: Path) -> None:
+    """A pipelined request the capture lost (/b) and its response captured: the server sent
+    that response before it had /c (its ACK says so), so it is not /c's."""
+    c = Conversation()
+    c.handshake()
+    lost = c.client_sends(_get("/b"))
+    after_b = c.cseq
+    c.client_sends(_get("/c"))
+    for _ in range(10):  # the server acknowledges /b alone: the hole is declared lost
+        c.packet(False, ACK, ack=after_b)
+    c.packet(False, ACK | PSH, _status(201), ack=after_b)  # /b's response
+    c.sseq += len(_status(201))
+    c.server_sends(_status(202))
+    c.close()
+    for p in lost:
+        c.packets.remove(p)
+    exchanges, diagnostics = read(tmp_path, pcap_bytes(c.packets))
+    assert [(e.url.rsplit("/", 1)[1], e.status) for e in exchanges] == [("c", 202)]
+    assert any("1 response(s) whose request is not in the capture" in n
+               for n in diagnostics.notes)
+
+
 def test_gap_inside_a_body_of_known_length_is_harmless(tmp_path: Path) -> None:
     c = Conversation()
     c.handshake()
