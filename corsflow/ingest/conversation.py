@@ -71,7 +71,7 @@ class Context:
 class _Pending:
     """A request seen on the wire, waiting for its response."""
 
-    __slots__ = ("end_ts", "head", "id", "incomplete", "response", "start")
+    __slots__ = ("end", "end_ts", "head", "id", "incomplete", "response", "start")
 
     def __init__(self, head: RequestHead, id_: str, start: int | None = None) -> None:
         self.head = head
@@ -83,6 +83,8 @@ class _Pending:
         self.start = start
         """Where in the client's stream the segment its head began in starts (the head
         starts there or after); None when not known."""
+        self.end: int | None = None
+        """Where the segment it ended in ends (it ends there or before); None: not known."""
 
 
 class _Detached:
@@ -129,13 +131,14 @@ class Side:
 
     def gap(self, size: int, ts: float, packet: int) -> None:
         conv = self.conv
-        if self.stream.holes != self.counted:
+        stream = self.stream
+        if stream.holes != self.counted:  # bytes that never showed up (not a snaplen cut)
             if not conv.sides[0].counted and not conv.sides[1].counted:
                 conv.ctx.lost_connections += 1
-            conv.ctx.lost += self.stream.holes - self.counted
-            self.counted = self.stream.holes
-        if self.index == conv.client:
-            conv.client_gap = True
+            conv.ctx.lost += stream.holes - self.counted
+            self.counted = stream.holes
+            if self.index == conv.client and stream.pos is not None:
+                conv.client_hole = stream.pos + size
         if self.parser is not None:
             self.parser.gap(size, ts, packet)
         self.delivered += size
@@ -155,10 +158,15 @@ class _Requests:
         return request_framing(head)
 
     def on_end(self, ts: float, packet: int) -> None:
-        current = self.conv.current
+        conv = self.conv
+        current = conv.current
         if current is not None:
             current.end_ts = ts
-            self.conv.current = None
+            assert conv.client is not None
+            stream = conv.sides[conv.client].stream
+            if stream.at_packet == packet:
+                current.end = stream.at_end
+            conv.current = None
 
     def on_lost(self, head_known: bool, reason: str, ts: float, packet: int,
                 partial: RequestHead | ResponseHead | None) -> None:
@@ -193,10 +201,11 @@ class _Responses:
         if self.interim:
             return BODY_NONE, 0  # 100 Continue, 103 Early Hints: the final response follows
         acked = conv.acked_at(head.packet)
+        foreign = False
         if self.after_gap:
             self.after_gap = False
-            self._lost_before(acked, head.ts)
-        req = conv.queue[0] if conv.queue else None
+            foreign = self._lost_before(acked)
+        req = conv.queue[0] if conv.queue and not foreign else None
         if req is not None and req.start is not None and acked is not None \
                 and acked <= req.start:
             # The server sent this before it had the oldest waiting request's first byte:
@@ -208,7 +217,8 @@ class _Responses:
             return response_framing(head, None)
         req.response = head
         self.answering = req
-        conv.client_gap = False
+        if req.start is not None and req.start > conv.answered:
+            conv.answered = req.start
         framing = response_framing(head, req.head.method)
         if framing[0] == BODY_TUNNEL:
             if status == 101 and any(
@@ -243,28 +253,38 @@ class _Responses:
             # The head was read: the response is known even though its end is not.
             conv.queue.popleft()
             conv.emit(req, req.response, None, None)
-        elif not head_known and conv.queue and conv.queue[0].response is None:
-            if reason == GAP and conv.client_unsure():
-                # Requests may be lost too, and the lost bytes their answers: the next
-                # response tells which of the waiting requests were answered.
-                self.after_gap = True
-            else:
+        elif not head_known:
+            unsure = reason == GAP and conv.client_unsure()
+            if conv.queue and conv.queue[0].response is None and not unsure:
                 # Bytes were lost where the oldest request's response was due.
                 conv.emit(conv.queue.popleft(), None, None, reason)
+            if reason == GAP:
+                # They may have held more answers (or, when requests were lost too, answers
+                # to those): the next response's acknowledgment number tells.
+                self.after_gap = True
 
-    def _lost_before(self, acked: int | None, ts: float) -> None:
+    def _lost_before(self, acked: int | None) -> bool:
         """After responses were lost: the waiting requests the server had answered before
         the one now answered, as lost. Without pipelining (browsers do not pipeline) the
         client sends a request only once the previous response arrived, so a request
-        the server had received before this response had its own answered before it."""
+        the server had received before this response had its own answered before it.
+        True: this response answers a request the capture lost."""
         conv = self.conv
         queue = conv.queue
         if acked is None:
             if queue and queue[0].response is None:
                 conv.emit(queue.popleft(), None, None, GAP)
-            return
+            return False
         while len(queue) > 1 and queue[1].start is not None and queue[1].start < acked:
             conv.emit(queue.popleft(), None, None, GAP)
+        if queue and queue[0].end is not None and queue[0].end < acked and (
+                len(queue) == 1 or (queue[1].start is not None and queue[1].start >= acked)):
+            # The server had bytes sent after the oldest request, none of them a request
+            # the capture shows: a request it lost, whose answer this is; the oldest's own
+            # answer was in the lost bytes.
+            conv.emit(queue.popleft(), None, None, GAP)
+            return True
+        return False
 
 
 def request_framing(head: RequestHead) -> tuple[int, int]:
@@ -351,8 +371,9 @@ class Conversation:
     """The HTTP/1.x state of one TCP connection."""
 
     __slots__ = (
+        "answered",
         "client",
-        "client_gap",
+        "client_hole",
         "closed",
         "ctx",
         "current",
@@ -383,9 +404,11 @@ class Conversation:
         """Packets seen on this connection."""
         self.fins = 0
         """Bit d set: direction d sent a FIN (followed only for connections not parsed)."""
-        self.client_gap = False
-        """The client's stream lost bytes since a response was last paired: requests may be
-        missing, so a lost stretch of responses may have answered them."""
+        self.client_hole = -1
+        """Where in the client's stream its latest hole ends (-1: none)."""
+        self.answered = -1
+        """Where the latest request a captured response answered starts: a hole after it
+        may have held requests whose answers a lost stretch of responses held."""
 
     # ---------------------------------------------------------------- roles
 
@@ -440,7 +463,10 @@ class Conversation:
                packet: int) -> None:
         self.client = client
         c, s = self.sides[client], self.sides[1 - client]
+        if c.stream.holes and c.stream.pos is not None:  # lost before roles were known
+            self.client_hole = c.stream.pos
         responses = _Responses(self)
+        responses.after_gap = s.stream.holes > 0  # responses lost before roles were known
         c.parser = MessageParser(_Requests(self), True, synced=bool(pieces) or c.delivered == 0)
         # The server's parser is in sync if nothing of its direction went by unread.
         s.parser = MessageParser(responses, False, synced=s.delivered == 0)
@@ -473,11 +499,12 @@ class Conversation:
         return acked if acked is not None and acked >= 0 else None
 
     def client_unsure(self) -> bool:
-        """Requests may be missing: the client's stream lost bytes since a response was last
-        paired, or holds bytes behind a hole not declared yet."""
+        """Requests may be missing: the client's stream lost bytes after the latest request
+        a response answered, or holds bytes behind a hole not declared yet."""
         assert self.client is not None
         stream = self.sides[self.client].stream
-        return self.client_gap or bool(stream.order) or stream.ack_target is not None
+        return (self.client_hole > self.answered or bool(stream.order)
+                or stream.ack_target is not None)
 
     def request(self, head: RequestHead) -> None:
         if head.packet == self.req_packet:

@@ -56,6 +56,7 @@ class Stream:
         "ack_ts",
         "at",
         "at_ack",
+        "at_end",
         "at_packet",
         "fin",
         "holes",
@@ -96,10 +97,11 @@ class Stream:
         """Bytes declared lost because they never showed up (not those a snapshot length
         cut off)."""
         self.at = 0
+        self.at_end = 0
         self.at_ack = -1
         self.at_packet = -1
-        """While a segment's bytes go to the sink: the offset of its first byte, its
-        acknowledgment number (-1: none) and its packet."""
+        """While a segment's bytes go to the sink: the offsets of its first byte and after
+        its last, its acknowledgment number (-1: none) and its packet."""
 
     @property
     def finished(self) -> bool:
@@ -161,6 +163,7 @@ class Stream:
         skip = pos - start
         n = len(payload)
         self.at = start
+        self.at_end = start + n
         self.at_ack = ack
         self.at_packet = packet
         if skip < n:

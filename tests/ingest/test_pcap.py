@@ -695,7 +695,7 @@ def _fuzz_base() -> tuple[bytes, bytes]:
 FUZZ_PCAP, FUZZ_PCAPNG = _fuzz_base()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     ng=st.booleans(),
     flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
@@ -812,3 +812,42 @@ def test_a_long_poll_outlives_the_idle_timeout(
     c.close()
     exchanges, _ = read(tmp_path, pcap_bytes(c.packets))
     assert sorted(summary(exchanges)) == [("GET", "http://api.example/a", 200, None)] * 2
+
+
+def _keep_alive_session(n: int) -> tuple[Conversation, list[int]]:
+    """``n`` requests on one connection, each answered before the next is sent (as browsers
+    do), with the peers' ACKs; /k is answered with status 210 + k. Returns the conversation
+    and the indices of its data packets."""
+    c = Conversation()
+    c.handshake()
+    data: list[int] = []
+    for k in range(n):
+        data.append(len(c.packets))
+        c.client_sends(_get(f"/{k}"))
+        c.packet(False, ACK)
+        data.append(len(c.packets))
+        c.server_sends(_status(210 + k))  # 2xx codes with a body (204 has none)
+        c.packet(True, ACK)
+    c.close()
+    return c, data
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_dropped_packets_never_pair_a_response_with_another_request(
+        tmp_path: Path, data: st.DataObject) -> None:
+    """Whatever data packets a capture drops, each exchange read has its own response or
+    none: never another request's (which would give it another request's verdict)."""
+    c, indices = _keep_alive_session(8)
+    # Data packets and the peers' ACKs alike (an ACK tells the reader that bytes were lost).
+    dropped = data.draw(st.sets(st.integers(3, len(c.packets) - 1), max_size=12))
+    packets = [p for i, p in enumerate(c.packets) if i not in dropped]
+    exchanges, _ = read(tmp_path, pcap_bytes(packets))
+    for e in exchanges:
+        k = int(e.url.rsplit("/", 1)[1])
+        assert e.status in (None, 210 + k), (sorted(dropped), e.url, e.status)
+    # What no drop touched is read in full.
+    intact = {k for k in range(8) if indices[2 * k] not in dropped
+              and indices[2 * k + 1] not in dropped}
+    assert intact <= {int(e.url.rsplit("/", 1)[1]) for e in exchanges if e.status}
