@@ -188,9 +188,10 @@ class _Responses:
         self.conv = conv
         self.answering: _Pending | None = None
         self.interim = False
-        self.after_gap = False
-        """Responses were lost while requests may have been lost too: which requests they
-        answered is told by the next response's acknowledgment number."""
+        self.after_gap = 0
+        """Responses were lost (1: the oldest waiting request was taken as answered in
+        them; 2: not even that is known, requests may have been lost too): the next
+        response's acknowledgment number tells which waiting requests they answered."""
 
     def on_head(self, head: RequestHead | ResponseHead) -> tuple[int, int]:
         assert isinstance(head, ResponseHead)
@@ -203,8 +204,8 @@ class _Responses:
         acked = conv.acked_at(head.packet)
         foreign = False
         if self.after_gap:
-            self.after_gap = False
-            foreign = self._lost_before(acked)
+            foreign = self._lost_before(acked, self.after_gap == 2)
+            self.after_gap = 0
         req = conv.queue[0] if conv.queue and not foreign else None
         if req is not None and req.start is not None and acked is not None \
                 and acked <= req.start:
@@ -261,18 +262,20 @@ class _Responses:
             if reason == GAP:
                 # They may have held more answers (or, when requests were lost too, answers
                 # to those): the next response's acknowledgment number tells.
-                self.after_gap = True
+                self.after_gap = 2 if unsure else 1
 
-    def _lost_before(self, acked: int | None) -> bool:
+    def _lost_before(self, acked: int | None, deferred: bool) -> bool:
         """After responses were lost: the waiting requests the server had answered before
         the one now answered, as lost. Without pipelining (browsers do not pipeline) the
         client sends a request only once the previous response arrived, so a request
         the server had received before this response had its own answered before it.
-        True: this response answers a request the capture lost."""
+        True: this response answers a request the capture lost. ``deferred``: the oldest
+        waiting request was not taken as answered in the lost bytes yet; with no
+        acknowledgment number to tell, it is now, as without one it always was."""
         conv = self.conv
         queue = conv.queue
         if acked is None:
-            if queue and queue[0].response is None:
+            if deferred and queue and queue[0].response is None:
                 conv.emit(queue.popleft(), None, None, GAP)
             return False
         while len(queue) > 1 and queue[1].start is not None and queue[1].start < acked:
@@ -466,7 +469,8 @@ class Conversation:
         if c.stream.holes and c.stream.pos is not None:  # lost before roles were known
             self.client_hole = c.stream.pos
         responses = _Responses(self)
-        responses.after_gap = s.stream.holes > 0  # responses lost before roles were known
+        if s.stream.holes:  # responses lost before the roles were known
+            responses.after_gap = 2
         c.parser = MessageParser(_Requests(self), True, synced=bool(pieces) or c.delivered == 0)
         # The server's parser is in sync if nothing of its direction went by unread.
         s.parser = MessageParser(responses, False, synced=s.delivered == 0)
