@@ -239,6 +239,7 @@ def replay(report: Report | Iterable[ExchangeVerdict], changes: ChangeSet,
     caches: dict[str, PreflightCache] = {}
     touched: dict[str, bool] = {}
     memo = _Memo()
+    fresh = _FreshSession.of(requests, profile)
     for i, r in enumerate(requests):
         hit = touched.get(r.url)
         if hit is None:
@@ -247,7 +248,8 @@ def replay(report: Report | Iterable[ExchangeVerdict], changes: ChangeSet,
             cache = caches.get(r.server)
             if cache is None:
                 cache = caches[r.server] = PreflightCache(profile)
-            after[i] = _replay_one(r, before[i], changes, cache, profile, seen[r.server], memo)
+            after[i] = _replay_one(r, before[i], changes, cache, profile, seen[r.server], memo,
+                                   fresh)
     return Replay(changes, tuple(requests), tuple(before), tuple(after), frozenset(chosen))
 
 
@@ -286,8 +288,55 @@ class _Memo:
         return result
 
 
+@dataclass(slots=True)
+class _FreshSession:
+    """An engine whose fresh session uses no preflight result until its cache starts
+    working (profile.fresh_session_preflights): the replay counts no cache hit on a result
+    stored before the capture shows it started, unless the capture shows that very hit."""
+
+    working_from: float
+    """When the capture shows the cache working: the result of one URL's n-th captured
+    preflight, or the one a captured cache hit used (infinity: never)."""
+    early: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, requests: list[PageRequest], profile: EngineProfile) -> _FreshSession | None:
+        n = profile.fresh_session_preflights
+        if not n:
+            return None
+        stored = {r.preflight.exchange.id: _stored_at(r.preflight) for r in requests
+                  if r.preflight is not None}
+        counts: dict[tuple[str, str], int] = {}
+        working = float("inf")
+        for r in requests:  # in time order
+            pre, req = r.preflight, r.request
+            if pre is not None and pre.verdict == "allowed":
+                key = (r.origin, r.url)
+                counts[key] = counts.get(key, 0) + 1
+                if counts[key] >= n:
+                    working = min(working, stored[pre.exchange.id])
+            if req is not None and req.cache == "hit" and req.preflight_id in stored:
+                working = min(working, stored[req.preflight_id])
+        return cls(working)
+
+    def store(self, preflight_id: str, at: float) -> None:
+        if at < self.working_from:
+            self.early.add(preflight_id)
+
+    def unused(self, preflight_id: str | None) -> bool:
+        """The result a lookup found may not have been used: stored too early."""
+        return preflight_id in self.early
+
+
+def _stored_at(pre: ExchangeVerdict) -> float:
+    ex = pre.exchange
+    return ex.response.finished if ex.response is not None and ex.response.finished \
+        else ex.started
+
+
 def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: PreflightCache,
-                profile: EngineProfile, seen: _ServerAnswers, memo: _Memo) -> Outcome:
+                profile: EngineProfile, seen: _ServerAnswers, memo: _Memo,
+                fresh: _FreshSession | None = None) -> Outcome:
     req = r.request
     if req is not None and req.verdict == "unknown" and req.unknown_reason and r.needs_preflight \
             and r.preflight is None and req.cache is None:
@@ -299,7 +348,8 @@ def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: Preflig
         # "Disable cache", another tab) is sent again: its cause is not the server's.
         forced = r.preflight is not None and bool(r.preflight.redundant)
         answer = cache.lookup(r.origin, r.url, r.method, r.unsafe, r.credentialed, r.started)
-        if answer.outcome == "hit" and not forced:
+        if answer.outcome == "hit" and not forced and not (
+                fresh is not None and not was.cache_hit and fresh.unused(answer.preflight_id)):
             hit = True
         else:
             preflight_sent = True
@@ -314,12 +364,12 @@ def _replay_one(r: PageRequest, was: Outcome, changes: ChangeSet, cache: Preflig
             result = memo.preflight_check(response, r, profile)
             if not result.check.ok:
                 return Outcome("blocked", True, False, ms, result.check.error)
-            stored_at = (r.started + ms / 1000) if pre is None else (
-                pre.exchange.response.finished if pre.exchange.response is not None
-                and pre.exchange.response.finished else pre.exchange.started)
+            stored_at = (r.started + ms / 1000) if pre is None else _stored_at(pre)
+            stored_id = pre.exchange.id if pre is not None else f"{r.id}~preflight"
             cache.store(r.origin, r.url, r.credentialed, result.methods or (),
-                        result.headers or (), result.max_age.seconds, stored_at,
-                        pre.exchange.id if pre is not None else f"{r.id}~preflight")
+                        result.headers or (), result.max_age.seconds, stored_at, stored_id)
+            if fresh is not None:
+                fresh.store(stored_id, stored_at)
             if req is None and pre is not None and pre.verdict != "blocked":
                 # A preflight that passed and no request followed in the capture.
                 return Outcome("unknown", True, False, ms)

@@ -111,3 +111,30 @@ def test_whatif_cli_formats(tmp_path: Path) -> None:
                      "--format", fmt, "-o", str(path)]) == 0
         assert "preflight" in path.read_text()
     assert APP  # the session's page origin is what the changes are about
+
+
+def test_a_fresh_firefox_session_saves_only_what_its_cache_would_have_used() -> None:
+    """Max-Age 600 instead of the default 5 s, on four requests 6 s apart: Chromium would
+    have preflighted once. A fresh Firefox session uses no result stored before one URL's
+    third preflight (tests/browser FIREFOX-FACTS.md): the capture shows that third one at
+    12 s, so only the last request would have been spared its preflight."""
+    from corsflow.analysis import analyze_exchanges
+    from tests.factories import PAGE, exchange, preflight
+
+    url = "http://bar.other/x"
+    allow = {"Access-Control-Allow-Origin": PAGE, "Access-Control-Allow-Methods": "PUT",
+             "Access-Control-Allow-Headers": "x-a"}
+    xs = []
+    for k in range(4):
+        t = 6.0 * k
+        xs.append(preflight(2 * k, url, "PUT", "x-a", started=t, allow=allow, finished=t + 0.05))
+        xs.append(exchange(2 * k + 1, "PUT", url, {"Origin": PAGE, "X-A": "1"}, started=t + 0.1,
+                           finished=t + 0.15,
+                           response_headers={"Access-Control-Allow-Origin": PAGE}))
+    change = ChangeSet((parse_set("http://bar.other/x: Access-Control-Max-Age: 600"),))
+    saved = {}
+    for engine in ("chromium", "firefox", "webkit"):
+        result = what_if(analyze_exchanges(xs, engine), [change]).combined
+        before, after = result.totals()[""]
+        saved[engine] = before.preflights - after.preflights
+    assert saved == {"chromium": 3, "firefox": 1, "webkit": 3}
