@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 WARM_UP_PATH = "/s/warm-up"
 FRESH_PLAN = ("a", "a", "b", "a", "b", "b", "a")
 """The session's first fetches: a preflighted PUT (Max-Age 600) to ``WARM_UP_PATH-a`` or
-``-b``, 0.3 s apart. A fresh Firefox uses no result until one URL's third preflight (a's),
-and never one stored before it (b's first); so the scenarios after it find a cache that
-works (FIREFOX-FACTS.md)."""
+``-b``, 0.3 s apart. A fresh Firefox uses no result here until a's third preflight, and
+never one stored before its cache started (b's first); so the scenarios after it find a
+cache that works (FIREFOX-FACTS.md)."""
 
 
 def run_engine_session(engine: str, captures: Captures,
