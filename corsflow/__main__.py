@@ -1,7 +1,5 @@
 """``python -m corsflow``: the same as the ``corsflow`` command."""
 
-import sys
+from .cli import command
 
-from .cli import main
-
-sys.exit(main())
+command()

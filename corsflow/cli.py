@@ -9,6 +9,7 @@ traceback (``CORSFLOW_DEBUG=1`` shows it for a bug report).
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import dataclasses
 import gc
@@ -17,7 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 from . import __version__
 from .analysis import Progress, Report, analyze_paths
@@ -44,6 +45,8 @@ EXIT_CODES = """exit status:
   2  unreadable input or bad usage (one line on stderr names the file and the place)
   3  internal error: a bug in corsflow, not a finding (one line on stderr;
      CORSFLOW_DEBUG=1 prints the traceback)"""
+EXIT_FLUSH = 120
+"""The output could not be written at exit (a full disk): the status Python itself gives."""
 
 def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False,
             security: bool = False) -> str:
@@ -74,9 +77,23 @@ def _wants_color(stream: TextIO | None) -> bool | None:
     return None if stream is sys.stdout else False
 
 
+def _print(text: str | bytes) -> None:
+    """Write to standard output; a full disk or a failing device is the user's to hear
+    about in one line, not a bug (a reader that went away is handled by ``_main``)."""
+    try:
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise UsageError(f"standard output: cannot write: {e.strerror or e}") from None
+
+
 def _emit(text: str, output: str | None) -> None:
     if output is None or output == "-":
-        sys.stdout.write(text)
+        _print(text)
         return
     try:
         with open(output, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -156,8 +173,7 @@ def _emit_chunks(chunks: Iterable[bytes], output: str | None) -> None:
     """A report written as it is serialised: the largest reports are JSON and CSV ones."""
     if output is None or output == "-":
         for chunk in chunks:
-            sys.stdout.buffer.write(chunk)
-        sys.stdout.flush()
+            _print(chunk)
         return
     try:
         with open(output, "wb") as f:
@@ -336,7 +352,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from .report.explain import explain_json
 
         chosen_json = _chosen(report, args)
-        sys.stdout.write(explain_json(chosen_json, report))
+        _print(explain_json(chosen_json, report))
         return 0
     if args.id:
         chosen = [v for v in report.exchanges if v.exchange.id == args.id]
@@ -347,7 +363,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         chosen = [v for v in report.exchanges if args.url in v.exchange.url]
         if not chosen:
             raise UsageError(f"no exchange whose URL contains {args.url!r}")
-    sys.stdout.write("\n\n".join(explain(v, report) for v in chosen) + "\n")
+    _print("\n\n".join(explain(v, report) for v in chosen) + "\n")
     return 0
 
 
@@ -362,7 +378,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         req = ProbeRequest(args.url, method=args.method, preflight=args.preflight,
                            request_headers=tuple(args.request_header or ()))
     answers, report = probe(req, args.origin)
-    sys.stdout.write(render(answers, report))
+    _print(render(answers, report))
     return 0
 
 
@@ -471,7 +487,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
     """Print the shell code that completes corsflow's commands, options and file names."""
     from argcomplete.shell_integration import shellcode
 
-    sys.stdout.write(shellcode(["corsflow"], shell=args.shell))
+    _print(shellcode(["corsflow"], shell=args.shell))
     return 0
 
 
@@ -757,6 +773,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(argv)
 
 
+def command() -> NoReturn:
+    """The ``corsflow`` command (and ``python -m corsflow``): :func:`main`, then the
+    process ends without tearing its heap down. Freeing a large report's millions of
+    objects one by one costs a tenth of a whole analysis, for memory the system takes back
+    at once; what must happen at exit (handlers registered with :mod:`atexit`: logging,
+    worker pools, temporary files) and the output streams' flush still do."""
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader went away (| head), or the stream was closed: nothing to add
+        except OSError:  # standard error's device failing (main told of standard output's)
+            code = code or EXIT_FLUSH
+    os._exit(code)
+
+
+def _flush_output() -> None:
+    """Push what standard output still buffers, so that a failure to write it is told
+    like any other (the process's exit would otherwise meet it)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise UsageError(f"standard output: cannot write: {e.strerror or e}") from None
+
+
 def _main(argv: Sequence[str] | None) -> int:
     _utf8_output()
     parser = build_parser()
@@ -769,7 +814,9 @@ def _main(argv: Sequence[str] | None) -> int:
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="corsflow: %(message)s", stream=sys.stderr)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        _flush_output()
+        return code
     except CorsflowError as e:
         print(f"corsflow: error: {_one_line(str(e), 1000)}", file=sys.stderr)
         return EXIT_INPUT

@@ -327,3 +327,38 @@ def test_main_in_process_gives_back_the_collectors_settings(capsys: pytest.Captu
     assert json.loads(capsys.readouterr().out)["exchanges"]
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_a_full_disk_is_told_in_one_line_not_as_a_bug() -> None:
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "corsflow", "analyze", str(SESSION_HAR)],
+                             stdout=full, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+                             timeout=120, check=False)
+    assert run.returncode == 2
+    assert run.stderr == ("corsflow: error: standard output: cannot write: No space left on "
+                          "device\n")
+
+
+def test_a_reader_that_goes_away_is_not_an_error() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "corsflow", "analyze", str(SESSION_HAR),
+                             "--format", "json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == b'{"schema":'
+    proc.stdout.close()  # like `| head -c 10`
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""
+
+
+def test_the_command_still_runs_what_waits_for_exit() -> None:
+    # The command skips freeing its heap at exit, not the exit handlers (logging's, pools').
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('handler ran', file=sys.stderr))\n"
+            "sys.argv = ['corsflow', 'analyze', sys.argv[1], '--format', 'json']\n"
+            "from corsflow.cli import command\n"
+            "command()\n")
+    run = subprocess.run([sys.executable, "-c", code, str(SESSION_HAR)], capture_output=True,
+                         text=True, cwd=REPO_ROOT, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "handler ran\n"
+    assert json.loads(run.stdout)["schema"] == 1
