@@ -90,7 +90,12 @@ def is_valid_origin_value(value: str) -> bool:
         host, _, port = host_port.partition(":")
         if not host or any(c in _FORBIDDEN_HOST_CHARS for c in host):
             return False
-    return bool(_PORT.fullmatch(port)) and (not port or int(port) <= 65535)
+    if not _PORT.fullmatch(port):
+        return False
+    # Leading zeros are allowed (":080" is port 80); past five digits no value fits, and
+    # int() refuses a few thousand of them.
+    digits = port.lstrip("0")
+    return len(digits) <= 5 and (not digits or int(digits) <= 65535)
 
 
 # --- which requests need a preflight -------------------------------------------------------
@@ -289,6 +294,20 @@ _SIGNED = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+def parse_int64(text: str) -> int | None:
+    """A signed 64-bit integer in ASCII digits, or None (Chromium's base::StringToInt64,
+    WebKit's parseInteger<int64_t>: no blanks, failure on overflow)."""
+    if _SIGNED.fullmatch(text) is None:
+        return None
+    # int() refuses more than 4,300 digits: leading zeros go first, and a run of more than
+    # 19 digits is past any 64-bit integer anyway.
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > 19:
+        return None
+    value = -int(digits or "0") if text[0] == "-" else int(digits or "0")
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
 def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
     """The integer the engine reads from a non-empty Max-Age, or None when it fails.
 
@@ -296,16 +315,8 @@ def _parse_max_age_value(text: str, profile: EngineProfile) -> int | None:
     WebKit parseInteger<int64_t>), which fails on overflow; Firefox reads digits only and
     saturates at its cap, so any run of digits is a number there.
     """
-    # int() refuses more than 4,300 digits: leading zeros go first, and a run of more than
-    # 19 digits is past any 64-bit integer anyway.
     if profile.max_age_accepts_sign:
-        if _SIGNED.fullmatch(text) is None:
-            return None
-        digits = text.lstrip("+-").lstrip("0")
-        if len(digits) > 19:
-            return None
-        value = -int(digits or "0") if text[0] == "-" else int(digits or "0")
-        return value if _INT64_MIN <= value <= _INT64_MAX else None
+        return parse_int64(text)
     if _DIGITS.fullmatch(text) is None:
         return None
     digits = text.lstrip("0") or "0"

@@ -49,7 +49,8 @@ SINCE_156: tuple[str, ...] = STABLE + (
 
 def _major(version: str | None) -> int | None:
     head = (version or "").split(".", 1)[0]
-    return int(head) if head.isdigit() else None
+    # ASCII digits only (str.isdigit() also takes "²", which int() refuses), and few.
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 6 else None
 
 
 def cors_error_name(number: object, version: str | None = None) -> str | None:

@@ -125,6 +125,10 @@ _BLOCK_DECODER = msgspec.json.Decoder(list[_Event])
 _EVENT_DECODER = msgspec.json.Decoder(_Event)
 _PARAMS_DECODER = msgspec.json.Decoder(_Params)
 _CONSTANTS_DECODER = msgspec.json.Decoder(_Constants)
+_TICKS = re.compile(r"-?[0-9]{1,19}")
+"""timeTickOffset as Chromium writes it: a signed 64-bit count of milliseconds, in a string."""
+_MAX_TICKS = 1e15
+"""Milliseconds (about 31,000 years): a larger offset is not a clock's."""
 
 
 # -- the event types used, by name (their numbers come from the file) ---------------------------
@@ -168,9 +172,10 @@ def _numbers(path: str, raw: bytes | None) -> _Numbers:
     if missing:
         raise IngestError(path, f"not a Chromium NetLog: constants lack {', '.join(missing)}")
     offset = c.timeTickOffset
-    if isinstance(offset, str) and offset.lstrip("-").isdigit():
+    if isinstance(offset, str) and _TICKS.fullmatch(offset):
         offset = int(offset)
-    if not isinstance(offset, (int, float)) or isinstance(offset, bool):
+    if not isinstance(offset, (int, float)) or isinstance(offset, bool) \
+            or not abs(offset) < _MAX_TICKS:  # also false for NaN
         raise IngestError(path, "NetLog constants lack a usable timeTickOffset")
     version = (c.clientInfo or {}).get("version")
     return _Numbers(
@@ -496,7 +501,7 @@ class _Builder:
     def _time(self, event: _Event) -> float:
         try:
             return (int(event.time) + self.tick_offset) / 1000.0
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # not a number; past any float
             return 0.0
 
     def finish(self) -> Iterator[Exchange]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..analysis import Report
 from ..engine.events import ExchangeVerdict, Finding
-from ..engine.fetch import extract_header_list_values, serialize_origin
+from ..engine.fetch import extract_header_list_values, parse_int64, serialize_origin
 from ..engine.profiles import get_profile
 from ..urls import path_template
 from .model import (
@@ -143,7 +143,7 @@ class _Seen:
                 self.headers = {}
             _add(self.headers, _items(h.get_all("access-control-allow-headers"), lower=True))
             raw = ", ".join(h.get_all("access-control-max-age")).strip()
-            self.max_ages[int(raw) if raw.lstrip("-").isdigit() else None] += 1
+            self.max_ages[parse_int64(raw)] += 1  # None: absent or not a number
             if ", ".join(h.get_all("access-control-allow-private-network")) == "true":
                 self.private_network += 1
         else:

@@ -28,7 +28,8 @@ def test_parse_set_forms() -> None:
 
 
 @pytest.mark.parametrize("bad", ["no separators", "https://a.example/x", "/x: NoValue",
-                                 "/x: :status: teapot", ": X: 1", "/x: Bad Name: 1"])
+                                 "/x: :status: teapot", ": X: 1", "/x: Bad Name: 1",
+                                 "/x: :status: 2\u00b2\u00b2", "/x: :status: 0204"])
 def test_parse_set_refuses_with_one_line(bad: str) -> None:
     with pytest.raises(UsageError) as e:
         parse_set(bad)

@@ -701,6 +701,8 @@ def test_wildcard_with_credentials_fails_even_with_allow_credentials(
         ("http://", "InvalidAllowOriginValue"),  # no host
         ("https://[::1", "InvalidAllowOriginValue"),  # broken IPv6 literal
         ("https://app.example:99999", "InvalidAllowOriginValue"),  # port out of range
+        ("http://localhost:" + "9" * 4301, "InvalidAllowOriginValue"),  # past int()'s limit
+        ("http://localhost:" + "0" * 4300 + "80", "AllowOriginMismatch"),  # port 80, valid
         ("https://app.example:8x", "InvalidAllowOriginValue"),
         ("1https://app.example", "InvalidAllowOriginValue"),  # a scheme starts with a letter
     ],

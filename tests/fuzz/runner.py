@@ -50,6 +50,7 @@ class Run:
     code: int
     stderr: str
     output: bytes
+    command: str = "analyze"
 
 
 def run_cli(path: Path, fmt: str, out: Path, command: str = "analyze") -> Run:
@@ -67,7 +68,7 @@ def run_cli(path: Path, fmt: str, out: Path, command: str = "analyze") -> Run:
     assert isinstance(stderr.buffer, io.BytesIO)
     text = stderr.buffer.getvalue().decode("utf-8")
     output = out.read_bytes() if out.exists() else b""
-    return Run(code, text, output)
+    return Run(code, text, output, command)
 
 
 def verdict(run: Run) -> str | None:
@@ -75,8 +76,8 @@ def verdict(run: Run) -> str | None:
     or in one line on stderr and exit 2 -- never an internal error or a traceback."""
     if "Traceback" in run.stderr:
         return "a traceback on stderr"
-    if run.code == 0:
-        return None if run.output else "exit 0 without a report"
+    if run.code == 0 or (run.code == 1 and run.command == "check"):  # check: findings
+        return None if run.output else f"exit {run.code} without a report"
     if run.code == 2:
         errors = [line for line in run.stderr.splitlines() if line.startswith("corsflow: error:")]
         return None if len(errors) == 1 else f"exit 2 with {len(errors)} error lines"

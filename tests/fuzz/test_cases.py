@@ -35,10 +35,13 @@ PER_BYTE = 8
 @pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir()))
 def test_case_ends_in_a_report_or_one_line(case: str, tmp_path: Path) -> None:
     path = CASES / case
-    formats = ["json", "html"] if "html-crash" in case else ["json"]
-    for fmt in formats:
-        run = run_cli(path, fmt, tmp_path / f"report.{fmt}")
-        assert verdict(run) is None, (case, fmt, verdict(run), run.stderr[-2000:])
+    runs = [("analyze", "json"), ("policy", "json"), ("whatif", "json")]
+    if "html-crash" in case:
+        runs.append(("analyze", "html"))
+    for command, fmt in runs:
+        out = tmp_path / f"{command}.{fmt}"
+        run = run_cli(path, fmt, out, command)
+        assert verdict(run) is None, (case, command, fmt, verdict(run), run.stderr[-2000:])
         if run.code == 0 and fmt == "json":
             json.loads(run.output)
 

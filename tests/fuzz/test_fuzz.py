@@ -30,8 +30,13 @@ from tests.fuzz.runner import run_cli, verdict
 EXAMPLES = int(os.environ.get("CORSFLOW_FUZZ_EXAMPLES", "40"))
 RANDOM = bool(os.environ.get("CORSFLOW_FUZZ_RANDOM"))
 FOUND = REPO_ROOT / "out" / "fuzz"
-# The HTML page draws charts (seconds each): the long run renders it one time in eight.
-REPORTS = ["json", "text", "csv", "markdown"] * (2 if RANDOM else 1) + (["html"] if RANDOM else [])
+# Each command reads the capture its own way after the analysis (the policy derives each
+# server's answers, the what-if replay re-runs them, check gates on findings). The HTML page
+# draws charts (seconds each): only the long run renders it, one time in fifteen.
+REPORTS = [("analyze", f) for f in ("json", "text", "csv", "markdown")] * 2 + [
+    ("policy", "json"), ("policy", "nginx"), ("whatif", "json"), ("whatif", "text"),
+    ("check", "sarif"), ("check", "junit"),
+] + ([("analyze", "html")] if RANDOM else [])
 
 SEEDS = {"har": mutate.har_seed(), "mitm": mutate.mitm_seed()}
 
@@ -68,19 +73,19 @@ def test_damaged_input_ends_in_a_report_or_one_line(
     failures: dict[str, tuple[str, bytes, str]],
 ) -> None:
     raw = mutate.mutated(fmt, data.draw, SEEDS)
-    report = data.draw(st.sampled_from(REPORTS))
+    command, report = data.draw(st.sampled_from(REPORTS))
     folder = tmp_path_factory.mktemp(fmt)
     path = folder / f"input{mutate.SUFFIX[fmt]}"
     path.write_bytes(raw)
     try:
-        problem = verdict(run_cli(path, report, folder / "report"))
+        problem = verdict(run_cli(path, report, folder / "report", command))
     except BaseException as e:  # noqa: BLE001 (a Hang, or anything the CLI let through)
         problem = f"{type(e).__name__}: {e}"
     if problem is not None:
         # The kind of problem without its details, so shrinking keeps one input per kind.
         kind = re.sub(r"[0-9]+|'.*'", "", problem.split(" at corsflow/")[0])
-        failures[kind] = (fmt, raw, f"--format {report}: {problem}")
-        pytest.fail(f"{fmt} ({len(raw)} bytes, --format {report}): {problem}; the input is "
+        failures[kind] = (fmt, raw, f"{command} --format {report}: {problem}")
+        pytest.fail(f"{fmt} ({len(raw)} bytes, {command} --format {report}): {problem}; the input is "
                     f"written under {FOUND.relative_to(REPO_ROOT)}/ at the end of the test")
 
 

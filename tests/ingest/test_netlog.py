@@ -262,3 +262,17 @@ def test_damage_anywhere_is_never_a_traceback(tmp_path: Path) -> None:
             assert str(e).startswith(str(path)), e
             continue
         assert report.sources[0].format == "netlog"
+
+
+@pytest.mark.parametrize("offset", ["9" * 4400, 10 ** 400, "\u00b2", 1e300])
+def test_an_absurd_clock_offset_is_one_line(tmp_path: Path, offset: object) -> None:
+    constants, events = _parts(SAMPLE)
+    constants["timeTickOffset"] = offset
+    path = _write(tmp_path / "offset.json", constants, events)
+    with pytest.raises(IngestError, match="timeTickOffset"):
+        list(read_netlog(str(path), Diagnostics()))
+
+
+@pytest.mark.parametrize("version", ["\u00b2.0", "9" * 4400 + ".0"])
+def test_an_absurd_chromium_version_reads_as_unknown(version: str) -> None:
+    assert cors_error_name(3, version) == cors_error_name(3, None)
