@@ -5,7 +5,8 @@ phase and net error *for the Chromium that wrote it*: they change between versio
 are always read from the file), then ``events``, then optional ``polledData``. Chromium's
 writer puts each event on a line of its own, so the events are read in large blocks of
 whole lines and msgspec decodes a block at a time; ``params`` stay undecoded bytes except
-for the few event types used here. Memory is bounded by the requests in flight: a request's
+for the few event types used here. A log another tool wrote again (minified, indented) is
+read one JSON value at a time instead, whatever its lines. Memory is bounded by the requests in flight: a request's
 state is dropped when its source ends.
 
 What becomes an exchange: each ``URL_REQUEST`` source is one request; each
@@ -43,7 +44,7 @@ from ..errors import Diagnostics, IngestError
 from ..model import BrowserDecision, Exchange, Headers, ProducerHints, Response, SourceRef, Timings
 from .compressed import open_input
 from .corserror import cors_error_name
-from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound
+from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, structural_end
 
 log = logging.getLogger(__name__)
 
@@ -277,12 +278,20 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
     builder = _Builder(path, numbers, diagnostics)
     start = stream.offset
     fp.seek(start)
+    if _one_event_a_line(fp.read(_PEEK)):
+        fp.seek(start)
+        blocks = _blocks(path, fp, start, diagnostics, builder)
+    else:
+        # Another writer's layout (minified, indented): the events as JSON values, wherever
+        # the lines break. The stream is opened again: it read ahead of ``start``.
+        fp.seek(0)
+        blocks = _values(path, fp, diagnostics, builder)
     handlers = builder.handlers
     wanted = handlers.__contains__
     url_request = numbers.url_request
     out = builder.out
     decode = _PARAMS_DECODER.decode
-    for events in _blocks(path, fp, start, diagnostics, builder):
+    for events in blocks:
         builder.events += len(events)
         # Most events are of types never looked at: they are passed over in C.
         for event in compress(events, map(wanted, map(_TYPE, events))):
@@ -307,6 +316,55 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
                          f"up to byte {builder.stopped_at}; {builder.live} requests "
                          "in flight there are given as far as they got")
     yield from builder.finish()
+
+
+_PEEK = 1 << 20
+"""Bytes looked at to tell Chromium's layout of the events from another."""
+
+
+def _one_event_a_line(head: bytes) -> bool:
+    """Whether the events start as Chromium writes them: each one a line of its own (the
+    first line after ``[`` decodes as an event, its comma aside)."""
+    lines = head.lstrip(b" \t\r").split(b"\n", 2)
+    if len(lines) < 2 or lines[0].strip():
+        return False  # "[" is followed by more than blanks on its line
+    first = lines[1].strip()
+    if first.endswith(b","):
+        first = first[:-1]
+    elif first.endswith(b"]"):
+        first = first[:-1]  # the only event
+    try:
+        _EVENT_DECODER.decode(first)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _values(path: str, fp: BinaryIO, diagnostics: Diagnostics,
+            builder: _Builder) -> Iterator[list[_Event]]:
+    """The events of any JSON layout, one value at a time (the slower path), in lists."""
+    stream = JsonArrayStream(fp)
+    stream.find_array(("events",), frozenset())
+    events: list[_Event] = []
+    try:
+        for offset, value in stream.elements(_EVENT_DECODER.decode):
+            builder.stopped_at = offset
+            if isinstance(value, _Event):
+                events.append(value)
+                if len(events) >= _VALUES_AT_ONCE:
+                    yield events
+                    events = []
+            else:
+                diagnostics.skip(path, f"byte {offset}", "NetLog event unreadable")
+        builder.closed = True
+    except JsonSyntaxError as e:
+        if not e.truncated:
+            diagnostics.skip(path, f"byte {e.offset}", f"NetLog unreadable from here: {e.detail}")
+            builder.closed = True  # said above: not a cut
+    yield events
+
+
+_VALUES_AT_ONCE = 4096
 
 
 def _blocks(path: str, fp: BinaryIO, start: int, diagnostics: Diagnostics,
@@ -340,9 +398,11 @@ def _blocks(path: str, fp: BinaryIO, start: int, diagnostics: Diagnostics,
         events = _decode_block(buf, end)
         if events is None:
             # The array ends in this block ("}],"), or a line is damaged.
-            close = buf.find(b"}],\n")
-            if close < 0:
-                close = buf.find(b"}]\n")
+            close = -1
+            for end in (b"}],\n", b"}]\n", b"}]}"):  # then polledData, or nothing, or "}"
+                close = buf.find(end)
+                if close >= 0:
+                    break
             events = _decode_block(buf, close + 2) if close > 0 else None
             if events is not None:
                 builder.closed = True
@@ -396,7 +456,16 @@ def _lines(path: str, block: bytes, offset: int, diagnostics: Diagnostics,
         if text.endswith(b"]"):
             text, end = text[:-1].rstrip(), True
         try:
-            events.append(_EVENT_DECODER.decode(text))
+            try:
+                events.append(_EVENT_DECODER.decode(text))
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                # The array may close on this line, after the event: "}]}" (no polledData),
+                # '}],"polledData": {...}}' (all on one line).
+                stop = structural_end(text, 0) if text.startswith(b"{") else None
+                if stop is None or not text[stop:].lstrip().startswith(b"]"):
+                    raise
+                events.append(_EVENT_DECODER.decode(text[:stop]))
+                end = True
         except (msgspec.DecodeError, UnicodeDecodeError):
             if last and not end:
                 builder.stopped_at = here

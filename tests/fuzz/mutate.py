@@ -1,12 +1,12 @@
 """Seeds and Hypothesis-driven mutations for every input format corsflow reads.
 
-Seeds are small real sessions: HAR entries and mitmproxy flows taken from the Chromium session
-in ``samples/``, and pcap/pcapng captures built from an HTTP/1.1 CORS conversation. Each
+Seeds are small real sessions: HAR entries, NetLog events and mitmproxy flows taken from the
+Chromium session in ``samples/``, and pcap/pcapng captures built from an HTTP/1.1 CORS conversation. Each
 mutation is drawn from Hypothesis (so failures shrink to few, small mutations):
 
 * bytes, for every format: a byte changed, a hostile token inserted, a range deleted or
   repeated, a run of digits replaced by an extreme number, the file cut short;
-* HAR: a JSON number or string replaced by an extreme value (NaN, 1e400, 4,301 digits, a
+* HAR and NetLog: a JSON number or string replaced by an extreme value (NaN, 1e400, 4,301 digits, a
   lone surrogate...), a value nested a thousand deep;
 * mitmproxy flows: a leaf of the tnetstring tree replaced (lengths fixed all the way up, so the
   damage reaches the flow reader, not only its framing), a value nested deep;
@@ -60,6 +60,27 @@ def har_seed() -> bytes:
     har["log"]["entries"] = har["log"]["entries"][1:9]
     har["log"]["pages"] = har["log"].get("pages", [])[:1]
     return json.dumps(har, indent=1).encode()
+
+
+def netlog_seed(requests: int = 12) -> bytes:
+    """Chromium's NetLog of the sample session: its constants and the events of its first
+    URL requests (the HTTPS reader's input), one event per line as Chromium writes them."""
+    log = json.loads((SAMPLES / "chromium-session.netlog.json").read_text(encoding="utf-8"))
+    url_request = log["constants"]["logSourceType"]["URL_REQUEST"]
+    kept: list[int] = []
+    events = []
+    for e in log["events"]:
+        source = e.get("source", {})
+        if source.get("type") != url_request:
+            continue
+        if source["id"] not in kept:
+            if len(kept) == requests:
+                continue
+            kept.append(source["id"])
+        events.append(e)
+    head = json.dumps({"constants": log["constants"]}, separators=(",", ":"))[:-1]
+    lines = ",\n".join(json.dumps(e, separators=(",", ":")) for e in events)
+    return (head + ',\n"events": [\n' + lines + "\n]\n}\n").encode()
 
 
 def mitm_seed() -> bytes:
@@ -172,7 +193,8 @@ _JSON_NUMBER = re.compile(rb"(?<=[:\[,\s])-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]
 _JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"')
 
 
-def mutate_har(data: bytes, draw: Draw) -> bytes:
+def mutate_json(data: bytes, draw: Draw) -> bytes:
+    """HAR and NetLog: one JSON-level mutation (or a byte-level one)."""
     kind = draw(st.sampled_from(["number", "string", "nest", "bytes"]))
     if kind == "number":
         spans = [m.span() for m in _JSON_NUMBER.finditer(data)]
@@ -198,6 +220,8 @@ def mutate_har(data: bytes, draw: Draw) -> bytes:
 
 def mutate_mitm(data: bytes, draw: Draw) -> bytes:
     flows = tnet.load_all(data)
+    if not flows:  # earlier mutations left no whole flow: damage the bytes
+        return mutate_bytes(data, draw, STRINGS + NUMBERS)
     which = draw(st.integers(0, len(flows) - 1))
     flow = flows[which]
     kind = draw(st.sampled_from(["leaf", "leaf", "nest", "type", "bytes"]))
@@ -245,8 +269,8 @@ def mutate_capture(draw: Draw, ng: bool) -> bytes:
     return data
 
 
-FORMATS = ("har", "mitm", "pcap", "pcapng")
-SUFFIX = {"har": ".har", "mitm": ".mitm", "pcap": ".pcap", "pcapng": ".pcapng"}
+FORMATS = ("har", "mitm", "pcap", "pcapng", "netlog")
+SUFFIX = {"har": ".har", "mitm": ".mitm", "pcap": ".pcap", "pcapng": ".pcapng", "netlog": ".json"}
 
 
 def mutated(fmt: str, draw: Draw, seeds: dict[str, bytes]) -> bytes:
@@ -255,7 +279,7 @@ def mutated(fmt: str, draw: Draw, seeds: dict[str, bytes]) -> bytes:
         return mutate_capture(draw, fmt == "pcapng")
     data = seeds[fmt]
     for _ in range(draw(st.integers(1, 3))):
-        data = mutate_har(data, draw) if fmt == "har" else _mitm_or_bytes(data, draw)
+        data = mutate_json(data, draw) if fmt in ("har", "netlog") else _mitm_or_bytes(data, draw)
     return data
 
 

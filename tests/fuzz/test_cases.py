@@ -69,7 +69,7 @@ def _bounded(path: Path, warm: Path | None = None) -> dict[str, object]:
 @pytest.mark.parametrize("fmt", mutate.FORMATS)
 def test_each_reader_memory_follows_its_input(fmt: str, tmp_path: Path) -> None:
     seed = {"har": mutate.har_seed, "mitm": mutate.mitm_seed, "pcap": mutate.pcap_seed,
-            "pcapng": mutate.pcapng_seed}[fmt]()
+            "pcapng": mutate.pcapng_seed, "netlog": mutate.netlog_seed}[fmt]()
     path = tmp_path / f"seed{mutate.SUFFIX[fmt]}"
     path.write_bytes(seed)
     report = _bounded(path)

@@ -38,7 +38,7 @@ REPORTS = [("analyze", f) for f in ("json", "text", "csv", "markdown")] * 2 + [
     ("check", "sarif"), ("check", "junit"),
 ] + ([("analyze", "html")] if RANDOM else [])
 
-SEEDS = {"har": mutate.har_seed(), "mitm": mutate.mitm_seed()}
+SEEDS = {"har": mutate.har_seed(), "mitm": mutate.mitm_seed(), "netlog": mutate.netlog_seed()}
 
 fuzz_settings = settings(
     max_examples=EXAMPLES,

@@ -276,3 +276,50 @@ def test_an_absurd_clock_offset_is_one_line(tmp_path: Path, offset: object) -> N
 @pytest.mark.parametrize("version", ["\u00b2.0", "9" * 4400 + ".0"])
 def test_an_absurd_chromium_version_reads_as_unknown(version: str) -> None:
     assert cors_error_name(3, version) == cors_error_name(3, None)
+
+
+def _relaid(layout: str) -> bytes:
+    """The sample written in another layout than Chromium's one event a line."""
+    data = SAMPLE.read_bytes()
+    if layout == "minified":
+        return json.dumps(json.loads(data), separators=(",", ":")).encode()
+    if layout == "indented":
+        return json.dumps(json.loads(data), indent=2).encode()
+    if layout == "crlf":
+        return data.replace(b"\n", b"\r\n")
+    events_end = data.rindex(b'],\n"polledData"')
+    if layout == "closed on the last event's line, no polledData":
+        return data[:events_end] + b"]}\n"
+    if layout == "polledData on the last event's line":
+        return data[:events_end] + b'],"polledData":{"x":[1]}}'
+    raise AssertionError(layout)
+
+
+@pytest.mark.parametrize("layout", ["minified", "indented", "crlf",
+                                    "closed on the last event's line, no polledData",
+                                    "polledData on the last event's line"])
+def test_any_json_layout_reads_like_chromiums(tmp_path: Path, layout: str) -> None:
+    # A log re-saved by another tool (jq -c, an editor, json.tool) is the same log.
+    path = tmp_path / "relaid.json"
+    path.write_bytes(_relaid(layout))
+    diagnostics = Diagnostics()
+    assert list(read_netlog(str(path), diagnostics))
+    assert not diagnostics.skipped and not diagnostics.notes
+    assert _rows(path) == _rows(SAMPLE)
+
+
+@pytest.mark.parametrize("layout", ["minified", "indented"])
+@pytest.mark.parametrize("fraction", [0.3, 0.8])
+def test_another_layout_cut_reads_up_to_the_cut(tmp_path: Path, layout: str,
+                                                fraction: float) -> None:
+    data = _relaid(layout)
+    start, end = data.index(b'"events"'), data.rindex(b'"polledData"')
+    path = tmp_path / "cut.json"
+    path.write_bytes(data[: start + int((end - start) * fraction)])
+    diagnostics = Diagnostics()
+    exchanges = list(read_netlog(str(path), diagnostics))
+    assert any("ends without its closing brackets" in n for n in diagnostics.notes)
+    truncated = "NetLog truncated: the events after this point are missing"
+    assert list(diagnostics.skipped_by_reason) == [truncated]
+    full = {e.id for e in read_netlog(str(SAMPLE), Diagnostics())}
+    assert exchanges and {e.id.split(".")[0] for e in exchanges} <= full
