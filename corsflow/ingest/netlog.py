@@ -399,8 +399,8 @@ def _blocks(path: str, fp: BinaryIO, start: int, diagnostics: Diagnostics,
         if events is None:
             # The array ends in this block ("}],"), or a line is damaged.
             close = -1
-            for end in (b"}],\n", b"}]\n", b"}]}"):  # then polledData, or nothing, or "}"
-                close = buf.find(end)
+            for closing in (b"}],\n", b"}]\n", b"}]}"):  # then polledData, nothing, or "}"
+                close = buf.find(closing)
                 if close >= 0:
                     break
             events = _decode_block(buf, close + 2) if close > 0 else None
