@@ -66,8 +66,10 @@ def secret_param(name: str) -> bool:
 # ``scheme://user:password@`` (user-info never holds / ? # or @ unencoded).
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/?#@\s'\"<>`]+)@")
 # ``?name=value``, ``&name=value``, ``#name=value`` and ``;name=value`` (path parameters
-# such as ``;jsessionid=``); the value ends where the URL or the quoted value does.
-_PARAM = re.compile(r"(?P<lead>[?&#;])(?P<name>[^=&#?;\s'\"<>`]+)=(?P<value>[^&#;?\s'\"<>`]*)")
+# such as ``;jsessionid=``); the value ends where the URL or the quoted value does, and
+# closing punctuation at that end is the prose around the URL ("(see ...?token=x).").
+_PARAM = re.compile(r"(?P<lead>[?&#;])(?P<name>[^=&#?;\s'\"<>`]+)="
+                    r"(?P<value>[^&#;?\s'\"<>`]*?)(?=[)\]}.,:!]*(?:[&#;?\s'\"<>`]|$))")
 # A JSON Web Token: three base64url parts, the first two starting with '{"' encoded.
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*")
 # One search, in C, that tells whether a string may hold anything to redact (most URLs with

@@ -113,6 +113,10 @@ def test_no_redact_keeps_the_values(secret_har: Path,
      "/b?session_age=1446&session_id=REDACTED&app_session_key=REDACTED"),
     ("/a?access%5Ftoken=z", "/a?access%5Ftoken=REDACTED"),
     (f"'{JWT}' is not an origin", "'REDACTED' is not an origin"),
+    # The prose around a URL stays; punctuation inside a value goes with it.
+    ("blocked (https://h.example/?access_token=s3cret).",
+     "blocked (https://h.example/?access_token=REDACTED)."),
+    ("/a?token=ab).cd&x=1", "/a?token=REDACTED&x=1"),
     # What is not a secret stays as it was.
     ("https://h.example/items/42?page=2&sort=name", "https://h.example/items/42?page=2&sort=name"),
     ("mailto-like text a@b and key words", "mailto-like text a@b and key words"),
