@@ -89,6 +89,30 @@ _META_FLOW = "corsflow.flow"
 _COMMENT_PREFIX = "corsflow:"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Settings:
+    """The options every flow reads, copied whenever they change: mitmproxy deep-copies an
+    option's value on each read, a cost paid several times a flow otherwise."""
+
+    floor: int
+    """The rank of ``corsflow_min_severity``: findings ranked above it are not told."""
+    redact: bool
+    mark: str
+    mark_warning: str
+    report_exchanges: int
+
+    @classmethod
+    def defaults(cls) -> _Settings:
+        """As the options are declared (``load``), until mitmproxy configures the addon."""
+        return cls(_RANK["warning"], True, ":no_entry:", ":hourglass:", 10000)
+
+    @classmethod
+    def read(cls) -> _Settings:
+        opts = ctx.options
+        return cls(_RANK[opts.corsflow_min_severity], opts.corsflow_redact, opts.corsflow_mark,
+                   opts.corsflow_mark_warning, opts.corsflow_report_exchanges)
+
+
 def addon_path() -> str:
     """The file to give ``mitmdump -s`` / ``mitmproxy -s`` / ``mitmweb -s``."""
     return str(Path(__file__).with_name("addon_script.py"))
@@ -218,6 +242,7 @@ class CorsflowAddon:
         self._running = False
         self._saver: FlowSaver | None = None
         self._save_path = ""
+        self._settings = _Settings.defaults()
 
     # --- options -------------------------------------------------------------------
 
@@ -228,7 +253,7 @@ class CorsflowAddon:
             choices=ENGINES,
         )  # fmt: skip
         loader.add_option(
-            "corsflow_min_severity", str, "warning",
+            "corsflow_min_severity", str, SEVERITIES[_Settings.defaults().floor],
             "Log, mark and comment corsflow findings of this severity and above.",
             choices=SEVERITIES,
         )  # fmt: skip
@@ -238,7 +263,7 @@ class CorsflowAddon:
             "the name ends in .html. Empty: no report file.",
         )  # fmt: skip
         loader.add_option(
-            "corsflow_report_exchanges", int, 10000,
+            "corsflow_report_exchanges", int, _Settings.defaults().report_exchanges,
             "How many of the most recent exchanges corsflow keeps to list in its report and "
             "to explain (findings and their counts cover every exchange). Bounds memory in "
             "long sessions.",
@@ -249,12 +274,12 @@ class CorsflowAddon:
             "lines, flow comments and report files.",
         )  # fmt: skip
         loader.add_option(
-            "corsflow_mark", str, ":no_entry:",
+            "corsflow_mark", str, _Settings.defaults().mark,
             "Mark for flows the browser blocked (an emoji name such as :no_entry: or one "
             "character).",
         )  # fmt: skip
         loader.add_option(
-            "corsflow_mark_warning", str, ":hourglass:",
+            "corsflow_mark_warning", str, _Settings.defaults().mark_warning,
             "Mark for flows with a warning or note (redundant preflight, "
             "a missing Access-Control-Max-Age...).",
         )  # fmt: skip
@@ -273,6 +298,7 @@ class CorsflowAddon:
             # an error logged now stops mitmdump at startup with just this line.
             log.error("corsflow: %s", problem)
             return
+        self._settings = _Settings.read()
         if "corsflow_save" in updated:
             self._open_saver(ctx.options.corsflow_save)
         if self._analysis is None or (
@@ -517,8 +543,7 @@ class CorsflowAddon:
         if a.settled == settled or (not now and time.monotonic() - at < AGGREGATE_EVERY):
             return
         self._aggregated_at = (time.monotonic(), a.settled)
-        floor = _RANK[ctx.options.corsflow_min_severity]
-        redact = ctx.options.corsflow_redact
+        floor, redact = self._settings.floor, self._settings.redact
         for finding in (*a.aggregator.findings(), *a.security.findings()):
             key = (finding.code, finding.origin, finding.url)
             if _RANK.get(finding.severity, len(_RANK)) > floor or key in self._announced:
@@ -562,14 +587,13 @@ class CorsflowAddon:
                 flows[eid] = held
             self._recent[eid] = verdict
             self._recent.move_to_end(eid)
-        keep = ctx.options.corsflow_report_exchanges
+        keep = self._settings.report_exchanges
         while len(self._recent) > keep:
             self._recent.popitem(last=False)
             self._forgotten += 1
 
-        floor = _RANK[ctx.options.corsflow_min_severity]
+        floor, redact = self._settings.floor, self._settings.redact
         about: dict[str, list[Finding]] = {}
-        redact = ctx.options.corsflow_redact
         for finding in fed.findings:
             if _RANK.get(finding.severity, len(_RANK)) > floor:
                 continue
@@ -605,12 +629,12 @@ class CorsflowAddon:
         lines += [_finding_line(f) for f in findings]
         if not lines:
             return False
-        if ctx.options.corsflow_redact:
+        settings = self._settings
+        if settings.redact:
             lines = [redact_text(line) for line in lines]
         kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(_COMMENT_PREFIX)]
         flow.comment = "\n".join(kept + lines)
-        blocked_mark = ctx.options.corsflow_mark
-        warning_mark = ctx.options.corsflow_mark_warning
+        blocked_mark, warning_mark = settings.mark, settings.mark_warning
         if flow.marked and flow.marked not in (blocked_mark, warning_mark):
             return True  # never replace a mark someone else set
         if (verdict is not None and verdict.verdict == "blocked") or any(

@@ -237,3 +237,23 @@ def test_state_stays_bounded_over_a_long_session() -> None:
     assert report is not None and len(report.exchanges) == 100
     assert addon._analysis._verdicts == []  # the analysis keeps no exchange itself
     assert addon._fed == 3000 and addon._analysis.settled == 3000
+
+
+def test_options_changed_while_running_apply_to_the_next_flows() -> None:
+    # The addon copies the options it reads for every flow; a change must reach the copy.
+    addon = CorsflowAddon()
+    with taddons.context(addon) as t:
+        t.configure(addon)
+        first = preflight(f"{B}/a", T0, acao="https://evil.test/?access_token=s3cret")
+        addon.response(first)
+        addon.report()  # settles it: marked now
+        t.configure(addon, corsflow_mark=":skull:", corsflow_redact=False)
+        second = preflight(f"{B}/b", T0 + 5, acao="https://evil.test/?access_token=s3cret")
+        addon.response(second)
+        addon.report()
+        t.configure(addon, corsflow_min_severity="error", corsflow_mark=":x:")
+        third = preflight(f"{B}/c", T0 + 10, acao=A)  # allowed: no error to mark
+        addon.response(third)
+        addon.report()
+    assert (first.marked, second.marked, third.marked) == (":no_entry:", ":skull:", "")
+    assert "s3cret" not in first.comment and "s3cret" in second.comment
