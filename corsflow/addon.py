@@ -154,6 +154,8 @@ def run_live(
     handlers = root.handlers[:]
     for handler in handlers:
         root.removeHandler(handler)
+    cancelled = _CancelledCallbacks()
+    logging.getLogger("asyncio").addFilter(cancelled)
     try:
         mitmdump(args)
     except SystemExit as e:
@@ -161,9 +163,23 @@ def run_live(
             return e.code or 0
         return 1
     finally:
+        logging.getLogger("asyncio").removeFilter(cancelled)
         for handler in handlers:
             root.addHandler(handler)
     return 0
+
+
+class _CancelledCallbacks(logging.Filter):
+    """Drops asyncio's "Exception in callback" records whose exception is a CancelledError.
+
+    When the proxy stops with client connections open (the browser just closed), mitmproxy
+    cancels their tasks, and asyncio's stream callback then logs each cancellation with a
+    traceback (mitmproxy issue 6600). A task cancelled on purpose is not an error; any other
+    exception still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
 
 
 def _body_bytes(flow: http.HTTPFlow) -> int:

@@ -257,3 +257,21 @@ def test_options_changed_while_running_apply_to_the_next_flows() -> None:
         addon.report()
     assert (first.marked, second.marked, third.marked) == (":no_entry:", ":skull:", "")
     assert "s3cret" not in first.comment and "s3cret" in second.comment
+
+
+def test_live_runs_hide_asyncio_tracebacks_of_cancelled_connections_only(caplog) -> None:
+    # What asyncio logs when mitmproxy cancels an open client connection at shutdown.
+    from corsflow.addon import _CancelledCallbacks
+
+    quiet = _CancelledCallbacks()
+    logging.getLogger("asyncio").addFilter(quiet)
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            for exc in (asyncio.CancelledError(), RuntimeError("a real failure")):
+                loop.call_exception_handler({"message": "Exception in callback cb()",
+                                             "exception": exc})
+    finally:
+        loop.close()
+        logging.getLogger("asyncio").removeFilter(quiet)
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
