@@ -231,8 +231,11 @@ def _record(record: dict[Any, Any], n: int, path: str, connections: ConnectionsS
             raise _Damaged(message)
     if isinstance(version, tuple) and len(version) >= 2:
         version = version[:2]
-    if (version in _MIGRATED and has_text != has_bytes
-            and has_bytes == (version in _BYTE_KEYS)):
+    try:
+        migrated = version in _MIGRATED
+    except TypeError:  # a damaged version holding a list or a dictionary
+        migrated = False
+    if migrated and has_text != has_bytes and has_bytes == (version in _BYTE_KEYS):
         return _migrated(record, n, path, connections, diagnostics)
     raise _Damaged("mitmproxy cannot load this flow: unknown or inconsistent flow format "
                    "version")
