@@ -48,6 +48,7 @@ EXIT_CODES = """exit status:
 EXIT_FLUSH = 120
 """The output could not be written at exit (a full disk): the status Python itself gives."""
 
+
 def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False,
             security: bool = False) -> str:
     if fmt == "json":
@@ -77,18 +78,24 @@ def _wants_color(stream: TextIO | None) -> bool | None:
     return None if stream is sys.stdout else False
 
 
-def _print(text: str | bytes) -> None:
-    """Write to standard output; a full disk or a failing device is the user's to hear
-    about in one line, not a bug (a reader that went away is handled by ``_main``)."""
+@contextlib.contextmanager
+def _stdout_errors() -> Iterator[None]:
+    """A full disk or a failing device under standard output is the user's to hear about in
+    one line, not a bug (a reader that went away is handled by ``_main``)."""
     try:
-        if isinstance(text, bytes):
-            sys.stdout.buffer.write(text)
-        else:
-            sys.stdout.write(text)
+        yield
     except BrokenPipeError:
         raise
     except OSError as e:
         raise UsageError(f"standard output: cannot write: {e.strerror or e}") from None
+
+
+def _print(text: str | bytes) -> None:
+    with _stdout_errors():
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -780,7 +787,7 @@ def command() -> NoReturn:
     at once; what must happen at exit (handlers registered with :mod:`atexit`: logging,
     worker pools, temporary files) and the output streams' flush still do."""
     code = main()
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # what the interpreter's own exit runs first (CPython's API)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -794,12 +801,8 @@ def command() -> NoReturn:
 def _flush_output() -> None:
     """Push what standard output still buffers, so that a failure to write it is told
     like any other (the process's exit would otherwise meet it)."""
-    try:
+    with _stdout_errors():
         sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as e:
-        raise UsageError(f"standard output: cannot write: {e.strerror or e}") from None
 
 
 def _main(argv: Sequence[str] | None) -> int:

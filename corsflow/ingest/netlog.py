@@ -6,8 +6,8 @@ are always read from the file), then ``events``, then optional ``polledData``. C
 writer puts each event on a line of its own, so the events are read in large blocks of
 whole lines and msgspec decodes a block at a time; ``params`` stay undecoded bytes except
 for the few event types used here. A log another tool wrote again (minified, indented) is
-read one JSON value at a time instead, whatever its lines. Memory is bounded by the requests in flight: a request's
-state is dropped when its source ends.
+read one JSON value at a time instead, whatever its lines. Memory is bounded by the requests
+in flight: a request's state is dropped when its source ends.
 
 What becomes an exchange: each ``URL_REQUEST`` source is one request; each
 ``URL_REQUEST_START_JOB`` on it is one hop (a redirect starts another), with the request
