@@ -271,7 +271,8 @@ def parse_set(text: str) -> Rule:
         raise UsageError(f"--set {text!r}: expected 'URL-PATTERN: Header-Name: value'")
     if rest.startswith(STATUS):
         name, value = STATUS, rest[len(STATUS):].lstrip(":").strip()
-        if not (value.isascii() and value.isdigit() and len(value) == 3 and 100 <= int(value) <= 599):
+        three_digits = value.isascii() and value.isdigit() and len(value) == 3
+        if not three_digits or not 100 <= int(value) <= 599:
             raise UsageError(f"--set {text!r}: ':status' takes a status code (e.g. 204)")
         return Rule(pattern.strip(), (HeaderEdit(STATUS, "set", value),))
     name, colon, value = rest.partition(":")

@@ -1,13 +1,14 @@
 """Seeds and Hypothesis-driven mutations for every input format corsflow reads.
 
 Seeds are small real sessions: HAR entries, NetLog events and mitmproxy flows taken from the
-Chromium session in ``samples/``, and pcap/pcapng captures built from an HTTP/1.1 CORS conversation. Each
-mutation is drawn from Hypothesis (so failures shrink to few, small mutations):
+Chromium session in ``samples/``, and pcap/pcapng captures built from an HTTP/1.1 CORS
+conversation. Each mutation is drawn from Hypothesis (so failures shrink to few, small
+mutations):
 
 * bytes, for every format: a byte changed, a hostile token inserted, a range deleted or
   repeated, a run of digits replaced by an extreme number, the file cut short;
-* HAR and NetLog: a JSON number or string replaced by an extreme value (NaN, 1e400, 4,301 digits, a
-  lone surrogate...), a value nested a thousand deep;
+* HAR and NetLog: a JSON number or string replaced by an extreme value (NaN, 1e400, 4,301
+  digits, a lone surrogate...), a value nested a thousand deep;
 * mitmproxy flows: a leaf of the tnetstring tree replaced (lengths fixed all the way up, so the
   damage reaches the flow reader, not only its framing), a value nested deep;
 * pcap/pcapng: the HTTP text damaged before it is packetised, then the TCP layer damaged

@@ -85,8 +85,9 @@ def test_damaged_input_ends_in_a_report_or_one_line(
         # The kind of problem without its details, so shrinking keeps one input per kind.
         kind = re.sub(r"[0-9]+|'.*'", "", problem.split(" at corsflow/")[0])
         failures[kind] = (fmt, raw, f"{command} --format {report}: {problem}")
-        pytest.fail(f"{fmt} ({len(raw)} bytes, {command} --format {report}): {problem}; the input is "
-                    f"written under {FOUND.relative_to(REPO_ROOT)}/ at the end of the test")
+        pytest.fail(f"{fmt} ({len(raw)} bytes, {command} --format {report}): {problem}; the "
+                    f"input is written under {FOUND.relative_to(REPO_ROOT)}/ at the end of the "
+                    "test")
 
 
 def test_seeds_are_read_whole(tmp_path: Path) -> None:
