@@ -25,8 +25,9 @@ _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _BOM = b"\xef\xbb\xbf"
 _JSONP = re.compile(rb"\s*[A-Za-z_$][\w$.]*\s*\(\s*\{")
 """HAR Viewer's JSONP form of a HAR: ``onInputData({...});``."""
-_NETLOG = re.compile(rb'\{\s*"constants"\s*:')
-"""Chromium's NetLog writer always puts ``constants`` first (net-export and --log-net-log)."""
+_NETLOG = re.compile(rb'\{\s*"(?:constants|events)"\s*:')
+"""Chromium's NetLog writer always puts ``constants`` first (net-export and --log-net-log);
+a tool writing the object again may put ``events`` first. A HAR's one key is ``log``."""
 
 
 def detect_format(path: str) -> SourceFormat:

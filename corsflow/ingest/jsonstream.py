@@ -362,42 +362,65 @@ class JsonArrayStream:
                     raise NotFound(f"{here} is not an object")
                 self._unexpected(c, "a JSON object")
             self._pos += 1
+            if not self._to_key(want, path[:depth], capture, captured):
+                raise NotFound(f"no {'.'.join(path[: depth + 1])} "
+                               + ("array" if depth == len(path) - 1 else "object"))
             c = self._peek()
-            while True:
-                if c == _CLOSE_BRACE:
-                    raise NotFound(f"no {'.'.join(path[: depth + 1])} "
-                                   + ("array" if depth == len(path) - 1 else "object"))
-                if c is None:
-                    self._unexpected(c, "a key")
-                key = self._key()
-                self._expect(_COLON, "':'")
-                c = self._peek()
-                if key == want:
-                    break
-                try:
-                    end = self._span()
-                except JsonSyntaxError as e:
-                    # A value we step over (``log.pages``...) that is not valid JSON: its
-                    # brackets still show where it ends, and it is not what we read.
-                    if e.truncated:
-                        raise
-                    self._damaged(e)
-                else:
-                    if path[:depth] + (key,) in capture:
-                        captured[path[:depth] + (key,)] = self._buf[self._pos : end]
-                    self._pos = end
-                c = self._peek()
-                if c == _COMMA:
-                    self._pos += 1
-                    c = self._peek()
-                elif c != _CLOSE_BRACE:
-                    self._unexpected(c, "',' or '}'")
         if c != _BRACKET_OPEN:
             if c is None:
                 self._unexpected(c, "an array")
             raise NotFound(f"{'.'.join(path)} is not an array")
         self._pos += 1
         return captured
+
+    def _to_key(self, want: str, at: tuple[str, ...], capture: frozenset[tuple[str, ...]],
+                captured: dict[tuple[str, ...], bytes]) -> bool:
+        """Inside the object at key path ``at``, read keys up to ``want`` and stop before its
+        value; False when the object closes first. Values stepped over whose key path is in
+        ``capture`` go into ``captured`` as raw JSON."""
+        c = self._peek()
+        while True:
+            if c == _CLOSE_BRACE:
+                return False
+            if c is None:
+                self._unexpected(c, "a key")
+            key = self._key()
+            self._expect(_COLON, "':'")
+            c = self._peek()
+            if key == want:
+                return True
+            try:
+                end = self._span()
+            except JsonSyntaxError as e:
+                # A value we step over (``log.pages``...) that is not valid JSON: its
+                # brackets still show where it ends, and it is not what we read.
+                if e.truncated:
+                    raise
+                self._damaged(e)
+            else:
+                if at + (key,) in capture:
+                    captured[at + (key,)] = self._buf[self._pos : end]
+                self._pos = end
+            c = self._peek()
+            if c == _COMMA:
+                self._pos += 1
+                c = self._peek()
+            elif c != _CLOSE_BRACE:
+                self._unexpected(c, "',' or '}'")
+
+    def value_after(self, key: str) -> bytes | None:
+        """Once :meth:`elements` has run to the array's end: the raw JSON of ``key`` among
+        the keys that follow the array in its object (None when the object ends first)."""
+        c = self._peek()
+        if c == _CLOSE_BRACE:
+            return None
+        if c != _COMMA:
+            self._unexpected(c, "',' or '}'")
+        self._pos += 1
+        if not self._to_key(key, (), frozenset(), {}):
+            return None
+        end = self._span()
+        return bytes(self._buf[self._pos : end])
 
     # -- elements ---------------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ class _Numbers:
 
 def _numbers(path: str, raw: bytes | None) -> _Numbers:
     if raw is None:
-        raise IngestError(path, "not a Chromium NetLog: no 'constants' before the events")
+        raise IngestError(path, "not a Chromium NetLog: no 'constants'")
     try:
         c = _CONSTANTS_DECODER.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as e:
@@ -271,7 +271,13 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
         raise IngestError(path, f"not a readable NetLog: {what}") from None
     except NotFound as e:
         raise IngestError(path, f"not a Chromium NetLog: {e}") from None
-    numbers = _numbers(path, captured.get(("constants",)))
+    raw = captured.get(("constants",))
+    if raw is None:
+        raw = _constants_after(path, stream)
+        fp.seek(0)
+        stream = JsonArrayStream(fp)
+        stream.find_array(("events",))
+    numbers = _numbers(path, raw)
     if numbers.mode in CAPTURE_MODES and numbers.mode != "Everything":
         diagnostics.note(f"{path}: NetLog capture mode {numbers.mode}: "
                          f"{CAPTURE_MODES[numbers.mode]}")
@@ -316,6 +322,20 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
                          f"up to byte {builder.stopped_at}; {builder.live} requests "
                          "in flight there are given as far as they got")
     yield from builder.finish()
+
+
+def _constants_after(path: str, stream: JsonArrayStream) -> bytes | None:
+    """The ``constants`` of a log that puts them after its events (Chromium never does; a
+    tool writing the object again may): the events are stepped over to reach them, and read
+    in a second pass."""
+    skip = msgspec.json.Decoder(msgspec.Raw).decode
+    try:
+        for _ in stream.elements(skip):
+            pass
+        return stream.value_after("constants")
+    except JsonSyntaxError as e:
+        what = "the file ends before its constants" if e.truncated else e.message
+        raise IngestError(path, f"not a readable NetLog: {what}") from None
 
 
 _PEEK = 1 << 20

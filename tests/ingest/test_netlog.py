@@ -145,6 +145,14 @@ def test_not_a_netlog(tmp_path: Path) -> None:
     path.write_text('{"constants": {"logEventTy')
     with pytest.raises(IngestError, match="x.json: not a readable NetLog"):
         list(read_netlog(str(path), Diagnostics()))
+    path.write_text('{"events": [{"time": "1", "type": 2}], "polledData": {}}')
+    assert detect_format(str(path)) == "netlog"
+    with pytest.raises(IngestError, match="x.json: not a Chromium NetLog: no 'constants'$"):
+        list(read_netlog(str(path), Diagnostics()))
+    path.write_text('{"events": [{"time": "1", "type": 2}], "constants": {"logEv')
+    with pytest.raises(IngestError, match="x.json: not a readable NetLog: the file ends "
+                       "before its constants"):
+        list(read_netlog(str(path), Diagnostics()))
 
 
 GENERATOR = Path(__file__).resolve().parents[2] / "benchmarks" / "gen_netlog.py"
@@ -279,12 +287,22 @@ def _relaid(layout: str) -> bytes:
         return data[:events_end] + b"]}\n"
     if layout == "polledData on the last event's line":
         return data[:events_end] + b'],"polledData":{"x":[1]}}'
+    if layout.startswith("events first"):
+        # Key order is the writer's: the constants after the events, read in a second pass.
+        parsed = json.loads(data)
+        if layout == "events first, minified":
+            return json.dumps({"events": parsed["events"], "polledData": parsed["polledData"],
+                               "constants": parsed["constants"]}, separators=(",", ":")).encode()
+        lines = data[data.index(b'"events"'):events_end]
+        return (b"{" + lines + b'],\n"constants": ' + json.dumps(parsed["constants"]).encode()
+                + b"}\n")
     raise AssertionError(layout)
 
 
 @pytest.mark.parametrize("layout", ["minified", "indented", "crlf",
                                     "closed on the last event's line, no polledData",
-                                    "polledData on the last event's line"])
+                                    "polledData on the last event's line",
+                                    "events first", "events first, minified"])
 def test_any_json_layout_reads_like_chromiums(tmp_path: Path, layout: str) -> None:
     # A log re-saved by another tool (jq -c, an editor, json.tool) is the same log.
     path = tmp_path / "relaid.json"
