@@ -29,7 +29,9 @@ class _Grant:
 
 @dataclass(slots=True)
 class CacheEntry:
-    credentialed: bool
+    credentialed: bool | None
+    """Whether the result was for a credentialed request; None when the capture did not
+    show the mode (it serves uncredentialed lookups only, and proves nothing about them)."""
     stored: float
     methods: dict[str, _Grant] = field(default_factory=dict)
     headers: dict[str, _Grant] = field(default_factory=dict)
@@ -54,7 +56,8 @@ class CacheAnswer:
     """On a hit: the preflight whose cached result is used."""
     detail: str = ""
     credentialed: bool | None = None
-    """On a hit: whether the cached result was for a credentialed request."""
+    """On a hit: whether the cached result was for a credentialed request (None: for a
+    request whose mode the capture did not show)."""
 
 
 @dataclass(slots=True)
@@ -158,18 +161,20 @@ class PreflightCache:
         self,
         origin: str,
         url: str,
-        credentialed: bool,
+        credentialed: bool | None,
         methods: tuple[str, ...],
         headers: tuple[str, ...],
         max_age: float,
         now: float,
         preflight_id: str,
     ) -> bool:
-        """Record a successful preflight's result; False when the engine would not cache it."""
+        """Record a successful preflight's result; False when the engine would not cache it.
+        ``credentialed`` None: the request's mode is not known; the result is kept as an
+        uncredentialed one (what the engine does with the fetch() default)."""
         if max_age <= 0 or not self._cacheable_url(url):
             return False
         self._sweep(now)
-        key = self._key(origin, url, credentialed)
+        key = self._key(origin, url, bool(credentialed))
         expires = now + max_age
         entry = self._entries.get(key) if self.profile.merges_entries else None
         if entry is None or entry.expires() <= now:
@@ -178,8 +183,8 @@ class PreflightCache:
         # Re-inserting moves the key to the end: dict order is the eviction (LRU) order.
         self._entries.pop(key, None)
         self._entries[key] = entry
-        entry.credentialed = entry.credentialed and credentialed if self.profile.merges_entries \
-            else credentialed
+        entry.credentialed = _merged(entry.credentialed, credentialed) \
+            if self.profile.merges_entries else credentialed
         grant = _Grant(expires, preflight_id)
         entry._expires = None  # the grants change
         for m in methods:
@@ -210,3 +215,13 @@ class PreflightCache:
         self._last_sweep = now
         for key in [k for k, e in self._entries.items() if e.expires() <= now]:
             del self._entries[key]
+
+
+def _merged(before: bool | None, added: bool | None) -> bool | None:
+    """A merged entry is credentialed only when all its grants were: known uncredentialed
+    as soon as one was, unknown while one's mode is unknown and none was uncredentialed."""
+    if before is False or added is False:
+        return False
+    if before is None or added is None:
+        return None
+    return True

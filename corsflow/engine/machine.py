@@ -38,7 +38,7 @@ from .fetch import (
     is_redirect_status,
     preflight_check,
 )
-from .infer import RequestView, is_no_cache_mode_value, view_request
+from .infer import RequestView, is_no_cache_mode_value, split_header_names, view_request
 from .normalize import normalize
 from .profiles import EngineProfile
 
@@ -169,6 +169,7 @@ class _Preflight:
     preflight id that did), before this preflight changed anything."""
     deadline: float
     lenient: dict[bool, PreflightOutcome | None] | None = None
+
     """On a Private Network Access preflight: the outcomes without its private-network check,
     for Chromium's warning mode (the check fails, the request is sent all the same)."""
 
@@ -379,14 +380,28 @@ class CorsMachine:
         # another request (one the browser then blocked, say).
         close = [p for p in same_method
                  if set(p.view.requested_headers) <= wanted or wanted <= set(p.view.requested_headers)]
+        if not view.preflight_reasons:
+            # A request that needs no preflight is not explained by one that asked for
+            # headers and failed whatever the mode: that one was for another request, which
+            # the browser blocked, and this one went on its own.
+            close = [p for p in close if not _fails_both(p)]
         pool = exact or close
-        return pool[0] if pool else None
+        if not pool:
+            return None
+        # The browser sends a request as soon as its preflight is answered: of several that
+        # fit, the one answered last before the request started is its own; older ones were
+        # for requests the browser blocked (or the capture lost), and settle alone.
+        before = [p for p in pool if _answered(p.exchange) <= exchange.started]
+        return max(before, key=lambda p: _answered(p.exchange)) if before else pool[0]
 
     def _look_ahead(self, exchange: Exchange, view: RequestView) -> _Preflight | None:
         """Chrome's HAR dates the actual request before its preflight: find that preflight
         in the reorder buffer (linked by ``_initiator.url``, or within the window)."""
         best: tuple[float, int, Exchange] | None = None
-        answered = exchange.response.finished if exchange.response is not None else None
+        # When the response's head arrived: a redirect's body can end well after that.
+        response = exchange.response
+        answered = _answered(exchange) if response and response.finished is not None else None
+        wanted = set(view.unsafe_names)
         for item in self._ahead.get((view.origin or "", exchange.url), ()):
             started, seq, candidate = item
             if seq in self._taken or started - exchange.started > self.window:
@@ -396,6 +411,11 @@ class CorsMachine:
             acrm = (candidate.request_headers.get("access-control-request-method") or "").strip()
             if acrm.upper() != exchange.method.upper():
                 continue
+            asked = set(split_header_names(
+                candidate.request_headers.get("access-control-request-headers")))
+            if asked != wanted and (not view.preflight_reasons
+                                    or not (asked <= wanted or wanted <= asked)):
+                continue  # the fit _pick asks for; a request needing none takes only an exact one
             if best is None or item[:2] < best[:2]:
                 best = item
         if best is None:
@@ -418,9 +438,21 @@ class CorsMachine:
             return self._preflight_verdict(
                 p, "unknown", None, False, trace,
                 unknown_reason=f"the preflight got no response ({ex.failure or 'none captured'})")
+        if self._credentialed_by_cache(p):
+            trace.append(self._credentialed_step(p))
+            return self._preflight_verdict(p, "allowed" if include.check.ok else "blocked",
+                                           include, True, trace, credentials="include")
         if omit.check.ok and include.check.ok:
             return self._preflight_verdict(p, "allowed", omit, False, trace)
         if not omit.check.ok and not include.check.ok:
+            if include.check.error != omit.check.error:
+                # Blocked either way, but the browser names the first check that fails, and
+                # that depends on the mode: say which one is assumed, as for a response.
+                trace.append(TraceStep(
+                    "Credentials mode", "info",
+                    f"assumed not credentialed (fetch()'s default; no request follows it to "
+                    f"tell); had the page used credentials: 'include', the browser would "
+                    f"report {include.check.error} instead", "#cors-protocol-and-credentials"))
             return self._preflight_verdict(p, "blocked", omit, False, trace)
         # Only one credentials mode passes, and the mode is not on the wire. No request in
         # the capture fits a blocked credentialed request, but just as well a capture that
@@ -441,6 +473,23 @@ class CorsMachine:
                            "no request after it to tell which mode was used: the capture may "
                            "have ended, or a filter dropped the request")
 
+    def _credentialed_by_cache(self, p: _Preflight) -> bool:
+        """A cached result covered this preflight's request if uncredentialed, yet the
+        browser sent the preflight (and not because its HTTP cache was bypassed, nor while a
+        fresh session ignores its results): it was credentialed. (Had that result been for
+        a credentialed request, whose mode the capture may not show, it would have covered
+        this one in either mode.)"""
+        return (p.covered[False] is not None and p.covered[True] is None
+                and not p.view.cache_bypass and p.covered[False] not in self._early)
+
+    @staticmethod
+    def _credentialed_step(p: _Preflight) -> TraceStep:
+        return TraceStep(
+            "Credentials mode", "info",
+            f"inferred 'include': the uncredentialed result of {p.covered[False]} was still "
+            "cached, and only a credentialed request would not have used it",
+            "#cors-preflight-cache")
+
     def _preflight_verdict(self, p: _Preflight, verdict: str, outcome: PreflightOutcome | None,
                            creds: bool, trace: list[TraceStep], *,
                            unknown_reason: str | None = None,
@@ -448,7 +497,7 @@ class CorsMachine:
                            private_network_warning: str | None = None) -> ExchangeVerdict:
         ex, view = p.exchange, p.view
         if verdict == "allowed" and outcome is not None:
-            self._store(p, creds)
+            self._store(p, creds if credentials != "unknown" else None)
         steps = [TraceStep("CORS-preflight request", "info",
                            f"asks for {view.requested_method}"
                            + (f" with {', '.join(view.requested_headers)}"
@@ -527,8 +576,10 @@ class CorsMachine:
         self.cache.lookup(p.view.origin, p.exchange.url, p.view.requested_method or "",
                           p.view.requested_headers, creds, p.exchange.started)
 
-    def _store(self, p: _Preflight, creds: bool) -> None:
-        outcome = p.outcomes[creds]
+    def _store(self, p: _Preflight, creds: bool | None) -> None:
+        """Cache the result of an allowed preflight; ``creds`` None: the mode is not known
+        (the outcome without credentials, which was the one checked, is stored)."""
+        outcome = p.outcomes[bool(creds)]
         assert outcome is not None and p.view.origin is not None
         if p.view.origin == "null" and self.profile.opaque_origin_cache != "shared":
             # Opaque origins all send "null": Chromium never reuses their results, WebKit
@@ -603,7 +654,7 @@ class CorsMachine:
                                    f"hit: the result of preflight {answer.preflight_id} is used",
                                    "#cors-preflight-cache"))
             credentials = view.credentials
-            if credentials == "unknown" and not answer.credentialed:
+            if credentials == "unknown" and answer.credentialed is False:
                 # An uncredentialed result serves only uncredentialed requests; a
                 # credentialed one would have needed (and shown) a preflight of its own.
                 credentials = "omit"
@@ -651,16 +702,9 @@ class CorsMachine:
                 + ("passes only in that mode and the browser went on to send the request"
                    if sent else "fails only in that mode and the browser blocked the request"),
                 "#cors-protocol-and-credentials"))
-        elif (p.covered[False] is not None and p.covered[True] is None
-              and not p.view.cache_bypass and p.covered[False] not in self._early):
-            # A cached result covered the request if uncredentialed, yet the browser sent a
-            # preflight (and not because its HTTP cache was bypassed): it was credentialed.
+        elif self._credentialed_by_cache(p):
             creds, credentials = True, "include"
-            trace.append(TraceStep(
-                "Credentials mode", "info",
-                f"inferred 'include': the uncredentialed result of {p.covered[False]} was still "
-                "cached, and only a credentialed request would not have used it",
-                "#cors-preflight-cache"))
+            trace.append(self._credentialed_step(p))
         else:
             creds = False
         outcome = p.outcomes[creds]
@@ -780,6 +824,21 @@ class CorsMachine:
             f"assumed not credentialed (no Cookie header was sent); had the page used "
             f"credentials: 'include', this would fail with {include.error}",
             "#cors-protocol-and-credentials")
+
+
+def _answered(exchange: Exchange) -> float:
+    """When the response's head arrived (the request's start when there is none): the moment
+    the browser acts on it. A redirect's or a preflight's body may end later."""
+    response = exchange.response
+    if response is None or response.finished is None:
+        return exchange.started
+    receive = exchange.timings.receive if exchange.timings is not None else None
+    return max(exchange.started, response.finished - (receive or 0.0) / 1000)
+
+
+def _fails_both(p: _Preflight) -> bool:
+    """The preflight's response fails the checks whether or not credentials were used."""
+    return all(o is not None and not o.check.ok for o in p.outcomes.values())
 
 
 def _redirect_check(exchange: Exchange) -> CheckResult | None:

@@ -366,3 +366,90 @@ def test_replace_headers_carries_every_other_field() -> None:
     for f in dataclasses.fields(x):
         if f.name not in ("request_headers", "response"):
             assert getattr(y, f.name) == getattr(x, f.name), f.name
+
+
+class TestWhatRealBrowsersShowed:
+    """Sessions where random differential runs against Chromium, Firefox and WebKit found
+    the pairing or the credentials inference wrong (tests/browser/scenarios_random.py)."""
+
+    def test_a_simple_request_does_not_take_a_preflight_that_failed_in_both_modes(self) -> None:
+        # fetch 0: GET with an unsafe Accept-Language (preflighted; no Allow-Origin: blocked,
+        # so no GET follows it); fetch 1: a plain GET, which needs no preflight.
+        url = API + "/data"
+        xs = [preflight(0, url, "GET", "accept-language", started=1.0, status=200),
+              exchange(1, "GET", url, {"Origin": PAGE, "Accept-Language": "en"}, started=1.2,
+                       response_headers=ACAO)]
+        v = by_id(analyze_exchanges(xs))
+        assert (v["e1"].role, v["e1"].verdict, v["e1"].preflight_id) == ("simple", "allowed",
+                                                                          None)
+        assert (v["e0"].verdict, v["e0"].cors_error) == ("blocked",
+                                                         "PreflightMissingAllowOriginHeader")
+
+    def test_a_simple_request_still_takes_a_preflight_that_may_have_passed(self) -> None:
+        # The browser found a header unsafe that the capture's value looks safe in: the
+        # preflight passed, so the request that followed was its own.
+        url = API + "/data"
+        allow = {**ACAO, "Access-Control-Allow-Headers": "accept-language"}
+        xs = [preflight(0, url, "GET", "accept-language", started=1.0, allow=allow),
+              exchange(1, "GET", url, {"Origin": PAGE, "Accept-Language": "en"}, started=1.2,
+                       response_headers=ACAO)]
+        assert by_id(analyze_exchanges(xs))["e1"].preflight_id == "e0"
+
+    def test_the_request_takes_the_preflight_answered_last_before_it(self) -> None:
+        # fetch 0: PUT credentialed, its preflight lacks Allow-Credentials: blocked, no PUT;
+        # fetch 1: the same PUT uncredentialed, a new preflight passes and the PUT is sent.
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=GOOD,
+                        finished=1.01),
+              preflight(1, API + "/cors", "PUT", "x-custom-header", started=1.5, allow=GOOD,
+                        finished=1.51),
+              put(2, 1.52)]
+        v = by_id(analyze_exchanges(xs))
+        assert v["e2"].preflight_id == "e1"
+        assert v["e1"].verdict == "allowed"
+        # The one no request followed passes only without credentials: not proven blocked.
+        assert v["e0"].verdict == "unknown"
+
+    def test_a_preflight_sent_while_an_uncredentialed_result_was_cached_was_credentialed(
+            self) -> None:
+        # PUT omit: preflight (Max-Age 600, no Allow-Credentials) and PUT. PUT include: the
+        # cached result does not serve it, a new preflight goes out and fails.
+        allow = {**GOOD, "Access-Control-Max-Age": "600"}
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow),
+              put(1, 1.1, response_headers=ACAO),
+              preflight(2, API + "/cors", "PUT", "x-custom-header", started=2.0, allow=allow)]
+        v = by_id(analyze_exchanges(xs))["e2"]
+        assert (v.verdict, v.cors_error, v.redundant, v.credentials) == (
+            "blocked", "PreflightInvalidAllowCredentials", False, "include")
+
+    def test_a_hit_on_a_result_of_unknown_mode_does_not_claim_omit(self) -> None:
+        # Credentialed PUTs whose responses lack Allow-Credentials: the capture cannot show
+        # the mode, so the hit on the first one's result proves nothing about it either.
+        allow = {**GOOD, "Access-Control-Allow-Credentials": "true",
+                 "Access-Control-Max-Age": "600"}
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow),
+              put(1, 1.1), put(2, 2.0)]
+        v = by_id(analyze_exchanges(xs))["e2"]
+        assert (v.cache, v.preflight_id, v.credentials) == ("hit", "e0", "unknown")
+        assert not any("inferred 'omit'" in step.detail for step in v.trace)
+
+    def test_a_hit_on_a_known_uncredentialed_result_is_omit(self) -> None:
+        # The counterpart: the first PUT's response fails only with credentials and was
+        # let through, so its result was uncredentialed, and so is every hit on it.
+        allow = {**GOOD, "Access-Control-Max-Age": "600", "Access-Control-Allow-Origin": "*"}
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow),
+              put(1, 1.1, response_headers={"Access-Control-Allow-Origin": "*"}),
+              put(2, 2.0, response_headers={"Access-Control-Allow-Origin": "*"})]
+        v = by_id(analyze_exchanges(xs))
+        assert v["e1"].credentials == "omit"
+        assert (v["e2"].cache, v["e2"].credentials) == ("hit", "omit")
+
+    def test_a_lone_preflight_failing_differently_per_mode_names_both(self) -> None:
+        # 403 with Allow-Origin *: without credentials the status fails, with them the
+        # wildcard does; nothing in the capture tells the mode.
+        xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, status=403,
+                        allow={**GOOD, "Access-Control-Allow-Origin": "*"})]
+        v = by_id(analyze_exchanges(xs))["e0"]
+        assert v.verdict == "blocked" and v.credentials == "unknown"
+        step = next(s for s in v.trace if s.step == "Credentials mode")
+        assert "PreflightWildcardOriginNotAllowed" in step.detail
+        assert v.cors_error == "PreflightInvalidStatus"
