@@ -512,7 +512,9 @@ def preflight_check(
             return None
         trace.append(TraceStep("CORS-preflight fetch: ok status", "fail",
                                f"status {status} is not in 200-299", "#ok-status"))
-        return done("PreflightInvalidStatus", str(status))
+        # Chromium names no failed parameter for these three (CorsErrorStatus without one);
+        # the trace keeps the value.
+        return done("PreflightInvalidStatus")
 
     if profile.preflight_status_before_cors_check and (failed := status_step()) is not None:
         return failed
@@ -538,7 +540,7 @@ def preflight_check(
         trace.append(TraceStep("Parse Access-Control-Allow-Methods", "fail",
                                f"{', '.join(acam)!r} is not a list of tokens",
                                "#extract-header-list-values"))
-        return done("InvalidAllowMethodsPreflightResponse", ", ".join(acam))
+        return done("InvalidAllowMethodsPreflightResponse")
     acah = response_headers_get.get("access-control-allow-headers", ())
     try:
         header_names = extract_header_list_values(", ".join(acah) if acah else None)
@@ -546,7 +548,7 @@ def preflight_check(
         trace.append(TraceStep("Parse Access-Control-Allow-Headers", "fail",
                                f"{', '.join(acah)!r} is not a list of tokens",
                                "#extract-header-list-values"))
-        return done("InvalidAllowHeadersPreflightResponse", ", ".join(acah), methods)
+        return done("InvalidAllowHeadersPreflightResponse", None, methods)
 
     # "If request's method is not in methods, request's method is not a CORS-safelisted
     # method, and request's credentials mode is "include" or methods does not contain `*`,

@@ -14,6 +14,22 @@ from .catalogue import make_finding as _finding
 # --- CORS failures ---------------------------------------------------------------------------
 
 
+def _got(v: ExchangeVerdict) -> str | None:
+    """What the failed check was about: the browser's failed parameter, or for the errors
+    it names none for, the preflight's own status or unparsable header."""
+    if v.failed_parameter is not None or v.role != "preflight":
+        return v.failed_parameter
+    ex = v.exchange
+    if v.cors_error == "PreflightInvalidStatus":
+        return None if ex.status is None else str(ex.status)
+    name = {"InvalidAllowMethodsPreflightResponse": "access-control-allow-methods",
+            "InvalidAllowHeadersPreflightResponse": "access-control-allow-headers"}.get(
+                v.cors_error or "")
+    if name is None or ex.response is None:
+        return None
+    return ", ".join(ex.response.headers.scan(name)) or None
+
+
 def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
     """The server change that fixes the failure, with the values of this exchange."""
     error = (v.cors_error or "").removeprefix("Preflight")
@@ -24,7 +40,7 @@ def _failure_hint(v: ExchangeVerdict, preflight_for: str | None) -> str:
     path = path_template(ex.url)
     on = (f"the OPTIONS response for {path}" if v.role == "preflight" or preflight_for
           else f"responses to {ex.method} {path}")
-    param = v.failed_parameter
+    param = _got(v)
     if safe_origin is None and v.origin is not None and error in (
             "MissingAllowOriginHeader", "AllowOriginMismatch", "InvalidAllowOriginValue",
             "MultipleAllowOriginValues", "WildcardOriginNotAllowed"):
@@ -108,19 +124,19 @@ def _failure_message(v: ExchangeVerdict) -> str:
                                    "an origin",
         "InvalidAllowCredentials": "the request is credentialed and Access-Control-Allow-"
                                    f"Credentials is {v.failed_parameter or 'absent'!r}",
-        "InvalidStatus": f"status {v.failed_parameter}, not 2xx",
+        "InvalidStatus": f"status {_got(v)}, not 2xx",
         "DisallowedRedirect": "the preflight was redirected",
         "InvalidAllowMethodsPreflightResponse": f"Access-Control-Allow-Methods "
-                                                f"{v.failed_parameter!r} cannot be parsed",
+                                                f"{_got(v)!r} cannot be parsed",
         "InvalidAllowHeadersPreflightResponse": f"Access-Control-Allow-Headers "
-                                                f"{v.failed_parameter!r} cannot be parsed",
+                                                f"{_got(v)!r} cannot be parsed",
         "MethodDisallowedByPreflightResponse": f"method {v.failed_parameter} is not allowed",
         "RedirectContainsCredentials": f"the redirect to {v.failed_parameter!r} carries "
                                        "credentials",
         "HeaderDisallowedByPreflightResponse": f"request header {v.failed_parameter} is not "
                                                "allowed",
     }.get((v.cors_error or "").removeprefix("Preflight"),
-          {"PreflightInvalidStatus": f"status {v.failed_parameter}, not 2xx",
+          {"PreflightInvalidStatus": f"status {_got(v)}, not 2xx",
            "PreflightDisallowedRedirect": "the preflight was redirected",
            "PreflightMissingAllowPrivateNetwork": "no Access-Control-Allow-Private-Network "
                                                   "on a private network preflight",

@@ -453,3 +453,23 @@ class TestWhatRealBrowsersShowed:
         step = next(s for s in v.trace if s.step == "Credentials mode")
         assert "PreflightWildcardOriginNotAllowed" in step.detail
         assert v.cors_error == "PreflightInvalidStatus"
+
+
+@pytest.mark.parametrize(("status", "allow", "error", "shown"), [
+    (403, GOOD, "PreflightInvalidStatus", "403"),
+    (204, {**GOOD, "Access-Control-Allow-Methods": "PUT, (bad)"},
+     "InvalidAllowMethodsPreflightResponse", "'PUT, (bad)'"),
+    (204, {**GOOD, "Access-Control-Allow-Headers": "x b"},
+     "InvalidAllowHeadersPreflightResponse", "'x b'"),
+])
+def test_errors_chromium_names_no_parameter_for_still_show_the_value(
+        status: int, allow: dict[str, str], error: str, shown: str) -> None:
+    """The report keeps Chromium's (absent) failed parameter; the message and the hint
+    still name what the preflight got."""
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, status=status,
+                    allow=allow)]
+    report = analyze_exchanges(xs)
+    v = by_id(report)["e0"]
+    assert (v.cors_error, v.failed_parameter) == (error, None)
+    finding = next(f for f in report.findings if f.code == error)
+    assert shown in finding.message and shown.strip("'") in finding.hint
