@@ -339,9 +339,11 @@ class CorsMachine:
             else exchange.started
         pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout,
                              lenient)
-        # The credentials mode is not known yet; the uncredentialed lookup is the one that
-        # erases least, so a credentialed request's lookup may have erased a little more.
-        self._looked_up(pending, False)
+        # The credentials mode is known here only when the cache shows it; otherwise the
+        # uncredentialed lookup is the one that erases least (a credentialed request's may
+        # have erased a little more). A credentialed one erases the uncredentialed result
+        # it found insufficient, where the engine does that.
+        self._looked_up(pending, self._credentialed_by_cache(pending))
         if self.profile.failure_clears_url_entries and all(
                 o is not None and not o.check.ok for o in outcomes.values()):
             # It fails whatever the credentials mode: the engine drops the URL's results now.

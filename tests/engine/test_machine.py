@@ -473,3 +473,21 @@ def test_errors_chromium_names_no_parameter_for_still_show_the_value(
     assert (v.cors_error, v.failed_parameter) == (error, None)
     finding = next(f for f in report.findings if f.code == error)
     assert shown in finding.message and shown.strip("'") in finding.hint
+
+
+def test_a_credentialed_preflight_erases_the_result_it_found_insufficient() -> None:
+    # GET omit (preflighted, Max-Age 600), GET include: its preflight fails without
+    # Allow-Credentials, and its lookup erased the uncredentialed result (Chromium), so the
+    # next GET omit needs a preflight again: not a redundant one.
+    url = API + "/data"
+    allow = {**ACAO, "Access-Control-Allow-Headers": "x-a", "Access-Control-Max-Age": "600"}
+    get = {"Origin": PAGE, "X-A": "1"}
+    xs = [preflight(0, url, "GET", "x-a", started=1.0, allow=allow),
+          exchange(1, "GET", url, get, started=1.1, response_headers=ACAO),
+          preflight(2, url, "GET", "x-a", started=2.0, allow=allow),
+          preflight(3, url, "GET", "x-a", started=3.0, allow=allow),
+          exchange(4, "GET", url, get, started=3.1, response_headers=ACAO)]
+    v = by_id(analyze_exchanges(xs))
+    assert (v["e2"].verdict, v["e2"].credentials) == ("blocked", "include")
+    assert (v["e3"].verdict, v["e3"].redundant) == ("allowed", False)
+    assert v["e4"].preflight_id == "e3"
