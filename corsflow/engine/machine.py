@@ -53,10 +53,17 @@ request they recorded with its response was sent, so its preflight (or a cached 
 passed: its own response decides its verdict."""
 
 MODEL_CONTRADICTED = "the capture contradicts the engine model"
+"""The unknown_reason of a request the browser sent although the model says it could not."""
 
 PRIVATE_NETWORK_ERRORS = frozenset({"PreflightMissingAllowPrivateNetwork",
                                     "PreflightInvalidAllowPrivateNetwork"})
-"""The unknown_reason of a request the browser sent although the model says it could not."""
+
+PREFLIGHT_CORS_CHECK_ERRORS = frozenset({
+    "PreflightMissingAllowOriginHeader", "PreflightAllowOriginMismatch",
+    "PreflightInvalidAllowOriginValue", "PreflightMultipleAllowOriginValues",
+    "PreflightWildcardOriginNotAllowed", "PreflightInvalidAllowCredentials"})
+"""A preflight refused by the CORS check of its response (#cors-check), before its status
+(in Chromium and Firefox) and its Allow-Methods/-Headers are looked at."""
 
 
 _NO_HEADERS = Headers()
@@ -204,6 +211,9 @@ class CorsMachine:
     _fresh_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     """Until the session is past that warm-up: the results stored per (origin, URL)."""
     _warm: bool = False
+    _cleared: set[str] = field(default_factory=set)
+    """Preflights whose failure already dropped their URL's results when they arrived (it was
+    certain then): their verdict, settled later, must not drop newer results again."""
 
     def __post_init__(self) -> None:
         self.cache = PreflightCache(self.profile)
@@ -267,12 +277,20 @@ class CorsMachine:
 
     def _forget_failed(self, out: list[ExchangeVerdict], start: int) -> None:
         """Where the engine does so, a failed CORS request or preflight drops its URL's
-        cached results (Firefox: profiles.failure_clears_url_entries)."""
-        if not self.profile.failure_clears_url_entries:
-            return
+        cached results (profiles.failure_clears_url_entries, refused_preflight_clears_url)."""
         for v in out[start:]:
-            if v.verdict == "blocked" and v.origin is not None:
+            if v.role == "preflight" and v.exchange.id in self._cleared:
+                self._cleared.discard(v.exchange.id)
+                continue
+            if v.verdict == "blocked" and v.origin is not None and self._clears(
+                    v.role, v.cors_error):
                 self.cache.forget_url(v.origin, v.exchange.url)
+
+    def _clears(self, role: str, error: str | None) -> bool:
+        """Whether this failure drops the URL's cached results in the engine."""
+        return self.profile.failure_clears_url_entries or (
+            self.profile.refused_preflight_clears_url and role == "preflight"
+            and error in PREFLIGHT_CORS_CHECK_ERRORS)
 
     def _forget_ahead(self, seq: int, exchange: Exchange) -> None:
         key = (exchange.request_headers.get("origin") or "", exchange.url)
@@ -343,11 +361,15 @@ class CorsMachine:
         # uncredentialed lookup is the one that erases least (a credentialed request's may
         # have erased a little more). A credentialed one erases the uncredentialed result
         # it found insufficient, where the engine does that.
-        self._looked_up(pending, self._credentialed_by_cache(pending))
-        if self.profile.failure_clears_url_entries and all(
-                o is not None and not o.check.ok for o in outcomes.values()):
-            # It fails whatever the credentials mode: the engine drops the URL's results now.
+        credentialed = self._credentialed_by_cache(pending)
+        self._looked_up(pending, credentialed)
+        sure = [outcomes[True]] if credentialed else list(outcomes.values())
+        if all(o is not None and not o.check.ok and self._clears("preflight", o.check.error)
+               for o in sure):
+            # It fails in the mode it was sent in (or whatever the mode) in a way that drops
+            # the URL's results: the engine drops them now, not when the verdict settles.
             self.cache.forget_url(view.origin, exchange.url)
+            self._cleared.add(exchange.id)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
         self._seq += 1
@@ -367,8 +389,7 @@ class CorsMachine:
                 self._waiting.pop(key, None)
         return found
 
-    @staticmethod
-    def _pick(candidates: list[_Preflight], exchange: Exchange,
+    def _pick(self, candidates: list[_Preflight], exchange: Exchange,
               view: RequestView) -> _Preflight | None:
         same_method = [p for p in candidates if p.view.requested_method == exchange.method] or [
             # mitmproxy's HAR export upper-cases methods: a `patch` preflight's request shows
@@ -387,6 +408,15 @@ class CorsMachine:
             # headers and failed whatever the mode: that one was for another request, which
             # the browser blocked, and this one went on its own.
             close = [p for p in close if not _fails_both(p)]
+        if (exchange.response is not None and exchange.failure is None
+                and view.credentials != "include" and any(map(self._refused_credentialed,
+                                                              exact + close))
+                and self._cache_serves(exchange, view)):
+            # One the cache shows was credentialed, and that fails so, was for a request the
+            # browser blocked: a request it sent (not known credentialed), which a cached
+            # result still covers, went on that result.
+            exact, close = ([p for p in ps if not self._refused_credentialed(p)]
+                            for ps in (exact, close))
         pool = exact or close
         if not pool:
             return None
@@ -483,6 +513,15 @@ class CorsMachine:
         this one in either mode.)"""
         return (p.covered[False] is not None and p.covered[True] is None
                 and not p.view.cache_bypass and p.covered[False] not in self._early)
+
+    def _cache_serves(self, exchange: Exchange, view: RequestView) -> bool:
+        assert view.origin is not None
+        return self.cache.lookup(view.origin, exchange.url, exchange.method, view.unsafe_names,
+                                 False, exchange.started, mutate=False).outcome == "hit"
+
+    def _refused_credentialed(self, p: _Preflight) -> bool:
+        include = p.outcomes[True]
+        return include is not None and not include.check.ok and self._credentialed_by_cache(p)
 
     @staticmethod
     def _credentialed_step(p: _Preflight) -> TraceStep:

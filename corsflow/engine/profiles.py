@@ -60,6 +60,10 @@ class EngineProfile:
     """Whether ``Range: BYTES=0-1`` is safelisted like ``bytes=0-1`` (no preflight)."""
     failure_clears_url_entries: bool = False
     """A CORS request or preflight that fails drops every cached result for its URL."""
+    refused_preflight_clears_url: bool = False
+    """A preflight refused by its CORS check (Allow-Origin, Allow-Credentials) drops the
+    cached result for its URL, which the lookup before it left alone; one refused later, by
+    the method or header checks, does not."""
     opaque_origin_cache: OpaqueOriginCache = "per-origin"
     """Results for ``Origin: null`` requests: never cached, one entry per opaque origin
     (sandboxed frame), or one entry shared by every opaque origin."""
@@ -216,6 +220,10 @@ WEBKIT = EngineProfile(
     # Observed in WebKitGTK 2.50 (tests/browser, WEBKIT-FACTS.md).
     range_unit_case_insensitive=True,  # range-uppercase: no preflight
     failure_clears_url_entries=False,  # failure-clears-cache: the PUT after it hits
+    # refused-preflight-clears: a credentialed preflight refused for its Allow-Credentials
+    # drops the URL's uncredentialed result (the next uncredentialed fetch preflights), not
+    # another URL's; cache-erase-on-insufficient: one refused by Allow-Headers leaves it.
+    refused_preflight_clears_url=True,
     opaque_origin_cache="per-origin",  # opaque-origins: hit in one frame, miss in another
     # mode-*: every cache mode looks up and stores; the preflight carries none of the
     # mode's headers (only the request does).

@@ -9,7 +9,7 @@ import pytest
 from corsflow.analysis import Analysis, analyze_exchanges
 from corsflow.engine.machine import CorsMachine
 from corsflow.engine.profiles import CHROMIUM
-from tests.factories import API, PAGE, exchange, preflight
+from tests.factories import API, PAGE, exchange, preflight, warm_up
 
 GOOD = {
     "Access-Control-Allow-Origin": PAGE,
@@ -491,3 +491,69 @@ def test_a_credentialed_preflight_erases_the_result_it_found_insufficient() -> N
     assert (v["e2"].verdict, v["e2"].credentials) == ("blocked", "include")
     assert (v["e3"].verdict, v["e3"].redundant) == ("allowed", False)
     assert v["e4"].preflight_id == "e3"
+
+
+def _refused_on_two_urls(engine: str) -> dict[str, object]:
+    """GET /1 and GET /2 with X-A (results cached 600 s, no Allow-Credentials), then a
+    credentialed GET /2 whose preflight is refused, then GET /1 and GET /2 again (the
+    browser scenario refused-preflight-clears)."""
+    allow = {**ACAO, "Access-Control-Allow-Headers": "x-a", "Access-Control-Max-Age": "600"}
+    get = {"Origin": PAGE, "X-A": "1"}
+    one, two = API + "/1", API + "/2"
+    xs = [preflight(0, one, "GET", "x-a", started=1.0, allow=allow),
+          exchange(1, "GET", one, get, started=1.1, response_headers=ACAO),
+          preflight(2, two, "GET", "x-a", started=2.0, allow=allow),
+          exchange(3, "GET", two, get, started=2.1, response_headers=ACAO),
+          preflight(4, two, "GET", "x-a", started=3.0, allow=allow),
+          exchange(5, "GET", one, get, started=4.0, response_headers=ACAO),
+          preflight(6, two, "GET", "x-a", started=5.0, allow=allow),
+          exchange(7, "GET", two, get, started=5.1, response_headers=ACAO)]
+    # A fresh Firefox session may ignore its first results: begin past its warm-up.
+    return by_id(analyze_exchanges((warm_up(100, -20.0) if engine == "firefox" else []) + xs,
+                                   engine))
+
+
+@pytest.mark.parametrize("engine", ["chromium", "firefox", "webkit"])
+def test_a_refused_credentialed_preflight_leaves_no_result_for_its_url(engine: str) -> None:
+    # Chromium: the credentialed lookup erased it; Firefox: the failure dropped the URL's
+    # results; WebKit: a preflight refused by its CORS check drops its URL's result.
+    v = _refused_on_two_urls(engine)
+    assert (v["e4"].verdict, v["e4"].cors_error) == ("blocked",
+                                                     "PreflightInvalidAllowCredentials")
+    assert (v["e5"].cache, v["e5"].preflight_id) == ("hit", "e0")  # /1 kept its result
+    assert (v["e6"].redundant, v["e7"].preflight_id) == (False, "e6")
+
+
+def test_webkit_keeps_the_result_when_the_refusal_comes_from_allow_headers() -> None:
+    # Allow-Headers '*' covers X-A only without credentials: the credentialed preflight is
+    # refused by the header check, which in WebKit leaves the uncredentialed result; the
+    # next uncredentialed GET goes on it, not on the refused preflight.
+    allow = {**ACAO, "Access-Control-Allow-Credentials": "true",
+             "Access-Control-Allow-Headers": "*", "Access-Control-Max-Age": "600"}
+    get = {"Origin": PAGE, "X-A": "1"}
+    url = API + "/data"
+    xs = [preflight(0, url, "GET", "x-a", started=1.0, allow=allow),
+          exchange(1, "GET", url, get, started=1.1, response_headers=ACAO),
+          preflight(2, url, "GET", "x-a", started=2.0, allow=allow),
+          exchange(3, "GET", url, get, started=2.1, response_headers=ACAO)]
+    v = by_id(analyze_exchanges(xs, "webkit"))
+    assert (v["e2"].verdict, v["e2"].cors_error) == ("blocked",
+                                                     "HeaderDisallowedByPreflightResponse")
+    assert (v["e3"].cache, v["e3"].preflight_id, v["e3"].verdict) == ("hit", "e0", "allowed")
+
+
+def test_a_failure_drops_results_once_not_again_when_it_settles() -> None:
+    # Firefox: the refused credentialed preflight e2 dropped the URL's result when it came;
+    # the result stored after it (e3) must survive e2's verdict, settled 30 s later.
+    allow = {**ACAO, "Access-Control-Allow-Headers": "x-a", "Access-Control-Max-Age": "600"}
+    get = {"Origin": PAGE, "X-A": "1"}
+    url = API + "/data"
+    xs = [preflight(0, url, "GET", "x-a", started=1.0, allow=allow),
+          exchange(1, "GET", url, get, started=1.1, response_headers=ACAO),
+          preflight(2, url, "GET", "x-a", started=2.0, allow=allow),
+          preflight(3, url, "GET", "x-a", started=3.0, allow=allow),
+          exchange(4, "GET", url, get, started=3.1, response_headers=ACAO),
+          exchange(5, "GET", url, get, started=60.0, response_headers=ACAO)]
+    v = by_id(analyze_exchanges(warm_up(100, -20.0) + xs, "firefox"))
+    assert v["e2"].verdict == "blocked"
+    assert (v["e5"].cache, v["e5"].preflight_id) == ("hit", "e3")
