@@ -35,6 +35,17 @@ def engine_scenarios() -> list[Scenario]:
                  {"": Route(preflight(), actual(acao="{origin_unless_get}"))},
                  (put, Step(), put), same_url=True,
                  about="PUT, a failing GET, PUT on one URL"),
+        # GET /1 and /2 (X-A, no Allow-Credentials: results cached 600 s), a credentialed
+        # GET /2 whose preflight Allow-Credentials refuses, then /1 and /2 again: which
+        # engines drop /2's result, and whether /1's survives.
+        Scenario("refused-preflight-clears",
+                 {"/1": Route(preflight(), actual()), "/2": Route(preflight(), actual())},
+                 (Step(headers=XA, sub="/1", preflight=True),
+                  Step(headers=XA, sub="/2", preflight=True),
+                  Step(headers=XA, sub="/2", credentials="include", preflight=True),
+                  Step(headers=XA, sub="/1", preflight=True),
+                  Step(headers=XA, sub="/2", preflight=True)), same_url=True,
+                 about="/1, /2, /2 credentialed and refused, /1, /2"),
         Scenario("opaque-origins",
                  {"": Route(preflight(acao="{req_origin}"), actual(acao="{req_origin}"))},
                  (replace(put, frame="opaque-a"), replace(put, frame="opaque-a"),

@@ -182,6 +182,8 @@ CACHE: dict[str, dict[str, tuple[str, ...]]] = {
         "mode-no-cache": ("miss", "hit", "hit"),
         "mode-force-cache": ("miss", "hit", "hit"),
         "opaque-origins": ("miss", "hit", "hit"),
+        # the failure drops /2's results; /1 keeps its own.
+        "refused-preflight-clears": ("miss", "miss", "miss", "hit", "miss"),
     },
     "webkit": {
         "maxage-per-url": ("miss", "miss", "hit", "hit"),
@@ -202,6 +204,8 @@ CACHE: dict[str, dict[str, tuple[str, ...]]] = {
         "mode-no-cache": ("miss", "hit", "hit"),
         "mode-force-cache": ("miss", "hit", "hit"),
         "opaque-origins": ("miss", "hit", "miss"),
+        # refused by Allow-Credentials: /2's result is dropped; /1 keeps its own.
+        "refused-preflight-clears": ("miss", "miss", "miss", "hit", "miss"),
     },
     "chromium": {
         "mode-no-store": ("miss", "miss", "miss"),
@@ -209,6 +213,8 @@ CACHE: dict[str, dict[str, tuple[str, ...]]] = {
         "mode-no-cache": ("miss", "hit", "miss"),
         "mode-force-cache": ("miss", "hit", "hit"),
         "opaque-origins": ("miss", "miss", "miss"),
+        # the credentialed lookup erased /2's result; /1 keeps its own.
+        "refused-preflight-clears": ("miss", "miss", "miss", "hit", "miss"),
     },
 }
 
@@ -375,8 +381,11 @@ def observed_profile(name: str, s: Session, extra: Session | None = None) -> dic
             "max_age_default": int(LIFETIME[name]["maxage-absent"]),
         })
         if not fails:
-            out["erases_on_insufficient_hit"] = (
-                _cache(s, "cache-erase-on-insufficient")[2] == "miss")
+            erases = _cache(s, "cache-erase-on-insufficient")[2] == "miss"
+            out["erases_on_insufficient_hit"] = erases
+            if not erases:  # else the credentialed lookup alone dropped /2's result
+                out["refused_preflight_clears_url"] = (
+                    _cache(x, "refused-preflight-clears")[4] == "miss")
     return out
 
 
