@@ -109,11 +109,14 @@ def _s(value: object) -> str:
 
 def compare_wire(capture: str, session: Session, report: dict[str, Any], *,
                  method_case_lost: bool = False, cors_errors: bool = True,
-                 credentials_keyed: bool = False) -> list[Disagreement]:
+                 credentials_keyed: bool = False,
+                 credentials_invisible: frozenset[str] = CREDENTIALS_INVISIBLE,
+                 ) -> list[Disagreement]:
     """Every request the server received against the report of a capture that holds them.
 
     ``method_case_lost``: the format itself upper-cases methods (mitmproxy's HAR export
     writes ``PATCH`` for a ``patch`` request), so requests are matched ignoring case.
+    ``credentials_invisible``: the scenarios whose credentials mode no capture shows.
     """
     found = _index(report["exchanges"], session.api_origin, fold=method_case_lost)
     keys = _keys((w.method.upper() if method_case_lost else w.method, w.url)
@@ -133,7 +136,7 @@ def compare_wire(capture: str, session: Session, report: dict[str, Any], *,
             differ("present", "sent", "missing from the report")
             continue
         matched.add(key)
-        loose = w.scenario in CREDENTIALS_INVISIBLE
+        loose = w.scenario in credentials_invisible
         if ex["role"] != w.role:
             differ("role", w.role, ex["role"])
         verdict_unknown_ok = loose and (

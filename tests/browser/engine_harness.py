@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .captures import CaptureUnavailable, Tcpdump
 from .drivers import Driver, EngineMessage, start, webkit_console_words
@@ -24,6 +26,7 @@ from .harness import (
     _blocks,
     _due_steps,
     _fetch_spec,
+    sent_method,
 )
 from .scenarios import Scenario, actual, all_scenarios, preflight, route_table
 from .server import Route, TwoOrigins
@@ -39,8 +42,12 @@ cache that works (FIREFOX-FACTS.md)."""
 
 
 def run_engine_session(engine: str, captures: Captures,
-                       scenarios: list[Scenario] | None = None) -> Session:
+                       scenarios: list[Scenario] | None = None,
+                       servers: Callable[[dict[str, Route]], Any] = TwoOrigins) -> Session:
     """Start the servers, tcpdump (when asked) and the browser; run the scenarios; stop.
+
+    ``servers`` makes the page and API servers from the route table, as in
+    :func:`.harness.run_session`.
 
     A scenario that needs DevTools' "Disable cache" is left out for a browser whose driver
     cannot set it (WebKit); ``session.files["skipped"]`` names them.
@@ -49,7 +56,7 @@ def run_engine_session(engine: str, captures: Captures,
     routes = route_table(scenarios)
     for key in set(FRESH_PLAN):
         routes[f"{WARM_UP_PATH}-{key}"] = Route(preflight(), actual())
-    with TwoOrigins(routes) as srv:
+    with servers(routes) as srv:
         tcpdump = Tcpdump(captures.pcap, (srv.page_port, srv.api_port)) if captures.pcap else None
         if tcpdump:
             tcpdump.__enter__()
@@ -105,7 +112,7 @@ def _drive(driver: Driver, srv: TwoOrigins, scenarios: list[Scenario]) -> Sessio
             started = time.time()
             result = driver.fetch(_fetch_spec(step, url))
             windows.append((before, len(srv.log)))
-            truth = StepTruth(scenario.name, k, step.method, url, step.credentials,
+            truth = StepTruth(scenario.name, k, sent_method(step.method), url, step.credentials,
                               step.preflight, step.cache_disabled, started, result["outcome"],
                               result["status"], result["error"])
             truth.engine_errors = _reasons(driver.messages(), url, srv.api_origin)
@@ -152,12 +159,19 @@ def _reasons(messages: list[EngineMessage], url: str, api_origin: str) -> list[s
             if m.category.startswith("CORS") and (base in m.text or api_origin in m.text)]
 
 
-def _pair_merged_hits(steps: list[StepTruth], wire: list[Wire]) -> None:
+def _pair_merged_hits(
+    steps: list[StepTruth], wire: list[Wire],
+    step_headers: Callable[[StepTruth], tuple[tuple[str, str], ...]] | None = None,
+) -> None:
     """Firefox merges results and keys them by credentials mode: each method and header
     has its own grant and expiry. A hit was authorised by the grants of the latest passing
     preflights (on its URL, in its credentials mode) for its method and each of its
     headers; the one of those that expires first (all Max-Age 600: the oldest) is the
-    preflight that authorised it. Chromium's replacing cache has a single one."""
+    preflight that authorised it. Chromium's replacing cache has a single one.
+    ``step_headers``: a step's request headers (by default, looked up among the fixed
+    scenarios). A hit is matched by its own URL and method: after a redirect they are the
+    hop's, not the step's."""
+    step_headers = step_headers or _step_headers
     asked: dict[int, tuple[str, str, set[str]]] = {}
     for t in steps:
         for i in t.wire:
@@ -168,12 +182,13 @@ def _pair_merged_hits(steps: list[StepTruth], wire: list[Wire]) -> None:
                             {w.header("Access-Control-Request-Method") or ""}
                             | {n.strip() for n in names if n.strip()})
     for t in steps:
-        wanted = {t.method} | {n.lower() for n, _ in _step_headers(t)}
+        names = {n.lower() for n, _ in step_headers(t)}
         for i in t.wire:
             w = wire[i]
             if w.cache == "hit":
+                wanted = {w.method} | names
                 latest = [max((j for j, (url, creds, grants) in asked.items()
-                               if j < i and url == t.url and creds == t.credentials
+                               if j < i and url == w.url and creds == t.credentials
                                and token in grants), default=None) for token in wanted]
                 found = [j for j in latest if j is not None]
                 w.preflight = min(found) if found else w.preflight

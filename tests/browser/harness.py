@@ -289,6 +289,16 @@ def run_session(
     return session
 
 
+# fetch() normalises these (case-insensitively) to upper case; every other method is sent
+# as written (https://fetch.spec.whatwg.org/#concept-method-normalize).
+_NORMALISED = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
+
+
+def sent_method(method: str) -> str:
+    """The method fetch() puts on the wire for ``method`` (``put`` goes out as PUT)."""
+    return method.upper() if method.upper() in _NORMALISED else method
+
+
 def _drive(context: Any, srv: Any, scenarios: list[Scenario], mode: str,
            version: str) -> Session:
     page = context.new_page()
@@ -314,7 +324,8 @@ def _drive(context: Any, srv: Any, scenarios: list[Scenario], mode: str,
             result = page.evaluate(_FETCH_JS, _fetch_spec(step, url))
             windows.append((before, len(srv.log)))
             steps.append(StepTruth(
-                scenario.name, k, step.method, url, step.credentials, step.preflight,
+                scenario.name, k, sent_method(step.method), url, step.credentials,
+                step.preflight,
                 step.cache_disabled, started, result["outcome"], result["status"],
                 result["error"],
             ))
