@@ -176,7 +176,6 @@ class _Preflight:
     preflight id that did), before this preflight changed anything."""
     deadline: float
     lenient: dict[bool, PreflightOutcome | None] | None = None
-
     """On a Private Network Access preflight: the outcomes without its private-network check,
     for Chromium's warning mode (the check fails, the request is sent all the same)."""
 
