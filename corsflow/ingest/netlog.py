@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from itertools import compress, islice
 from operator import attrgetter
 from typing import Any, BinaryIO
+from urllib.parse import urljoin
 
 import msgspec
 
@@ -230,7 +231,9 @@ class _Request:
     """The CORS layer's request header lines, parsed only if they are needed."""
     hops: int = 0
     hop: _Hop | None = None
-    alive: bool = False
+    alive: int = 0
+    """REQUEST_ALIVE begun and not ended: 2 while a restarted request's new one has begun
+    and the old one's end is still to come."""
     cors_open: bool = False
     """Inside CORS_REQUEST: the request lasts until it ends, across restarts."""
     pending: dict[str, Any] = field(default_factory=dict)
@@ -239,6 +242,13 @@ class _Request:
     preflight_origin: str | None = None
     """The Origin its preflight carried."""
     redirected_to: str | None = None
+    """Where the last hop was redirected (its Location, resolved): the URL of a request
+    whose preflight then failed, which the log does not name otherwise."""
+    redirected_method: str | None = None
+    """That request's method: #http-redirect-fetch turns POST into GET on 301 and 302, and
+    everything but GET and HEAD on 303."""
+    redirected_at: float | None = None
+    """When that redirect arrived: when the request to its Location began."""
     parent: int | None = None
     """For a preflight: the source id of the request it was sent for."""
     net_error: str | None = None
@@ -549,6 +559,8 @@ def _pair(parts: tuple[str, ...]) -> tuple[str, str] | None:
     return (name, value.strip()) if sep and name else None
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
 _STATUS_LINE = re.compile(r"(HTTP/\d(?:\.\d)?)\s+(\d{3})(?:\s+(.*))?")
 
 
@@ -612,13 +624,19 @@ class _Builder:
 
     def _on_request_alive(self, sid: int, event: _Event, p: _Params) -> None:
         if event.phase == self.n.begin:
-            self._get(sid, event).alive = True
+            self._get(sid, event).alive += 1
         elif event.phase == self.n.end:
             r = self.requests.get(sid)
+            if r is not None and r.alive > 1:
+                # Chromium 156 restarts a redirected request by beginning the new one (and
+                # its job) before the old one is CANCELLED and ends: this end is the old
+                # one's, and the new hop goes on.
+                r.alive -= 1
+                return
             if r is not None and r.cors_open:
                 # The CORS layer restarts the request after a redirect that needs a new
                 # preflight: the same source goes on, with a new REQUEST_ALIVE.
-                r.alive = False
+                r.alive = 0
                 r.net_error = self._net_error(p.net_error) or r.net_error
                 if r.hop is not None:
                     self._emit_hop(r, r.hop)
@@ -638,7 +656,7 @@ class _Builder:
                     r.cors_method = rh.line.split(" ", 1)[0] or None
         elif event.phase == self.n.end:
             r.cors_open = False
-            if not r.alive:
+            if r.alive == 0:
                 self._end(sid, event, net_error=p.net_error)
 
     def _on_check_cors_preflight_required(self, sid: int, event: _Event, p: _Params) -> None:
@@ -751,11 +769,28 @@ class _Builder:
         hop.status, hop.reason, hop.response_version = status
         hop.response_headers = _header_list(p.headers, self.splits, 1)
         hop.answered = self._time(event)
+        if hop.status in _REDIRECTS:
+            location = next((v for n, v in hop.response_headers if n.lower() == "location"),
+                            None)
+            if location:
+                self._redirected(r, hop, location)
+
+    def _redirected(self, r: _Request, hop: _Hop, location: str) -> None:
+        try:
+            r.redirected_to = urljoin(hop.url, location.strip())
+        except ValueError:  # an unparsable Location ("http://[::1"): nothing to follow
+            return
+        method = hop.method
+        if (hop.status in (301, 302) and method == "POST") or (
+                hop.status == 303 and method not in ("GET", "HEAD")):
+            method = "GET"
+        r.redirected_method = method
+        r.redirected_at = hop.answered
 
     def _on_url_request_redirected(self, sid: int, event: _Event, p: _Params) -> None:
         r = self.requests.get(sid)
-        if r is not None and isinstance(p.location, str):
-            r.redirected_to = p.location  # the next URL_REQUEST_START_JOB starts that hop
+        if r is not None and r.hop is not None and isinstance(p.location, str):
+            self._redirected(r, r.hop, p.location)  # the next URL_REQUEST_START_JOB starts it
 
     def _on_failed(self, sid: int, event: _Event, p: _Params) -> None:
         r = self.requests.get(sid)
@@ -870,9 +905,9 @@ class _Builder:
         pending = {k: v for k, v in r.pending.items() if k != "preflight_result"}
         decision = _decision({**pending, "sent": False})
         return Exchange(
-            id=r.next_id(), method=r.cors_method or "GET",
+            id=r.next_id(), method=r.redirected_method or r.cors_method or "GET",
             url=r.redirected_to or r.cors_url or "",
-            request_headers=Headers(tuple(headers)), started=r.begun,
+            request_headers=Headers(tuple(headers)), started=r.redirected_at or r.begun,
             source=SourceRef(self.path, "netlog", r.sid, f"source {r.sid}"),
             response=None, failure=r.net_error or "net::ERR_FAILED",
             hints=ProducerHints(browser=decision, creator=CREATOR))
