@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .captures import Mitmdump, Tcpdump
 from .drivers import FETCH_JS
@@ -38,6 +39,13 @@ CHROMIUM_ARGS = [
 # The drivers' fetch script, called the way Marionette and WebDriver call it: the spec
 # first, the callback last.
 _FETCH_JS = ("(s) => new Promise(done => (function () {" + FETCH_JS + "}).apply(null, [s, done]))")
+# Several fetches started together (no await between them), for concurrent groups.
+_FETCH_ALL_JS = ("(specs) => Promise.all(specs.map(s => new Promise(done => (function () {"
+                 + FETCH_JS + "}).apply(null, [s, done]))))")
+
+MARKER = "f"
+"""Query parameter naming a fetch's slot in a concurrent group (``&f=<n>``): the server log
+keeps the target, so requests in flight together are attributed by it, not by order."""
 
 _CDP_EVENTS = (
     "Network.requestWillBeSent", "Network.requestWillBeSentExtraInfo",
@@ -299,6 +307,21 @@ def sent_method(method: str) -> str:
     return method.upper() if method.upper() in _NORMALISED else method
 
 
+def step_group(scenario: Scenario, k: int) -> list[int]:
+    """The steps started together with step ``k``: those with the same group number in the
+    scenario's ``groups`` (a field only concurrent scenarios have); just ``k`` otherwise."""
+    groups: tuple[int, ...] = getattr(scenario, "groups", ())
+    if not groups:
+        return [k]
+    return [j for j, g in enumerate(groups) if g == groups[k]]
+
+
+def marker(url: str) -> str | None:
+    """The ``f`` marker of a URL's query, or None."""
+    values = parse_qs(urlsplit(url).query).get(MARKER)
+    return values[0] if values else None
+
+
 def _drive(context: Any, srv: Any, scenarios: list[Scenario], mode: str,
            version: str) -> Session:
     page = context.new_page()
@@ -314,21 +337,30 @@ def _drive(context: Any, srv: Any, scenarios: list[Scenario], mode: str,
     for block in _blocks(scenarios):
         # page.wait_for_timeout, not time.sleep: protocol events are delivered while waiting.
         for scenario, k in _due_steps(block, lambda d: page.wait_for_timeout(d * 1000)):
+            group = step_group(scenario, k)
+            if k != group[0]:
+                continue  # started with the first of its group
             step = scenario.steps[k]
             if step.cache_disabled != cache_disabled:
                 cache_disabled = step.cache_disabled
                 cdp.send("Network.setCacheDisabled", {"cacheDisabled": cache_disabled})
             before = len(srv.log)
-            url = scenario.url(srv.api_origin, k, srv.page_origin)
+            urls = [scenario.url(srv.api_origin, j, srv.page_origin) for j in group]
             started = time.time()
-            result = page.evaluate(_FETCH_JS, _fetch_spec(step, url))
-            windows.append((before, len(srv.log)))
-            steps.append(StepTruth(
-                scenario.name, k, sent_method(step.method), url, step.credentials,
-                step.preflight,
-                step.cache_disabled, started, result["outcome"], result["status"],
-                result["error"],
-            ))
+            if len(group) == 1:
+                results = [page.evaluate(_FETCH_JS, _fetch_spec(step, urls[0]))]
+            else:
+                results = page.evaluate(_FETCH_ALL_JS, [
+                    _fetch_spec(scenario.steps[j], u) for j, u in zip(group, urls)])
+            for j, url, result in zip(group, urls, results):
+                st = scenario.steps[j]
+                windows.append((before, len(srv.log)))
+                steps.append(StepTruth(
+                    scenario.name, j, sent_method(st.method), url, st.credentials,
+                    st.preflight,
+                    st.cache_disabled, started, result["outcome"], result["status"],
+                    result["error"],
+                ))
     page.wait_for_timeout(300)  # let the last protocol events arrive
     server_log = srv.log.snapshot()
     wire = _attach(steps, windows, server_log, srv.api_origin, events, scenarios)
@@ -355,6 +387,11 @@ def _attach(
     wire: list[Wire] = []
     for truth, (lo, hi) in zip(steps, windows):
         arrived = [e for e in server_log[lo:hi] if e.server == "api"]
+        mark = marker(truth.url)
+        if mark is not None:
+            # A concurrent group shares its window: each fetch owns what carries its marker
+            # (redirect targets keep the query: Location "...?{query}").
+            arrived = [e for e in arrived if marker(e.target) == mark]
         seen_actual = False
         for e in arrived:
             if e.method == "OPTIONS" and e.header("Access-Control-Request-Method"):

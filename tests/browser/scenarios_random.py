@@ -18,6 +18,14 @@ server's answers, the browser's verdict (and CorsError, for Chromium) and corsfl
 with the reason its trace gives. ``--only NAME[,NAME]`` runs some scenarios of the batch again,
 ``--minimise`` shrinks each disagreeing scenario to the smallest one that still shows it.
 
+``--capture netlog`` (Chromium only) compares the same sessions through Chromium's own NetLog
+instead of the pcap. ``--concurrent`` generates scenarios whose fetches run in groups of 2-3
+started together (no await between them), so that several preflights are in flight at once;
+each fetch's URL carries its slot in the group (``&f=<n>``, kept by redirects), which is how
+the server log's requests are attributed to it and which keeps the comparison's (method, URL,
+occurrence) matching unambiguous. The slot is part of the URL, hence of the preflight cache's
+key: fetches of one group never share an entry, later groups reuse the slots' entries.
+
 The truth is built the way the harness builds it (:mod:`.harness`, :mod:`.engine_harness`),
 with one correction that random scenarios need: whether a request needs a preflight is read
 from what reached the server (a 302 turns POST into GET and drops Content-Type) against the
@@ -42,7 +50,7 @@ from typing import Any, TypeVar
 from . import compare as compare_mod
 from . import engine_harness, harness
 from .compare import Disagreement, analyze_json, compare_wire
-from .harness import Captures, Session, StepTruth, Wire, sent_method
+from .harness import MARKER, Captures, Session, StepTruth, Wire, sent_method, step_group
 from .scenarios import ACAC, ACAH, ACAM, ACAO, EVIL, MAX_AGE, Scenario, Step
 from .server import Reply, Route, TwoOrigins
 
@@ -279,6 +287,85 @@ def random_scenarios(seed: int, n: int) -> list[Scenario]:
     return [random_scenario(rng, f"{PREFIX}{seed}-{i}") for i in range(n)]
 
 
+@dataclass(frozen=True, slots=True)
+class ConcurrentScenario(Scenario):
+    """A random scenario whose steps run in groups started together."""
+
+    groups: tuple[int, ...] = ()
+    """Per step, its group: steps with the same number start together (harness.step_group);
+    groups run one after another, in step order."""
+    slots: tuple[int, ...] = ()
+    """Per step, the ``f`` marker its URL carries: distinct within a group."""
+
+    def url(self, api_origin: str, k: int, page_origin: str = "") -> str:
+        # Scenario.url, not super(): zero-argument super() breaks in slotted dataclasses.
+        return Scenario.url(self, api_origin, k, page_origin) + f"&{MARKER}={self.slots[k]}"
+
+    def without_step(self, k: int) -> ConcurrentScenario:
+        return replace(self, steps=self.steps[:k] + self.steps[k + 1:],
+                       groups=self.groups[:k] + self.groups[k + 1:],
+                       slots=self.slots[:k] + self.slots[k + 1:])
+
+
+GROUP_LAYOUTS: tuple[tuple[tuple[int, ...], float], ...] = (
+    ((2,), 3), ((3,), 3), ((2, 1), 2), ((1, 2), 2), ((3, 1), 1), ((2, 2), 1), ((1, 3), 1),
+)
+"""The sizes of a concurrent scenario's groups, in running order, and their weights."""
+
+
+def random_concurrent_scenario(rng: random.Random, name: str) -> ConcurrentScenario:
+    """A scenario whose fetches run in groups of 2-3 started together (sometimes a single
+    fetch before or after one); in a third of them some fetches go to a second URL
+    (``/b``, its own replies)."""
+    method, headers, body = _request(rng)
+    credentials = "include" if rng.random() < 0.3 else "omit"
+    first = _step(method, headers, body, credentials)
+    sizes = _pick(rng, list(GROUP_LAYOUTS))
+    two_urls = rng.random() < 0.33
+    steps: list[Step] = []
+    groups: list[int] = []
+    slots: list[int] = []
+    for g, size in enumerate(sizes):
+        for slot in range(size):
+            st = first if not steps else _variant(rng, first)
+            if two_urls and slot % 2 == 1:
+                st = replace(st, sub="/b")
+            steps.append(st)
+            groups.append(g)
+            slots.append(slot)
+    path = f"/s/{name}"
+    # Redirects keep the query, hence the fetch's marker: their hop is attributed to it.
+    nxt = f"{path}/next?{{query}}"
+
+    def route(wild: set[str]) -> Route:
+        return Route(_preflight_reply(rng, first, nxt, wild),
+                     _actual_reply(rng, first, nxt if "redirect" in wild else None, wild))
+
+    k = _pick(rng, [(0, 1), (1, 4), (2, 3), (3, 2), (len(DIMENSIONS), 1)])
+    wild = set(rng.sample(DIMENSIONS, k=k))
+    routes = {"": route(wild)}
+    if two_urls:
+        routes["/b"] = route(set(rng.sample(DIMENSIONS, k=_pick(rng, [(0, 2), (1, 2), (2, 1)]))))
+    if rng.random() < 0.7:
+        routes["/next"] = Route(_good_preflight(first), Reply(200, ((ACAO, "{origin}"),) + (
+            ((ACAC, "true"),) if credentials == "include" else ())))
+    else:
+        routes["/next"] = Route(
+            _preflight_reply(rng, first, f"{path}/nextx?{{query}}", set(DIMENSIONS)),
+            _actual_reply(rng, first, None, set(DIMENSIONS)))
+    return ConcurrentScenario(name, routes, tuple(steps), same_url=True,
+                              about="random concurrent " + "+".join(map(str, sizes)) + ": "
+                              + " ".join(sorted(wild)), groups=tuple(groups),
+                              slots=tuple(slots))
+
+
+def random_concurrent_scenarios(seed: int, n: int) -> list[Scenario]:
+    """``n`` random concurrent scenarios (``rnc<seed>-<i>``); the same seed gives the same
+    ones."""
+    rng = random.Random(seed)
+    return [random_concurrent_scenario(rng, f"rnc{seed}-{i}") for i in range(n)]
+
+
 # --- the minimal reproductions of what the random runs found --------------------------------
 
 def repro_scenarios() -> list[Scenario]:
@@ -424,10 +511,24 @@ def fix_truth(session: Session, scenarios: list[Scenario]) -> None:
         engine_harness._pair_merged_hits(session.steps, session.wire, step_headers)
 
 
-def run_browser(engine: str, scenarios: list[Scenario], workdir: Path) -> Session:
-    """Run the scenarios in one browser session captured by tcpdump; the truth, fixed."""
-    pcap = workdir / "session.pcap"
-    captures = Captures(pcap=pcap, workdir=workdir)
+CAPTURE_FILES = {"pcap": "session.pcap", "netlog": "session.netlog.json"}
+"""The file each kind of capture is written to, in the batch's directory."""
+
+
+def capture_path(workdir: Path, capture: str = "pcap") -> Path:
+    return workdir / CAPTURE_FILES[capture]
+
+
+def run_browser(engine: str, scenarios: list[Scenario], workdir: Path,
+                capture: str = "pcap") -> Session:
+    """Run the scenarios in one browser session captured by tcpdump (or, ``netlog``,
+    Chromium's own NetLog); the truth, fixed."""
+    if capture == "netlog":
+        if engine != "chromium":
+            raise ValueError("a NetLog is Chromium's: --capture netlog needs --engine chromium")
+        captures = Captures(netlog=capture_path(workdir, "netlog"), workdir=workdir)
+    else:
+        captures = Captures(pcap=capture_path(workdir, "pcap"), workdir=workdir)
     if engine == "chromium":
         session = harness.run_session("direct", captures, scenarios, servers=RandomTwoOrigins)
     else:
@@ -451,7 +552,9 @@ class Finding:
     def signature(self, session: Session) -> tuple[str, str, str]:
         def norm(s: str) -> str:
             s = s.replace(session.page_origin, "{origin}").replace(session.api_origin, "{api}")
-            return re.sub(r"\b[pe]\d+\b", "<id>", s)
+            # ModelDisagreement messages name the URL: a minimised scenario has another name.
+            s = re.sub(r"(/s/|[?&]s=)[A-Za-z0-9-]+", r"\1<name>", s)
+            return re.sub(r"\b[pen]\d+(?:\.\d+)?\b", "<id>", s)  # n: NetLog ids
         return (self.d.field, norm(self.d.chromium), norm(self.d.report))
 
 
@@ -467,8 +570,46 @@ def credentials_invisible(session: Session, scenarios: list[Scenario]) -> set[st
     return out
 
 
+def _unsent(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """A NetLog's requests Chromium blocked before sending them (at their preflight): no
+    status, net::ERR_FAILED. No wire capture has them."""
+    return [e for e in report["exchanges"] if e["status"] is None
+            and e.get("failure") == "net::ERR_FAILED" and e["role"] != "preflight"]
+
+
+def compare_unsent(engine: str, truth: Session, unsent: list[dict[str, Any]]
+                   ) -> list[Disagreement]:
+    """The NetLog's unsent requests against the fetches blocked at their preflight, matched
+    by (method, URL, occurrence) as test_netlog.compare_netlog does for the fixed table."""
+    blocked = [t for t in truth.steps if t.outcome == "rejected"
+               and not any(truth.wire[i].kind != "preflight" for i in t.wire)
+               and t.sent_preflight]
+    want = dict(zip(_occurrences((t.method, t.url) for t in blocked), blocked))
+    got = dict(zip(_occurrences((e["method"], e["url"]) for e in unsent), unsent))
+    out = []
+    for key, e in got.items():
+        t = want.get(key)
+        req = f"{key[0]} {compare_mod._short(key[1])}"
+        if t is None:
+            out.append(Disagreement(engine, _scenario_of(key[1]), 0, e["id"], req, "present",
+                                    "not blocked at a preflight", "unsent, blocked"))
+            continue
+        for name, w, g in (("verdict", "blocked", e["verdict"]),
+                           ("cors_error", t.cors_error, e["cors_error"]),
+                           ("failed_parameter", t.failed_parameter, e["failed_parameter"])):
+            if w != g and not (name == "failed_parameter" and w is None):
+                out.append(Disagreement(engine, t.scenario, t.step, e["id"], req, name,
+                                        compare_mod._s(w), compare_mod._s(g)))
+    for key, t in want.items():
+        if key not in got:
+            out.append(Disagreement(engine, t.scenario, t.step, "-",
+                                    f"{key[0]} {compare_mod._short(key[1])}", "present",
+                                    "blocked at its preflight", "missing from the report"))
+    return out
+
+
 def compare(engine: str, session: Session, report: dict[str, Any],
-            scenarios: list[Scenario]) -> list[Finding]:
+            scenarios: list[Scenario], capture: str = "pcap") -> list[Finding]:
     names = {s.name for s in scenarios}
     report = dict(report)
     report["exchanges"] = [ex for ex in report["exchanges"]
@@ -478,9 +619,27 @@ def compare(engine: str, session: Session, report: dict[str, Any],
                     [t for t in session.steps if t.scenario in names],
                     [w for w in session.wire if w.scenario in names], [])
     loose = credentials_invisible(session, scenarios)
+    unsent: list[dict[str, Any]] = []
+    if capture == "netlog":
+        # The NetLog also holds what was never sent: compared on their own, as
+        # test_netlog.compare_netlog does.
+        unsent = _unsent(report)
+        ids = {e["id"] for e in unsent}
+        report["exchanges"] = [e for e in report["exchanges"] if e["id"] not in ids]
     items = compare_wire(engine, truth, report, cors_errors=engine == "chromium",
                          credentials_keyed=engine == "firefox",
                          credentials_invisible=frozenset(loose))
+    if capture == "netlog":
+        items += compare_unsent(engine, truth, unsent)
+        for f in report.get("findings", []):
+            if f["code"] != "ModelDisagreement":
+                continue
+            ids = set(f["exchange_ids"])
+            scen = {_scenario_of(e["url"]) for e in report["exchanges"] + unsent
+                    if e["id"] in ids} & names
+            if scen or not ids:
+                items.append(Disagreement(engine, min(scen, default="-"), 0, ",".join(
+                    sorted(ids)), "-", "ModelDisagreement", "none", f["message"]))
     # Chromium names the failed parameter too: compare it where both name the same error.
     by_url = _exchanges_by_key(report["exchanges"], session.api_origin)
     if engine == "chromium":
@@ -535,7 +694,10 @@ def describe_scenario(s: Scenario, session: Session | None = None) -> str:
 
     lines = [f"scenario {s.name}"]
     for k, st in enumerate(s.steps):
-        lines.append(f"  fetch {k}: {st.method} headers={list(st.headers)} body={st.body!r} "
+        group = step_group(s, k)
+        together = f" [together with {[j for j in group if j != k]}]" if len(group) > 1 else ""
+        where = f" url={s.url('', k)}" if isinstance(s, ConcurrentScenario) else ""
+        lines.append(f"  fetch {k}{together}{where}: {st.method} headers={list(st.headers)} body={st.body!r} "
                      f"credentials={st.credentials} (generator: "
                      f"{'needs a preflight' if st.preflight else 'simple'})")
     for sub_path, route in s.routes.items():
@@ -615,7 +777,13 @@ def _simplifications(s: Scenario) -> Iterator[Scenario]:
     steps = s.steps
     for k in range(len(steps)):
         if len(steps) > 1:
-            out.append(named(steps=steps[:k] + steps[k + 1:]))
+            if isinstance(s, ConcurrentScenario):
+                out.append(replace(s.without_step(k), name=named().name))
+            else:
+                out.append(named(steps=steps[:k] + steps[k + 1:]))
+    if isinstance(s, ConcurrentScenario) and len(set(s.groups)) < len(s.groups):
+        # The same fetches and URLs one after another: does it need the concurrency?
+        out.append(named(groups=tuple(range(len(s.groups)))))
     for k, st in enumerate(steps):
         for j in range(len(st.headers)):
             h = st.headers[:j] + st.headers[j + 1:]
@@ -638,9 +806,9 @@ def _simplifications(s: Scenario) -> Iterator[Scenario]:
                 routes = dict(s.routes)
                 routes[sub_path] = replace(route, **{which: Reply(200, r.headers, r.body)})
                 out.append(named(routes=routes))
-    root = s.routes[""]
     if "/next" in s.routes and not any(
-            h == "Location" for h, _ in root.actual.headers + root.preflight.headers):
+            h == "Location" for r in s.routes.values() if r is not s.routes["/next"]
+            for h, _ in r.actual.headers + r.preflight.headers):
         routes = dict(s.routes)
         del routes["/next"]
         out.append(named(routes=routes))
@@ -649,7 +817,7 @@ def _simplifications(s: Scenario) -> Iterator[Scenario]:
 
 
 def minimise(engine: str, scenario: Scenario, signature: tuple[str, str, str], workdir: Path,
-             rounds: int = 12) -> Scenario:
+             rounds: int = 12, capture: str = "pcap") -> Scenario:
     """Greedy: run every one-change simplification in one session; keep the first that shows
     the same disagreement (field, browser value, corsflow value); repeat."""
     current = scenario
@@ -659,9 +827,9 @@ def minimise(engine: str, scenario: Scenario, signature: tuple[str, str, str], w
             break
         d = workdir / f"min-{scenario.name}-{r}"
         d.mkdir(parents=True, exist_ok=True)
-        session = run_browser(engine, candidates, d)
-        report = analyze_json(d / "session.pcap", engine)
-        found = compare(engine, session, report, candidates)
+        session = run_browser(engine, candidates, d, capture)
+        report = analyze_json(capture_path(d, capture), engine)
+        found = compare(engine, session, report, candidates, capture)
         same = [f.d.scenario for f in found if f.signature(session) == signature]
         nxt = next((c for c in candidates if c.name in same), None)
         if nxt is None:
@@ -676,11 +844,11 @@ def minimise(engine: str, scenario: Scenario, signature: tuple[str, str, str], w
 
 # --- the script ------------------------------------------------------------------------------
 
-def run_batch(engine: str, scenarios: list[Scenario], workdir: Path
+def run_batch(engine: str, scenarios: list[Scenario], workdir: Path, capture: str = "pcap"
               ) -> tuple[Session, dict[str, Any], list[Finding]]:
-    session = run_browser(engine, scenarios, workdir)
-    report = analyze_json(workdir / "session.pcap", engine)
-    return session, report, compare(engine, session, report, scenarios)
+    session = run_browser(engine, scenarios, workdir, capture)
+    report = analyze_json(capture_path(workdir, capture), engine)
+    return session, report, compare(engine, session, report, scenarios, capture)
 
 
 def print_findings(session: Session, report: dict[str, Any], findings: list[Finding],
@@ -706,6 +874,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--engine", choices=("chromium", "firefox", "webkit"), default="chromium")
+    p.add_argument("--capture", choices=tuple(CAPTURE_FILES), default="pcap",
+                   help="what corsflow reads: tcpdump's pcap or (Chromium) its NetLog")
+    p.add_argument("--concurrent", action="store_true",
+                   help="scenarios whose fetches run in groups started together")
     p.add_argument("--only", help="comma-separated scenario names of the batch to run")
     p.add_argument("--repros", action="store_true",
                    help="run the hand-minimised reproductions (repro_scenarios) instead")
@@ -715,15 +887,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write the findings as JSON here")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    scenarios = repro_scenarios() if a.repros else random_scenarios(a.seed, a.n)
+    if a.capture == "netlog" and a.engine != "chromium":
+        p.error("--capture netlog needs --engine chromium")
+    if a.concurrent and a.engine != "chromium":
+        p.error("--concurrent runs in Chromium only (the other drivers run one fetch at a time)")
+    scenarios = (repro_scenarios() if a.repros
+                 else random_concurrent_scenarios(a.seed, a.n) if a.concurrent
+                 else random_scenarios(a.seed, a.n))
     if a.only:
         keep = set(a.only.split(","))
         scenarios = [s for s in scenarios if s.name in keep]
     workdir = a.workdir or Path(tempfile.mkdtemp(prefix=f"random-{a.engine}-"))
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    session, report, findings = run_batch(a.engine, scenarios, workdir)
-    print(f"{a.engine} {session.chromium_version}: {len(scenarios)} scenarios, "
+    session, report, findings = run_batch(a.engine, scenarios, workdir, a.capture)
+    print(f"{a.engine} {session.chromium_version} ({a.capture}): {len(scenarios)} scenarios, "
           f"{len(session.steps)} fetches, {len(session.wire)} requests, "
           f"{time.monotonic() - t0:.0f} s; captures in {workdir}")
     for line in sanity(session, scenarios):
@@ -733,6 +911,8 @@ def main(argv: list[str] | None = None) -> int:
             # tcpdump dropped packets: a "missing from the report" or "unknown" near them is
             # the capture's fault, not the model's (test_capture_reports.py says the same).
             print("CAPTURE LOST BYTES:", note)
+        elif a.capture == "netlog":
+            print("NETLOG NOTE:", note)
     print_findings(session, report, findings, scenarios)
     sigs: dict[tuple[str, str, str], list[str]] = {}
     for f in findings:
@@ -744,7 +924,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {len(names):3}  {sig}  e.g. {', '.join(sorted(set(names))[:4])}")
     if a.json:
         a.json.write_text(json.dumps({
-            "engine": a.engine, "seed": a.seed, "n": a.n,
+            "engine": a.engine, "capture": a.capture, "concurrent": a.concurrent,
+            "seed": a.seed, "n": a.n,
             "signatures": [{"signature": list(k), "scenarios": sorted(set(v))}
                            for k, v in sigs.items()]}, indent=1))
     if a.minimise:
@@ -758,10 +939,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print("=" * 100)
             print(f"minimising {start.name} for {sig}")
-            small = minimise(a.engine, start, sig, workdir)
+            small = minimise(a.engine, start, sig, workdir, capture=a.capture)
             d = workdir / f"confirm-{small.name}"
             d.mkdir(parents=True, exist_ok=True)
-            s2, r2, f2 = run_batch(a.engine, [small], d)
+            s2, r2, f2 = run_batch(a.engine, [small], d, a.capture)
             again = [f for f in f2 if f.signature(s2) == sig]
             print(f"minimal ({'reproduced again' if again else 'NOT reproduced on a fresh run'}):")
             print_findings(s2, r2, again or f2, [small])

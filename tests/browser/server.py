@@ -9,7 +9,8 @@ ground truth for "which preflights did the browser really send".
 Header values in a Reply may use these placeholders, filled per request:
 ``{origin}`` the page's origin, ``{api}`` the API's origin, ``{api_host}`` its host and port,
 ``{req_origin}`` the request's
-``Origin`` header, ``{acrm}`` / ``{acrh}`` its Access-Control-Request-Method / -Headers.
+``Origin`` header, ``{acrm}`` / ``{acrh}`` its Access-Control-Request-Method / -Headers,
+``{query}`` its query string.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
             "origin_unless_get": "" if self.command == "GET" else self.server.page_origin,
             "acrm": self.headers.get("Access-Control-Request-Method") or "",
             "acrh": self.headers.get("Access-Control-Request-Headers") or "",
+            # The request's query: a redirect that keeps a concurrent fetch's marker.
+            "query": urlsplit(self.path).query,
         }
         self.server.log.add(
             LoggedRequest(
