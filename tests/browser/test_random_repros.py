@@ -53,3 +53,16 @@ def test_repros_agree_with_the_browser(engine: str, tmp_path: Path) -> None:
     named = any("PreflightWildcardOriginNotAllowed" in step["detail"] for step in pre["trace"])
     # WebKit checks the status before Allow-Origin: the same reason in both modes.
     assert named == (engine != "webkit")
+
+
+def test_repros_agree_with_chromiums_netlog(tmp_path: Path) -> None:
+    """The same reproductions read from Chromium's own NetLog, whose reader has its own
+    ways to get a redirect wrong."""
+    if not Path(CHROMIUM).exists():
+        missing(f"{CHROMIUM} is not installed (Debian package 'chromium')")
+    session, report, found = run_batch("chromium", repro_scenarios(), tmp_path, "netlog")
+    assert len(session.steps) == sum(len(s.steps) for s in repro_scenarios())
+    left = sorted({(f.d.scenario, f.d.field, f.d.chromium, f.d.report) for f in found})
+    assert left in ([], [(MODE_DEPENDENT, "cors_error", "PreflightWildcardOriginNotAllowed",
+                          "PreflightInvalidStatus")])
+    assert not [f for f in report["findings"] if f["code"] == "ModelDisagreement"]
