@@ -408,13 +408,12 @@ class CorsMachine:
             # the browser blocked, and this one went on its own.
             close = [p for p in close if not _fails_both(p)]
         if (exchange.response is not None and exchange.failure is None
-                and view.credentials != "include" and any(map(self._refused_credentialed,
-                                                              exact + close))
-                and self._cache_serves(exchange, view)):
-            # One the cache shows was credentialed, and that fails so, was for a request the
-            # browser blocked: a request it sent (not known credentialed), which a cached
-            # result still covers, went on that result.
-            exact, close = ([p for p in ps if not self._refused_credentialed(p)]
+                and any(self._refused(p, view) for p in exact + close)
+                and self._cache_serves(exchange, view, view.credentials == "include")):
+            # A preflight that fails in the mode it was sent in was for a request the
+            # browser blocked: a request it sent, which a cached result still covers, went on
+            # that result (and where none covers it, the model is contradicted: said so).
+            exact, close = ([p for p in ps if not self._refused(p, view)]
                             for ps in (exact, close))
         pool = exact or close
         if not pool:
@@ -513,14 +512,21 @@ class CorsMachine:
         return (p.covered[False] is not None and p.covered[True] is None
                 and not p.view.cache_bypass and p.covered[False] not in self._early)
 
-    def _cache_serves(self, exchange: Exchange, view: RequestView) -> bool:
+    def _cache_serves(self, exchange: Exchange, view: RequestView, creds: bool) -> bool:
         assert view.origin is not None
         return self.cache.lookup(view.origin, exchange.url, exchange.method, view.unsafe_names,
-                                 False, exchange.started, mutate=False).outcome == "hit"
+                                 creds, exchange.started, mutate=False).outcome == "hit"
 
-    def _refused_credentialed(self, p: _Preflight) -> bool:
-        include = p.outcomes[True]
-        return include is not None and not include.check.ok and self._credentialed_by_cache(p)
+    def _refused(self, p: _Preflight, view: RequestView) -> bool:
+        """The preflight fails in the mode it was sent in: the request's, when the capture
+        shows it; the one the cache shows; or whichever it was."""
+        if view.credentials != "unknown":
+            modes = [view.credentials == "include"]
+        elif self._credentialed_by_cache(p):
+            modes = [True]
+        else:
+            modes = [False, True]
+        return all((o := p.outcomes[m]) is not None and not o.check.ok for m in modes)
 
     @staticmethod
     def _credentialed_step(p: _Preflight) -> TraceStep:
