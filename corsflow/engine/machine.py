@@ -378,9 +378,21 @@ class CorsMachine:
         """The preflight sent for this request: waiting, or just ahead in the buffer."""
         assert view.origin is not None
         key = (view.origin, exchange.url)
-        found = self._pick(self._waiting.get(key, []), exchange, view)
-        if found is None:
-            found = self._look_ahead(exchange, view)
+        browser = exchange.hints.browser
+        if browser is not None and (browser.preflight_id is not None or browser.cache):
+            # Chromium's NetLog links a request to the preflight sent for it (or logs that
+            # it looked the cache up and sent none): the browser's word, not a guess. A
+            # request it never sent is dated before its preflight.
+            found = next((p for p in self._waiting.get(key, [])
+                          if p.exchange.id == browser.preflight_id), None)
+            if found is None and browser.preflight_id is not None:
+                found = self._look_ahead(exchange, view, browser.preflight_id)
+        else:
+            found = self._pick(self._waiting.get(key, []), exchange, view)
+            if found is None and exchange.source.format == "har":
+                # Only a HAR dates a request before its preflight (Chrome's); on the wire
+                # and in a proxy a request comes after the preflight it waited for.
+                found = self._look_ahead(exchange, view)
         if found is not None:
             waiting = self._waiting.get(key, [])
             waiting.remove(found)
@@ -403,10 +415,10 @@ class CorsMachine:
         close = [p for p in same_method
                  if set(p.view.requested_headers) <= wanted or wanted <= set(p.view.requested_headers)]
         if not view.preflight_reasons:
-            # A request that needs no preflight is not explained by one that asked for
-            # headers and failed whatever the mode: that one was for another request, which
-            # the browser blocked, and this one went on its own.
-            close = [p for p in close if not _fails_both(p)]
+            # A request that needs no preflight takes only one that asked for nothing beyond
+            # its method (a forced preflight): one that asked for headers was another
+            # request's, in flight beside it or blocked.
+            close = []
         if (exchange.response is not None and exchange.failure is None
                 and any(self._refused(p, view) for p in exact + close)
                 and self._cache_serves(exchange, view, view.credentials == "include")):
@@ -424,9 +436,11 @@ class CorsMachine:
         before = [p for p in pool if _answered(p.exchange) <= exchange.started]
         return max(before, key=lambda p: _answered(p.exchange)) if before else pool[0]
 
-    def _look_ahead(self, exchange: Exchange, view: RequestView) -> _Preflight | None:
+    def _look_ahead(self, exchange: Exchange, view: RequestView,
+                    preflight_id: str | None = None) -> _Preflight | None:
         """Chrome's HAR dates the actual request before its preflight: find that preflight
-        in the reorder buffer (linked by ``_initiator.url``, or within the window)."""
+        in the reorder buffer (linked by ``_initiator.url``, or within the window; or the
+        one ``preflight_id`` names)."""
         best: tuple[float, int, Exchange] | None = None
         # When the response's head arrived: a redirect's body can end well after that.
         response = exchange.response
@@ -435,6 +449,11 @@ class CorsMachine:
         for item in self._ahead.get((view.origin or "", exchange.url), ()):
             started, seq, candidate = item
             if seq in self._taken or started - exchange.started > self.window:
+                continue
+            if preflight_id is not None:
+                if candidate.id == preflight_id:
+                    best = item
+                    break
                 continue
             if answered is not None and started > answered:
                 continue  # sent after this request was answered: not its preflight
@@ -455,8 +474,10 @@ class CorsMachine:
         pre_view = view_request(best[2], self.profile)
         self._on_preflight(cors_headers_only(best[2], True) if self.cors_headers_only
                            else best[2], pre_view)
-        return self._pick(self._waiting.get((pre_view.origin or "", best[2].url), []),
-                          exchange, view)
+        waiting = self._waiting.get((pre_view.origin or "", best[2].url), [])
+        if preflight_id is not None:
+            return next((p for p in waiting if p.exchange.id == preflight_id), None)
+        return self._pick(waiting, exchange, view)
 
     def _settle_alone(self, p: _Preflight) -> ExchangeVerdict:
         """A preflight that no request followed within the pairing timeout."""
@@ -880,11 +901,6 @@ def _answered(exchange: Exchange) -> float:
         return exchange.started
     receive = exchange.timings.receive if exchange.timings is not None else None
     return max(exchange.started, response.finished - (receive or 0.0) / 1000)
-
-
-def _fails_both(p: _Preflight) -> bool:
-    """The preflight's response fails the checks whether or not credentials were used."""
-    return all(o is not None and not o.check.ok for o in p.outcomes.values())
 
 
 def _redirect_check(exchange: Exchange) -> CheckResult | None:

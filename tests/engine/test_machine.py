@@ -7,7 +7,7 @@ from typing import ClassVar
 import pytest
 
 from corsflow.analysis import Analysis, analyze_exchanges
-from corsflow.engine.machine import CorsMachine
+from corsflow.engine.machine import MODEL_CONTRADICTED, CorsMachine
 from corsflow.engine.profiles import CHROMIUM
 from tests.factories import API, PAGE, exchange, preflight, warm_up
 
@@ -385,15 +385,21 @@ class TestWhatRealBrowsersShowed:
         assert (v["e0"].verdict, v["e0"].cors_error) == ("blocked",
                                                          "PreflightMissingAllowOriginHeader")
 
-    def test_a_simple_request_still_takes_a_preflight_that_may_have_passed(self) -> None:
-        # The browser found a header unsafe that the capture's value looks safe in: the
-        # preflight passed, so the request that followed was its own.
+    def test_a_simple_request_racing_a_preflighted_one_takes_no_preflight(self) -> None:
+        # Two GETs started together: one with Range (safelisted), one with an unsafe
+        # Accept-Language. Only the second was preflighted; the first went out beside it.
         url = API + "/data"
         allow = {**ACAO, "Access-Control-Allow-Headers": "accept-language"}
-        xs = [preflight(0, url, "GET", "accept-language", started=1.0, allow=allow),
-              exchange(1, "GET", url, {"Origin": PAGE, "Accept-Language": "en"}, started=1.2,
-                       response_headers=ACAO)]
-        assert by_id(analyze_exchanges(xs))["e1"].preflight_id == "e0"
+        xs = [preflight(0, url, "GET", "accept-language", started=1.0, allow=allow,
+                        finished=1.01),
+              exchange(1, "GET", url, {"Origin": PAGE, "Range": "bytes=0-"}, started=1.011,
+                       response_headers=ACAO),
+              exchange(2, "GET", url, {"Origin": PAGE, "Accept-Language": "en{"},
+                       started=1.012, response_headers=ACAO)]
+        v = by_id(analyze_exchanges(xs))
+        assert (v["e1"].role, v["e1"].preflight_id) == ("simple", None)
+        assert (v["e2"].role, v["e2"].preflight_id, v["e2"].cache) == ("preflighted", "e0",
+                                                                       "miss")
 
     def test_the_request_takes_the_preflight_answered_last_before_it(self) -> None:
         # fetch 0: PUT credentialed, its preflight lacks Allow-Credentials: blocked, no PUT;
@@ -563,14 +569,13 @@ def test_a_sent_request_goes_on_the_cache_not_on_a_refused_preflight() -> None:
     # WebKit keeps a result when a preflight asking for more is refused by Allow-Headers
     # (cache-erase-on-insufficient): the next request asking for less went on that result,
     # not on the refused preflight, whose own request the browser blocked.
-    allow = {**ACAO, "Access-Control-Allow-Headers": "x-a", "Access-Control-Max-Age": "600"}
+    allow = {**ACAO, "Access-Control-Allow-Methods": "PUT", "Access-Control-Allow-Headers": "x-a",
+             "Access-Control-Max-Age": "600"}
     url = API + "/data"
-    xs = [preflight(0, url, "PUT", "x-a", started=1.0, allow={**allow, **{
-              "Access-Control-Allow-Methods": "PUT"}}),
+    xs = [preflight(0, url, "PUT", "x-a", started=1.0, allow=allow),
           exchange(1, "PUT", url, {"Origin": PAGE, "X-A": "1"}, started=1.1,
                    response_headers=ACAO),
-          preflight(2, url, "PUT", "x-a, x-b", started=2.0, allow={**allow, **{
-              "Access-Control-Allow-Methods": "PUT"}}),
+          preflight(2, url, "PUT", "x-a, x-b", started=2.0, allow=allow),
           exchange(3, "PUT", url, {"Origin": PAGE, "X-A": "1"}, started=2.5,
                    response_headers=ACAO)]
     v = by_id(analyze_exchanges(xs, "webkit"))
@@ -581,5 +586,46 @@ def test_a_sent_request_goes_on_the_cache_not_on_a_refused_preflight() -> None:
     # PUT, so it went on the refused preflight, which the model cannot explain: said so.
     c = by_id(analyze_exchanges(xs, "chromium"))["e3"]
     assert (c.preflight_id, c.verdict, c.unknown_reason) == ("e2", "unknown",
-                                                             "the capture contradicts the "
-                                                             "engine model")
+                                                             MODEL_CONTRADICTED)
+
+
+def _on(source: str, ex: object, **browser: object) -> object:
+    """``ex`` as read from a ``source`` capture, with what the browser logged about it."""
+    from dataclasses import replace
+
+    from corsflow.model import BrowserDecision, ProducerHints, SourceRef
+
+    e = ex  # type: ignore[assignment]
+    hints = ProducerHints(browser=BrowserDecision(**browser)) if browser else e.hints  # type: ignore[attr-defined]
+    return replace(e, source=SourceRef(f"t.{source}", source, 0, "0"),  # type: ignore[type-var]
+                   hints=hints)
+
+
+def test_on_the_wire_a_request_never_takes_a_preflight_sent_after_it() -> None:
+    # A PUT the cache covers goes out at once; a credentialed PUT started beside it misses
+    # and sends a preflight a moment later. Only a HAR dates a request before its preflight.
+    allow = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "PUT",
+             "Access-Control-Allow-Headers": "*", "Access-Control-Max-Age": "600"}
+    star = {"Access-Control-Allow-Origin": "*"}
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow),
+          put(1, 1.1, response_headers=star),
+          put(2, 5.0, response_headers=star, finished=5.05),
+          preflight(3, API + "/cors", "PUT", "x-custom-header", started=5.001, allow=allow)]
+    v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))
+    assert (v["e2"].cache, v["e2"].preflight_id) == ("hit", "e0")
+
+
+def test_a_netlog_pairs_as_the_browser_linked() -> None:
+    # Two identical preflights in flight together; Chromium's log links each request to
+    # its own, which timing alone would pair the other way round.
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=GOOD,
+                    finished=1.02),
+          preflight(1, API + "/cors", "PUT", "x-custom-header", started=1.001, allow=GOOD,
+                    finished=1.03),
+          put(2, 1.031), put(3, 1.032)]
+    xs = [_on("netlog", xs[0]), _on("netlog", xs[1]),
+          _on("netlog", xs[2], preflight_id="e0", cache="miss"),
+          _on("netlog", xs[3], preflight_id="e1", cache="miss")]
+    v = by_id(analyze_exchanges(xs))
+    assert (v["e2"].preflight_id, v["e3"].preflight_id) == ("e0", "e1")
+    assert not [f for f in analyze_exchanges(xs).findings if f.code == "ModelDisagreement"]
