@@ -72,6 +72,14 @@ if (!s.frame || s.frame === "top") {
 """
 
 
+# Several fetches started together (no await between them), for concurrent groups: each runs
+# FETCH_JS with its own callback; the driver's callback gets the results in order.
+FETCH_ALL_JS = (
+    "const specs = arguments[0], finish = arguments[arguments.length - 1];\n"
+    "Promise.all(specs.map(s => new Promise(d => (function () {" + FETCH_JS
+    + "}).apply(null, [s, d])))).then(finish);")
+
+
 class DriverUnavailable(RuntimeError):
     """The browser or its driver is not installed, or did not start."""
 
@@ -91,6 +99,9 @@ class Driver(Protocol):
 
     def open(self, url: str) -> None: ...
     def fetch(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def fetch_all(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Start the fetches together; their results in order."""
+        ...
     def set_cache_disabled(self, disabled: bool) -> None: ...
     def messages(self) -> list[EngineMessage]:
         """Messages logged since the last call."""
@@ -146,6 +157,11 @@ class FirefoxDriver:
         result: dict[str, Any] = self._m.execute_async_script(
             FETCH_JS, script_args=[spec], sandbox=None, script_timeout=30000)
         return result
+
+    def fetch_all(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = self._m.execute_async_script(
+            FETCH_ALL_JS, script_args=[specs], sandbox=None, script_timeout=30000)
+        return results
 
     def set_cache_disabled(self, disabled: bool) -> None:
         with self._m.using_context("chrome"):
@@ -236,6 +252,12 @@ class WebKitDriver:
         result: dict[str, Any] = self._call(
             "POST", f"/session/{self._sid}/execute/async", {"script": FETCH_JS, "args": [spec]})
         return result
+
+    def fetch_all(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = self._call(
+            "POST", f"/session/{self._sid}/execute/async",
+            {"script": FETCH_ALL_JS, "args": [specs]})
+        return results
 
     def set_cache_disabled(self, disabled: bool) -> None:
         raise DriverUnavailable("WebKitWebDriver cannot disable the cache (Web Inspector only)")

@@ -26,7 +26,9 @@ from .harness import (
     _blocks,
     _due_steps,
     _fetch_spec,
+    marker,
     sent_method,
+    step_group,
 )
 from .scenarios import Scenario, actual, all_scenarios, preflight, route_table
 from .server import Route, TwoOrigins
@@ -96,6 +98,7 @@ def _drive(driver: Driver, srv: TwoOrigins, scenarios: list[Scenario]) -> Sessio
     if driver.name == "webkit":
         skipped = [s.name for s in scenarios if any(st.cache_disabled for st in s.steps)]
         scenarios = [s for s in scenarios if s.name not in skipped]
+    by_name = {s.name: s for s in scenarios}
     driver.open(srv.page_origin + "/")
     warm_up = _warm_up(driver, srv)
     steps: list[StepTruth] = []
@@ -103,27 +106,42 @@ def _drive(driver: Driver, srv: TwoOrigins, scenarios: list[Scenario]) -> Sessio
     cache_disabled = False
     for block in _blocks(scenarios):
         for scenario, k in _due_steps(block, time.sleep):
+            group = step_group(scenario, k)
+            if k != group[0]:
+                continue  # started with the first of its group (concurrent scenarios)
             step = scenario.steps[k]
             if step.cache_disabled != cache_disabled:
                 cache_disabled = step.cache_disabled
                 driver.set_cache_disabled(cache_disabled)
             before = len(srv.log)
-            url = scenario.url(srv.api_origin, k, srv.page_origin)
+            urls = [scenario.url(srv.api_origin, j, srv.page_origin) for j in group]
             started = time.time()
-            result = driver.fetch(_fetch_spec(step, url))
-            windows.append((before, len(srv.log)))
-            truth = StepTruth(scenario.name, k, sent_method(step.method), url, step.credentials,
-                              step.preflight, step.cache_disabled, started, result["outcome"],
-                              result["status"], result["error"])
-            truth.engine_errors = _reasons(driver.messages(), url, srv.api_origin)
-            steps.append(truth)
+            if len(group) == 1:
+                results = [driver.fetch(_fetch_spec(step, urls[0]))]
+            else:
+                results = driver.fetch_all([_fetch_spec(scenario.steps[j], u)
+                                            for j, u in zip(group, urls)])
+            messages = driver.messages()
+            for j, url, result in zip(group, urls, results):
+                st = scenario.steps[j]
+                windows.append((before, len(srv.log)))
+                truth = StepTruth(scenario.name, j, sent_method(st.method), url, st.credentials,
+                                  st.preflight, st.cache_disabled, started, result["outcome"],
+                                  result["status"], result["error"])
+                truth.engine_errors = _reasons(messages, url, srv.api_origin)
+                steps.append(truth)
     time.sleep(0.3)
     server_log = srv.log.snapshot()
     for truth, (lo, hi) in zip(steps, windows):
-        truth.cdp_preflights = sum(
+        # No protocol here: the preflights in the fetch's window (a concurrent group's:
+        # those carrying its marker; a race's cannot be told apart, so none are counted).
+        mark = marker(truth.url)
+        race = mark is None and len(step_group(by_name[truth.scenario], truth.step)) > 1
+        truth.cdp_preflights = 0 if race else sum(
             1 for e in server_log[lo:hi]
             if e.server == "api" and e.method == "OPTIONS"
-            and e.header("Access-Control-Request-Method"))
+            and e.header("Access-Control-Request-Method")
+            and (mark is None or marker(e.target) == mark))
     wire = _attach(steps, windows, server_log, srv.api_origin, [], scenarios)
     if driver.name == "firefox":
         _pair_merged_hits(steps, wire)

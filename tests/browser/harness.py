@@ -384,11 +384,14 @@ def _attach(
 ) -> list[Wire]:
     """Join the page's results, the protocol's events and the server log into the truth."""
     _attach_cdp(steps, events)
+    owned = _attributed(steps, windows, server_log, scenarios)
     wire: list[Wire] = []
-    for truth, (lo, hi) in zip(steps, windows):
+    for n, (truth, (lo, hi)) in enumerate(zip(steps, windows)):
         arrived = [e for e in server_log[lo:hi] if e.server == "api"]
         mark = marker(truth.url)
-        if mark is not None:
+        if n in owned:
+            arrived = owned[n]
+        elif mark is not None:
             # A concurrent group shares its window: each fetch owns what carries its marker
             # (redirect targets keep the query: Location "...?{query}").
             arrived = [e for e in arrived if marker(e.target) == mark]
@@ -441,6 +444,36 @@ def _attach(
                 if wire[i].kind == "preflight" and ctl is not None:
                     wire[i].redundant = ctl.cache == "hit"
     return wire
+
+
+def _attributed(steps: list[StepTruth], windows: list[tuple[int, int]],
+                server_log: list[LoggedRequest], scenarios: list[Scenario]
+                ) -> dict[int, list[LoggedRequest]]:
+    """What each fetch of a concurrent group owns, for scenarios that attribute requests
+    themselves: fetches racing to the same URL carry no marker, so the scenario's
+    ``attribute(truths, arrived)`` splits the group's shared window (one list per fetch).
+    Keyed by index into ``steps``; other fetches are not in it."""
+    by_name = {s.name: s for s in scenarios}
+    out: dict[int, list[LoggedRequest]] = {}
+    n = 0
+    while n < len(steps):
+        scenario = by_name.get(steps[n].scenario)
+        attribute = getattr(scenario, "attribute", None)
+        if scenario is None or attribute is None:
+            n += 1
+            continue
+        # The group's fetches were appended together, in step order, with one window.
+        together = set(step_group(scenario, steps[n].step))
+        end = n
+        while (end < len(steps) and steps[end].scenario == scenario.name
+               and steps[end].step in together and windows[end] == windows[n]):
+            end += 1
+        lo, hi = windows[n]
+        arrived = [e for e in server_log[lo:hi] if e.server == "api"]
+        for k, part in enumerate(attribute(steps[n:end], arrived)):
+            out[n + k] = part
+        n = end
+    return out
 
 
 def _preflight_event_types(events: list[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:

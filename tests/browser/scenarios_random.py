@@ -26,6 +26,15 @@ the server log's requests are attributed to it and which keeps the comparison's 
 occurrence) matching unambiguous. The slot is part of the URL, hence of the preflight cache's
 key: fetches of one group never share an entry, later groups reuse the slots' entries.
 
+``--capture flows`` (Chromium only) runs the sessions through mitmdump (the harness's proxy
+mode) and compares corsflow's report of the saved flow file. ``--race`` makes the groups' fetches
+go to the SAME URL (no marker), so several identical preflights are in flight for one cache
+entry: each fetch is tagged by a header value that changes neither the URL nor what its
+preflight asks for (:func:`race_tag`); preflights cannot be attributed, so those scenarios are
+judged on each request's role, verdict and CorsError, the multiset of cache hits and misses,
+and the multiset of preflight verdicts and redundancy (:func:`compare_race`). ``--concurrent``
+and ``--race`` also run in Firefox and WebKit (the drivers' ``fetch_all``).
+
 The truth is built the way the harness builds it (:mod:`.harness`, :mod:`.engine_harness`),
 with one correction that random scenarios need: whether a request needs a preflight is read
 from what reached the server (a 302 turns POST into GET and drops Content-Type) against the
@@ -42,17 +51,19 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from . import compare as compare_mod
 from . import engine_harness, harness
 from .compare import Disagreement, analyze_json, compare_wire
 from .harness import MARKER, Captures, Session, StepTruth, Wire, sent_method, step_group
 from .scenarios import ACAC, ACAH, ACAM, ACAO, EVIL, MAX_AGE, Scenario, Step
-from .server import Reply, Route, TwoOrigins
+from .server import LoggedRequest, Reply, Route, TwoOrigins
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +103,8 @@ _SAFE = {(n.lower(), v): s for n, v, s in HEADER_OPTIONS}
 # A header the generator never sets but fetch() may: a string body makes
 # Content-Type text/plain;charset=UTF-8.
 _SAFE[("content-type", "text/plain;charset=UTF-8")] = True
+# The race mode's per-fetch Accept-Language tags (race_tag): safelisted like any language.
+_SAFE.update({("accept-language", f"en-{n}"): True for n in range(1, 4)})
 
 
 def header_is_safe(name: str, value: str) -> bool:
@@ -366,6 +379,126 @@ def random_concurrent_scenarios(seed: int, n: int) -> list[Scenario]:
     return [random_concurrent_scenario(rng, f"rnc{seed}-{i}") for i in range(n)]
 
 
+# --- same-URL races ------------------------------------------------------------------------
+
+def race_tag(headers: Iterable[tuple[str, str]]) -> str | None:
+    """What tells a racing fetch's requests apart without touching the URL or what its
+    preflight asks for: the value of X-A/X-B (unsafe already, so the preflight names it but
+    not its value) or else of Accept-Language (safelisted tags, or unsafe values kept unsafe).
+    Redirects keep both (a 302 drops only the body's headers)."""
+    first: dict[str, str] = {}
+    for n, v in headers:
+        first.setdefault(n.lower(), v)
+    for name in ("x-a", "x-b", "accept-language"):
+        if name in first:
+            return f"{name}={first[name]}"
+    return None
+
+
+def _tagged(st: Step, n: int) -> Step:
+    """``st`` carrying tag ``n`` (1-3) without changing whether or what it preflights."""
+    names = {h.lower() for h, _ in st.headers}
+    if names & {"x-a", "x-b"}:
+        headers = tuple((h, str(n)) if h.lower() in ("x-a", "x-b") else (h, v)
+                        for h, v in st.headers)
+    else:
+        lang = next((v for h, v in st.headers if h.lower() == "accept-language"), None)
+        # A safelisted language stays safelisted (en-<n>); an unsafe one stays unsafe.
+        value = f"en-{n}" if lang is None or header_is_safe("Accept-Language", lang) \
+            else lang + str(n)
+        headers = tuple(h for h in st.headers if h[0].lower() != "accept-language") + (
+            ("Accept-Language", value),)
+    return replace(_step(st.method, headers, st.body, st.credentials), sub=st.sub)
+
+
+def _preflight_signature(method: str, headers: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """(Access-Control-Request-Method, -Headers) a request asks for, as Chromium writes them."""
+    unsafe = sorted({n.lower() for n, v in headers if not header_is_safe(n, v)})
+    return sent_method(method), ",".join(unsafe)
+
+
+@dataclass(frozen=True, slots=True)
+class RaceScenario(ConcurrentScenario):
+    """A concurrent scenario whose groups race to the SAME URL (no ``f`` marker), so several
+    identical preflights are in flight for one cache entry. Each fetch carries a tag
+    (:func:`race_tag`) that attributes its own non-OPTIONS requests; preflights cannot be
+    told apart and are compared as a multiset (:func:`compare_race`)."""
+
+    def url(self, api_origin: str, k: int, page_origin: str = "") -> str:
+        return Scenario.url(self, api_origin, k, page_origin)
+
+    def without_step(self, k: int) -> RaceScenario:
+        return replace(self, steps=self.steps[:k] + self.steps[k + 1:],
+                       groups=self.groups[:k] + self.groups[k + 1:],
+                       slots=self.slots[:k] + self.slots[k + 1:])
+
+    def attribute(self, truths: list[StepTruth], arrived: list[LoggedRequest]
+                  ) -> list[list[LoggedRequest]]:
+        """harness._attributed's hook: requests by tag; each preflight (in arrival order) to
+        a fetch the protocol says sent one, asking the same, whose next own request comes
+        soonest after it (so a fetch's preflight precedes its request, as on the wire)."""
+        tags = [race_tag(self.steps[t.step].headers) for t in truths]
+        out: list[list[LoggedRequest]] = [[] for _ in truths]
+        preflights = []
+        for e in arrived:
+            if e.method == "OPTIONS" and e.header("Access-Control-Request-Method"):
+                preflights.append(e)
+                continue
+            tag = race_tag(e.headers)
+            i = tags.index(tag) if tag in tags else 0
+            if tag not in tags:
+                log.warning("race %s: no fetch carries %s", self.name, tag)
+            out[i].append(e)
+        quota = [t.cdp_preflights for t in truths]
+        asks = [_preflight_signature(self.steps[t.step].method, self.steps[t.step].headers)
+                for t in truths]
+        base = self.path("")
+        for e in preflights:
+            sig = ((e.header("Access-Control-Request-Method") or "").strip(),
+                   (e.header("Access-Control-Request-Headers") or "").replace(" ", ""))
+            first_url = urlsplit(e.target).path == base
+
+            def key(i: int, e: LoggedRequest = e, sig: tuple[str, str] = sig,
+                    first_url: bool = first_url) -> tuple[bool, bool, bool, bool, float, int]:
+                before = [x for x in out[i] if x.method != "OPTIONS" and x.time <= e.time]
+                # One preflight per URL per hop: not a second while the first awaits its request.
+                path = urlsplit(e.target).path
+                waiting = any(x.method == "OPTIONS" and urlsplit(x.target).path == path
+                              and not any(y.method != "OPTIONS" and y.time >= x.time
+                                          and y.time <= e.time for y in out[i])
+                              for x in out[i])
+                # A fetch's first preflight comes before any request of its own; one for a
+                # redirect's target right after its own request was redirected.
+                fits = not before if first_url else bool(before) and 300 <= before[-1].status < 400
+                later = min((x.time for x in out[i] if x.time >= e.time
+                             and x.method != "OPTIONS"), default=float("inf"))
+                return (not fits, waiting, quota[i] <= 0, asks[i] != sig, later, i)
+
+            best = min(range(len(truths)), key=key)
+            quota[best] -= 1
+            out[best].append(e)
+        order = {id(e): n for n, e in enumerate(arrived)}
+        return [sorted(part, key=lambda e: order[id(e)]) for part in out]
+
+
+def random_race_scenario(rng: random.Random, name: str) -> RaceScenario:
+    """Groups of 2-3 fetches (sometimes a single fetch before or after) to one URL; the
+    later fetches of a group are variants of the first (often identical), each tagged."""
+    c = random_concurrent_scenario(rng, name)
+    steps = tuple(_tagged(replace(st, sub=""), slot + 1)
+                  for st, slot in zip(c.steps, c.slots))
+    routes = {k: v for k, v in c.routes.items() if k != "/b"}  # one URL: that is the race
+    return RaceScenario(name, routes, steps, same_url=True,
+                        about=c.about.replace("concurrent", "race"), groups=c.groups,
+                        slots=c.slots)
+
+
+def random_race_scenarios(seed: int, n: int) -> list[Scenario]:
+    """``n`` random same-URL race scenarios (``rrc<seed>-<i>``)."""
+    rng = random.Random(seed)
+    return [random_race_scenario(rng, f"rrc{seed}-{i}") for i in range(n)]
+
+
 # --- the minimal reproductions of what the random runs found --------------------------------
 
 def repro_scenarios() -> list[Scenario]:
@@ -487,7 +620,8 @@ def fix_truth(session: Session, scenarios: list[Scenario]) -> None:
 
     A hop is ``preflighted`` when its method is not safelisted or it carries a header the
     generator set that is not safelisted (after a 302 a POST is a GET without its
-    Content-Type: it is simple again)."""
+    Content-Type: it is simple again), or when the browser sent a preflight for its URL
+    before it within the same fetch (Firefox does so for that GET)."""
     by_name = _scenario_headers(scenarios)
     for t in session.steps:
         for i in t.wire:
@@ -502,6 +636,11 @@ def fix_truth(session: Session, scenarios: list[Scenario]) -> None:
                              if (n.lower(), v) in wire_headers)
             pre = w.method not in SAFE_METHODS or not all(header_is_safe(n, v)
                                                           for n, v in authored)
+            # Firefox preflights the GET a 302 made of a preflighted POST (Content-Type
+            # dropped, nothing unsafe left): the browser treated it as preflighted.
+            own = [session.wire[j] for j in t.wire if j < i]
+            pre = pre or (session.mode == "firefox" and any(
+                x.kind == "preflight" and x.url == w.url for x in own))
             w.role = "preflighted" if pre else "simple"
             w.cache = w.preflight = None
     last_passing: dict[str, int] = {}
@@ -526,7 +665,8 @@ def fix_truth(session: Session, scenarios: list[Scenario]) -> None:
         engine_harness._pair_merged_hits(session.steps, session.wire, step_headers)
 
 
-CAPTURE_FILES = {"pcap": "session.pcap", "netlog": "session.netlog.json"}
+CAPTURE_FILES = {"pcap": "session.pcap", "netlog": "session.netlog.json",
+                 "flows": "session.flows"}
 """The file each kind of capture is written to, in the batch's directory."""
 
 
@@ -538,14 +678,18 @@ def run_browser(engine: str, scenarios: list[Scenario], workdir: Path,
                 capture: str = "pcap") -> Session:
     """Run the scenarios in one browser session captured by tcpdump (or, ``netlog``,
     Chromium's own NetLog); the truth, fixed."""
+    if capture in ("netlog", "flows") and engine != "chromium":
+        raise ValueError(f"--capture {capture} needs --engine chromium")
     if capture == "netlog":
-        if engine != "chromium":
-            raise ValueError("a NetLog is Chromium's: --capture netlog needs --engine chromium")
         captures = Captures(netlog=capture_path(workdir, "netlog"), workdir=workdir)
+    elif capture == "flows":
+        # The harness's proxy mode: Chromium goes through mitmdump, which saves the flows.
+        captures = Captures(flows=capture_path(workdir, "flows"), workdir=workdir)
     else:
         captures = Captures(pcap=capture_path(workdir, "pcap"), workdir=workdir)
     if engine == "chromium":
-        session = harness.run_session("direct", captures, scenarios, servers=RandomTwoOrigins)
+        mode = "proxy" if capture == "flows" else "direct"
+        session = harness.run_session(mode, captures, scenarios, servers=RandomTwoOrigins)
     else:
         session = engine_harness.run_engine_session(engine, captures, scenarios,
                                                     servers=RandomTwoOrigins)
@@ -628,35 +772,174 @@ def compare_unsent(engine: str, truth: Session, unsent: list[dict[str, Any]]
     return out
 
 
+def _race_item(verdict: str, cors_error: str | None, redundant: bool | None,
+               engine: str) -> tuple[str, str, str]:
+    return (verdict, compare_mod._s(cors_error) if engine == "chromium" else "-",
+            compare_mod._s(redundant))
+
+
+def compare_race(engine: str, session: Session, report: dict[str, Any],
+                 unsent: list[dict[str, Any]], by_name: dict[str, Scenario], loose: set[str]
+                 ) -> list[Disagreement]:
+    """Race scenarios, judged on what can be told: each request (not preflight) matched by
+    (method, URL, tag, occurrence) for its role, verdict and CorsError; per method and URL,
+    the multiset of cache hit/miss; per URL, the multiset of preflight (verdict, CorsError,
+    redundant) (no preflight_id: preflights of one race cannot be attributed); with a NetLog,
+    the requests blocked at a preflight, by tag."""
+    headers: dict[str, list[tuple[str, str]]] = report.get("_request_headers", {})
+    cors = engine == "chromium"
+    out: list[Disagreement] = []
+    for name in sorted(by_name):
+        wires = session.wire_of(name)
+        exs = [e for e in report["exchanges"] if _scenario_of(e["url"]) == name
+               and e["url"].startswith(session.api_origin + "/")]
+        lax = name in loose
+        t_keys = _occurrences((w.method, w.url + " " + str(race_tag(w.headers)))
+                              for w in wires if w.kind != "preflight")
+        t_req = dict(zip(t_keys, [w for w in wires if w.kind != "preflight"]))
+        r_list = [e for e in exs if e["role"] != "preflight"]
+        r_keys = _occurrences((e["method"], e["url"] + " " + str(race_tag(headers.get(e["id"],
+                                                                                     []))))
+                              for e in r_list)
+        r_req = dict(zip(r_keys, r_list))
+        for key, w in t_req.items():
+            ex = r_req.get(key)
+            req = f"{key[0]} {compare_mod._short(key[1])}"
+
+            def differ(field: str, want: object, got: object, w: Wire = w, req: str = req,
+                       ex: dict[str, Any] | None = ex) -> None:
+                out.append(Disagreement(engine, w.scenario, w.step, ex["id"] if ex else "-", req,
+                                        field, compare_mod._s(want), compare_mod._s(got)))
+
+            if ex is None:
+                differ("present", "sent", "missing from the report")
+                continue
+            if ex["role"] != w.role:
+                differ("role", w.role, ex["role"])
+            unknown_ok = lax and ((ex["verdict"] == "unknown" and ex.get("unknown_reason"))
+                                  or (ex["verdict"] == "allowed"
+                                      and ex.get("credentials") == "unknown"))
+            if ex["verdict"] != w.verdict and not unknown_ok:
+                differ("verdict", w.verdict, ex["verdict"])
+            if cors and ex["verdict"] == w.verdict and ex["cors_error"] != w.cors_error:
+                differ("cors_error", w.cors_error, ex["cors_error"])
+        # Cache hit or miss per URL and method as a multiset: of identical racing requests,
+        # which one went on a cached result no capture can tell (nor does it matter).
+        want_c = Counter((w.method, w.url, compare_mod._s(w.cache)) for w in t_req.values()
+                         if w.role == "preflighted")
+        got_c = Counter((e["method"], e["url"], compare_mod._s(e["cache"]))
+                        for e in r_req.values() if e["role"] == "preflighted")
+        if lax:  # an unknown mode may leave the cache unknown
+            for m, u, c in list((got_c - want_c).elements()):
+                left = want_c - got_c
+                fit = next((k for k in left if k[:2] == (m, u)), None)
+                if c in ("null", "unknown") and fit is not None:
+                    want_c[fit] -= 1
+                    got_c[(m, u, c)] -= 1
+        if +want_c != +got_c:
+            out.append(Disagreement(engine, name, 0, "-", "requests", "cache",
+                                    " ".join(f"{m}:{c}" for m, _, c in sorted(
+                                        (want_c - got_c).elements())) or "-",
+                                    " ".join(f"{m}:{c}" for m, _, c in sorted(
+                                        (got_c - want_c).elements())) or "-"))
+        for key, ex in r_req.items():
+            if key not in t_req:
+                out.append(Disagreement(engine, name, 0, ex["id"],
+                                        f"{key[0]} {compare_mod._short(key[1])}", "present",
+                                        "not sent by the browser", "in the report"))
+        # Preflights: per URL, the multiset of what was decided about them.
+        for url in sorted({w.url for w in wires if w.kind == "preflight"}
+                          | {e["url"] for e in exs if e["role"] == "preflight"}):
+            want = Counter(_race_item(w.verdict, w.cors_error, w.redundant, engine)
+                           for w in wires if w.kind == "preflight" and w.url == url)
+            got_ex = [e for e in exs if e["role"] == "preflight" and e["url"] == url]
+            got = Counter(_race_item(e["verdict"], e["cors_error"], e["redundant"], engine)
+                          for e in got_ex)
+            common = want & got
+            want, got = want - common, got - common
+            if lax:  # the answers a report may give where the mode is invisible
+                for item in list(got.elements()):
+                    fit = next((t for t in want.elements() if (
+                        item[0] == "unknown" or t[0] == item[0])
+                        and item[2] in (t[2], "null")), None)
+                    if fit is not None:
+                        want[fit] -= 1
+                        got[item] -= 1
+                want, got = +want, +got
+            if want or got:
+                out.append(Disagreement(
+                    engine, name, 0, ",".join(e["id"] for e in got_ex),
+                    f"OPTIONS {compare_mod._short(url)}", "preflights",
+                    " ".join("/".join(t) for t in sorted(want.elements())) or "-",
+                    " ".join("/".join(t) for t in sorted(got.elements())) or "-"))
+        # NetLog: each fetch blocked at a preflight is an unsent request carrying its tag.
+        blocked = []
+        for t in session.steps_of(name):
+            last = session.wire[t.wire[-1]] if t.wire else None
+            if t.outcome == "rejected" and last is not None and last.kind == "preflight":
+                method = last.header("Access-Control-Request-Method") or t.method
+                blocked.append(((method, last.url, race_tag(
+                    by_name[name].steps[t.step].headers)), t))
+        if not unsent and capture_of(report) != "netlog":
+            continue
+        mine = [e for e in unsent if _scenario_of(e["url"]) == name]
+        got_u = Counter((e["method"], e["url"], race_tag(headers.get(e["id"], [])),
+                         e["verdict"], compare_mod._s(e["cors_error"])) for e in mine)
+        want_u = Counter((*k, "blocked", compare_mod._s(t.cors_error)) for k, t in blocked)
+        if want_u != got_u:
+            out.append(Disagreement(engine, name, 0, ",".join(e["id"] for e in mine),
+                                    "unsent", "blocked fetches",
+                                    " ".join(sorted(f"{m}/{tag}/{c}" for m, _, tag, _, c
+                                                    in (want_u - got_u).elements())) or "-",
+                                    " ".join(sorted(f"{m}/{tag}/{v}/{c}" for m, _, tag, v, c
+                                                    in (got_u - want_u).elements())) or "-"))
+    return out
+
+
+def capture_of(report: dict[str, Any]) -> str:
+    return str(report.get("_capture", ""))
+
+
 def compare(engine: str, session: Session, report: dict[str, Any],
             scenarios: list[Scenario], capture: str = "pcap") -> list[Finding]:
-    names = {s.name for s in scenarios}
+    races = {s.name for s in scenarios if isinstance(s, RaceScenario)}
+    names = {s.name for s in scenarios} - races
     report = dict(report)
-    report["exchanges"] = [ex for ex in report["exchanges"]
-                           if _scenario_of(ex["url"]) in names]
+    everything = report["exchanges"]
+    report["exchanges"] = [ex for ex in everything if _scenario_of(ex["url"]) in names]
     truth = Session(session.mode, session.page_origin, session.api_origin,
                     session.chromium_version,
                     [t for t in session.steps if t.scenario in names],
                     [w for w in session.wire if w.scenario in names], [])
     loose = credentials_invisible(session, scenarios)
     unsent: list[dict[str, Any]] = []
+    race_unsent: list[dict[str, Any]] = []
     if capture == "netlog":
         # The NetLog also holds what was never sent: compared on their own, as
         # test_netlog.compare_netlog does.
         unsent = _unsent(report)
         ids = {e["id"] for e in unsent}
         report["exchanges"] = [e for e in report["exchanges"] if e["id"] not in ids]
+        race_unsent = [e for e in _unsent({"exchanges": everything})
+                       if _scenario_of(e["url"]) in races]
     items = compare_wire(engine, truth, report, cors_errors=engine == "chromium",
                          credentials_keyed=engine == "firefox",
                          credentials_invisible=frozenset(loose))
+    if races:
+        race_ids = {e["id"] for e in race_unsent}
+        items += compare_race(engine, session, {
+            **report, "_capture": capture,
+            "exchanges": [e for e in everything if _scenario_of(e["url"]) in races
+                          and e["id"] not in race_ids]}, race_unsent,
+                              {s.name: s for s in scenarios if s.name in races}, loose)
     if capture == "netlog":
         items += compare_unsent(engine, truth, unsent)
         for f in report.get("findings", []):
             if f["code"] != "ModelDisagreement":
                 continue
             ids = set(f["exchange_ids"])
-            scen = {_scenario_of(e["url"]) for e in report["exchanges"] + unsent
-                    if e["id"] in ids} & names
+            scen = {_scenario_of(e["url"]) for e in everything
+                    if e["id"] in ids} & (names | races)
             if scen or not ids:
                 items.append(Disagreement(engine, min(scen, default="-"), 0, ",".join(
                     sorted(ids)), "-", "ModelDisagreement", "none", f["message"]))
@@ -677,7 +960,7 @@ def compare(engine: str, session: Session, report: dict[str, Any],
                                           "failed_parameter", compare_mod._s(want),
                                           compare_mod._s(got)))
     by_name = {s.name: s for s in scenarios}
-    by_id = {ex["id"]: ex for ex in report["exchanges"]}
+    by_id = {ex["id"]: ex for ex in everything}
     return [Finding(d, by_name.get(d.scenario), session.steps_of(d.scenario),
                     by_id.get(d.exchange)) for d in items]
 
@@ -748,7 +1031,9 @@ def describe_report(report: dict[str, Any], name: str) -> str:
             continue
         fails = [f"{st['step']}: {st['detail']}" for st in ex.get("trace", [])
                  if st["outcome"] in ("fail", "unknown")]
-        lines.append(f"  corsflow {ex['id']}: {ex['method']} {compare_mod._short(ex['url'])} "
+        heads = report.get("_request_headers", {}).get(ex["id"])
+        tag = f" [{race_tag(heads)}]" if heads and ex["role"] != "preflight" else ""
+        lines.append(f"  corsflow {ex['id']}: {ex['method']} {compare_mod._short(ex['url'])}{tag} "
                      f"role={ex['role']} verdict={ex['verdict']} cors_error={ex['cors_error']} "
                      f"param={ex.get('failed_parameter')!r} cache={ex['cache']} "
                      f"preflight={ex['preflight_id']} redundant={ex['redundant']} "
@@ -806,6 +1091,9 @@ def _simplifications(s: Scenario) -> Iterator[Scenario]:
         out.append(named(groups=tuple(range(len(s.groups)))))
     for k, st in enumerate(steps):
         for j in range(len(st.headers)):
+            if isinstance(s, RaceScenario) and f"{st.headers[j][0].lower()}=" \
+                    f"{st.headers[j][1]}" == race_tag(st.headers):
+                continue  # the fetch's tag: without it its requests cannot be attributed
             h = st.headers[:j] + st.headers[j + 1:]
             out.append(named(steps=steps[:k] + (replace(st, headers=h, preflight=needs_preflight(
                 st.method, h)),) + steps[k + 1:]))
@@ -848,7 +1136,7 @@ def minimise(engine: str, scenario: Scenario, signature: tuple[str, str, str], w
         d = workdir / f"min-{scenario.name}-{r}"
         d.mkdir(parents=True, exist_ok=True)
         session = run_browser(engine, candidates, d, capture)
-        report = analyze_json(capture_path(d, capture), engine)
+        report = analyze(d, engine, candidates, capture)
         found = compare(engine, session, report, candidates, capture)
         same = [f.d.scenario for f in found if f.signature(session) == signature]
         nxt = next((c for c in candidates if c.name in same), None)
@@ -864,10 +1152,27 @@ def minimise(engine: str, scenario: Scenario, signature: tuple[str, str, str], w
 
 # --- the script ------------------------------------------------------------------------------
 
+def analyze(workdir: Path, engine: str, scenarios: list[Scenario], capture: str = "pcap"
+            ) -> dict[str, Any]:
+    """corsflow's JSON report of the batch's capture; with race scenarios, also each
+    exchange's request headers (``_request_headers``, by id: the JSON report has none), read
+    by corsflow's own reader (whose ids the report uses; the analysis keeps only the headers
+    CORS needs)."""
+    path = capture_path(workdir, capture)
+    report = analyze_json(path, engine)
+    if any(isinstance(s, RaceScenario) for s in scenarios):
+        from corsflow.errors import Diagnostics
+        from corsflow.ingest import open_capture
+        _, exchanges = open_capture(str(path), Diagnostics())
+        report["_request_headers"] = {ex.id: list(ex.request_headers.items)
+                                      for ex in exchanges}
+    return report
+
+
 def run_batch(engine: str, scenarios: list[Scenario], workdir: Path, capture: str = "pcap"
               ) -> tuple[Session, dict[str, Any], list[Finding]]:
     session = run_browser(engine, scenarios, workdir, capture)
-    report = analyze_json(capture_path(workdir, capture), engine)
+    report = analyze(workdir, engine, scenarios, capture)
     return session, report, compare(engine, session, report, scenarios, capture)
 
 
@@ -895,9 +1200,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--engine", choices=("chromium", "firefox", "webkit"), default="chromium")
     p.add_argument("--capture", choices=tuple(CAPTURE_FILES), default="pcap",
-                   help="what corsflow reads: tcpdump's pcap or (Chromium) its NetLog")
+                   help="what corsflow reads: tcpdump's pcap, (Chromium) its NetLog or "
+                        "(Chromium) mitmdump's flows")
     p.add_argument("--concurrent", action="store_true",
                    help="scenarios whose fetches run in groups started together")
+    p.add_argument("--race", action="store_true",
+                   help="concurrent groups whose fetches go to the same URL (no marker), "
+                        "each tagged by a header value; preflights compared as a multiset")
     p.add_argument("--only", help="comma-separated scenario names of the batch to run")
     p.add_argument("--repros", action="store_true",
                    help="run the hand-minimised reproductions (repro_scenarios) instead")
@@ -907,11 +1216,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write the findings as JSON here")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if a.capture == "netlog" and a.engine != "chromium":
-        p.error("--capture netlog needs --engine chromium")
-    if a.concurrent and a.engine != "chromium":
-        p.error("--concurrent runs in Chromium only (the other drivers run one fetch at a time)")
+    if a.capture in ("netlog", "flows") and a.engine != "chromium":
+        p.error(f"--capture {a.capture} needs --engine chromium")
     scenarios = (repro_scenarios() if a.repros
+                 else random_race_scenarios(a.seed, a.n) if a.race
                  else random_concurrent_scenarios(a.seed, a.n) if a.concurrent
                  else random_scenarios(a.seed, a.n))
     if a.only:
@@ -945,6 +1253,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         a.json.write_text(json.dumps({
             "engine": a.engine, "capture": a.capture, "concurrent": a.concurrent,
+            "race": a.race,
             "seed": a.seed, "n": a.n,
             "signatures": [{"signature": list(k), "scenarios": sorted(set(v))}
                            for k, v in sigs.items()]}, indent=1))
