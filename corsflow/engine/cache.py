@@ -60,11 +60,19 @@ class CacheAnswer:
     request whose mode the capture did not show)."""
 
 
+ERASED_GRACE = 0.1
+"""Seconds an erased entry may still have served a request seen after the erasure: fetches
+started together look the cache up at once, and a sibling's preflight (whose lookup erased
+the entry) may reach the wire before a request that had already found the entry."""
+
+
 @dataclass(slots=True)
 class PreflightCache:
     profile: EngineProfile
     _entries: dict[CacheKey, CacheEntry] = field(default_factory=dict)
     _last_sweep: float = 0.0
+    _erased: dict[CacheKey, tuple[CacheEntry, float]] = field(default_factory=dict)
+    """The entries erased in the last moments, with when (see ERASED_GRACE); a few."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -72,10 +80,20 @@ class PreflightCache:
     def _key(self, origin: str, url: str, credentialed: bool) -> CacheKey:
         return (origin, url, credentialed if self.profile.credentials_in_key else None)
 
-    def forget_url(self, origin: str, url: str) -> None:
-        """Drop every result for (origin, url), credentialed or not."""
+    def forget_url(self, origin: str, url: str, now: float | None = None) -> None:
+        """Drop every result for (origin, url), credentialed or not (at ``now``, when known:
+        see :meth:`lookup`'s ``grace``)."""
         for key in [k for k in self._entries if k[0] == origin and k[1] == url]:
-            del self._entries[key]
+            self._erase(key, now)
+
+    def _erase(self, key: CacheKey, now: float | None) -> None:
+        entry = self._entries.pop(key)
+        if now is None:
+            return
+        self._erased.pop(key, None)
+        self._erased[key] = (entry, now)
+        if len(self._erased) > 64:
+            del self._erased[next(iter(self._erased))]
 
     def _cacheable_url(self, url: str) -> bool:
         limit = self.profile.max_url_length
@@ -93,17 +111,24 @@ class PreflightCache:
         now: float,
         *,
         mutate: bool = True,
+        grace: bool = False,
     ) -> CacheAnswer:
         """Can the request skip its preflight? #cors-preflight-cache, "method cache entry
         match" and "header-name cache entry match" for every CORS-unsafe name.
 
         With ``mutate`` (the browser's own lookup) a stale entry is dropped and, for engines
-        that do it, an insufficient one too. ``mutate=False`` only asks.
+        that do it, an insufficient one too. ``mutate=False`` only asks. With ``grace``, an
+        entry erased less than ERASED_GRACE before ``now`` still answers (the request may
+        have looked it up first).
         """
         if not self._cacheable_url(url):
             return CacheAnswer("uncacheable", detail=f"URL of {len(url)} characters is not cached")
         key = self._key(origin, url, credentialed)
         entry = self._entries.get(key)
+        if entry is None and grace:
+            erased = self._erased.get(key)
+            if erased is not None and now - erased[1] <= ERASED_GRACE:
+                entry, mutate = erased[0], False
         if entry is None:
             return CacheAnswer("miss", detail="no cached result for this origin and URL")
         if entry.expires() <= now:
@@ -112,14 +137,14 @@ class PreflightCache:
             return CacheAnswer("stale", detail="the cached result has expired")
         if credentialed and not entry.credentialed:
             if mutate and self.profile.erases_on_insufficient_hit:
-                del self._entries[key]
+                self._erase(key, now)
             return CacheAnswer("insufficient",
                                detail="the cached result is not for credentialed requests")
         used: list[_Grant] = []
         missing = self._uncovered(entry, method, unsafe_names, now, used)
         if missing:
             if mutate and self.profile.erases_on_insufficient_hit:
-                del self._entries[key]
+                self._erase(key, now)
             return CacheAnswer("insufficient", detail=f"the cached result does not allow {missing}")
         # A merged entry (Firefox) holds grants of several preflights: the hit lasts as long
         # as the first of them to expire, so that preflight is the one that authorised it.

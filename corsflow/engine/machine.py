@@ -283,7 +283,7 @@ class CorsMachine:
                 continue
             if v.verdict == "blocked" and v.origin is not None and self._clears(
                     v.role, v.cors_error):
-                self.cache.forget_url(v.origin, v.exchange.url)
+                self.cache.forget_url(v.origin, v.exchange.url, v.exchange.started)
 
     def _clears(self, role: str, error: str | None) -> bool:
         """Whether this failure drops the URL's cached results in the engine."""
@@ -367,7 +367,7 @@ class CorsMachine:
                for o in sure):
             # It fails in the mode it was sent in (or whatever the mode) in a way that drops
             # the URL's results: the engine drops them now, not when the verdict settles.
-            self.cache.forget_url(view.origin, exchange.url)
+            self.cache.forget_url(view.origin, exchange.url, exchange.started)
             self._cleared.add(exchange.id)
         key = (view.origin, exchange.url)
         self._waiting.setdefault(key, []).append(pending)
@@ -536,7 +536,8 @@ class CorsMachine:
     def _cache_serves(self, exchange: Exchange, view: RequestView, creds: bool) -> bool:
         assert view.origin is not None
         return self.cache.lookup(view.origin, exchange.url, exchange.method, view.unsafe_names,
-                                 creds, exchange.started, mutate=False).outcome == "hit"
+                                 creds, exchange.started, mutate=False,
+                                 grace=True).outcome == "hit"
 
     def _refused(self, p: _Preflight, view: RequestView) -> bool:
         """The preflight fails in the mode it was sent in: the request's, when the capture
@@ -713,8 +714,10 @@ class CorsMachine:
             out.append(self._actual(exchange, view, "simple", trace, None, None))
             return
         creds = view.credentials == "include"
+        # grace: a sibling started with it may have erased the result just after this
+        # request found it, and reached the wire first.
         answer = self.cache.lookup(view.origin, exchange.url, exchange.method,
-                                   view.unsafe_names, creds, exchange.started)
+                                   view.unsafe_names, creds, exchange.started, grace=True)
         if answer.outcome == "hit":
             self._used(answer.preflight_id)
             trace.append(TraceStep("Preflight cache", "pass",
