@@ -637,19 +637,19 @@ def test_a_request_that_found_the_result_before_a_sibling_erased_it_is_a_hit(
     # Two PUTs started together on a cached URL: one asks for X-A (covered), one for X-A and
     # X-B (not: Chromium's lookup erases the result, Firefox drops it when the preflight
     # is refused). That preflight reaches the wire 3 ms before the covered PUT, which had
-    # found the result already.
+    # found the result already (a pcap: the PUT went out before that preflight's answer).
     allow = {**ACAO, "Access-Control-Allow-Methods": "PUT", "Access-Control-Allow-Headers": "x-a",
              "Access-Control-Max-Age": "600"}
     url = API + "/data"
     put_a = {"Origin": PAGE, "X-A": "1"}
     xs = [preflight(0, url, "PUT", "x-a", started=1.0, allow=allow),
           exchange(1, "PUT", url, put_a, started=1.1, response_headers=ACAO),
-          preflight(2, url, "PUT", "x-a, x-b", started=5.0, allow=allow),
+          preflight(2, url, "PUT", "x-a, x-b", started=5.0, allow=allow, finished=5.01),
           exchange(3, "PUT", url, put_a, started=5.003, response_headers=ACAO),
           # Long after: the result is gone, a new preflight is needed.
-          preflight(4, url, "PUT", "x-a", started=9.0, allow=allow),
+          preflight(4, url, "PUT", "x-a", started=9.0, allow=allow, finished=9.01),
           exchange(5, "PUT", url, put_a, started=9.1, response_headers=ACAO)]
     warm = warm_up(100, -20.0) if engine == "firefox" else []
-    v = by_id(analyze_exchanges(warm + xs, engine))
+    v = by_id(analyze_exchanges([_on("pcap", x) for x in warm + xs], engine))
     assert (v["e3"].cache, v["e3"].preflight_id, v["e3"].verdict) == ("hit", "e0", "allowed")
     assert (v["e4"].redundant, v["e5"].preflight_id) == (False, "e4")
