@@ -653,3 +653,19 @@ def test_a_request_that_found_the_result_before_a_sibling_erased_it_is_a_hit(
     v = by_id(analyze_exchanges([_on("pcap", x) for x in warm + xs], engine))
     assert (v["e3"].cache, v["e3"].preflight_id, v["e3"].verdict) == ("hit", "e0", "allowed")
     assert (v["e4"].redundant, v["e5"].preflight_id) == (False, "e4")
+
+
+def test_a_preflight_answered_well_before_a_covered_request_is_not_its_own() -> None:
+    # Through a proxy: an uncredentialed and a credentialed PUT race (no Allow-Credentials:
+    # the second's preflight fails). The first PUT follows its preflight 1 ms after its
+    # answer. A PUT 50 ms later is a cache hit, not the request of the left-over preflight.
+    allow = {**GOOD, "Access-Control-Max-Age": "600"}
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow,
+                    finished=1.005),
+          preflight(1, API + "/cors", "PUT", "x-custom-header", started=1.004, allow=allow,
+                    finished=1.009),
+          put(2, 1.006), put(3, 1.06)]
+    v = by_id(analyze_exchanges([_on("mitmproxy", x) for x in xs]))
+    assert (v["e2"].cache, v["e2"].preflight_id) == ("miss", "e0")
+    assert (v["e3"].cache, v["e3"].preflight_id) == ("hit", "e0")
+    assert v["e1"].verdict == "unknown"  # passes only without credentials; no request after it
