@@ -25,6 +25,7 @@ Lookup = Literal["hit", "miss", "stale", "insufficient", "uncacheable"]
 class _Grant:
     expires: float
     preflight_id: str
+    stored: float
 
 
 @dataclass(slots=True)
@@ -58,6 +59,8 @@ class CacheAnswer:
     credentialed: bool | None = None
     """On a hit: whether the cached result was for a credentialed request (None: for a
     request whose mode the capture did not show)."""
+    stored: float | None = None
+    """On a hit: when that preflight's result was stored."""
 
 
 ERASED_GRACE = 0.1
@@ -148,11 +151,12 @@ class PreflightCache:
             return CacheAnswer("insufficient", detail=f"the cached result does not allow {missing}")
         # A merged entry (Firefox) holds grants of several preflights: the hit lasts as long
         # as the first of them to expire, so that preflight is the one that authorised it.
-        pid = min(used, key=lambda g: g.expires).preflight_id if used else max(
+        grant = min(used, key=lambda g: g.expires) if used else max(
             [*entry.methods.values(), *entry.headers.values()],
             key=lambda g: g.expires,
-        ).preflight_id
-        return CacheAnswer("hit", preflight_id=pid, credentialed=entry.credentialed)
+        )
+        return CacheAnswer("hit", preflight_id=grant.preflight_id,
+                           credentialed=entry.credentialed, stored=grant.stored)
 
     def _uncovered(self, entry: CacheEntry, method: str, unsafe_names: tuple[str, ...],
                    now: float, used: list[_Grant]) -> str | None:
@@ -210,7 +214,7 @@ class PreflightCache:
         self._entries[key] = entry
         entry.credentialed = _merged(entry.credentialed, credentialed) \
             if self.profile.merges_entries else credentialed
-        grant = _Grant(expires, preflight_id)
+        grant = _Grant(expires, preflight_id, now)
         entry._expires = None  # the grants change
         for m in methods:
             entry.methods[m] = grant

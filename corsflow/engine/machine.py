@@ -174,6 +174,8 @@ class _Preflight:
     covered: dict[bool, str | None]
     """Whether the cache already covered it when it was sent, per credentials mode (the
     preflight id that did), before this preflight changed anything."""
+    covered_at: dict[bool, float | None]
+    """When each of those results was stored."""
     deadline: float
     lenient: dict[bool, PreflightOutcome | None] | None = None
     """On a Private Network Access preflight: the outcomes without its private-network check,
@@ -346,16 +348,18 @@ class CorsMachine:
                 exchange.response.status, _headers_map(exchange), view.origin,
                 view.requested_method, view.requested_headers, creds, self.profile)
                 for creds in (False, True)}
-        covered = {
+        answers = {
             creds: self.cache.lookup(view.origin, exchange.url, view.requested_method,
                                      view.requested_headers, creds, exchange.started,
-                                     mutate=False).preflight_id
+                                     mutate=False)
             for creds in (False, True)
         }
         end = exchange.response.finished if exchange.response and exchange.response.finished \
             else exchange.started
-        pending = _Preflight(exchange, view, outcomes, covered, end + self.pair_timeout,
-                             lenient)
+        pending = _Preflight(exchange, view, outcomes,
+                             {creds: a.preflight_id for creds, a in answers.items()},
+                             {creds: a.stored for creds, a in answers.items()},
+                             end + self.pair_timeout, lenient)
         # The credentials mode is known here only when the cache shows it; otherwise the
         # uncredentialed lookup is the one that erases least (a credentialed request's may
         # have erased a little more). A credentialed one erases the uncredentialed result
@@ -540,7 +544,8 @@ class CorsMachine:
         a credentialed request, whose mode the capture may not show, it would have covered
         this one in either mode.)"""
         return (p.covered[False] is not None and p.covered[True] is None
-                and not p.view.cache_bypass and p.covered[False] not in self._early)
+                and not p.view.cache_bypass and p.covered[False] not in self._early
+                and not _just_stored(p, False))
 
     def _cache_serves(self, exchange: Exchange, view: RequestView, creds: bool) -> bool:
         assert view.origin is not None
@@ -598,6 +603,14 @@ class CorsMachine:
                 f"with the cache bypassed; {self.profile.name} stores none for fetch() with "
                 "cache 'no-store' (it does for 'reload' and DevTools' 'Disable cache'), and the "
                 "capture cannot tell them apart", "#cors-preflight-cache"))
+        elif covered_by is not None and _just_stored(p, creds):
+            steps.append(TraceStep(
+                "Preflight cache", "unknown",
+                f"the cached result that covered it (from {covered_by}) was stored "
+                f"{(ex.started - (p.covered_at[creds] or ex.started)) * 1000:.0f} ms before "
+                "this preflight was sent: the browser may have looked the cache up before "
+                "that (fetches started together do)", "#cors-preflight-cache"))
+            redundant, covered_by = None, None
         elif covered_by in self._early:
             steps.append(TraceStep(
                 "Preflight cache", "unknown",
@@ -902,6 +915,18 @@ class CorsMachine:
             f"assumed not credentialed (no Cookie header was sent); had the page used "
             f"credentials: 'include', this would fail with {include.error}",
             "#cors-protocol-and-credentials")
+
+
+LOOKUP_LAG = 0.1
+"""Seconds by which a preflight may go out after the cache lookup that sent it (fetches
+started together look up at once; their preflights queue for connections)."""
+
+
+def _just_stored(p: _Preflight, creds: bool) -> bool:
+    """The result that covered the preflight was stored too shortly before it was sent to
+    say the browser had it at its lookup."""
+    stored = p.covered_at[creds]
+    return stored is not None and p.exchange.started - stored < LOOKUP_LAG
 
 
 FOLLOWS_WITHIN = 0.03

@@ -669,3 +669,20 @@ def test_a_preflight_answered_well_before_a_covered_request_is_not_its_own() -> 
     assert (v["e2"].cache, v["e2"].preflight_id) == ("miss", "e0")
     assert (v["e3"].cache, v["e3"].preflight_id) == ("hit", "e0")
     assert v["e1"].verdict == "unknown"  # passes only without credentials; no request after it
+
+
+def test_a_preflight_sent_just_after_a_result_was_stored_proves_nothing() -> None:
+    # Two identical PUTs started together: the second's preflight goes out 5 ms after the
+    # first's result was stored, having looked the cache up before that. It was neither
+    # credentialed (as the cache alone would say) nor surely redundant.
+    allow = {**GOOD, "Access-Control-Max-Age": "600"}
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow,
+                    finished=1.004),
+          put(1, 1.005),
+          preflight(2, API + "/cors", "PUT", "x-custom-header", started=1.009, allow=allow,
+                    finished=1.012),
+          put(3, 1.013)]
+    v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))
+    assert (v["e3"].cache, v["e3"].preflight_id, v["e3"].verdict) == ("miss", "e2", "allowed")
+    assert (v["e2"].verdict, v["e2"].credentials, v["e2"].redundant) == ("allowed", "omit", None)
+    assert any("ms before this preflight was sent" in s.detail for s in v["e2"].trace)
