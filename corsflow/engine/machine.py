@@ -423,17 +423,15 @@ class CorsMachine:
             # its method (a forced preflight): one that asked for headers was another
             # request's, in flight beside it or blocked.
             close = []
-        if exchange.response is not None and exchange.failure is None and any(
-                self._refused(p, view) or _long_before(p, exchange) for p in exact + close) \
-                and self._cache_serves(exchange, view, view.credentials == "include"):
-            # A request the browser sent, which a cached result covers, went on that result
-            # rather than on a preflight that fails in the mode it was sent in (that one was
-            # for a request the browser blocked; where no result covers it, the model is
-            # contradicted, and says so) or one answered well before it (the browser sends
-            # a request the moment its preflight is answered: that one's request, if any,
-            # went out then).
-            exact, close = ([p for p in ps if not (self._refused(p, view)
-                                                   or _long_before(p, exchange))]
+        if (exchange.response is not None and exchange.failure is None
+                and any(self._refused(p, view) for p in exact + close)
+                and self._cache_serves(exchange, view, view.credentials == "include")):
+            # A preflight that fails in the mode it was sent in was for a request the
+            # browser blocked: a request it sent, which a cached result still covers, went on
+            # that result (and where none covers it, the model is contradicted: said so).
+            # Timing alone cannot tell: through a proxy a request may follow its preflight's
+            # answer by tens of milliseconds.
+            exact, close = ([p for p in ps if not self._refused(p, view)]
                             for ps in (exact, close))
         if exchange.source.format != "har":
             # On the wire and in a proxy a request goes out after its preflight's answer
@@ -927,20 +925,6 @@ def _just_stored(p: _Preflight, creds: bool) -> bool:
     say the browser had it at its lookup."""
     stored = p.covered_at[creds]
     return stored is not None and p.exchange.started - stored < LOOKUP_LAG
-
-
-FOLLOWS_WITHIN = 0.03
-"""Seconds within which a browser sends a request after its preflight's answer (about a
-millisecond on the wire; a proxy or a busy machine adds some)."""
-
-
-def _long_before(p: _Preflight, request: Exchange) -> bool:
-    """On the wire or in a proxy (a HAR's clock is looser), a preflight answered too long
-    before the request to be its own; one sent with the cache bypassed (DevTools' 'Disable
-    cache') is expected whatever the cache holds."""
-    return (request.source.format in ("pcap", "pcapng", "mitmproxy")
-            and not p.view.cache_bypass
-            and request.started - _answered(p.exchange) > FOLLOWS_WITHIN)
 
 
 def _answered(exchange: Exchange) -> float:
