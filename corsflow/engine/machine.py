@@ -209,6 +209,10 @@ class CorsMachine:
     _early: dict[str, None] = field(default_factory=dict)
     """Results stored while the session may still have been fresh, which the engine then
     never uses (profile.fresh_session_preflights). The newest few thousand, oldest first."""
+    _round_trips: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    """Per (origin, URL), when the last few CORS requests were answered: a request answered
+    between a result's store and a preflight shows the page went on after it (see
+    :meth:`_just_stored`). The newest few thousand URLs."""
     _fresh_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     """Until the session is past that warm-up: the results stored per (origin, URL)."""
     _warm: bool = False
@@ -535,6 +539,27 @@ class CorsMachine:
                            "no request after it to tell which mode was used: the capture may "
                            "have ended, or a filter dropped the request")
 
+    def _round_trip(self, origin: str, exchange: Exchange) -> None:
+        if exchange.response is None:
+            return
+        key = (origin, exchange.url)
+        times = self._round_trips.pop(key, [])
+        times.append(_answered(exchange))
+        self._round_trips[key] = times[-4:]
+        if len(self._round_trips) > 4096:
+            del self._round_trips[next(iter(self._round_trips))]
+
+    def _just_stored(self, p: _Preflight, creds: bool) -> bool:
+        """The result that covered the preflight was stored too shortly before it was sent
+        to say the browser had it at its lookup: no request to the URL was answered in
+        between (the page going on after a round trip would show it had)."""
+        stored = p.covered_at[creds]
+        if stored is None or p.exchange.started - stored >= LOOKUP_LAG:
+            return False
+        assert p.view.origin is not None
+        answered = self._round_trips.get((p.view.origin, p.exchange.url), ())
+        return not any(stored <= a <= p.exchange.started for a in answered)
+
     def _credentialed_by_cache(self, p: _Preflight) -> bool:
         """A cached result covered this preflight's request if uncredentialed, yet the
         browser sent the preflight (and not because its HTTP cache was bypassed, nor while a
@@ -543,7 +568,7 @@ class CorsMachine:
         this one in either mode.)"""
         return (p.covered[False] is not None and p.covered[True] is None
                 and not p.view.cache_bypass and p.covered[False] not in self._early
-                and not _just_stored(p, False))
+                and not self._just_stored(p, False))
 
     def _cache_serves(self, exchange: Exchange, view: RequestView, creds: bool) -> bool:
         assert view.origin is not None
@@ -601,7 +626,7 @@ class CorsMachine:
                 f"with the cache bypassed; {self.profile.name} stores none for fetch() with "
                 "cache 'no-store' (it does for 'reload' and DevTools' 'Disable cache'), and the "
                 "capture cannot tell them apart", "#cors-preflight-cache"))
-        elif covered_by is not None and _just_stored(p, creds):
+        elif covered_by is not None and self._just_stored(p, creds):
             steps.append(TraceStep(
                 "Preflight cache", "unknown",
                 f"the cached result that covered it (from {covered_by}) was stored "
@@ -719,6 +744,7 @@ class CorsMachine:
         trace = [TraceStep("Is it a CORS request?", "pass",
                            f"Origin {view.origin} differs from the URL's origin",
                            "#http-cors-protocol")]
+        self._round_trip(view.origin, exchange)
         preflight = self._take_waiting(exchange, view)
         if view.preflight_reasons:
             trace.append(TraceStep("Needs a preflight", "info",
@@ -918,13 +944,6 @@ class CorsMachine:
 LOOKUP_LAG = 0.1
 """Seconds by which a preflight may go out after the cache lookup that sent it (fetches
 started together look up at once; their preflights queue for connections)."""
-
-
-def _just_stored(p: _Preflight, creds: bool) -> bool:
-    """The result that covered the preflight was stored too shortly before it was sent to
-    say the browser had it at its lookup."""
-    stored = p.covered_at[creds]
-    return stored is not None and p.exchange.started - stored < LOOKUP_LAG
 
 
 def _answered(exchange: Exchange) -> float:

@@ -662,11 +662,26 @@ def test_a_preflight_sent_just_after_a_result_was_stored_proves_nothing() -> Non
     allow = {**GOOD, "Access-Control-Max-Age": "600"}
     xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow,
                     finished=1.004),
-          put(1, 1.005),
+          put(1, 1.005, finished=1.05),
           preflight(2, API + "/cors", "PUT", "x-custom-header", started=1.009, allow=allow,
                     finished=1.012),
-          put(3, 1.013)]
+          put(3, 1.013, finished=1.06)]
     v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))
     assert (v["e3"].cache, v["e3"].preflight_id, v["e3"].verdict) == ("miss", "e2", "allowed")
     assert (v["e2"].verdict, v["e2"].credentials, v["e2"].redundant) == ("allowed", "omit", None)
     assert any("ms before this preflight was sent" in s.detail for s in v["e2"].trace)
+
+
+def test_a_round_trip_between_the_store_and_the_preflight_shows_the_lookup_came_after() -> None:
+    # The same, one after the other: the first PUT was answered before the second fetch's
+    # preflight went out, so that fetch looked the cache up after the result was stored:
+    # its preflight was credentialed (and fails without Allow-Credentials).
+    allow = {**GOOD, "Access-Control-Max-Age": "600"}
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow,
+                    finished=1.004),
+          put(1, 1.005, finished=1.007),
+          preflight(2, API + "/cors", "PUT", "x-custom-header", started=1.009, allow=allow,
+                    finished=1.012)]
+    v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))
+    assert (v["e2"].verdict, v["e2"].credentials, v["e2"].redundant) == ("blocked", "include",
+                                                                        False)
