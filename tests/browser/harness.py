@@ -414,23 +414,10 @@ def _attach(
             last = wire[truth.wire[-1]]
             last.verdict = "blocked"
             last.cors_error = truth.cors_error
-    # Preflight pairing and cache: a hit used the result of the latest preflight for the
-    # same URL that passed (Chromium replaces the entry with each new result).
-    last_passing: dict[str, int] = {}
-    for truth in steps:
-        sent_for: dict[str, Wire] = {}  # this fetch's preflight per URL (redirects: several)
-        for w in (wire[i] for i in truth.wire):
-            if w.kind == "preflight":
-                w.redundant = False
-                sent_for[w.url] = w
-                if w.verdict == "allowed":
-                    last_passing[w.url] = w.index
-            elif w.role == "preflighted":
-                p = sent_for.get(w.url)
-                if p is not None:
-                    w.cache, w.preflight = "miss", p.index
-                else:
-                    w.cache, w.preflight = "hit", last_passing.get(w.url)
+    for w in wire:
+        if w.kind == "preflight":
+            w.redundant = False
+    pair_truth(steps, wire)
     # Redundant preflights: those the control scenario (cache on) did without.
     for s in scenarios:
         if s.control is None:
@@ -444,6 +431,27 @@ def _attach(
                 if wire[i].kind == "preflight" and ctl is not None:
                     wire[i].redundant = ctl.cache == "hit"
     return wire
+
+
+def pair_truth(steps: list[StepTruth], wire: list[Wire]) -> None:
+    """Preflight pairing and cache of the truth: a preflighted request a preflight of its own
+    fetch went to its URL before is a miss paired with it; otherwise a hit, on the result of
+    the latest preflight for the same URL that passed (Chromium replaces the entry with each
+    new result)."""
+    last_passing: dict[str, int] = {}
+    for truth in steps:
+        sent_for: dict[str, Wire] = {}  # this fetch's preflight per URL (redirects: several)
+        for w in (wire[i] for i in truth.wire):
+            if w.kind == "preflight":
+                sent_for[w.url] = w
+                if w.verdict == "allowed":
+                    last_passing[w.url] = w.index
+            elif w.role == "preflighted":
+                p = sent_for.get(w.url)
+                if p is not None:
+                    w.cache, w.preflight = "miss", p.index
+                else:
+                    w.cache, w.preflight = "hit", last_passing.get(w.url)
 
 
 def _attributed(steps: list[StepTruth], windows: list[tuple[int, int]],

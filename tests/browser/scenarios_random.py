@@ -643,20 +643,7 @@ def fix_truth(session: Session, scenarios: list[Scenario]) -> None:
                 x.kind == "preflight" and x.url == w.url for x in own))
             w.role = "preflighted" if pre else "simple"
             w.cache = w.preflight = None
-    last_passing: dict[str, int] = {}
-    for t in session.steps:
-        sent_for: dict[str, Wire] = {}
-        for w in (session.wire[i] for i in t.wire):
-            if w.kind == "preflight":
-                sent_for[w.url] = w
-                if w.verdict == "allowed":
-                    last_passing[w.url] = w.index
-            elif w.role == "preflighted":
-                p = sent_for.get(w.url)
-                if p is not None:
-                    w.cache, w.preflight = "miss", p.index
-                else:
-                    w.cache, w.preflight = "hit", last_passing.get(w.url)
+    harness.pair_truth(session.steps, session.wire)
     if session.mode == "firefox":
         def step_headers(t: StepTruth) -> tuple[tuple[str, str], ...]:
             s = by_name.get(t.scenario)

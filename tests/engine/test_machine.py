@@ -655,33 +655,28 @@ def test_a_request_that_found_the_result_before_a_sibling_erased_it_is_a_hit(
     assert (v["e4"].redundant, v["e5"].preflight_id) == (False, "e4")
 
 
-def test_a_preflight_sent_just_after_a_result_was_stored_proves_nothing() -> None:
-    # Two identical PUTs started together: the second's preflight goes out 5 ms after the
-    # first's result was stored, having looked the cache up before that. It was neither
-    # credentialed (as the cache alone would say) nor surely redundant.
+@pytest.mark.parametrize(("first_answered", "second"), [
+    # Started together: the first PUT is still waiting for its answer when the second
+    # fetch's preflight goes out, 5 ms after the first's result was stored, having looked
+    # the cache up before that; the second PUT follows its preflight. That preflight was
+    # neither credentialed (as the cache alone would say) nor surely redundant.
+    (1.05, ("allowed", "omit", None)),
+    # One after the other: the first PUT was answered before the second fetch's preflight
+    # went out, so that fetch looked the cache up after the store: its preflight was
+    # credentialed (no request follows it), fails without Allow-Credentials, was needed.
+    (1.007, ("blocked", "include", False)),
+])
+def test_a_preflight_sent_just_after_a_result_was_stored(
+        first_answered: float, second: tuple[str, str, bool | None]) -> None:
     allow = {**GOOD, "Access-Control-Max-Age": "600"}
     xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow,
                     finished=1.004),
-          put(1, 1.005, finished=1.05),
-          preflight(2, API + "/cors", "PUT", "x-custom-header", started=1.009, allow=allow,
-                    finished=1.012),
-          put(3, 1.013, finished=1.06)]
-    v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))
-    assert (v["e3"].cache, v["e3"].preflight_id, v["e3"].verdict) == ("miss", "e2", "allowed")
-    assert (v["e2"].verdict, v["e2"].credentials, v["e2"].redundant) == ("allowed", "omit", None)
-    assert any("ms before this preflight was sent" in s.detail for s in v["e2"].trace)
-
-
-def test_a_round_trip_between_the_store_and_the_preflight_shows_the_lookup_came_after() -> None:
-    # The same, one after the other: the first PUT was answered before the second fetch's
-    # preflight went out, so that fetch looked the cache up after the result was stored:
-    # its preflight was credentialed (and fails without Allow-Credentials).
-    allow = {**GOOD, "Access-Control-Max-Age": "600"}
-    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow,
-                    finished=1.004),
-          put(1, 1.005, finished=1.007),
+          put(1, 1.005, finished=first_answered),
           preflight(2, API + "/cors", "PUT", "x-custom-header", started=1.009, allow=allow,
                     finished=1.012)]
-    v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))
-    assert (v["e2"].verdict, v["e2"].credentials, v["e2"].redundant) == ("blocked", "include",
-                                                                        False)
+    if second[0] == "allowed":
+        xs.append(put(3, 1.013, finished=1.06))
+    v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))["e2"]
+    assert (v.verdict, v.credentials, v.redundant) == second
+    assert any("ms before this preflight was sent" in s.detail for s in v.trace) == (
+        second[2] is None)
