@@ -80,9 +80,14 @@ def compare_netlog(capture: str, session: Session, report: dict[str, Any]
     ids = {e["id"] for e in unsent}
     wired = {**report, "exchanges": [e for e in report["exchanges"] if e["id"] not in ids]}
     out = compare_wire(capture, session, wired)
-    blocked_first = {(t.method, t.url): t for t in session.steps
-                     if t.outcome == "rejected" and not any(
-                         session.wire[i].kind != "preflight" for i in t.wire)}
+    # A fetch refused at a preflight: the unsent request is the one that preflight asked
+    # for (after a redirect, the target's URL and the method the redirect left).
+    blocked_first = {}
+    for t in session.steps:
+        last = session.wire[t.wire[-1]] if t.wire else None
+        if t.outcome == "rejected" and (last is None or last.kind == "preflight"):
+            method = (last.header("Access-Control-Request-Method") if last else None) or t.method
+            blocked_first[method, last.url if last else t.url] = t
     seen = set()
     for e in unsent:
         t = blocked_first.get((e["method"], e["url"]))
@@ -90,7 +95,7 @@ def compare_netlog(capture: str, session: Session, report: dict[str, Any]
             out.append(Disagreement(capture, "-", 0, e["id"], f"{e['method']} {_short(e['url'])}",
                                     "present", "not blocked at a preflight", "unsent, blocked"))
             continue
-        seen.add((t.method, t.url))
+        seen.add((e["method"], e["url"]))
         for name, want, got in (("verdict", "blocked", e["verdict"]),
                                 ("cors_error", t.cors_error, e["cors_error"]),
                                 ("failed_parameter", t.failed_parameter, e["failed_parameter"])):
