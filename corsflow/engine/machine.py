@@ -23,13 +23,13 @@ preflights expire after ``pair_timeout``, and the cache is capped and swept by e
 from __future__ import annotations
 
 import heapq
-import sys
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
-from ..model import NO_HINTS, Exchange, Headers, Response
+from ..model import Exchange
 from .cache import PreflightCache
+from .compact import cors_headers_only
 from .events import Credentials, ExchangeVerdict, MaxAge, TraceStep
 from .fetch import (
     CheckResult,
@@ -66,74 +66,6 @@ PREFLIGHT_CORS_CHECK_ERRORS = frozenset({
 (in Chromium and Firefox) and its Allow-Methods/-Headers are looked at."""
 
 
-_NO_HEADERS = Headers()
-"""Shared by the many stripped exchanges that keep no header at all (immutable)."""
-_KEPT_REQUEST = frozenset({"origin", "access-control-request-method",
-                           "access-control-request-headers",
-                           # the cache mode's evidence (a preflight's lookup may be skipped)
-                           "cache-control", "pragma"})
-
-
-def cors_headers_only(exchange: Exchange, cors: bool) -> Exchange:
-    """The exchange with only its CORS headers: the request's Origin, what a preflight
-    asked for and its Cache-Control/Pragma, the response's Access-Control-*, Location and Vary (names lower-cased).
-    A request that is not a CORS one keeps its Origin only."""
-    if not cors:
-        origin = exchange.request_headers.scan("origin")
-        request = _shared(tuple(("origin", o) for o in origin)) if origin else _NO_HEADERS
-        response = exchange.response
-        if response is not None:
-            response = _compact_response(response, _NO_HEADERS)
-        return _compact(exchange, request, response)
-    index = exchange.request_headers.by_name()
-    request = _shared(tuple((name, value) for name in _KEPT_REQUEST if name in index
-                            for value in index[name]))
-    response = exchange.response
-    if response is not None:
-        kept = tuple((name, value) for name, values in response.headers.index().items()
-                     if name.startswith("access-control-") or name in ("location", "vary")
-                     for value in values)
-        response = _compact_response(response, _shared(kept))
-    return _compact(exchange, request, response)
-
-
-# The stripped exchange is what a report keeps of every exchange: the short strings each
-# source decodes again for every exchange (method, version, reason) are interned, and the
-# few CORS header sets a capture repeats thousands of times are shared, so that verdicts
-# share one copy.
-_intern = sys.intern
-_SHARED_HEADERS: dict[tuple[tuple[str, str], ...], Headers] = {}
-_SHARED_MAX = 4096
-
-
-def _shared(items: tuple[tuple[str, str], ...]) -> Headers:
-    """One immutable Headers per distinct stripped header set (bounded memo)."""
-    if not items:
-        return _NO_HEADERS
-    headers = _SHARED_HEADERS.get(items)
-    if headers is None:
-        if len(_SHARED_HEADERS) >= _SHARED_MAX:
-            _SHARED_HEADERS.clear()
-        headers = _SHARED_HEADERS[items] = Headers(items)
-    return headers
-
-
-def _compact_response(response: Response, headers: Headers) -> Response:
-    return Response(response.status, headers,
-                    None if response.reason is None else _intern(response.reason),
-                    None if response.http_version is None else _intern(response.http_version),
-                    response.finished)
-
-
-def _compact(exchange: Exchange, request: Headers, response: Response | None) -> Exchange:
-    version = exchange.http_version
-    hints = exchange.hints
-    return Exchange(exchange.id, _intern(exchange.method), exchange.url, request,
-                    exchange.started, exchange.source, response, exchange.failure,
-                    exchange.timings, None if version is None else _intern(version),
-                    NO_HINTS if hints == NO_HINTS else hints)
-
-
 @lru_cache(maxsize=256)
 def _not_cors_trace(reason: str) -> tuple[TraceStep, ...]:
     """Most exchanges of a capture are not CORS requests, for a handful of reasons: they
@@ -141,6 +73,7 @@ def _not_cors_trace(reason: str) -> tuple[TraceStep, ...]:
     return (TraceStep("Is it a CORS request?", "info", f"no: {reason}", "#http-cors-protocol"),)
 
 
+_SHARED_MAX = 4096
 _SHARED_STEPS: dict[TraceStep, TraceStep] = {}
 _SHARED_TRACES: dict[tuple[TraceStep, ...], tuple[TraceStep, ...]] = {}
 
