@@ -110,6 +110,10 @@ class _Preflight:
     covered_at: dict[bool, float | None]
     """When each of those results was stored."""
     deadline: float
+    siblings: tuple[float, ...] = ()
+    """When other preflights to the URL went out, less than LOOKUP_LAG before or after it:
+    in an engine whose lookups erase what they find insufficient, one sent after the result
+    that covered this one was stored may have erased it first."""
     lenient: dict[bool, PreflightOutcome | None] | None = None
     """On a Private Network Access preflight: the outcomes without its private-network check,
     for Chromium's warning mode (the check fails, the request is sent all the same)."""
@@ -142,6 +146,9 @@ class CorsMachine:
     _early: dict[str, None] = field(default_factory=dict)
     """Results stored while the session may still have been fresh, which the engine then
     never uses (profile.fresh_session_preflights). The newest few thousand, oldest first."""
+    _last_preflight: dict[tuple[str, str], float] = field(default_factory=dict)
+    """Per (origin, URL), when the last preflight processed went out (the newest few
+    thousand URLs)."""
     _round_trips: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """Per (origin, URL), when the last few CORS requests were answered: a request answered
     between a result's store and a preflight shows the page went on after it (see
@@ -296,7 +303,8 @@ class CorsMachine:
         pending = _Preflight(exchange, view, outcomes,
                              {creds: a.preflight_id for creds, a in answers.items()},
                              {creds: a.stored for creds, a in answers.items()},
-                             end + self.pair_timeout, lenient)
+                             end + self.pair_timeout, self._siblings(view.origin, exchange),
+                             lenient)
         # The credentials mode is known here only when the cache shows it; otherwise the
         # uncredentialed lookup is the one that erases least (a credentialed request's may
         # have erased a little more). A credentialed one erases the uncredentialed result
@@ -472,6 +480,27 @@ class CorsMachine:
                            "no request after it to tell which mode was used: the capture may "
                            "have ended, or a filter dropped the request")
 
+    def _siblings(self, origin: str, exchange: Exchange) -> tuple[float, ...]:
+        """When other preflights to the URL went out within LOOKUP_LAG of this one (the last
+        one processed, and those still in the reorder buffer); notes this one's time."""
+        key = (origin, exchange.url)
+        last = self._last_preflight.pop(key, None)
+        self._last_preflight[key] = exchange.started
+        if len(self._last_preflight) > 4096:
+            del self._last_preflight[next(iter(self._last_preflight))]
+        near = [started for started, _, ex in self._ahead.get(key, ())
+                if ex is not exchange and 0 <= started - exchange.started < LOOKUP_LAG]
+        if last is not None and exchange.started - last < LOOKUP_LAG:
+            near.append(last)
+        return tuple(near)
+
+    def _erased_by_sibling(self, p: _Preflight, creds: bool) -> bool:
+        """A sibling sent after the covering result was stored may have looked it up, found
+        it insufficient and erased it, before this preflight's lookup."""
+        stored = p.covered_at[creds]
+        return (self.profile.erases_on_insufficient_hit and stored is not None
+                and any(t > stored for t in p.siblings))
+
     def _round_trip(self, origin: str, exchange: Exchange) -> None:
         if exchange.response is None:
             return
@@ -501,7 +530,7 @@ class CorsMachine:
         this one in either mode.)"""
         return (p.covered[False] is not None and p.covered[True] is None
                 and not p.view.cache_bypass and p.covered[False] not in self._early
-                and not self._just_stored(p, False))
+                and not self._just_stored(p, False) and not self._erased_by_sibling(p, False))
 
     def _cache_serves(self, exchange: Exchange, view: RequestView, creds: bool) -> bool:
         assert view.origin is not None
@@ -566,6 +595,14 @@ class CorsMachine:
                 f"{(ex.started - (p.covered_at[creds] or ex.started)) * 1000:.0f} ms before "
                 "this preflight was sent: the browser may have looked the cache up before "
                 "that (fetches started together do)", "#cors-preflight-cache"))
+            redundant, covered_by = None, None
+        elif covered_by is not None and self._erased_by_sibling(p, creds):
+            steps.append(TraceStep(
+                "Preflight cache", "unknown",
+                f"a cached result (from {covered_by}) covered it, but another preflight to "
+                f"this URL went out within {LOOKUP_LAG * 1000:.0f} ms of it: "
+                f"{self.profile.name} erases a result a lookup finds insufficient, and that "
+                "preflight's lookup may have come first", "#cors-preflight-cache"))
             redundant, covered_by = None, None
         elif covered_by in self._early:
             steps.append(TraceStep(

@@ -680,3 +680,23 @@ def test_a_preflight_sent_just_after_a_result_was_stored(
     assert (v.verdict, v.credentials, v.redundant) == second
     assert any("ms before this preflight was sent" in s.detail for s in v.trace) == (
         second[2] is None)
+
+
+def test_a_racing_sibling_may_have_erased_the_result_first() -> None:
+    # A result is cached; then an uncredentialed and a credentialed PUT start together. In
+    # Chromium the credentialed lookup erases the uncredentialed result, so the other PUT's
+    # preflight may have found nothing: the two identical preflights 1 ms apart prove
+    # neither redundancy nor credentials.
+    allow = {**GOOD, "Access-Control-Max-Age": "600"}
+    xs = [preflight(0, API + "/cors", "PUT", "x-custom-header", started=1.0, allow=allow,
+                    finished=1.004),
+          put(1, 1.005, finished=1.01),
+          preflight(2, API + "/cors", "PUT", "x-custom-header", started=3.0, allow=allow,
+                    finished=3.004),
+          preflight(3, API + "/cors", "PUT", "x-custom-header", started=3.001, allow=allow,
+                    finished=3.005),
+          put(4, 3.006, finished=3.05)]
+    v = by_id(analyze_exchanges([_on("pcap", x) for x in xs]))
+    assert [v[i].redundant for i in ("e2", "e3")] == [None, None]
+    assert any("within 100 ms of it" in s.detail for s in v["e2"].trace)
+    assert v["e4"].verdict == "allowed" and v["e4"].cache == "miss"
