@@ -5,10 +5,10 @@ window of a couple of seconds). Files do not always list them so: a HAR writer m
 entries by completion time, or not sorted at all; pieces of one capture may be given in any
 order. Two ways to put one stream in order, both bounded:
 
-- :func:`nearly_sorted`: a look-ahead heap of ``capacity`` exchanges. A stream whose
-  disorder stays within that many exchanges (almost every capture) comes out sorted in one
-  pass; one that goes further raises :class:`OutOfOrder` before yielding anything out of
-  order, and the caller makes a second pass with the other way.
+- :func:`nearly_sorted`: a look-ahead heap of ``capacity`` exchanges and ``horizon``
+  seconds. A stream whose disorder stays within both (almost every capture) comes out
+  sorted in one pass; one that goes further raises :class:`OutOfOrder` before yielding
+  anything out of order, and the caller makes a second pass with the other way.
 - :func:`spilled_sort`: an external merge sort. Runs of ``run_size`` exchanges are sorted
   and pickled to temporary files, then merged; memory holds one run while reading and one
   exchange per run while merging.
@@ -28,6 +28,14 @@ LOOK_AHEAD = 4096
 """Exchanges :func:`nearly_sorted` holds: a capture listed by completion time stays well
 within this (it needs as many as start while one long request is in flight)."""
 
+HORIZON = 300.0
+"""Seconds after which :func:`nearly_sorted` lets an exchange go even with room left: a
+capture spread over hours starts flowing at once instead of after the look-ahead fills (what
+lets the analysis run beside a reader in another process). A response that takes longer is
+a stream, not a request (proxies and load balancers end silent ones after a minute or so);
+listed when it completes (a pcap gives exchanges so), it makes the caller read the file
+again, sorted: the same report, later."""
+
 RUN_SIZE = 20_000
 """Exchanges in one sorted run of :func:`spilled_sort`."""
 
@@ -41,34 +49,45 @@ class OutOfOrder(Exception):
         super().__init__(f"{path}, {where}: listed further out of time order than the "
                          "look-ahead holds")
 
+    def __reduce__(self) -> tuple[type[OutOfOrder], tuple[str, str]]:
+        # Raised in a reading child, handled in its parent (corsflow.ingest.ahead).
+        return type(self), (self.path, self.where)
+
 
 NOTICED = 2.0
 """Seconds of disorder worth telling (the engine's own reorder window absorbs less)."""
 
 
 def nearly_sorted(stream: Iterable[Exchange], path: str, capacity: int = LOOK_AHEAD,
-                  noticed: Callable[[str], None] | None = None) -> Iterator[Exchange]:
+                  noticed: Callable[[str], None] | None = None,
+                  horizon: float = HORIZON) -> Iterator[Exchange]:
     """The stream in (start time, file order), if its disorder stays within ``capacity``
-    exchanges; raises :class:`OutOfOrder` at the first exchange that would come too late.
-    ``noticed`` is called once with the path if an exchange came more than ``NOTICED``
-    seconds after a later one."""
+    exchanges and ``horizon`` seconds; raises :class:`OutOfOrder` at the first exchange
+    that would come too late. ``noticed`` is called once with the path if an exchange came
+    more than ``NOTICED`` seconds after a later one."""
     heap: list[tuple[float, int, Exchange]] = []
     released = newest = float("-inf")
+    push, pop = heapq.heappush, heapq.heappop
     for seq, exchange in enumerate(stream):
-        if exchange.started < newest - NOTICED and noticed is not None:
+        started = exchange.started
+        if started < newest - NOTICED and noticed is not None:
             noticed(path)
             noticed = None
-        newest = max(newest, exchange.started)
-        if exchange.started < released:
+        newest = max(newest, started)
+        if started < released:
             raise OutOfOrder(path, exchange.source.where)
-        if len(heap) < capacity:
-            heapq.heappush(heap, (exchange.started, seq, exchange))
-            continue
-        started, _, oldest = heapq.heappushpop(heap, (exchange.started, seq, exchange))
-        released = started
-        yield oldest
+        push(heap, (started, seq, exchange))
+        if len(heap) > capacity:
+            released, _, oldest = pop(heap)
+            yield oldest
+        edge = newest - horizon
+        while heap[0][0] < edge:
+            released, _, oldest = pop(heap)
+            yield oldest
+            if not heap:
+                break
     while heap:
-        yield heapq.heappop(heap)[2]
+        yield pop(heap)[2]
 
 
 def _write_run(items: list[tuple[float, int, Exchange]]) -> IO[bytes]:

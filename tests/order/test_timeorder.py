@@ -45,12 +45,42 @@ def test_nearly_sorted_sorts_or_says_it_cannot(starts: list[float], capacity: in
     too_far = any(sum(1 for earlier in starts[:j] if earlier > t) > capacity
                   for j, t in enumerate(starts))
     try:
-        out = list(nearly_sorted(xs, "x.har", capacity))
+        out = list(nearly_sorted(xs, "x.har", capacity, horizon=float("inf")))
     except OutOfOrder as e:
         assert e.path == "x.har" and too_far
         return
     assert not too_far
     assert [(x.started, int(x.id[1:])) for x in out] == in_order(xs)
+
+
+@given(times, st.floats(min_value=0, max_value=1e4))
+def test_the_horizon_lets_exchanges_go_early_and_says_when_that_was_too_early(
+        starts: list[float], horizon: float) -> None:
+    xs = stream(starts)
+    # Only an exchange starting more than `horizon` seconds before one listed ahead of it can
+    # find its place already passed.
+    late = any(t < max(starts[:j]) - horizon for j, t in enumerate(starts) if j)
+    try:
+        out = list(nearly_sorted(xs, "x.har", capacity=100, horizon=horizon))
+    except OutOfOrder:
+        assert late
+        return
+    assert [(x.started, int(x.id[1:])) for x in out] == in_order(xs)
+
+
+def test_a_capture_spread_over_time_flows_before_the_look_ahead_fills() -> None:
+    given_out: list[int] = []
+
+    def listed():  # type: ignore[no-untyped-def]
+        for x in stream([i * 100.0 for i in range(50)]):
+            given_out.append(int(x.id[1:]))
+            yield x
+
+    out = nearly_sorted(listed(), "x.har", capacity=1000, horizon=300.0)
+    first = next(out)
+    # Exchange 0 goes once one 300 s later is read (the 5th, at 400 s), not after all 50.
+    assert int(first.id[1:]) == 0 and len(given_out) == 5
+    assert [int(x.id[1:]) for x in out] == list(range(1, 50))
 
 
 def test_nearly_sorted_tells_only_disorder_beyond_the_engine_window() -> None:
@@ -70,7 +100,7 @@ def test_a_file_out_of_order_beyond_the_look_ahead_is_read_again_and_sorted(
     reversed_har = write_har(tmp_path / "reversed.har", doc, entries[::-1])
     # A look-ahead of 3 cannot sort 43 reversed entries: the second pass sorts on disk.
     monkeypatch.setattr(timeorder, "LOOK_AHEAD", 3)
-    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__", (3, None))
+    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__", (3, None, timeorder.HORIZON))
     monkeypatch.setattr(timeorder.spilled_sort, "__defaults__", (5,))
     report = analyze_paths([str(reversed_har)])
     assert verdicts(report) == verdicts(baseline)
