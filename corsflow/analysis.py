@@ -26,7 +26,9 @@ from .findings import Aggregator, findings_for, sort_findings
 from .findings.browser import weigh_browser_decisions
 from .findings.merge import FindingMerger
 from .findings.security import SecurityReview
-from .ingest import open_capture
+from .ingest import detect_format, open_capture, reader_for
+from .ingest.ahead import read_ahead as read_in_child
+from .ingest.ahead import worth_reading_ahead
 from .model import Exchange, SourceFormat
 from .sessions import plan_sessions, scan_file
 from .timeorder import OutOfOrder, nearly_sorted, spilled_sort
@@ -248,7 +250,8 @@ class Sink(Protocol):
 def analyze_paths(paths: Sequence[str], engine: str | EngineProfile | None = "chromium", *,
                   diagnostics: Diagnostics | None = None,
                   progress: Progress | None = None, one_session: bool = False,
-                  sink: Sink | None = None, warn_other_engine: bool = False) -> Report:
+                  sink: Sink | None = None, warn_other_engine: bool = False,
+                  read_ahead: bool = False) -> Report:
     """Analyse capture files of any supported format, streamed.
 
     Several files are one session merged by time, whatever order they are named in, unless
@@ -266,6 +269,10 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile | None = "ch
     exchanges, chromium when it shows none), named with the reason in the report's first
     note. ``warn_other_engine``: with an engine given, a warning when the capture shows
     another.
+
+    ``read_ahead``: where it pays, each file's reader runs in a child process while this
+    one analyses (:mod:`corsflow.ingest.ahead`; the command line asks for it). The report
+    is the same.
 
     Raises IngestError when a file cannot be read at all; damaged records are skipped and
     counted in the report.
@@ -302,7 +309,7 @@ def analyze_paths(paths: Sequence[str], engine: str | EngineProfile | None = "ch
             if sink is not None:
                 sink.reset()
             report = _run(groups, choice, attempt, progress, unordered, plan_notes,
-                          starts, prefix=len(numbered) > 1, sink=sink)
+                          starts, prefix=len(numbered) > 1, sink=sink, read_ahead=read_ahead)
         except OutOfOrder as e:
             # Seen only where no first pass was made: sort that file on a second pass.
             log.warning("%s: its exchanges are listed out of time order; reading it again "
@@ -357,7 +364,7 @@ def _read(number: int, path: str, counts: _Counts, stream: Iterator[Exchange],
 def _run(groups: list[list[tuple[int, str]]], choice: EngineChoice,
          diagnostics: Diagnostics, progress: Progress | None, unordered: set[str],
          plan_notes: tuple[str, ...], starts: dict[int, float], *, prefix: bool,
-         sink: Sink | None) -> Report:
+         sink: Sink | None, read_ahead: bool = False) -> Report:
     counts: dict[int, tuple[str, _Counts]] = {}
     notes: list[str] = []
     """For the report, in the order they arose (some before the engine is chosen)."""
@@ -375,11 +382,21 @@ def _run(groups: list[list[tuple[int, str]]], choice: EngineChoice,
     def opener(session: int, number: int, path: str) -> Callable[[], Iterator[
             tuple[int, Exchange]]]:
         def open_stream() -> Iterator[tuple[int, Exchange]]:
-            fmt, raw = open_capture(path, diagnostics)
+            fmt = detect_format(path)
+            reader = reader_for(fmt)
+
+            def ordered(d: Diagnostics, noticed: Callable[[str], None]) -> Iterator[Exchange]:
+                raw = reader(path, d)
+                return (spilled_sort(raw) if path in unordered
+                        else nearly_sorted(raw, path, noticed=noticed))
+
             counts[number] = (path, _Counts(fmt))
-            ordered = (spilled_sort(raw) if path in unordered
-                       else nearly_sorted(raw, path, noticed=sorted_note))
-            return _tagged(session, _read(number, path, counts[number][1], iter(ordered),
+            if read_ahead and worth_reading_ahead(path):
+                # Sorted there too: the look-ahead holds thousands of exchanges back.
+                stream = read_in_child(path, ordered, diagnostics, sorted_note)
+            else:
+                stream = ordered(diagnostics, sorted_note)
+            return _tagged(session, _read(number, path, counts[number][1], iter(stream),
                                           diagnostics, prefix, progress))
         return open_stream
 

@@ -149,7 +149,7 @@ def _analyze_paths(args: argparse.Namespace) -> Report:
     """analyze_paths, with a progress display on stderr for large inputs read at a terminal."""
     return _with_progress(args, lambda progress: analyze_paths(
         args.paths, engine=args.engine, progress=progress, one_session=args.one_session,
-        warn_other_engine=True))
+        warn_other_engine=True, read_ahead=True))
 
 
 def _with_progress(args: argparse.Namespace, call: Callable[[Progress | None], T]) -> T:
@@ -354,7 +354,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .report.explain import explain
 
     report = _for_output(args, analyze_paths(
-        args.paths, engine=args.engine, one_session=args.one_session, warn_other_engine=True))
+        args.paths, engine=args.engine, one_session=args.one_session, warn_other_engine=True,
+        read_ahead=True))
     if getattr(args, "format", "text") == "json":
         from .report.explain import explain_json
 

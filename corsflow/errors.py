@@ -28,6 +28,10 @@ class IngestError(CorsflowError):
         location = f"{path}, {where}" if where else path
         super().__init__(f"{location}: {message}")
 
+    def __reduce__(self) -> tuple[type[IngestError], tuple[str, str, str | None]]:
+        # Raised again in the process that reads ahead's parent (corsflow.ingest.ahead).
+        return type(self), (self.path, self.message, self.where)
+
 
 class UsageError(CorsflowError):
     """The caller asked for something that does not exist (an unknown id, engine...)."""

@@ -1,0 +1,296 @@
+"""Reading ahead: a capture's reader in a second process while this one analyses.
+
+Reading a capture (decoding packets, putting TCP back together, parsing HTTP; or splitting
+and decoding JSON) costs as much as the analysis of what it gives, and both are pure Python
+bound by one core. On a machine with a core to spare, the command line forks a child that
+runs the reader and streams its exchanges back through a pipe, in batches encoded with
+msgspec (an order of magnitude cheaper than pickle for these dataclasses). Memory stays
+bounded: the pipe blocks the child when the analysis falls behind.
+
+What the child's reader records in its :class:`~corsflow.errors.Diagnostics` (skipped
+records, notes) and what it logs travels in the same stream and is replayed here, at the
+point of the stream where it arose, so the report and the messages are the same as when
+reading in this process. An error the reader raises is raised here, where the stream stood.
+
+Only where fork is safe and pays: Linux, two usable cores, a regular file large enough
+(``CORSFLOW_READ_AHEAD=0`` turns it off, ``=1`` forces it whatever the size, for tests).
+The library reads in its own process unless asked (notebooks and embedding programs own
+their process); the command line asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import stat
+import struct
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, NoReturn
+
+import msgspec
+
+from ..errors import CorsflowError, Diagnostics, IngestError, Skipped
+from ..model import Exchange
+
+log = logging.getLogger(__name__)
+
+MIN_BYTES = 8 << 20
+"""Smaller files are read in a fraction of a second: not worth a process."""
+BATCH = 128
+"""Exchanges per message: large enough that framing costs nothing, small enough that the
+analysis starts at once and the pipe bounds memory."""
+_PIPE_BYTES = 1 << 20
+
+_EXCHANGES, _DIAGNOSTICS, _ERROR, _END = 1, 2, 3, 4
+_HEAD = struct.Struct("<BI")
+
+_live = 0
+"""Children reading now: at most one per spare core."""
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worth_reading_ahead(path: str) -> bool:
+    """Whether reading ``path`` in a child process can pay here and now."""
+    setting = os.environ.get("CORSFLOW_READ_AHEAD", "")
+    if setting == "0" or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    if _live >= usable_cores() - 1 and setting != "1":
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False  # the reader names the problem
+    if not stat.S_ISREG(st.st_mode):
+        return False  # a pipe or a device is read once, by whoever opens it
+    return setting == "1" or st.st_size >= MIN_BYTES
+
+
+class _Recorder(Diagnostics):
+    """The child's diagnostics: recorded, not logged (the parent logs them as they arrive)."""
+
+    def skip(self, path: str, where: str, reason: str) -> None:
+        # The same bookkeeping without the log line.
+        self.skipped_by_reason[reason] += 1
+        if len(self.skipped) < self.keep:
+            self.skipped.append(Skipped(path, where, reason))
+
+    def note(self, message: str) -> None:
+        if message not in self.notes:
+            self.notes.append(message)
+
+
+class _Forward(logging.Handler):
+    """The child's log records, kept to be sent with the next message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+
+Told = Callable[[str], None]
+"""A callback the stream makes with a message (the time-order check's ``noticed``)."""
+Stream = Callable[[Diagnostics, Told], Iterator[Exchange]]
+
+
+def read_ahead(path: str, read: Stream, diagnostics: Diagnostics,
+               told: Told) -> Iterator[Exchange]:
+    """The exchanges ``read(diagnostics, told)`` gives, read in a child process; what it
+    records in its diagnostics, and its calls of ``told``, are replayed here.
+
+    ``read`` should do all the work that does not need this process's state (reading, and
+    putting the exchanges in time order): what it holds back holds the analysis back.
+    The child starts at the first ``next()``; closing the iterator early (or an error here)
+    ends it.
+    """
+    global _live
+    r, w = os.pipe()
+    _grow_pipe(w)
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(r)
+        _child(w, read, diagnostics.keep)
+    os.close(w)
+    _live += 1
+    finished = False
+    decode = msgspec.msgpack.Decoder(list[Exchange]).decode
+    fp = open(r, "rb", buffering=_PIPE_BYTES)  # noqa: SIM115 - closed in finally
+    try:
+        while True:
+            kind, body = _receive(fp)
+            if kind == _EXCHANGES:
+                yield from decode(body)
+            elif kind == _DIAGNOSTICS:
+                _replay(pickle.loads(body), diagnostics, told)
+            elif kind == _ERROR:
+                finished = True
+                raise pickle.loads(body)
+            elif kind == _END:
+                finished = True
+                return
+            else:  # end of the pipe before the end of the stream: the child was killed
+                _, status = os.waitpid(pid, 0)
+                finished = True
+                pid = 0
+                raise IngestError(path, "the process reading it ended unexpectedly "
+                                  f"({_describe(status)})")
+    finally:
+        fp.close()
+        _live -= 1
+        if pid:
+            if not finished:  # abandoned (out of order, an error, ^C): stop it
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _receive(fp: BinaryIO) -> tuple[int, bytes]:
+    head = fp.read(_HEAD.size)
+    if len(head) < _HEAD.size:
+        return 0, b""
+    kind, size = _HEAD.unpack(head)
+    body = fp.read(size)
+    if len(body) < size:
+        return 0, b""
+    return kind, body
+
+
+_Delta = tuple[list[Skipped], dict[str, int], list[str], list[tuple[str, int, str]],
+               list[str]]
+"""Since the last message: skipped records kept in full, the count of the others by
+reason, notes, log records (logger, level, message), calls of ``told``."""
+
+
+def _replay(delta: _Delta, diagnostics: Diagnostics, told: Told) -> None:
+    """What the child's reader recorded since its last message, as if recorded here."""
+    skipped, counts, notes, records, calls = delta
+    for message in calls:
+        told(message)
+    for name, level, message in records:
+        logging.getLogger(name).log(level, "%s", message)
+    for s in skipped:  # kept (and logged) here too while there is room
+        diagnostics.skip(s.path, s.where, s.reason)
+    for reason, n in counts.items():
+        diagnostics.skipped_by_reason[reason] += n
+    for message in notes:
+        diagnostics.note(message)
+
+
+def _child(w: int, read: Stream, keep: int) -> NoReturn:
+    """Run the reader, sending what it gives; never returns into the parent's code."""
+    code = 0
+    try:
+        # ^C reaches the whole process group: the parent handles it and ends this process.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        forward = _Forward()
+        root = logging.getLogger()
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)  # the parent's handlers write to its terminal
+        root.addHandler(forward)
+        out = open(w, "wb", buffering=_PIPE_BYTES)  # noqa: SIM115 - os._exit ends it
+        diagnostics = _Recorder(keep=keep)
+        sent = _Sent()
+        encode = msgspec.msgpack.Encoder().encode
+        batch: list[Exchange] = []
+        try:
+            for exchange in read(diagnostics, sent.calls.append):
+                batch.append(exchange)
+                if len(batch) >= BATCH:
+                    _send_delta(out, diagnostics, forward, sent)
+                    _send(out, _EXCHANGES, encode(batch))
+                    batch.clear()
+        except BaseException as e:  # the reader's error, raised in the parent
+            if isinstance(e, BrokenPipeError):  # the parent is gone
+                raise
+            _send_delta(out, diagnostics, forward, sent)
+            if batch:
+                _send(out, _EXCHANGES, encode(batch))
+            _send(out, _ERROR, _pickled(e))
+        else:
+            _send_delta(out, diagnostics, forward, sent)
+            if batch:
+                _send(out, _EXCHANGES, encode(batch))
+            _send(out, _END, b"")
+        out.flush()
+    except BrokenPipeError:
+        code = 0  # the parent stopped reading: nothing more to do
+    except BaseException:  # noqa: BLE001 - whatever it is, this process must not go on
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class _Sent:
+    """How much of the child's diagnostics has been sent."""
+
+    def __init__(self) -> None:
+        self.skipped = 0
+        self.notes = 0
+        self.counts: Counter[str] = Counter()
+        self.calls: list[str] = []
+        """Calls of ``told`` not sent yet."""
+
+
+def _send_delta(out: BinaryIO, diagnostics: Diagnostics, forward: _Forward,
+                sent: _Sent) -> None:
+    counts = diagnostics.skipped_by_reason
+    if (len(diagnostics.skipped) == sent.skipped and len(diagnostics.notes) == sent.notes
+            and not forward.records and not sent.calls and counts == sent.counts):
+        return
+    skipped = diagnostics.skipped[sent.skipped:]
+    # Counts past the kept records, by reason (what the parent cannot learn from them).
+    kept_now = Counter(s.reason for s in skipped)
+    extra = {reason: n - sent.counts[reason] - kept_now[reason]
+             for reason, n in counts.items() if n - sent.counts[reason] - kept_now[reason]}
+    delta: _Delta = (skipped, extra, diagnostics.notes[sent.notes:], forward.records[:],
+                     sent.calls[:])
+    _send(out, _DIAGNOSTICS, pickle.dumps(delta))
+    sent.skipped = len(diagnostics.skipped)
+    sent.notes = len(diagnostics.notes)
+    sent.counts = Counter(counts)
+    forward.records.clear()
+    sent.calls.clear()
+
+
+def _send(out: BinaryIO, kind: int, body: bytes) -> None:
+    out.write(_HEAD.pack(kind, len(body)))
+    out.write(body)
+
+
+def _pickled(e: BaseException) -> bytes:
+    """The reader's exception as the parent will raise it (its message, when it cannot be
+    sent whole)."""
+    try:
+        data = pickle.dumps(e)
+        pickle.loads(data)
+        return data
+    except Exception:  # noqa: BLE001 - an exception that does not survive pickling
+        cls = CorsflowError if isinstance(e, CorsflowError) else RuntimeError
+        return pickle.dumps(cls(f"{type(e).__name__}: {e}"))
+
+
+def _grow_pipe(fd: int) -> None:
+    """A larger pipe buffer (Linux): fewer switches between the two processes."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, 1031, _PIPE_BYTES)  # F_SETPIPE_SZ
+    except (ImportError, OSError):
+        pass  # the default buffer works, a little slower
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"

@@ -1,0 +1,229 @@
+"""Reading ahead in a child process: the same report, diagnostics and errors as reading here,
+and no child left behind."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from corsflow import analysis, timeorder
+from corsflow.analysis import Report, analyze_paths
+from corsflow.errors import CorsflowError, Diagnostics, IngestError
+from corsflow.ingest import ahead
+from corsflow.model import Exchange
+from corsflow.report.json import render_json
+from tests.conftest import CORPUS, REPO_ROOT, SAMPLES
+from tests.factories import exchange
+
+SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".har", ".pcap", ".flows")
+                      or p.name.endswith(".netlog.json"))
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts the files read in a child (and makes sure it is one)."""
+    used: list[str] = []
+    real = analysis.read_in_child
+
+    def counted(path: str, *args: object) -> Iterator[Exchange]:
+        used.append(path)
+        return real(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(analysis, "read_in_child", counted)
+    return used
+
+
+def both(paths: list[str], monkeypatch: pytest.MonkeyPatch, keep: int = 200
+         ) -> tuple[Report | str, Report | str]:
+    """The analysis read here, then read ahead (or the error each raised)."""
+    out: list[Report | str] = []
+    for setting in ("0", "1"):
+        monkeypatch.setenv("CORSFLOW_READ_AHEAD", setting)
+        try:
+            out.append(analyze_paths(paths, read_ahead=True, diagnostics=Diagnostics(keep=keep)))
+        except CorsflowError as e:
+            out.append(f"{type(e).__name__}: {e}")
+    return out[0], out[1]
+
+
+def same(here: Report | str, there: Report | str) -> None:
+    if isinstance(here, str) or isinstance(there, str):
+        assert here == there
+        return
+    assert render_json(there) == render_json(here)
+    assert there.skipped == here.skipped
+    assert there.skipped_by_reason == here.skipped_by_reason
+    assert there.notes == here.notes
+    assert there.sources == here.sources
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_each_format_gives_the_same_report_read_ahead(
+        path: Path, monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    here, there = both([str(path)], monkeypatch)
+    assert not isinstance(there, str) and there.exchanges
+    same(here, there)
+    assert children == [str(path)]
+
+
+def test_every_corpus_capture_gives_the_same_report_or_error_read_ahead(
+        corpus: Path, monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    files = sorted(p for d in ("har", "mitm", "pcap") for p in (CORPUS / d).iterdir())
+    assert files
+    for path in files:
+        here, there = both([str(path)], monkeypatch)
+        same(here, there)
+    assert len(children) >= len(files) // 2  # those the format check let through
+
+
+def test_damaged_files_skip_and_count_the_same_records_read_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    har = (SAMPLES / "chromium-session.har").read_bytes()
+    cut_har = tmp_path / "cut.har"
+    cut_har.write_bytes(har[: len(har) * 2 // 3])
+    pcap = (SAMPLES / "chromium-session.pcap").read_bytes()
+    cut_pcap = tmp_path / "cut.pcap"
+    cut_pcap.write_bytes(pcap[: len(pcap) // 2 + 7])
+    for path in (cut_har, cut_pcap):
+        here, there = both([str(path)], monkeypatch)
+        assert not isinstance(here, str) and here.skipped_by_reason
+        same(here, there)
+    assert len(children) == 2
+
+
+def test_skips_past_the_kept_ones_are_counted_by_reason_read_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = json.loads((SAMPLES / "chromium-session.har").read_text())
+    bad = [{"startedDateTime": "2024-01-01T00:00:00Z", "request": {"method": "GET"}}] * 30
+    doc["log"]["entries"] = bad + doc["log"]["entries"] + bad
+    path = tmp_path / "bad.har"
+    path.write_text(json.dumps(doc))
+    here, there = both([str(path)], monkeypatch, keep=5)
+    assert not isinstance(here, str)
+    assert len(here.skipped) == 5 and sum(n for _, n in here.skipped_by_reason) == 60
+    same(here, there)
+
+
+def test_a_file_sorted_on_a_second_pass_is_sorted_there_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    doc = json.loads((SAMPLES / "chromium-session.har").read_text())
+    doc["log"]["entries"].reverse()
+    path = tmp_path / "reversed.har"
+    path.write_text(json.dumps(doc))
+    # The look-ahead cannot sort it: the first pass's child raises OutOfOrder, the second
+    # sorts on disk (both in a child: fork copies these settings).
+    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__", (3, None, timeorder.HORIZON))
+    here, there = both([str(path)], monkeypatch)
+    assert not isinstance(here, str)
+    assert any("out of time order" in n for n in here.notes)
+    same(here, there)
+    assert children == [str(path)] * 2
+
+
+def test_an_error_inside_the_reader_is_raised_with_its_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    path = tmp_path / "broken.har"
+    path.write_text('{"log": {"entries": [')  # cut before its first entry
+    here, there = both([str(path)], monkeypatch)
+    assert isinstance(here, str) and here.startswith("IngestError: ") and "entry 0" in here
+    assert there == here
+    assert children == [str(path)]
+
+
+def _endless(d: Diagnostics, told: ahead.Told) -> Iterator[Exchange]:
+    i = 0
+    while True:
+        i += 1
+        yield exchange(i, "GET", f"http://a.example/{i}", started=float(i))
+
+
+def _children() -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            found.update(int(pid) for pid in f.read().split())
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reading ahead needs Linux")
+def test_a_stream_closed_early_ends_its_child() -> None:
+    before = _children()
+    stream = ahead.read_ahead("endless", _endless, Diagnostics(), lambda _: None)
+    assert [x.id for x in (next(stream), next(stream), next(stream))] == ["e1", "e2", "e3"]
+    assert _children() - before  # the child reads on
+    stream.close()
+    assert _children() == before  # killed and reaped
+
+
+def _dies(d: Diagnostics, told: ahead.Told) -> Iterator[Exchange]:
+    yield exchange(1, "GET", "http://a.example/1", started=1.0)
+    os.kill(os.getpid(), signal.SIGKILL)
+    yield exchange(2, "GET", "http://a.example/2", started=2.0)  # never
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reading ahead needs Linux")
+def test_a_child_that_dies_is_an_error_not_a_short_capture() -> None:
+    with pytest.raises(IngestError, match=r"dies\.har: the process reading it ended "
+                                          r"unexpectedly \(signal 9\)"):
+        list(ahead.read_ahead("dies.har", _dies, Diagnostics(), lambda _: None))
+
+
+def _talks(d: Diagnostics, told: ahead.Told) -> Iterator[Exchange]:
+    logging.getLogger("corsflow.ingest.test").warning("packet %d: odd", 7)
+    d.note("a note")
+    told("told once")
+    d.skip("talks.har", "entry 3", "broken")
+    yield exchange(1, "GET", "http://a.example/1", started=1.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reading ahead needs Linux")
+def test_what_the_reader_logs_notes_and_tells_arrives_here(
+        caplog: pytest.LogCaptureFixture) -> None:
+    told: list[str] = []
+    d = Diagnostics()
+    with caplog.at_level(logging.INFO):
+        out = list(ahead.read_ahead("talks.har", _talks, d, told.append))
+    assert [x.id for x in out] == ["e1"]
+    assert told == ["told once"] and d.notes == ["a note"]
+    assert [(s.where, s.reason) for s in d.skipped] == [("entry 3", "broken")]
+    assert "packet 7: odd" in caplog.text and "entry 3: skipped: broken" in caplog.text
+
+
+def test_only_regular_files_large_enough_are_read_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ahead, "usable_cores", lambda: 2)
+    small = tmp_path / "small.har"
+    small.write_bytes(b"{}")
+    large = tmp_path / "large.har"
+    with open(large, "wb") as f:
+        f.truncate(ahead.MIN_BYTES)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    monkeypatch.delenv("CORSFLOW_READ_AHEAD", raising=False)
+    assert [ahead.worth_reading_ahead(str(p)) for p in (small, large, fifo)] == [
+        False, sys.platform.startswith("linux"), False]
+    monkeypatch.setattr(ahead, "usable_cores", lambda: 1)
+    assert not ahead.worth_reading_ahead(str(large))  # no core to spare
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "0")
+    monkeypatch.setattr(ahead, "usable_cores", lambda: 2)
+    assert not ahead.worth_reading_ahead(str(large))
+
+
+def test_the_command_line_prints_the_same_report_read_ahead() -> None:
+    outputs = []
+    for setting in ("0", "1"):
+        env = {**os.environ, "CORSFLOW_READ_AHEAD": setting}
+        done = subprocess.run(
+            [sys.executable, "-m", "corsflow", "analyze", str(SAMPLES / "chromium-session.pcap"),
+             "--format", "json"], capture_output=True, env=env, cwd=REPO_ROOT, check=False)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and b'"exchanges"' in outputs[0]
