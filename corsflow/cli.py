@@ -270,7 +270,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         _choose_engine(args)  # the streamed report carries no notes
         _, chunks = _with_progress(args, lambda progress: streamed_report(
             args.paths, args.format, engine=args.engine, one_session=args.one_session,
-            progress=progress))
+            progress=progress, read_ahead=True))
         _emit_chunks(chunks, args.output)
         return 0
     report = _analyze(args)

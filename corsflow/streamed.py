@@ -87,14 +87,16 @@ class Spool:
 
 def streamed_report(paths: Sequence[str], fmt: str, *,
                     engine: str | EngineProfile = "chromium", one_session: bool = False,
-                    progress: Progress | None = None) -> tuple[Report, Iterator[bytes]]:
+                    progress: Progress | None = None, read_ahead: bool = False
+                    ) -> tuple[Report, Iterator[bytes]]:
     """Analyse ``paths`` with the verdicts spooled as they settle; returns the report
     (without its verdicts: its ``counts`` stand for them) and the ``fmt`` report's bytes
-    (json or csv), to be written out once (the spool is removed when they are consumed)."""
+    (json or csv), to be written out once (the spool is removed when they are consumed).
+    ``read_ahead``: as for :func:`~corsflow.analysis.analyze_paths`."""
     spool = Spool(fmt, engine if isinstance(engine, str) else engine.name)
     try:
         report = analyze_paths(paths, engine=engine, one_session=one_session,
-                               progress=progress, sink=spool)
+                               progress=progress, sink=spool, read_ahead=read_ahead)
     except BaseException:
         spool.close()
         raise

@@ -227,3 +227,17 @@ def test_the_command_line_prints_the_same_report_read_ahead() -> None:
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] and b'"exchanges"' in outputs[0]
+
+
+def test_a_streamed_report_is_the_same_read_ahead(
+        monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    from corsflow.streamed import streamed_report
+
+    path = str(SAMPLES / "chromium-session.flows")
+    written = []
+    for setting in ("0", "1"):
+        monkeypatch.setenv("CORSFLOW_READ_AHEAD", setting)
+        _, chunks = streamed_report([path], "json", read_ahead=True)
+        written.append(b"".join(chunks))
+    assert written[0] == written[1] and b'"exchanges"' in written[0]
+    assert children == [path]
