@@ -50,6 +50,26 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _tolerate_repeated_stop_sending() -> None:
+    """A STOP_SENDING frame that reaches a stream already reset needs nothing more (RFC 9000,
+    section 3.5: the RESET_STREAM was sent). aioquic 1.2 asserts instead ("cannot call
+    reset() more than once"), and the assertion ends hypercorn's whole QUIC server task, so
+    the rest of the session loses its server: seen once in a full run, where the fetches
+    blocked at their preflight then disagreed with Chromium."""
+    from aioquic.quic.stream import QuicStreamSender
+
+    reset = QuicStreamSender.reset
+    if getattr(reset, "tolerant", False):
+        return
+
+    def reset_once(self: QuicStreamSender, error_code: int) -> None:
+        if self._reset_error_code is None:
+            reset(self, error_code)
+
+    reset_once.tolerant = True  # type: ignore[attr-defined]
+    QuicStreamSender.reset = reset_once  # type: ignore[method-assign]
+
+
 def _spki_hash(cert_path: Path) -> str:
     """base64(SHA-256(SubjectPublicKeyInfo)): how Chromium names a key to trust."""
     import base64
@@ -155,6 +175,7 @@ class TwoOriginsH2:
         config = Config()
         config.bind = [f"fd://{s.fileno()}" for s in self._sockets]
         if self.quic:
+            _tolerate_repeated_stop_sending()
             config.quic_bind = [f"127.0.0.1:{self.api_port}"]
         config.certfile, config.keyfile = str(self._cert), str(self._key)
         config.alpn_protocols = ["h2", "http/1.1"]
