@@ -116,9 +116,20 @@ def read_ahead(path: str, read: Stream, diagnostics: Diagnostics,
     ends it.
     """
     global _live
-    r, w = os.pipe()
+    try:
+        r, w = os.pipe()
+    except OSError:  # out of descriptors: read here
+        yield from read(diagnostics, told)
+        return
     _grow_pipe(w)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as e:  # out of processes or memory: read here
+        os.close(r)
+        os.close(w)
+        log.debug("%s: read in this process: cannot fork: %s", path, e)
+        yield from read(diagnostics, told)
+        return
     if pid == 0:  # the child
         os.close(r)
         _child(w, read, diagnostics.keep)

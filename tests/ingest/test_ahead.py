@@ -241,3 +241,17 @@ def test_a_streamed_report_is_the_same_read_ahead(
         written.append(b"".join(chunks))
     assert written[0] == written[1] and b'"exchanges"' in written[0]
     assert children == [path]
+
+
+def test_where_no_process_can_be_started_the_file_is_read_here(
+        monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    def refuse() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    path = str(SAMPLES / "chromium-session.har")
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "0")
+    here = analyze_paths([path], read_ahead=True)
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "1")
+    monkeypatch.setattr(os, "fork", refuse)
+    same(here, analyze_paths([path], read_ahead=True))
+    assert children == [path]
