@@ -132,15 +132,17 @@ class Analysis:
         self._browser_evidence = False
         """Some exchange carried the browser's own decisions (NetLog): weigh them."""
 
-    def feed(self, exchange: Exchange, session: int = 0) -> Fed:
+    def feed(self, exchange: Exchange, session: int = 0, *, normalized: bool = False) -> Fed:
         """Add one exchange (of the given session); returns what it settled (possibly
-        earlier exchanges)."""
+        earlier exchanges). ``normalized``: the caller already passed it through
+        :func:`~corsflow.engine.normalize.normalize`."""
         machine = self._machines.get(session)
         if machine is None:
             machine = self._machines[session] = CorsMachine(
                 self.profile, cors_headers_only=not self.keep_all_headers)
         # Before the engine keeps only the CORS headers; as HTTP delivered them, like the engine.
-        exchange = normalize(exchange)
+        if not normalized:
+            exchange = normalize(exchange)
         self.security.observe(exchange)
         if exchange.hints.browser is not None:
             self._browser_evidence = True
@@ -386,7 +388,8 @@ def _run(groups: list[list[tuple[int, str]]], choice: EngineChoice,
             reader = reader_for(fmt)
 
             def ordered(d: Diagnostics, noticed: Callable[[str], None]) -> Iterator[Exchange]:
-                raw = reader(path, d)
+                # Normalised with the reading: in the reading child, when there is one.
+                raw = map(normalize, reader(path, d))
                 return (spilled_sort(raw) if path in unordered
                         else nearly_sorted(raw, path, noticed=noticed))
 
@@ -421,7 +424,7 @@ def _run(groups: list[list[tuple[int, str]]], choice: EngineChoice,
     for group in groups:
         analysis.add_session([path for _, path in group])
     for session, exchange in merged:
-        analysis.feed(exchange, session)
+        analysis.feed(exchange, session, normalized=True)
     analysis.flush()
     for note in notes:
         analysis.note(note)
