@@ -90,14 +90,29 @@ class _Recorder(Diagnostics):
 
 
 class _Forward(logging.Handler):
-    """The child's log records, kept to be sent with the next message."""
+    """The child's log records, kept to be sent with the next message (a bounded number:
+    a reader that logs every damaged packet may go long without giving an exchange)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 1000) -> None:
         super().__init__()
         self.records: list[tuple[str, int, str]] = []
+        self.limit = limit
+        self.dropped = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append((record.name, record.levelno, record.getMessage()))
+        if len(self.records) < self.limit:
+            self.records.append((record.name, record.levelno, record.getMessage()))
+        else:
+            self.dropped += 1
+
+    def take(self) -> list[tuple[str, int, str]]:
+        records = self.records[:]
+        if self.dropped:
+            left_out = f"{self.dropped} more log records of the reading process were left out"
+            records.append((__name__, logging.WARNING, left_out))
+        self.records.clear()
+        self.dropped = 0
+        return records
 
 
 Told = Callable[[str], None]
@@ -264,13 +279,12 @@ def _send_delta(out: BinaryIO, diagnostics: Diagnostics, forward: _Forward,
     kept_now = Counter(s.reason for s in skipped)
     extra = {reason: n - sent.counts[reason] - kept_now[reason]
              for reason, n in counts.items() if n - sent.counts[reason] - kept_now[reason]}
-    delta: _Delta = (skipped, extra, diagnostics.notes[sent.notes:], forward.records[:],
+    delta: _Delta = (skipped, extra, diagnostics.notes[sent.notes:], forward.take(),
                      sent.calls[:])
     _send(out, _DIAGNOSTICS, pickle.dumps(delta))
     sent.skipped = len(diagnostics.skipped)
     sent.notes = len(diagnostics.notes)
     sent.counts = Counter(counts)
-    forward.records.clear()
     sent.calls.clear()
 
 

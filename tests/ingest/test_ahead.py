@@ -255,3 +255,20 @@ def test_where_no_process_can_be_started_the_file_is_read_here(
     monkeypatch.setattr(os, "fork", refuse)
     same(here, analyze_paths([path], read_ahead=True))
     assert children == [path]
+
+
+def _chatty(d: Diagnostics, told: ahead.Told) -> Iterator[Exchange]:
+    for n in range(1500):
+        logging.getLogger("corsflow.ingest.test").warning("packet %d: odd", n)
+    yield exchange(1, "GET", "http://a.example/1", started=1.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reading ahead needs Linux")
+def test_log_records_held_for_the_next_message_are_bounded(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        out = list(ahead.read_ahead("chatty.pcap", _chatty, Diagnostics(), lambda _: None))
+    assert [x.id for x in out] == ["e1"]
+    odd = [r for r in caplog.records if "odd" in r.getMessage()]
+    assert len(odd) == 1000 and odd[-1].getMessage() == "packet 999: odd"
+    assert "500 more log records of the reading process were left out" in caplog.text
