@@ -24,7 +24,7 @@ from . import __version__
 from .analysis import Progress, Report, analyze_paths
 from .engine.events import ExchangeVerdict
 from .engine.profiles import PROFILES
-from .errors import CorsflowError, UsageError
+from .errors import CorsflowError, UsageError, where_raised
 from .streamed import STREAMED_FORMATS, streamed_report
 
 T = TypeVar("T")
@@ -720,14 +720,8 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def internal_error(exc: BaseException) -> str:
     """The one line for a bug: the exception and the innermost corsflow frame it came from."""
-    where = ""
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if os.sep + "corsflow" + os.sep in filename:
-            package = filename.rsplit(os.sep + "corsflow" + os.sep, 1)[1]
-            where = f" at corsflow/{package.replace(os.sep, '/')}:{tb.tb_lineno}"
-        tb = tb.tb_next
+    raised = where_raised(exc)
+    where = f" at {raised}" if raised else ""
     what = type(exc).__name__ + (f": {exc}" if str(exc) else "")
     return (f"corsflow: internal error (a bug in corsflow, not a finding): {_one_line(what)}"
             f"{where}; CORSFLOW_DEBUG=1 shows the traceback")

@@ -8,6 +8,8 @@ counted in :class:`Diagnostics` and skipped, and the rest is still analysed.
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -31,6 +33,33 @@ class IngestError(CorsflowError):
     def __reduce__(self) -> tuple[type[IngestError], tuple[str, str, str | None]]:
         # Raised again in the process that reads ahead's parent (corsflow.ingest.ahead).
         return type(self), (self.path, self.message, self.where)
+
+
+def where_raised(exc: BaseException) -> str | None:
+    """``corsflow/x.py:12``: the innermost corsflow frame ``exc`` came from (for the one line
+    a bug gets); for an error a reading child process sent, that process's frame."""
+    reader: str | None = getattr(exc, "raised_in_reader", None)
+    if reader is not None:
+        return reader  # the traceback here ends where it was raised again
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if os.sep + "corsflow" + os.sep in filename:
+            package = filename.rsplit(os.sep + "corsflow" + os.sep, 1)[1]
+            where = f"corsflow/{package.replace(os.sep, '/')}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def mark_reader_error(exc: BaseException) -> None:
+    """Before ``exc`` goes from a reading child to its parent: where it was raised, and the
+    traceback for ``CORSFLOW_DEBUG=1`` (the parent's own ends where it raises it again)."""
+    where = where_raised(exc)
+    if where is not None:
+        exc.raised_in_reader = where  # type: ignore[attr-defined]
+    exc.add_note("raised in the process reading the file:\n"
+                 + "".join(traceback.format_exception(exc)).rstrip())
 
 
 class UsageError(CorsflowError):

@@ -33,8 +33,9 @@ from typing import BinaryIO, NoReturn
 
 import msgspec
 
-from ..errors import CorsflowError, Diagnostics, IngestError, Skipped
+from ..errors import CorsflowError, Diagnostics, IngestError, Skipped, mark_reader_error
 from ..model import Exchange
+from ..timeorder import OutOfOrder
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,9 @@ def _send(out: BinaryIO, kind: int, body: bytes) -> None:
 
 def _pickled(e: BaseException) -> bytes:
     """The reader's exception as the parent will raise it (its message, when it cannot be
-    sent whole)."""
+    sent whole); a bug keeps where it was raised."""
+    if not isinstance(e, (CorsflowError, OutOfOrder)):
+        mark_reader_error(e)
     try:
         data = pickle.dumps(e)
         pickle.loads(data)

@@ -272,3 +272,25 @@ def test_log_records_held_for_the_next_message_are_bounded(
     odd = [r for r in caplog.records if "odd" in r.getMessage()]
     assert len(odd) == 1000 and odd[-1].getMessage() == "packet 999: odd"
     assert "500 more log records of the reading process were left out" in caplog.text
+
+
+def test_a_bug_in_a_reader_is_told_as_where_it_happened(
+        monkeypatch: pytest.MonkeyPatch, children: list[str]) -> None:
+    from corsflow.cli import internal_error
+    from corsflow.ingest import har
+
+    def broken(self: object, index: int, entry: object) -> Exchange:
+        raise ValueError(f"boom at entry {index}")
+
+    monkeypatch.setattr(har._Mapper, "_convert", broken)
+    path = str(SAMPLES / "chromium-session.har")
+    lines = []
+    for setting in ("0", "1"):
+        monkeypatch.setenv("CORSFLOW_READ_AHEAD", setting)
+        with pytest.raises(ValueError, match="boom at entry 0") as caught:
+            analyze_paths([path], read_ahead=True)
+        lines.append(internal_error(caught.value))
+    assert lines[0] == lines[1] and " at corsflow/ingest/har.py:" in lines[0]
+    assert children == [path]
+    # The traceback of the reading process goes along, for CORSFLOW_DEBUG=1.
+    assert any("in broken" in note for note in caught.value.__notes__)
