@@ -7,6 +7,7 @@ costs about a second here, which would leave a short budget a few dozen inputs.
 from __future__ import annotations
 
 import io
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -53,8 +54,22 @@ class Run:
     command: str = "analyze"
 
 
-def run_cli(path: Path, fmt: str, out: Path, command: str = "analyze") -> Run:
-    """``corsflow COMMAND PATH --format FMT -o OUT``; stdout and stderr are captured."""
+def run_cli(path: Path, fmt: str, out: Path, command: str = "analyze",
+            read_ahead: bool = False) -> Run:
+    """``corsflow COMMAND PATH --format FMT -o OUT``; stdout and stderr are captured.
+    ``read_ahead``: the file is read in a child process (as large files are)."""
+    previous = os.environ.get("CORSFLOW_READ_AHEAD")
+    os.environ["CORSFLOW_READ_AHEAD"] = "1" if read_ahead else "0"
+    try:
+        return _run_cli(path, fmt, out, command)
+    finally:
+        if previous is None:
+            del os.environ["CORSFLOW_READ_AHEAD"]
+        else:
+            os.environ["CORSFLOW_READ_AHEAD"] = previous
+
+
+def _run_cli(path: Path, fmt: str, out: Path, command: str) -> Run:
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     saved = sys.stdout, sys.stderr

@@ -74,17 +74,19 @@ def test_damaged_input_ends_in_a_report_or_one_line(
 ) -> None:
     raw = mutate.mutated(fmt, data.draw, SEEDS)
     command, report = data.draw(st.sampled_from(REPORTS))
+    read_ahead = data.draw(st.booleans())  # the way large files are read, in a child process
     folder = tmp_path_factory.mktemp(fmt)
     path = folder / f"input{mutate.SUFFIX[fmt]}"
     path.write_bytes(raw)
     try:
-        problem = verdict(run_cli(path, report, folder / "report", command))
+        problem = verdict(run_cli(path, report, folder / "report", command, read_ahead))
     except BaseException as e:  # noqa: BLE001 (a Hang, or anything the CLI let through)
         problem = f"{type(e).__name__}: {e}"
     if problem is not None:
         # The kind of problem without its details, so shrinking keeps one input per kind.
         kind = re.sub(r"[0-9]+|'.*'", "", problem.split(" at corsflow/")[0])
-        failures[kind] = (fmt, raw, f"{command} --format {report}: {problem}")
+        how = " (read ahead)" if read_ahead else ""
+        failures[kind] = (fmt, raw, f"{command} --format {report}{how}: {problem}")
         pytest.fail(f"{fmt} ({len(raw)} bytes, {command} --format {report}): {problem}; the "
                     f"input is written under {FOUND.relative_to(REPO_ROOT)}/ at the end of the "
                     "test")
