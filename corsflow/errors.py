@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ class IngestError(CorsflowError):
         super().__init__(f"{location}: {message}")
 
     def __reduce__(self) -> tuple[type[IngestError], tuple[str, str, str | None]]:
-        # Raised again in the process that reads ahead's parent (corsflow.ingest.ahead).
+        # Sent by a reading child process, raised again in its parent (corsflow.ingest.ahead).
         return type(self), (self.path, self.message, self.where)
 
 
@@ -50,16 +49,6 @@ def where_raised(exc: BaseException) -> str | None:
             where = f"corsflow/{package.replace(os.sep, '/')}:{tb.tb_lineno}"
         tb = tb.tb_next
     return where
-
-
-def mark_reader_error(exc: BaseException) -> None:
-    """Before ``exc`` goes from a reading child to its parent: where it was raised, and the
-    traceback for ``CORSFLOW_DEBUG=1`` (the parent's own ends where it raises it again)."""
-    where = where_raised(exc)
-    if where is not None:
-        exc.raised_in_reader = where  # type: ignore[attr-defined]
-    exc.add_note("raised in the process reading the file:\n"
-                 + "".join(traceback.format_exception(exc)).rstrip())
 
 
 class UsageError(CorsflowError):

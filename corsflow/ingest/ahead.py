@@ -27,13 +27,14 @@ import signal
 import stat
 import struct
 import sys
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, NoReturn
 
 import msgspec
 
-from ..errors import CorsflowError, Diagnostics, IngestError, Skipped, mark_reader_error
+from ..errors import CorsflowError, Diagnostics, IngestError, Skipped, where_raised
 from ..model import Exchange
 from ..timeorder import OutOfOrder
 
@@ -298,7 +299,7 @@ def _pickled(e: BaseException) -> bytes:
     """The reader's exception as the parent will raise it (its message, when it cannot be
     sent whole); a bug keeps where it was raised."""
     if not isinstance(e, (CorsflowError, OutOfOrder)):
-        mark_reader_error(e)
+        _mark_bug(e)
     try:
         data = pickle.dumps(e)
         pickle.loads(data)
@@ -306,6 +307,16 @@ def _pickled(e: BaseException) -> bytes:
     except Exception:  # noqa: BLE001 - an exception that does not survive pickling
         cls = CorsflowError if isinstance(e, CorsflowError) else RuntimeError
         return pickle.dumps(cls(f"{type(e).__name__}: {e}"))
+
+
+def _mark_bug(e: BaseException) -> None:
+    """Where a bug was raised, and its traceback for ``CORSFLOW_DEBUG=1``: the parent's own
+    traceback ends where it raises it again."""
+    where = where_raised(e)
+    if where is not None:
+        e.raised_in_reader = where  # type: ignore[attr-defined]
+    e.add_note("raised in the process reading the file:\n"
+               + "".join(traceback.format_exception(e)).rstrip())
 
 
 def _grow_pipe(fd: int) -> None:
