@@ -46,7 +46,10 @@ from mitmproxy.utils import emoji
 
 from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
+from .engine.machine import PAIR_TIMEOUT
+from .ingest.ahead import usable_cores
 from .ingest.mitm import ConnectionsSeen, exchange_from_flow
+from .live_process import AnalysisProcess, Failure, ProcessGone
 from .live_save import FlowSaver
 from .model import Exchange
 from .redact import Redactor, redact_finding, redact_report, redact_text
@@ -240,6 +243,9 @@ class CorsflowAddon:
 
     def __init__(self) -> None:
         self._analysis: Analysis | None = None
+        """The analysis, in the proxy's process; None when it runs beside (``_process``)."""
+        self._process: AnalysisProcess | None = None
+        """The analysis in a process of its own (``corsflow_analysis_process``)."""
         self._engine: str | None = None
         self._n = 0
         self._fed = 0
@@ -300,6 +306,12 @@ class CorsflowAddon:
             "a missing Access-Control-Max-Age...).",
         )  # fmt: skip
         loader.add_option(
+            "corsflow_analysis_process", bool, True,
+            "Analyse in a process of its own beside the proxy, where a second core is free, so "
+            "the proxy keeps its pace (marks then come a moment after each flow); false: in "
+            "the proxy's process. Read when the proxy starts.",
+        )  # fmt: skip
+        loader.add_option(
             "corsflow_save", str, "",
             "Save every flow to this file as -w does, but once corsflow has marked and "
             "commented it (seconds after it finishes; the same order). Empty: not saved.",
@@ -317,10 +329,10 @@ class CorsflowAddon:
         self._settings = _Settings.read()
         if "corsflow_save" in updated:
             self._open_saver(ctx.options.corsflow_save)
-        if self._analysis is None or (
+        if self._engine is None or (
             "corsflow_engine" in updated and ctx.options.corsflow_engine != self._engine
         ):
-            if self._analysis is not None:
+            if self._engine is not None:
                 log.info(
                     "corsflow: engine changed to %s; analysis restarted",
                     ctx.options.corsflow_engine,
@@ -331,7 +343,13 @@ class CorsflowAddon:
         self._engine = ctx.options.corsflow_engine
         # The analysis keeps findings and counts; the addon keeps the recent verdicts,
         # so a session of hours stays bounded.
-        self._analysis = Analysis(engine=self._engine, keep_exchanges=False)
+        if self._process is not None:
+            try:
+                self._process.restart(self._engine)
+            except ProcessGone as e:
+                self._process_gone(e)
+        else:
+            self._analysis = Analysis(engine=self._engine, keep_exchanges=False)
         self._forgotten = 0
         self._fed = 0
         self._pending.clear()
@@ -409,12 +427,37 @@ class CorsflowAddon:
                     "which trusts it for a throwaway profile only")
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._settle_when_idle())
+        if self._process is None and ctx.options.corsflow_analysis_process:
+            self._start_process()
+
+    def _start_process(self) -> None:
+        """Move the analysis into a process of its own where a core is free for it."""
+        if not sys.platform.startswith("linux") or usable_cores() < 2:
+            return  # one core: a second process would only add the cost of the pipe
+        if self._engine is None or self._fed:
+            return  # flows were analysed here before the proxy ran: go on here
+        try:
+            process = AnalysisProcess(self._engine, self._results, self._failed_beside,
+                                      self._process_gone)
+        except OSError as e:
+            log.warning("corsflow: no analysis process (%s); analysing in the proxy's", e)
+            return
+        process.attach(asyncio.get_running_loop())
+        self._process, self._analysis = process, None
 
     def done(self) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        if self._analysis is None:
+        try:
+            self._done()
+        finally:
+            if self._process is not None:
+                self._process.close()
+                self._process = None
+
+    def _done(self) -> None:
+        if self._engine is None:
             self._close_saver()
             return
         try:
@@ -502,7 +545,7 @@ class CorsflowAddon:
     def _observe(self, flow: http.HTTPFlow) -> None:
         self._in_flight.pop(flow.id, None)
         n = self._number(flow)
-        if n is None or self._analysis is None:
+        if n is None or self._engine is None:
             return
         try:
             exchange = exchange_from_flow(flow, n, "live", connections=self._connections)
@@ -510,9 +553,42 @@ class CorsflowAddon:
                 return
             self._fed += 1
             self._last_feed = time.monotonic()
-            self._apply(self._analysis.feed(exchange), flow, exchange)
+            if self._process is not None:
+                # Held until its verdict comes back, then marked as a late one is.
+                self._pending.put(exchange.id, flow)
+                self._process.feed(exchange)
+            else:
+                assert self._analysis is not None
+                self._apply(self._analysis.feed(exchange), flow, exchange)
+        except ProcessGone as e:
+            self._process_gone(e)
         except Exception as e:  # noqa: BLE001 - the proxy must keep working whatever happens here
             self._failed(e)
+
+    def _results(self, fed: Fed) -> None:
+        """Verdicts and findings from the analysis process."""
+        try:
+            self._apply(fed, None, None)
+        except Exception as e:  # noqa: BLE001 - as in _observe
+            self._failed(e)
+
+    def _process_gone(self, e: ProcessGone) -> None:
+        """The analysis process ended: go on analysing here, from the next flow."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.close(timeout=0.5)
+        log.error("corsflow: the analysis process stopped (%s); analysing in the proxy from "
+                  "now on, without what it had analysed", e)
+        self._analysis = Analysis(engine=self._engine or "chromium", keep_exchanges=False)
+        self._fed = 0
+
+    @property
+    def settled(self) -> int:
+        """Exchanges whose verdict is settled (the live page's version)."""
+        if self._process is not None:
+            return self._process.settled
+        return 0 if self._analysis is None else self._analysis.settled
 
     async def _settle_when_idle(self) -> None:
         while True:
@@ -533,12 +609,11 @@ class CorsflowAddon:
         session only does with new traffic. Once no flow has finished for ``IDLE_FLUSH``
         seconds and no CORS request is in flight (the browser sends a request right after
         its preflight), what is open is settled now rather than at the next burst."""
-        a = self._analysis
-        if a is None or self._fed == a.settled:
+        if self._engine is None or self._fed == self.settled:
             return False
         if time.monotonic() - self._last_feed < IDLE_FLUSH:
             return False
-        stale = time.time() - a.machine.pair_timeout
+        stale = time.time() - PAIR_TIMEOUT
         for flow_id, started in list(self._in_flight.items()):
             if started > stale:
                 return False
@@ -546,21 +621,36 @@ class CorsflowAddon:
         return True
 
     def _flush(self) -> None:
-        if self._analysis is not None and self._fed != self._analysis.settled:
+        if self._fed == self.settled:
+            return
+        if self._process is not None:
+            try:
+                self._process.flush()  # its results come through _results
+            except ProcessGone as e:
+                self._process_gone(e)
+        elif self._analysis is not None:
             self._apply(self._analysis.flush(), None, None)
+
+    def _aggregate_findings(self) -> list[Finding]:
+        if self._process is not None:
+            try:
+                return self._process.aggregate_findings()
+            except ProcessGone as e:
+                self._process_gone(e)
+        a = self._analysis
+        return [] if a is None else [*a.aggregator.findings(), *a.security.findings()]
 
     def _aggregate(self, *, now: bool = False) -> None:
         """Log and mark, once each, the findings only many flows show (a missing Max-Age
         repeated, per-URL preflights): looked for every few seconds while verdicts arrive."""
-        a = self._analysis
-        if a is None:
+        if self._engine is None:
             return
         at, settled = self._aggregated_at
-        if a.settled == settled or (not now and time.monotonic() - at < AGGREGATE_EVERY):
+        if self.settled == settled or (not now and time.monotonic() - at < AGGREGATE_EVERY):
             return
-        self._aggregated_at = (time.monotonic(), a.settled)
+        self._aggregated_at = (time.monotonic(), self.settled)
         floor, redact = self._settings.floor, self._settings.redact
-        for finding in (*a.aggregator.findings(), *a.security.findings()):
+        for finding in self._aggregate_findings():
             key = (finding.code, finding.origin, finding.url)
             if _RANK.get(finding.severity, len(_RANK)) > floor or key in self._announced:
                 continue
@@ -578,13 +668,26 @@ class CorsflowAddon:
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
         where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
-        kind = (type(e).__name__, where)
+        self._count_failure(type(e).__name__, where, str(e), e, None)
+
+    def _failed_beside(self, failure: Failure) -> None:
+        """An exception the analysis process met on one exchange."""
+        self._count_failure(failure.kind, failure.where, failure.message, None, failure.text)
+
+    def _count_failure(self, kind_name: str, where: str, message: str,
+                       e: Exception | None, text: str | None) -> None:
+        kind = (kind_name, where)
         self._failures[kind] += 1
         count = self._failures[kind]
         if count == 1:
-            log.error("corsflow: analysis failed; flows pass on unanalysed", exc_info=e)
+            if e is not None:
+                log.error("corsflow: analysis failed; flows pass on unanalysed", exc_info=e)
+            else:
+                log.error("corsflow: analysis failed; flows pass on unanalysed\n%s",
+                          (text or "").rstrip())
         elif count in (10, 100, 1000, 10000, 100000):
-            log.error("corsflow: the same analysis failure %d times: %s: %s", count, kind[0], e)
+            log.error("corsflow: the same analysis failure %d times: %s: %s", count, kind_name,
+                      message)
 
     def _apply(self, fed: Fed, flow: http.HTTPFlow | None, exchange: Exchange | None) -> None:
         """Log the findings ``fed`` raised, and mark and comment the flows concerned.
@@ -665,10 +768,17 @@ class CorsflowAddon:
 
     def _report(self) -> Report:
         """The analysis's report, listing the exchanges the addon still keeps."""
-        assert self._analysis is not None
-        d = self._analysis.diagnostics
-        self._analysis.add_source("live", "mitmproxy", self._fed, d.skipped_count)
-        report = self._analysis.report()
+        report = None
+        if self._process is not None:
+            try:
+                report = self._process.report(self._fed)
+            except ProcessGone as e:
+                self._process_gone(e)
+        if report is None:
+            assert self._analysis is not None
+            d = self._analysis.diagnostics
+            self._analysis.add_source("live", "mitmproxy", self._fed, d.skipped_count)
+            report = self._analysis.report()
         kept = sorted(self._recent.values(), key=lambda v: (v.exchange.started, v.exchange.id))
         notes = report.notes
         if self._forgotten:
@@ -686,11 +796,11 @@ class CorsflowAddon:
 
     def snapshot(self) -> Report | None:
         """What is settled so far, without settling anything early (the live page's view)."""
-        return None if self._analysis is None else self._for_output(self._report())
+        return None if self._engine is None else self._for_output(self._report())
 
     def report(self) -> Report | None:
         """The analysis so far, settled up to now (None before the addon is configured)."""
-        if self._analysis is None:
+        if self._engine is None:
             return None
         self._flush()
         return self._report()
@@ -715,7 +825,7 @@ class CorsflowAddon:
         report: Report | None = None
         for f in flows:
             eid = f.metadata.get(_META_ID)
-            if eid is None or self._analysis is None:
+            if eid is None or self._engine is None:
                 log.log(ALERT, "corsflow: flow %s was not analysed", f.id)
                 continue
             if eid in self._pending:
@@ -737,7 +847,7 @@ class CorsflowAddon:
     @command.command("corsflow.clear")  # type: ignore[untyped-decorator]
     def clear(self) -> None:
         """Forget everything analysed so far and start again."""
-        if self._analysis is not None:
+        if self._engine is not None:
             self._start()
         log.log(ALERT, "corsflow: cleared")
 

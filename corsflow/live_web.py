@@ -87,8 +87,7 @@ class LivePage:
             self.server = None
 
     def _version(self) -> int:
-        a = self.analysis
-        return a._analysis.settled if a._analysis is not None else 0
+        return self.analysis.settled
 
     def _current(self) -> tuple[int, bytes]:
         """The rendered report and its version: rendered again when the analysis has moved

@@ -119,6 +119,10 @@ class _Preflight:
     for Chromium's warning mode (the check fails, the request is sent all the same)."""
 
 
+PAIR_TIMEOUT = 30.0
+"""Seconds of capture time a preflight waits for the request it was sent for."""
+
+
 @dataclass(slots=True)
 class CorsMachine:
     """Feed exchanges with :meth:`feed`; each call returns the verdicts it settled.
@@ -126,7 +130,7 @@ class CorsMachine:
 
     profile: EngineProfile
     window: float = 2.0
-    pair_timeout: float = 30.0
+    pair_timeout: float = PAIR_TIMEOUT
     cors_headers_only: bool = True
     """Once an exchange is read, keep only the headers the verdict and the findings use, so
     what the verdicts carry (and a report keeps) does not grow with the capture's headers."""

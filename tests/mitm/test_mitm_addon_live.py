@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import pytest
 from corsflow.addon import addon_path
 from corsflow.analysis import analyze_paths
 from corsflow.errors import Diagnostics
+from corsflow.ingest.ahead import usable_cores
 from corsflow.ingest.mitm import read_flows
 
 from .cors_servers import Origins, start_origins
@@ -248,6 +252,95 @@ def test_bad_option_values_stop_mitmdump_with_a_clear_message(
         assert done.returncode != 0
         assert expected in done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
+
+
+def _analysis_processes(pid: int) -> list[int]:
+    """The addon's analysis processes among a process's children (from /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"corsflow.live_process" in command:
+                found.append(int(child))
+    return found
+
+
+def _wait_for_analysis_process(pid: int, timeout: float = 15.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = _analysis_processes(pid)
+        if children:
+            return children[0]
+        time.sleep(0.05)
+    raise AssertionError("no analysis process started")
+
+
+def _essentials(report: dict[str, Any]) -> tuple[object, ...]:
+    """What a report concludes, without the times that differ from run to run."""
+    exchanges = [(e["id"], e["role"], e["verdict"], e["cors_error"], e["preflight_id"],
+                  e["cache"]) for e in report["exchanges"]]
+    findings = sorted((f["code"], f["severity"], tuple(f["exchange_ids"]))
+                      for f in report["findings"])
+    counts = {k: v for k, v in report["summary"].items() if k.startswith("by_")}
+    return tuple(exchanges), tuple(findings), json.dumps(counts, sort_keys=True)
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="the analysis runs beside the proxy only "
+                    "where a second core is free")
+def test_the_analysis_beside_the_proxy_agrees_with_one_process(
+    start_mitmdump, origins: Origins, tmp_path: Path
+) -> None:
+    """By default the analysis runs in a process of its own; the log, the report, the marks
+    and the comments are those of the analysis in the proxy's own process."""
+    seen = {}
+    for beside in (True, False):
+        report_path = tmp_path / f"report-{beside}.json"
+        collected = tmp_path / f"collected-{beside}.mitm"
+        m = start_mitmdump([
+            "-s", addon_path(), "-s", str(COLLECTOR),
+            "--set", f"corsflow_analysis_process={str(beside).lower()}",
+            "--set", f"corsflow_report={report_path}",
+            "--set", f"collect_to={collected}",
+        ], name=f"mitmdump-{beside}")  # fmt: skip
+        statuses = browse(m.port, origins)
+        m.wait_for_log("PreflightAllowOriginMismatch")
+        children = _analysis_processes(m.proc.pid)
+        assert len(children) == (1 if beside else 0)
+        log = m.stop()
+        assert m.proc.returncode == 0 and "Traceback" not in log, log
+        for child in children:  # ended with the proxy, and waited for
+            assert not Path(f"/proc/{child}").exists()
+        lines = sorted(line.split("] ", 1)[-1] for line in log.splitlines()
+                       if "corsflow: error" in line or "corsflow: warning" in line)
+        flows = {i: (f.marked, f.comment) for i, f in _saved(collected).items()}
+        report = json.loads(report_path.read_text())
+        seen[beside] = (statuses, lines, flows, _essentials(report))
+    for part, (a, b) in enumerate(zip(seen[True], seen[False])):
+        assert a == b, part
+    assert len(seen[True][1]) == 3 and seen[True][2]["f3"][0] == ":no_entry:"
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="the analysis runs beside the proxy only "
+                    "where a second core is free")
+def test_the_proxy_goes_on_when_its_analysis_process_dies(
+    start_mitmdump, origins: Origins, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.json"
+    m = start_mitmdump(["-s", addon_path(), "--set", f"corsflow_report={report_path}"])
+    os.kill(_wait_for_analysis_process(m.proc.pid), signal.SIGKILL)
+    m.wait_for_log("the analysis process stopped")
+    statuses = browse(m.port, origins)
+    m.wait_for_log("PreflightAllowOriginMismatch")
+    log = m.stop()
+    assert m.proc.returncode == 0, log
+    assert statuses == [204, 200, 200, 204, 204, 200, 204, 200, 200, 200]
+    assert "analysing in the proxy from now on" in log
+    ex = _by_id(json.loads(report_path.read_text()))
+    assert list(ex) == [f"f{i}" for i in range(len(SCENARIO))]  # every flow still analysed
+    assert (ex["f1"]["preflight_id"], ex["f1"]["verdict"]) == ("f0", "allowed")
 
 
 def test_idle_settling_waits_for_cors_requests_in_flight(

@@ -1,0 +1,368 @@
+"""The live analysis in a process of its own, beside the proxy.
+
+mitmproxy proxies on one event loop: every microsecond the addon spends on a flow is one the
+proxy does not spend proxying. Turning a finished flow into an :class:`Exchange` costs little;
+analysing it (the engine, the security review, the findings) costs most of what the addon
+adds. So, where a second core is free, the addon hands each exchange to a child process that
+runs the :class:`~corsflow.analysis.Analysis`, in batches encoded with msgspec; the verdicts
+and findings come back the same way, and the addon logs them and marks and comments the
+flows concerned as it does when it analyses in its own process.
+
+One ordered stream each way: a request (settle now, the findings over many flows, the
+report) is answered after everything sent before it, so the results of earlier flows always
+arrive before the answer. The proxy never waits on a child that waits on it: whenever its
+write would block it reads what the child has sent. The child ignores Ctrl-C (the proxy
+still asks it for the report on exit) and ends when its input closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+from .analysis import Analysis, Fed, Report
+from .engine.events import ExchangeVerdict, Finding
+from .errors import where_raised
+from .model import Exchange
+
+log = logging.getLogger(__name__)
+
+BATCH = 64
+"""Exchanges sent together: framing costs nothing per exchange at this size."""
+LINGER = 0.02
+"""Seconds a batch waits for more exchanges before it goes (how late a mark may come)."""
+REPLY_TIMEOUT = 120.0
+"""Seconds to wait for an answer (a long session's report is computed in between)."""
+_PIPE_BYTES = 1 << 20
+
+# Frames: a tag byte and the payload's length, then the payload.
+_HEAD = struct.Struct("<BI")
+FEED, FLUSH, AGGREGATE, REPORT, RESTART, STATE = 1, 2, 3, 4, 5, 6  # to the child
+RESULTS, REPLY, LOGGED, FAILED = 11, 12, 13, 14  # from the child
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_exchanges = msgspec.msgpack.Decoder(list[Exchange]).decode
+_decode_results = msgspec.msgpack.Decoder(
+    tuple[list[ExchangeVerdict], list[Finding]]).decode
+_decode_findings = msgspec.msgpack.Decoder(list[Finding]).decode
+
+
+class ProcessGone(Exception):
+    """The analysis process ended or stopped answering."""
+
+
+class Failure:
+    """An exception the child's analysis raised on one exchange, as the addon logs it."""
+
+    def __init__(self, kind: str, where: str, message: str, text: str) -> None:
+        self.kind, self.where, self.message, self.text = kind, where, message, text
+
+
+class AnalysisProcess:
+    """The proxy's side: exchanges out, :class:`Fed` results in (through ``on_results``)."""
+
+    def __init__(self, engine: str, on_results: Callable[[Fed], None],
+                 on_failure: Callable[[Failure], None],
+                 on_gone: Callable[[ProcessGone], None]) -> None:
+        env = dict(os.environ)
+        # The child imports this package from where the proxy found it (a checkout loaded
+        # with ``mitmdump -s`` need not be installed).
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "corsflow.live_process", engine],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._in = self._proc.stdin.fileno()
+        self._out = self._proc.stdout.fileno()
+        for fd in (self._in, self._out):
+            _grow_pipe(fd)
+            os.set_blocking(fd, False)
+        self._on_results = on_results
+        self._on_failure = on_failure
+        self._on_gone = on_gone
+        """Told when the child is found gone between requests (requests raise instead)."""
+        self._batch: list[Exchange] = []
+        self._read = bytearray()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self.settled = 0
+        """Verdicts received so far."""
+
+    # -- the event loop ------------------------------------------------------------------
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read results as they come, on the proxy's event loop; batches go after LINGER."""
+        self._loop = loop
+        loop.add_reader(self._out, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            self._pump()
+        except ProcessGone as e:
+            self._detach()
+            self._on_gone(e)
+
+    def _detach(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._out)
+            if self._timer is not None:
+                self._timer.cancel()
+        self._loop = self._timer = None
+
+    # -- exchanges -----------------------------------------------------------------------
+
+    def feed(self, exchange: Exchange) -> None:
+        self._batch.append(exchange)
+        if len(self._batch) >= BATCH:
+            self.send_batch()
+        elif self._timer is None and self._loop is not None:
+            self._timer = self._loop.call_later(LINGER, self._linger_over)
+
+    def _linger_over(self) -> None:
+        self._timer = None
+        try:
+            self.send_batch()
+        except ProcessGone as e:
+            self._detach()
+            self._on_gone(e)
+
+    def send_batch(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._write(FEED, _encode(batch))
+
+    # -- requests ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Settle everything open; its results are handed on before this returns."""
+        self._request(FLUSH)
+
+    def aggregate_findings(self) -> list[Finding]:
+        """The findings only many flows show, and the security review's."""
+        return _decode_findings(self._request(AGGREGATE))
+
+    def report(self, fed: int) -> Report:
+        """The analysis's report (``fed`` exchanges were given to it)."""
+        report: Report = pickle.loads(self._request(REPORT, str(fed).encode()))
+        return report
+
+    def restart(self, engine: str) -> None:
+        """A new analysis for ``engine``; what was still on its way is dropped."""
+        self._batch.clear()
+        results, self._on_results = self._on_results, _drop
+        try:
+            self._request(RESTART, engine.encode())
+        finally:
+            self._on_results = results
+        self.settled = 0
+
+    def state(self) -> dict[str, int]:
+        """How much the child's analysis holds (for tests of its bounds)."""
+        return msgspec.msgpack.decode(self._request(STATE), type=dict[str, int])
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the child: its input closes, it exits; killed if it does not."""
+        if self._closed:
+            return
+        self._closed = True
+        self._detach()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            try:
+                assert stream is not None
+                stream.close()
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def _request(self, tag: int, payload: bytes = b"") -> bytes:
+        self.send_batch()
+        self._write(tag, payload)
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while True:
+            reply = self._pump()
+            if reply is not None:
+                return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProcessGone(f"no answer in {REPLY_TIMEOUT:.0f} s")
+            select.select([self._out], [], [], left)
+
+    # -- the pipes -----------------------------------------------------------------------
+
+    def _write(self, tag: int, payload: bytes) -> None:
+        if self._closed:
+            raise ProcessGone("closed")
+        data = memoryview(_HEAD.pack(tag, len(payload)) + payload)
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while data:
+            try:
+                data = data[os.write(self._in, data):]
+                continue
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, OSError) as e:
+                raise ProcessGone(str(e)) from None
+            # The child is busy, maybe writing to us: read while waiting to write.
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProcessGone(f"not reading for {REPLY_TIMEOUT:.0f} s")
+            readable, _, _ = select.select([self._out], [self._in], [], left)
+            if readable:
+                reply = self._pump()
+                if reply is not None:  # an answer nobody waits for: a protocol bug
+                    raise ProcessGone("an unexpected answer")
+
+    def _pump(self) -> bytes | None:
+        """Read what the child has sent and handle every complete frame; the payload of
+        an answer, if one came."""
+        try:
+            data = os.read(self._out, 1 << 20)
+        except BlockingIOError:
+            data = None
+        except OSError as e:
+            raise ProcessGone(str(e)) from None
+        if data == b"":
+            raise ProcessGone("the analysis process ended")
+        if data:
+            self._read += data
+        buf = self._read
+        pos, reply = 0, None
+        while len(buf) - pos >= _HEAD.size:
+            tag, size = _HEAD.unpack_from(buf, pos)
+            end = pos + _HEAD.size + size
+            if len(buf) < end:
+                break
+            payload = bytes(buf[pos + _HEAD.size:end])
+            pos = end
+            if tag == RESULTS:
+                verdicts, findings = _decode_results(payload)
+                self.settled += len(verdicts)
+                self._on_results(Fed(tuple(verdicts), tuple(findings)))
+            elif tag == LOGGED:
+                name, level, message = msgspec.msgpack.decode(payload, type=tuple[str, int, str])
+                logging.getLogger(name).log(level, "%s", message)
+            elif tag == FAILED:
+                self._on_failure(Failure(*msgspec.msgpack.decode(payload, type=tuple[str, ...])))
+            elif tag == REPLY:
+                reply = payload
+                break  # later frames belong after the answer
+        del buf[:pos]
+        return reply
+
+
+def _grow_pipe(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, 1031, _PIPE_BYTES)  # F_SETPIPE_SZ (Linux): fewer waits
+    except OSError:
+        pass
+
+
+def _drop(_: Fed) -> None:
+    pass
+
+
+# -- the child -------------------------------------------------------------------------------
+
+
+class _Forward(logging.Handler):
+    """The child's log records, sent to the proxy, which logs them as its own."""
+
+    def __init__(self, send: Callable[[int, bytes], None]) -> None:
+        super().__init__(logging.INFO)
+        self._send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._send(LOGGED, _encode((record.name, record.levelno, record.getMessage())))
+
+
+def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = True) -> None:
+    """The child's loop: read requests until the input closes. ``forward_logs``: the
+    process's log records go to the proxy too (the child's own, not a test's)."""
+
+    def send(tag: int, payload: bytes) -> None:
+        out.write(_HEAD.pack(tag, len(payload)))
+        out.write(payload)
+
+    def results(fed: list[Fed]) -> None:
+        verdicts = [v for f in fed for v in f.verdicts]
+        findings = [x for f in fed for x in f.findings]
+        if verdicts or findings:
+            send(RESULTS, _encode((verdicts, findings)))
+
+    if forward_logs:
+        root = logging.getLogger()
+        root.handlers[:] = [_Forward(send)]
+        root.setLevel(logging.INFO)
+    analysis = Analysis(engine, keep_exchanges=False)
+    head = _HEAD.size
+    while True:
+        frame = inp.read(head)
+        if len(frame) < head:
+            return
+        tag, size = _HEAD.unpack(frame)
+        payload = inp.read(size) if size else b""
+        if tag == FEED:
+            fed = []
+            for exchange in _decode_exchanges(payload):
+                try:
+                    fed.append(analysis.feed(exchange))
+                except Exception as e:  # noqa: BLE001 - one exchange; the proxy logs it
+                    text = "".join(traceback.format_exception(e))
+                    send(FAILED, _encode((type(e).__name__, where_raised(e), str(e), text)))
+            results(fed)
+        elif tag == FLUSH:
+            results([analysis.flush()])
+            send(REPLY, b"")
+        elif tag == AGGREGATE:
+            send(REPLY, _encode([*analysis.aggregator.findings(), *analysis.security.findings()]))
+        elif tag == REPORT:
+            d = analysis.diagnostics
+            analysis.add_source("live", "mitmproxy", int(payload), d.skipped_count)
+            send(REPLY, pickle.dumps(analysis.report(), pickle.HIGHEST_PROTOCOL))
+        elif tag == RESTART:
+            analysis = Analysis(payload.decode(), keep_exchanges=False)
+            send(REPLY, b"")
+        elif tag == STATE:
+            send(REPLY, _encode({"settled": analysis.settled,
+                                 "live_state": analysis.machine.live_state,
+                                 "verdicts": analysis.held_verdicts}))
+        out.flush()
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group; the proxy still wants the report on exit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # the frames alone go to the proxy
+    try:
+        serve(sys.argv[1], inp, out)
+    except BrokenPipeError:
+        pass  # the proxy is gone
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The live analysis in a process of its own: the same results as in one process.
+
+A real child process runs here (``python -m corsflow.live_process``); the addon's use of it
+inside a real mitmdump is tested in tests/mitm/test_mitm_addon_live.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import struct
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from corsflow import live_process
+from corsflow.analysis import Analysis, Fed
+from corsflow.engine.events import Finding
+from corsflow.errors import Diagnostics
+from corsflow.ingest import reader_for
+from corsflow.live_process import AnalysisProcess, Failure, ProcessGone, serve
+from corsflow.model import Exchange
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def exchanges(name: str = "chromium-session.har") -> list[Exchange]:
+    return list(reader_for("har")(str(SAMPLES / name), Diagnostics()))
+
+
+class Received:
+    def __init__(self) -> None:
+        self.fed: list[Fed] = []
+        self.failures: list[Failure] = []
+        self.gone: list[ProcessGone] = []
+
+    def start(self, engine: str = "chromium") -> AnalysisProcess:
+        return AnalysisProcess(engine, self.fed.append, self.failures.append, self.gone.append)
+
+    def verdicts(self) -> list[tuple[str, str, str | None, str | None]]:
+        return [(v.exchange.id, v.role, v.verdict, v.cors_error)
+                for f in self.fed for v in f.verdicts]
+
+    def findings(self) -> list[Finding]:
+        return [x for f in self.fed for x in f.findings]
+
+
+def in_one_process(items: list[Exchange], engine: str = "chromium") -> tuple[Received, Analysis]:
+    here, analysis = Received(), Analysis(engine, keep_exchanges=False)
+    for e in items:
+        here.fed.append(analysis.feed(e))
+    here.fed.append(analysis.flush())
+    return here, analysis
+
+
+@pytest.mark.parametrize("engine", ["chromium", "firefox", "webkit"])
+def test_results_and_report_are_those_of_one_process(engine: str) -> None:
+    items = exchanges()
+    here, analysis = in_one_process(items, engine)
+    there = Received()
+    process = there.start(engine)
+    try:
+        for e in items:
+            process.feed(e)  # no event loop: batches go when full and before each request
+        process.flush()
+        assert there.verdicts() == here.verdicts()
+        assert len(there.verdicts()) == len(items)
+        assert there.findings() == here.findings()
+        assert process.settled == len(items)
+        assert process.aggregate_findings() == [*analysis.aggregator.findings(),
+                                                *analysis.security.findings()]
+        analysis.add_source("live", "mitmproxy", len(items), 0)
+        report = process.report(len(items))
+        assert report.findings == analysis.report().findings and report.engine == engine
+        assert report.sources[0].exchanges == len(items)
+        assert process.state()["verdicts"] == 0  # the child keeps no exchange either
+    finally:
+        process.close()
+    assert there.failures == [] and there.gone == []
+
+
+def test_restart_forgets_and_drops_what_was_on_its_way() -> None:
+    items = exchanges()
+    there = Received()
+    process = there.start()
+    try:
+        for e in items[:5]:
+            process.feed(e)
+        process.restart("firefox")
+        assert process.settled == 0 and process.state()["settled"] == 0
+        assert process.report(0).engine == "firefox"
+    finally:
+        process.close()
+
+
+def test_a_dead_process_is_told_not_waited_for() -> None:
+    there = Received()
+    process = there.start()
+    try:
+        os.kill(process._proc.pid, signal.SIGKILL)
+        process._proc.wait()
+        with pytest.raises(ProcessGone):
+            process.feed(exchanges()[0])
+            process.flush()
+    finally:
+        process.close()
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    head, out, pos = struct.Struct("<BI"), [], 0
+    while pos < len(data):
+        tag, size = head.unpack_from(data, pos)
+        out.append((tag, data[pos + head.size:pos + head.size + size]))
+        pos += head.size + size
+    return out
+
+
+def test_an_exchange_the_analysis_fails_on_is_reported_and_the_rest_analysed(monkeypatch) -> None:
+    items = exchanges()
+    real = Analysis.feed
+
+    def feed(self: Analysis, exchange: Exchange, *args: object, **kw: object) -> Fed:
+        if exchange.id == items[1].id:
+            raise ValueError("a bug")
+        return real(self, exchange, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analysis, "feed", feed)
+    head = struct.Struct("<BI")
+    batch = msgspec.msgpack.encode(items)
+    inp = io.BytesIO(head.pack(live_process.FEED, len(batch)) + batch
+                     + head.pack(live_process.FLUSH, 0))
+    out = io.BytesIO()
+    serve("chromium", inp, out, forward_logs=False)
+    frames = _frames(out.getvalue())
+    failed = [p for t, p in frames if t == live_process.FAILED]
+    assert len(failed) == 1
+    kind, where, message, text = msgspec.msgpack.decode(failed[0])
+    assert (kind, message) == ("ValueError", "a bug") and where.startswith("corsflow/")
+    assert "Traceback" in text
+    settled = [v.exchange.id for t, p in frames if t == live_process.RESULTS
+               for v in live_process._decode_results(p)[0]]
+    assert sorted(settled) == sorted(e.id for e in items if e.id != items[1].id)
+    assert frames[-1] == (live_process.REPLY, b"")
