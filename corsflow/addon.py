@@ -434,6 +434,8 @@ class CorsflowAddon:
         """Move the analysis into a process of its own where a core is free for it."""
         if not sys.platform.startswith("linux") or usable_cores() < 2:
             return  # one core: a second process would only add the cost of the pipe
+        if getattr(sys, "frozen", False):
+            return  # mitmproxy's own binaries: no Python to start the process with
         if self._engine is None or self._fed:
             return  # flows were analysed here before the proxy ran: go on here
         try:
