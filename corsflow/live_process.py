@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import logging
 import os
 import pickle
@@ -42,10 +43,13 @@ from .model import Exchange
 
 log = logging.getLogger(__name__)
 
-BATCH = 64
-"""Exchanges sent together: framing costs nothing per exchange at this size."""
-LINGER = 0.02
-"""Seconds a batch waits for more exchanges before it goes (how late a mark may come)."""
+BATCH = 256
+"""Exchanges sent together at most. Each batch wakes the child, whose interpreter then runs
+cold: larger batches cost less CPU per exchange (measured: 64 at 20 ms took about 10 % more
+than 256 at 100 ms)."""
+LINGER = 0.1
+"""Seconds a batch waits for more exchanges before it goes: how late a mark may come, well
+under what a person at mitmweb notices."""
 REPLY_TIMEOUT = 120.0
 """Seconds to wait for an answer (a long session's report is computed in between)."""
 _PIPE_BYTES = 1 << 20
@@ -356,6 +360,10 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
 def main() -> None:
     # Ctrl-C reaches the whole process group; the proxy still wants the report on exit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # As the command line does: the imported heap out of the collector's view, and young
+    # collections rarer (most of what the analysis allocates dies young, few cycles).
+    gc.freeze()
+    gc.set_threshold(100_000, *gc.get_threshold()[1:])
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # the frames alone go to the proxy
     try:
