@@ -7,6 +7,7 @@ inside a real mitmdump is tested in tests/mitm/test_mitm_addon_live.py.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import signal
 import struct
@@ -143,3 +144,39 @@ def test_an_exchange_the_analysis_fails_on_is_reported_and_the_rest_analysed(mon
                for v in live_process._decode_results(p)[0]]
     assert sorted(settled) == sorted(e.id for e in items if e.id != items[1].id)
     assert frames[-1] == (live_process.REPLY, b"")
+
+
+def test_what_the_child_logs_is_logged_by_the_proxy(monkeypatch, caplog) -> None:
+    items = exchanges()[:3]
+    real = Analysis.feed
+
+    def feed(self: Analysis, exchange: Exchange, *args: object, **kw: object) -> Fed:
+        logging.getLogger("corsflow.engine.machine").warning("about %s", exchange.id)
+        return real(self, exchange, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analysis, "feed", feed)
+    head = struct.Struct("<BI")
+    batch = msgspec.msgpack.encode(items)
+    out = io.BytesIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        serve("chromium", io.BytesIO(head.pack(live_process.FEED, len(batch)) + batch), out)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    logged = [p for t, p in _frames(out.getvalue()) if t == live_process.LOGGED]
+    assert [msgspec.msgpack.decode(p) for p in logged] == [
+        ["corsflow.engine.machine", logging.WARNING, f"about {e.id}"] for e in items]
+
+    # ... and the proxy's side logs each under the child's logger name.
+    there = Received()
+    process = there.start()
+    try:
+        process._read += out.getvalue()
+        with caplog.at_level(logging.WARNING):
+            assert process._pump() is None
+        records = [(r.name, r.getMessage()) for r in caplog.records]
+        assert records == [("corsflow.engine.machine", f"about {e.id}") for e in items]
+    finally:
+        process.close()
