@@ -439,8 +439,8 @@ class CorsflowAddon:
         if self._engine is None or self._fed:
             return  # flows were analysed here before the proxy ran: go on here
         try:
-            process = AnalysisProcess(self._engine, self._results, self._failed_beside,
-                                      self._process_gone)
+            process = AnalysisProcess(self._engine, self._results, self._aggregated,
+                                      self._failed_beside, self._process_gone)
         except OSError as e:
             log.warning("corsflow: no analysis process (%s); analysing in the proxy's", e)
             return
@@ -633,15 +633,6 @@ class CorsflowAddon:
         elif self._analysis is not None:
             self._apply(self._analysis.flush(), None, None)
 
-    def _aggregate_findings(self) -> list[Finding]:
-        if self._process is not None:
-            try:
-                return self._process.aggregate_findings()
-            except ProcessGone as e:
-                self._process_gone(e)
-        a = self._analysis
-        return [] if a is None else [*a.aggregator.findings(), *a.security.findings()]
-
     def _aggregate(self, *, now: bool = False) -> None:
         """Log and mark, once each, the findings only many flows show (a missing Max-Age
         repeated, per-URL preflights): looked for every few seconds while verdicts arrive."""
@@ -651,8 +642,23 @@ class CorsflowAddon:
         if self.settled == settled or (not now and time.monotonic() - at < AGGREGATE_EVERY):
             return
         self._aggregated_at = (time.monotonic(), self.settled)
+        if self._process is not None:
+            # Asked, not waited for (the process may be busy with a batch): they come
+            # through _aggregated; on exit, before the report, waited for.
+            try:
+                self._process.ask_aggregate()
+                if now:
+                    self._process.flush()
+                return
+            except ProcessGone as e:
+                self._process_gone(e)
+        a = self._analysis
+        if a is not None:
+            self._aggregated([*a.aggregator.findings(), *a.security.findings()])
+
+    def _aggregated(self, findings: Sequence[Finding]) -> None:
         floor, redact = self._settings.floor, self._settings.redact
-        for finding in self._aggregate_findings():
+        for finding in findings:
             key = (finding.code, finding.origin, finding.url)
             if _RANK.get(finding.severity, len(_RANK)) > floor or key in self._announced:
                 continue

@@ -57,7 +57,7 @@ _PIPE_BYTES = 1 << 20
 # Frames: a tag byte and the payload's length, then the payload.
 _HEAD = struct.Struct("<BI")
 FEED, FLUSH, AGGREGATE, REPORT, RESTART, STATE = 1, 2, 3, 4, 5, 6  # to the child
-RESULTS, REPLY, LOGGED, FAILED = 11, 12, 13, 14  # from the child
+RESULTS, REPLY, LOGGED, FAILED, AGGREGATED = 11, 12, 13, 14, 15  # from the child
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_exchanges = msgspec.msgpack.Decoder(list[Exchange]).decode
@@ -81,6 +81,7 @@ class AnalysisProcess:
     """The proxy's side: exchanges out, :class:`Fed` results in (through ``on_results``)."""
 
     def __init__(self, engine: str, on_results: Callable[[Fed], None],
+                 on_aggregate: Callable[[list[Finding]], None],
                  on_failure: Callable[[Failure], None],
                  on_gone: Callable[[ProcessGone], None]) -> None:
         env = dict(os.environ)
@@ -98,6 +99,7 @@ class AnalysisProcess:
             _grow_pipe(fd)
             os.set_blocking(fd, False)
         self._on_results = on_results
+        self._on_aggregate = on_aggregate
         self._on_failure = on_failure
         self._on_gone = on_gone
         """Told when the child is found gone between requests (requests raise instead)."""
@@ -161,9 +163,11 @@ class AnalysisProcess:
         """Settle everything open; its results are handed on before this returns."""
         self._request(FLUSH)
 
-    def aggregate_findings(self) -> list[Finding]:
-        """The findings only many flows show, and the security review's."""
-        return _decode_findings(self._request(AGGREGATE))
+    def ask_aggregate(self) -> None:
+        """Ask for the findings only many flows show, and the security review's: they come
+        to ``on_aggregate`` after the results of everything sent before."""
+        self.send_batch()
+        self._write(AGGREGATE, b"")
 
     def report(self, fed: int) -> Report:
         """The analysis's report (``fed`` exchanges were given to it)."""
@@ -173,11 +177,12 @@ class AnalysisProcess:
     def restart(self, engine: str) -> None:
         """A new analysis for ``engine``; what was still on its way is dropped."""
         self._batch.clear()
-        results, self._on_results = self._on_results, _drop
+        results, aggregate = self._on_results, self._on_aggregate
+        self._on_results, self._on_aggregate = _drop, _drop
         try:
             self._request(RESTART, engine.encode())
         finally:
-            self._on_results = results
+            self._on_results, self._on_aggregate = results, aggregate
         self.settled = 0
 
     def state(self) -> dict[str, int]:
@@ -266,6 +271,8 @@ class AnalysisProcess:
                 verdicts, findings = _decode_results(payload)
                 self.settled += len(verdicts)
                 self._on_results(Fed(tuple(verdicts), tuple(findings)))
+            elif tag == AGGREGATED:
+                self._on_aggregate(_decode_findings(payload))
             elif tag == LOGGED:
                 name, level, message = msgspec.msgpack.decode(payload, type=tuple[str, int, str])
                 logging.getLogger(name).log(level, "%s", message)
@@ -285,7 +292,7 @@ def _grow_pipe(fd: int) -> None:
         pass
 
 
-def _drop(_: Fed) -> None:
+def _drop(_: object) -> None:
     pass
 
 
@@ -342,7 +349,8 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
             results([analysis.flush()])
             send(REPLY, b"")
         elif tag == AGGREGATE:
-            send(REPLY, _encode([*analysis.aggregator.findings(), *analysis.security.findings()]))
+            send(AGGREGATED, _encode([*analysis.aggregator.findings(),
+                                      *analysis.security.findings()]))
         elif tag == REPORT:
             d = analysis.diagnostics
             analysis.add_source("live", "mitmproxy", int(payload), d.skipped_count)

@@ -34,11 +34,13 @@ def exchanges(name: str = "chromium-session.har") -> list[Exchange]:
 class Received:
     def __init__(self) -> None:
         self.fed: list[Fed] = []
+        self.aggregates: list[list[Finding]] = []
         self.failures: list[Failure] = []
         self.gone: list[ProcessGone] = []
 
     def start(self, engine: str = "chromium") -> AnalysisProcess:
-        return AnalysisProcess(engine, self.fed.append, self.failures.append, self.gone.append)
+        return AnalysisProcess(engine, self.fed.append, self.aggregates.append,
+                               self.failures.append, self.gone.append)
 
     def verdicts(self) -> list[tuple[str, str, str | None, str | None]]:
         return [(v.exchange.id, v.role, v.verdict, v.cors_error)
@@ -70,8 +72,10 @@ def test_results_and_report_are_those_of_one_process(engine: str) -> None:
         assert len(there.verdicts()) == len(items)
         assert there.findings() == here.findings()
         assert process.settled == len(items)
-        assert process.aggregate_findings() == [*analysis.aggregator.findings(),
-                                                *analysis.security.findings()]
+        process.ask_aggregate()  # answered by the next request at the latest
+        assert process.state()["settled"] == len(items)
+        assert there.aggregates == [[*analysis.aggregator.findings(),
+                                     *analysis.security.findings()]]
         analysis.add_source("live", "mitmproxy", len(items), 0)
         report = process.report(len(items))
         assert report.findings == analysis.report().findings and report.engine == engine

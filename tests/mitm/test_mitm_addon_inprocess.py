@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from corsflow.addon import CorsflowAddon, addon_path
+from corsflow.ingest.ahead import usable_cores
 from corsflow.live_browser import BrowserLauncher
 from corsflow.live_web import LivePage
 
@@ -275,3 +276,43 @@ def test_live_runs_hide_asyncio_tracebacks_of_cancelled_connections_only(caplog)
         loop.close()
         logging.getLogger("asyncio").removeFilter(quiet)
     assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+
+
+def _preflight_without_max_age(url: str, t: float) -> http.HTTPFlow:
+    return flow("OPTIONS", url, t,
+                {"Origin": A, "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "x-custom"},
+                204, {"Access-Control-Allow-Origin": A, "Access-Control-Allow-Methods": "PUT",
+                      "Access-Control-Allow-Headers": "x-custom"})  # fmt: skip
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_findings_over_many_flows_mark_them_beside_the_proxy_or_in_it(beside: bool) -> None:
+    """A missing Max-Age is a finding only many preflights show: it reaches the flows the
+    same way whether the analysis runs in a process of its own or in the proxy's."""
+    if beside and usable_cores() < 2:
+        pytest.skip("the analysis runs beside the proxy only where a second core is free")
+    addon = CorsflowAddon()
+    flows = [_preflight_without_max_age(f"{B}/items/{i % 3}", T0 + i) for i in range(12)]
+    flows += [put(f"{B}/items/{i % 3}", T0 + i + 0.01) for i in range(12)]
+    flows.sort(key=lambda f: f.request.timestamp_start)
+    with taddons.context(addon) as t:
+        t.configure(addon, corsflow_min_severity="info",
+                    corsflow_analysis_process=beside)
+
+        async def session() -> None:
+            addon.running()
+            assert (addon._process is not None) == beside
+            for f in flows:
+                addon.response(f)
+            addon.report()  # settles what is open
+            addon._aggregate(now=True)
+
+        try:
+            asyncio.run(session())
+        finally:
+            addon.done()
+    assert addon._process is None  # ended with the proxy
+    marked = [f for f in flows if "MaxAgeMissing" in f.comment]
+    assert {f.request.method for f in marked} == {"OPTIONS"} and len(marked) >= 3
+    assert all(f.marked == ":hourglass:" for f in marked)
