@@ -216,18 +216,19 @@ def _load(
     return sum(sent) / elapsed
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def _cpu_seconds(pid: int) -> tuple[float, float] | None:
     """CPU time (user + system) a process and its live children (the addon's analysis
     process) have used, from /proc; None elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = 0.0
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         for child in task.read_text().split():
-            total += _cpu_seconds(int(child)) or 0.0
-    return total
+            children += sum(_cpu_seconds(int(child)) or (0.0, 0.0))
+    return own, children
 
 
 def live(args: argparse.Namespace) -> None:
@@ -242,7 +243,7 @@ def live(args: argparse.Namespace) -> None:
     extras = ([], ["-s", addon_path(), *args.addon_args],
               ["-s", addon_path(), "--set", "corsflow_analysis_process=false", *args.addon_args])
     rates: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[tuple[float, ...]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="corsflow-bench-") as confdir:
         for _ in range(args.repeat):
             for name, extra in zip(names, extras):
@@ -255,7 +256,8 @@ def live(args: argparse.Namespace) -> None:
                     rates[name].append(_load(*load, args.requests, args.clients, args.cors_every))
                     after = _cpu_seconds(proc.pid)
                     if before is not None and after is not None:
-                        cpu[name].append((after - before) / args.requests * 1e6)
+                        cpu[name].append(tuple((a - b) / args.requests * 1e6
+                                               for a, b in zip(after, before)))
                 finally:
                     proc.send_signal(signal.SIGINT)
                     proc.wait(30)
@@ -265,15 +267,18 @@ def live(args: argparse.Namespace) -> None:
         f"1 in {args.cors_every} cross-origin; median of {args.repeat} runs each"
     )
     base = statistics.median(rates[names[0]])
-    c0 = statistics.median(cpu[names[0]]) if cpu[names[0]] else None
+    c0 = statistics.median(sum(c) for c in cpu[names[0]]) if cpu[names[0]] else None
     for name in names:
         rate = statistics.median(rates[name])
         line = f"  {name:30} {rate:6.0f} req/s: {100 * rate / base:5.1f} % of mitmdump's"
         if c0 is not None and cpu[name]:
             # CPU per request, the addon's analysis process included: the steadier measure
             # of what the addon costs on a machine shared with other work.
-            c = statistics.median(cpu[name])
-            line += f"; CPU {c:5.0f} us/req ({100 * c / c0:5.1f} %)"
+            c = statistics.median(sum(x) for x in cpu[name])
+            own = statistics.median(x[0] for x in cpu[name])
+            beside = statistics.median(x[1] for x in cpu[name])
+            line += (f"; CPU {c:5.0f} us/req ({100 * c / c0:5.1f} %): proxy {own:5.0f}, "
+                     f"analysis process {beside:4.0f}")
         print(line)
     print("  (target: with corsflow >= 95 % of mitmdump's throughput)")
 
