@@ -9,9 +9,9 @@ temporary directory, or reused with ``--file``), read by mitmproxy's FlowReader 
 the report. The target: the whole analysis in at most 0.6x FlowReader's time
 (``benchmarks/bench.py`` measures it as whole processes).
 
-live: a local HTTP server, mitmdump in front of it (127.0.0.1 only) alone, with the addon
-(its analysis in a process of its own, the default) and with the addon analysing in the
-proxy's process, and a load generator of keep-alive clients sending browser-like CORS traffic
+live: a local HTTP server, mitmdump in front of it (127.0.0.1 only) alone, with a script
+addon that does nothing (the floor), with the addon (its analysis in a process of its own,
+the default) and with the addon analysing in the proxy's process, and a load generator of keep-alive clients sending browser-like CORS traffic
 (preflight + actual request pairs and simple requests) through the proxy, a fixed number of
 requests each run. The target: the addon keeps at least 95 % of mitmproxy's throughput.
 Both print medians; nothing is asserted.
@@ -239,12 +239,18 @@ def live(args: argparse.Namespace) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     api = f"http://127.0.0.1:{server.server_address[1]}"
     origin = "http://127.0.0.1:1"
-    names = ("mitmdump", "with corsflow", "with corsflow, in one process")
-    extras = ([], ["-s", addon_path(), *args.addon_args],
-              ["-s", addon_path(), "--set", "corsflow_analysis_process=false", *args.addon_args])
+    names = ("mitmdump", "with an addon doing nothing", "with corsflow",
+             "with corsflow, in one process")
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[tuple[float, ...]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="corsflow-bench-") as confdir:
+        # The floor any script addon pays: mitmproxy calls into it for every event.
+        nothing = Path(confdir) / "nothing.py"
+        nothing.write_text("class Nothing:\n    def response(self, flow):\n        pass\n\n"
+                           "addons = [Nothing()]\n")
+        extras = ([], ["-s", str(nothing)], ["-s", addon_path(), *args.addon_args],
+                  ["-s", addon_path(), "--set", "corsflow_analysis_process=false",
+                   *args.addon_args])
         for _ in range(args.repeat):
             for name, extra in zip(names, extras):
                 port = _free_port()
