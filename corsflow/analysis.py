@@ -26,6 +26,7 @@ from .findings import Aggregator, findings_for, sort_findings
 from .findings.browser import weigh_browser_decisions
 from .findings.merge import FindingMerger
 from .findings.security import SecurityReview
+from .frozen import quick_init
 from .ingest import detect_format, open_capture, reader_for
 from .ingest.ahead import read_ahead as read_in_child
 from .ingest.ahead import worth_reading_ahead
@@ -84,6 +85,7 @@ class Report:
         return self._index.get(exchange_id)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Fed:
     """What feeding one exchange settled: verdicts whose evidence is now complete, and the

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Literal
 
+from .frozen import quick_init
+
 SourceFormat = Literal["har", "pcap", "pcapng", "mitmproxy", "netlog"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Headers:
     """An immutable, ordered multi-map of header fields.
@@ -104,6 +107,7 @@ class Headers:
         return len(self.items)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Timings:
     """Phases of the exchange in milliseconds, as the source reports them; None when unknown.
@@ -121,6 +125,7 @@ class Timings:
     total: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SourceRef:
     """Where an exchange was read from, precise enough to find it again."""
@@ -135,6 +140,7 @@ class SourceRef:
     """The location in words, for messages: ``"entry 12"``, ``"packet 345"``, ``"flow 3"``."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Response:
     """The response as captured. Status 0 / failed exchanges have no Response at all."""
@@ -180,6 +186,7 @@ class BrowserDecision:
     """False for a request the browser never sent (its preflight failed)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ProducerHints:
     """What the capturing tool itself said about the exchange, beyond HTTP.
@@ -209,6 +216,7 @@ NO_HINTS = ProducerHints()
 """The hints of every exchange whose source says nothing beyond HTTP (immutable, shared)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Exchange:
     """One HTTP request and its response, or the recorded failure, from one capture."""

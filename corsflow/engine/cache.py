@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..frozen import quick_init
 from .fetch import is_cors_safelisted_method
 from .profiles import EngineProfile
 
@@ -48,6 +49,7 @@ class CacheEntry:
         return self._expires
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CacheAnswer:
     """The result of looking a request up."""

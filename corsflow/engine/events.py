@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..frozen import quick_init
 from ..model import Exchange
 
 Role = Literal["preflight", "preflighted", "simple", "other"]
@@ -22,6 +23,7 @@ indistinguishable from ``omit`` on a cross-origin request, so both are ``omit`` 
 Severity = Literal["error", "warning", "info"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TraceStep:
     """One step of a decision, with the values it looked at."""
@@ -35,6 +37,7 @@ class TraceStep:
     """The Fetch standard anchor, e.g. ``"#cors-check"``."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MaxAge:
     """A preflight response's Access-Control-Max-Age, as sent and as the engine uses it."""
@@ -51,6 +54,7 @@ class MaxAge:
     problem: Literal["missing", "invalid", "disabled", "above-cap"] | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExchangeVerdict:
     """The engine's settled account of one exchange (the EXCHANGE record of the JSON report)."""
@@ -89,6 +93,7 @@ class ExchangeVerdict:
     request (Chromium's warning mode): the CorsError it warned about."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """Something a person should act on or know (the FINDING record of the JSON report)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from ..frozen import quick_init
 from .events import TraceStep
 from .profiles import EngineProfile
 
@@ -279,6 +280,7 @@ def extract_header_list_values(value: str | None) -> tuple[str, ...] | None:
     return tuple(items)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParsedMaxAge:
     raw: str | None
@@ -354,6 +356,7 @@ def parse_max_age(values: tuple[str, ...], profile: EngineProfile) -> ParsedMaxA
 # --- the CORS check ------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """The outcome of a check: ``error`` is a ``Network.CorsError`` name, None on success."""
@@ -452,6 +455,7 @@ def is_redirect_status(status: int) -> bool:
 # --- the CORS-preflight fetch's checks ------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PreflightOutcome:
     """What a preflight response grants, and whether it authorises the requested method and

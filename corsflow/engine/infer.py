@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..frozen import quick_init
 from ..model import Exchange, Headers
 from .events import Credentials
 from .fetch import (
@@ -43,6 +44,7 @@ _NOT_CORS_MODES = {"navigate", "no-cors", "same-origin", "websocket", "nested-na
 _NOT_CORS_RESOURCE_TYPES = {"document", "websocket", "iframe", "manifest", "ping", "csp_violation_report"}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestView:
     """The engine's reading of one captured request."""
