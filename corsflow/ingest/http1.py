@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..frozen import quick_init
+
 IDLE, HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILER, CLOSE, HUNT, TUNNEL = range(10)
 
 # Body framings a handler returns for a head.
@@ -43,6 +45,7 @@ _HUNT_RESPONSE = re.compile(rb"(?:^|\n)(HTTP/\d\.\d +\d\d\d)(?:[ \r\n])")
 _TOKEN_BYTES = frozenset(b"!#$%&'*+.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestHead:
     method: str
@@ -59,6 +62,7 @@ class RequestHead:
     """The Content-Length values combined, for framing."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ResponseHead:
     version: str
