@@ -22,6 +22,7 @@ from ..engine.cache import PreflightCache
 from ..engine.events import ExchangeVerdict
 from ..engine.fetch import CheckResult, PreflightOutcome, cors_check, preflight_check
 from ..engine.profiles import EngineProfile, get_profile
+from ..frozen import quick_init
 from ..model import Headers, Response
 from ..urls import path_template, url_origin
 from .rules import ChangeSet, EditMemo
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from ..analysis import Report
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PageRequest:
     """One request the page made, whatever the browser did with it."""
@@ -51,6 +53,7 @@ class PageRequest:
     needs_preflight: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What the browser did (or, after a change, would do) with one page request."""
