@@ -113,7 +113,7 @@ def lookalike(allowed: str, server_site: str) -> str | None:
     return None
 
 
-_REVIEWED = frozenset({
+REVIEWED_RESPONSE_FIELDS = frozenset({
     "access-control-allow-origin", "access-control-allow-credentials",
     "access-control-allow-methods", "access-control-allow-headers",
     "access-control-expose-headers", "access-control-allow-private-network",
@@ -126,7 +126,7 @@ def _reviewed_headers(names: tuple[str, ...], items: tuple[tuple[str, str], ...]
     """The response fields the review reads, by lower-case name (``names``: those of
     ``items``, lower-cased). The look-ups run in C; a large response has only a few."""
     out: dict[str, tuple[str, ...]] = {}
-    for k in _REVIEWED.intersection(names):
+    for k in REVIEWED_RESPONSE_FIELDS.intersection(names):
         if names.count(k) == 1:
             out[k] = (items[names.index(k)][1],)
         else:

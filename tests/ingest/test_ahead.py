@@ -294,3 +294,37 @@ def test_a_bug_in_a_reader_is_told_as_where_it_happened(
     assert children == [path]
     # The traceback of the reading process goes along, for CORSFLOW_DEBUG=1.
     assert any("in broken" in note for note in caught.value.__notes__)
+
+
+def test_the_reading_process_sends_only_the_response_fields_read() -> None:
+    from corsflow.analysis import response_fields_read
+
+    fields = [("Date", "x"), ("Access-Control-Allow-Origin", "*"), ("Server", "s"),
+              ("Vary", "Origin"), ("Set-Cookie", "a=1"), ("Location", "/b"),
+              ("access-control-max-age", "5"), ("Content-Type", "text/plain")]
+    ex = exchange(1, "GET", "https://api.test/a", {"Origin": "https://app.test"},
+                  started=1.0, response_headers=fields)
+    lean = response_fields_read(ex)
+    assert ex.response is not None and len(ex.response.headers) == len(fields)
+    assert lean.response is not None and lean.response.headers.items == (
+        fields[1], fields[3], fields[4], fields[5], fields[6])
+    assert (lean.id, lean.url, lean.request_headers, lean.response.status) == (
+        ex.id, ex.url, ex.request_headers, 200)
+    assert response_fields_read(lean) is lean  # nothing more to drop
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_the_response_fields_left_out_change_no_report(path: Path) -> None:
+    """What the reading process leaves out, nothing in the analysis reads."""
+    from corsflow.analysis import Analysis, response_fields_read
+    from corsflow.engine.normalize import normalize
+    from corsflow.ingest import detect_format, reader_for
+
+    reports = []
+    for lean in (False, True):
+        a = Analysis("chromium")
+        for ex in map(normalize, reader_for(detect_format(str(path)))(str(path), Diagnostics())):
+            a.feed(response_fields_read(ex) if lean else ex, normalized=True)
+        a.flush()
+        reports.append(render_json(a.report()))
+    assert reports[0] == reports[1]
