@@ -119,8 +119,13 @@ class AnalysisProcess:
         loop.add_reader(self._out, self._readable)
 
     def _readable(self) -> None:
+        self._or_gone(self._pump)
+
+    def _or_gone(self, step: Callable[[], object]) -> None:
+        """Run ``step`` for the event loop, where no caller waits to hear that the child is
+        gone: ``on_gone`` hears it."""
         try:
-            self._pump()
+            step()
         except ProcessGone as e:
             self._detach()
             self._on_gone(e)
@@ -143,11 +148,7 @@ class AnalysisProcess:
 
     def _linger_over(self) -> None:
         self._timer = None
-        try:
-            self.send_batch()
-        except ProcessGone as e:
-            self._detach()
-            self._on_gone(e)
+        self._or_gone(self.send_batch)
 
     def send_batch(self) -> None:
         if self._timer is not None:
