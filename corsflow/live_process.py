@@ -18,7 +18,6 @@ still asks it for the report on exit) and ends when its input closes.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import logging
 import os
@@ -288,8 +287,10 @@ class AnalysisProcess:
 
 def _grow_pipe(fd: int) -> None:
     try:
+        import fcntl  # not on Windows, where the addon analyses in the proxy's process
+
         fcntl.fcntl(fd, 1031, _PIPE_BYTES)  # F_SETPIPE_SZ (Linux): fewer waits
-    except OSError:
+    except (ImportError, OSError):
         pass
 
 
