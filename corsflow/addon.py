@@ -3,9 +3,12 @@
 Load it with ``mitmdump -s "$(corsflow addon-path)"`` (or ``mitmproxy -s`` / ``mitmweb -s``),
 or run ``corsflow live``. Each finished flow (``response`` or ``error`` hook; every flow gets
 exactly one) becomes an :class:`~corsflow.model.Exchange` through the same conversion the
-flow-file reader uses, and is fed to one :class:`~corsflow.analysis.Analysis`. For each
-finding at or above ``corsflow_min_severity`` the addon logs one line, marks the flows
-concerned and writes the verdict into their comment, so mitmweb and the console show it.
+flow-file reader uses, and is fed to one :class:`~corsflow.analysis.Analysis`: where a
+second core is free, in a process of its own beside the proxy
+(:mod:`corsflow.live_process`), so the proxy's event loop only converts flows and marks
+them. For each finding at or above ``corsflow_min_severity`` the addon logs one line, marks
+the flows concerned and writes the verdict into their comment, so mitmweb and the console
+show it.
 
 A verdict can be settled by a later flow (a preflight's waits for the request it was sent
 for), so flows whose verdict is still open are kept in a bounded map until it arrives; when

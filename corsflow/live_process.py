@@ -30,6 +30,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,11 +70,17 @@ class ProcessGone(Exception):
     """The analysis process ended or stopped answering."""
 
 
+@dataclass(frozen=True, slots=True)
 class Failure:
     """An exception the child's analysis raised on one exchange, as the addon logs it."""
 
-    def __init__(self, kind: str, where: str, message: str, text: str) -> None:
-        self.kind, self.where, self.message, self.text = kind, where, message, text
+    kind: str
+    """The exception's class name."""
+    where: str
+    """Where it was raised (``corsflow/engine/machine.py:123``)."""
+    message: str
+    text: str
+    """The child's traceback."""
 
 
 class AnalysisProcess:

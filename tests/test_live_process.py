@@ -149,6 +149,18 @@ def test_an_exchange_the_analysis_fails_on_is_reported_and_the_rest_analysed(mon
     assert sorted(settled) == sorted(e.id for e in items if e.id != items[1].id)
     assert frames[-1] == (live_process.REPLY, b"")
 
+    # ... and the proxy's side hands the failure on as it came.
+    there = Received()
+    process = there.start()
+    try:
+        process._read += out.getvalue()
+        assert process._pump() == b""  # the flush's answer, after everything before it
+        assert [(f.kind, f.message) for f in there.failures] == [("ValueError", "a bug")]
+        assert there.failures[0].text == text
+        assert sorted(v.exchange.id for f in there.fed for v in f.verdicts) == sorted(settled)
+    finally:
+        process.close()
+
 
 def test_what_the_child_logs_is_logged_by_the_proxy(monkeypatch, caplog) -> None:
     items = exchanges()[:3]
