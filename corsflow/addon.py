@@ -660,6 +660,12 @@ class CorsflowAddon:
             self._aggregated([*a.aggregator.findings(), *a.security.findings()])
 
     def _aggregated(self, findings: Sequence[Finding]) -> None:
+        try:
+            self._announce_findings(findings)
+        except Exception as e:  # noqa: BLE001 - as in _observe
+            self._failed(e)
+
+    def _announce_findings(self, findings: Sequence[Finding]) -> None:
         floor, redact = self._settings.floor, self._settings.redact
         for finding in findings:
             key = (finding.code, finding.origin, finding.url)

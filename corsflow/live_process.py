@@ -267,28 +267,32 @@ class AnalysisProcess:
             self._read += data
         buf = self._read
         pos, reply = 0, None
-        while len(buf) - pos >= _HEAD.size:
-            tag, size = _HEAD.unpack_from(buf, pos)
-            end = pos + _HEAD.size + size
-            if len(buf) < end:
-                break
-            payload = bytes(buf[pos + _HEAD.size:end])
-            pos = end
-            if tag == RESULTS:
-                verdicts, findings = _decode_results(payload)
-                self.settled += len(verdicts)
-                self._on_results(Fed(tuple(verdicts), tuple(findings)))
-            elif tag == AGGREGATED:
-                self._on_aggregate(_decode_findings(payload))
-            elif tag == LOGGED:
-                name, level, message = msgspec.msgpack.decode(payload, type=tuple[str, int, str])
-                logging.getLogger(name).log(level, "%s", message)
-            elif tag == FAILED:
-                self._on_failure(Failure(*msgspec.msgpack.decode(payload, type=tuple[str, ...])))
-            elif tag == REPLY:
-                reply = payload
-                break  # later frames belong after the answer
-        del buf[:pos]
+        try:
+            while len(buf) - pos >= _HEAD.size:
+                tag, size = _HEAD.unpack_from(buf, pos)
+                end = pos + _HEAD.size + size
+                if len(buf) < end:
+                    break
+                payload = bytes(buf[pos + _HEAD.size:end])
+                pos = end  # handled, even if a callback below raises: never handled twice
+                if tag == RESULTS:
+                    verdicts, findings = _decode_results(payload)
+                    self.settled += len(verdicts)
+                    self._on_results(Fed(tuple(verdicts), tuple(findings)))
+                elif tag == AGGREGATED:
+                    self._on_aggregate(_decode_findings(payload))
+                elif tag == LOGGED:
+                    name, level, message = msgspec.msgpack.decode(
+                        payload, type=tuple[str, int, str])
+                    logging.getLogger(name).log(level, "%s", message)
+                elif tag == FAILED:
+                    self._on_failure(Failure(*msgspec.msgpack.decode(
+                        payload, type=tuple[str, ...])))
+                elif tag == REPLY:
+                    reply = payload
+                    break  # later frames belong after the answer
+        finally:
+            del buf[:pos]
         return reply
 
 

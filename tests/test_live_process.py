@@ -196,3 +196,31 @@ def test_what_the_child_logs_is_logged_by_the_proxy(monkeypatch, caplog) -> None
         assert records == [("corsflow.engine.machine", f"about {e.id}") for e in items]
     finally:
         process.close()
+
+
+def test_a_frame_is_handled_once_even_when_its_callback_raises() -> None:
+    items = exchanges()[:2]
+    here, _ = in_one_process(items)
+    settled = [v for f in here.fed for v in f.verdicts]
+    head = struct.Struct("<BI")
+    frames = b"".join(
+        head.pack(live_process.RESULTS, len(p)) + p
+        for p in (msgspec.msgpack.encode(([v], [])) for v in settled))
+    calls: list[Fed] = []
+
+    def on_results(fed: Fed) -> None:
+        calls.append(fed)
+        if len(calls) == 1:
+            raise RuntimeError("the proxy's side failed")
+
+    there = Received()
+    process = AnalysisProcess("chromium", on_results, there.aggregates.append,
+                              there.failures.append, there.gone.append)
+    try:
+        process._read += frames
+        with pytest.raises(RuntimeError):
+            process._pump()
+        assert process._pump() is None
+        assert [f.verdicts[0].exchange.id for f in calls] == [v.exchange.id for v in settled]
+    finally:
+        process.close()
