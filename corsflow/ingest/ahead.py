@@ -237,6 +237,7 @@ def _child(w: int, read: Stream, keep: int) -> NoReturn:
                 if len(batch) >= BATCH:
                     _send_delta(out, diagnostics, forward, sent)
                     _send(out, _EXCHANGES, encode(batch))
+                    out.flush()  # at once: the analysis waits for its first batches
                     batch.clear()
         except BaseException as e:  # the reader's error, raised in the parent
             if isinstance(e, BrokenPipeError):  # the parent is gone
