@@ -39,6 +39,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 from mitmproxy import command, ctx, exceptions, http
 from mitmproxy import flow as mflow
 from mitmproxy import types as mtypes
@@ -50,9 +51,10 @@ from mitmproxy.utils import emoji
 from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import PAIR_TIMEOUT
+from .flowmarks import COMMENT_PREFIX, Mark, mark_of
 from .ingest.ahead import usable_cores
 from .ingest.mitm import ConnectionsSeen, exchange_from_flow
-from .live_process import AnalysisProcess, Failure, ProcessGone
+from .live_process import AnalysisProcess, Failure, ProcessGone, Settled, decoded
 from .live_save import FlowSaver
 from .model import Exchange
 from .redact import Redactor, redact_finding, redact_report, redact_text
@@ -92,7 +94,6 @@ _META_ID = "corsflow.id"
 """flow.metadata key: the exchange id given to the flow (also saved by ``-w``)."""
 _META_FLOW = "corsflow.flow"
 """flow.metadata key: the mitmproxy id of the flow numbered, to tell a copy (replay) apart."""
-_COMMENT_PREFIX = "corsflow:"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -257,7 +258,9 @@ class CorsflowAddon:
         self._recent_flows = FlowHold(RECENT_FLOWS, RECENT_BYTES)
         self._announced: set[tuple[str, str | None, str | None]] = set()
         self._aggregated_at = (0.0, 0)
-        self._recent: OrderedDict[str, ExchangeVerdict] = OrderedDict()
+        self._recent: OrderedDict[str, ExchangeVerdict | msgspec.Raw] = OrderedDict()
+        """The last verdicts, for the report and explanations (from the analysis process:
+        still encoded)."""
         self._in_flight: dict[str, float] = {}
         self._last_feed = 0.0
         self._failures: Counter[tuple[str, str]] = Counter()
@@ -564,16 +567,16 @@ class CorsflowAddon:
                 self._process.feed(exchange)
             else:
                 assert self._analysis is not None
-                self._apply(self._analysis.feed(exchange), flow, exchange)
+                self._apply_fed(self._analysis.feed(exchange), flow, exchange)
         except ProcessGone as e:
             self._process_gone(e)
         except Exception as e:  # noqa: BLE001 - the proxy must keep working whatever happens here
             self._failed(e)
 
-    def _results(self, fed: Fed) -> None:
+    def _results(self, settled: Settled) -> None:
         """Verdicts and findings from the analysis process."""
         try:
-            self._apply(fed, None, None)
+            self._apply(settled.marks, settled.verdicts, settled.findings, None, None)
         except Exception as e:  # noqa: BLE001 - as in _observe
             self._failed(e)
 
@@ -634,7 +637,7 @@ class CorsflowAddon:
             except ProcessGone as e:
                 self._process_gone(e)
         elif self._analysis is not None:
-            self._apply(self._analysis.flush(), None, None)
+            self._apply_fed(self._analysis.flush(), None, None)
 
     def _aggregate(self, *, now: bool = False) -> None:
         """Log and mark, once each, the findings only many flows show (a missing Max-Age
@@ -706,23 +709,33 @@ class CorsflowAddon:
             log.error("corsflow: the same analysis failure %d times: %s: %s", count, kind_name,
                       message)
 
-    def _apply(self, fed: Fed, flow: http.HTTPFlow | None, exchange: Exchange | None) -> None:
-        """Log the findings ``fed`` raised, and mark and comment the flows concerned.
+    def _apply_fed(self, fed: Fed, flow: http.HTTPFlow | None,
+                   exchange: Exchange | None) -> None:
+        self._apply(tuple(mark_of(v) for v in fed.verdicts), fed.verdicts, fed.findings, flow,
+                    exchange)
+
+    def _apply(self, marks: Sequence[Mark], verdicts: Sequence[ExchangeVerdict | msgspec.Raw],
+               findings: Sequence[Finding], flow: http.HTTPFlow | None,
+               exchange: Exchange | None) -> None:
+        """Keep the settled ``verdicts`` (``marks``, each verdict's, in the same order), log
+        the ``findings`` they raised, and mark and comment the flows concerned.
 
         ``flow`` is the flow just fed (None when settling without one)."""
-        settled = {v.exchange.id: v for v in fed.verdicts}
+        settled = {m.id: m for m in marks}
         flows: dict[str, http.HTTPFlow] = {}
         if flow is not None and exchange is not None:
             if exchange.id in settled:
                 flows[exchange.id] = flow
             else:
                 self._pending.put(exchange.id, flow)
-        for eid, verdict in settled.items():
+        recent = self._recent
+        for mark, verdict in zip(marks, verdicts, strict=True):
+            eid = mark.id
             held = self._pending.pop(eid)
             if held is not None:
                 flows[eid] = held
-            self._recent[eid] = verdict
-            self._recent.move_to_end(eid)
+            recent[eid] = verdict
+            recent.move_to_end(eid)
         keep = self._settings.report_exchanges
         while len(self._recent) > keep:
             self._recent.popitem(last=False)
@@ -730,12 +743,12 @@ class CorsflowAddon:
 
         floor, redact = self._settings.floor, self._settings.redact
         about: dict[str, list[Finding]] = {}
-        for finding in fed.findings:
+        for finding in findings:
             if _RANK.get(finding.severity, len(_RANK)) > floor:
                 continue
             if redact:
                 finding = redact_finding(finding)
-            _log_finding(finding, settled, redact)
+            _log_finding(finding, {eid: m.target for eid, m in settled.items()}, redact)
             for eid in finding.exchange_ids:
                 about.setdefault(eid, []).append(finding)
                 held = self._pending.get(eid)
@@ -759,21 +772,21 @@ class CorsflowAddon:
             ctx.master.addons.trigger(UpdateHook(changed))
 
     def _annotate(
-        self, flow: http.HTTPFlow, verdict: ExchangeVerdict | None, findings: Sequence[Finding]
+        self, flow: http.HTTPFlow, mark: Mark | None, findings: Sequence[Finding]
     ) -> bool:
-        lines = [_verdict_line(verdict)] if verdict is not None and verdict.role != "other" else []
+        lines = [mark.line] if mark is not None and mark.line is not None else []
         lines += [_finding_line(f) for f in findings]
         if not lines:
             return False
         settings = self._settings
         if settings.redact:
             lines = [redact_text(line) for line in lines]
-        kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(_COMMENT_PREFIX)]
+        kept = [ln for ln in flow.comment.splitlines() if not ln.startswith(COMMENT_PREFIX)]
         flow.comment = "\n".join(kept + lines)
         blocked_mark, warning_mark = settings.mark, settings.mark_warning
         if flow.marked and flow.marked not in (blocked_mark, warning_mark):
             return True  # never replace a mark someone else set
-        if (verdict is not None and verdict.verdict == "blocked") or any(
+        if (mark is not None and mark.blocked) or any(
             f.severity == "error" for f in findings
         ):
             flow.marked = blocked_mark
@@ -796,7 +809,8 @@ class CorsflowAddon:
             d = self._analysis.diagnostics
             self._analysis.add_source("live", "mitmproxy", self._fed, d.skipped_count)
             report = self._analysis.report()
-        kept = sorted(self._recent.values(), key=lambda v: (v.exchange.started, v.exchange.id))
+        kept = sorted(map(decoded, self._recent.values()),
+                      key=lambda v: (v.exchange.started, v.exchange.id))
         notes = report.notes
         if self._forgotten:
             note = (
@@ -847,8 +861,8 @@ class CorsflowAddon:
                 continue
             if eid in self._pending:
                 self._flush()  # the user asks now: settle what is open
-            verdict = self._recent.get(eid)
-            if verdict is None:
+            kept = self._recent.get(eid)
+            if kept is None:
                 log.log(
                     ALERT,
                     "corsflow: %s is no longer kept (corsflow_report_exchanges) or was cleared",
@@ -856,6 +870,7 @@ class CorsflowAddon:
                 )
                 continue
             report = report or self._for_output(self._report())
+            verdict = decoded(kept)
             if ctx.options.corsflow_redact:
                 verdict = Redactor().verdict(verdict)
             for line in explain_verdict(verdict, report).splitlines():
@@ -902,33 +917,14 @@ def exit_summary(report: Report) -> list[str]:
     return lines
 
 
-def _verdict_line(v: ExchangeVerdict) -> str:
-    parts = [f"{v.role}"]
-    state: str = v.verdict or "no verdict"
-    if v.verdict == "blocked" and v.cors_error:
-        state += f" — {v.cors_error}"
-        if v.failed_parameter:
-            state += f" ({v.failed_parameter})"
-    elif v.verdict == "unknown" and v.unknown_reason:
-        state += f" ({v.unknown_reason})"
-    parts.append(state)
-    if v.preflight_id:
-        parts.append(f"preflight {v.preflight_id}")
-    if v.cache:
-        parts.append(f"cache {v.cache}")
-    if v.redundant:
-        parts.append("redundant" + (f" ({v.redundant_cause})" if v.redundant_cause else ""))
-    return visible(f"{_COMMENT_PREFIX} " + ", ".join(parts))
-
-
 def _finding_line(f: Finding) -> str:
     fix = f"; fix: {f.hint}" if f.hint else ""
-    return visible(f"{_COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}")
+    return visible(f"{COMMENT_PREFIX} {f.severity} {f.code}: {f.message}{fix}")
 
 
-def _log_finding(f: Finding, settled: dict[str, ExchangeVerdict], redact: bool = True) -> None:
-    ex = next((settled[e].exchange for e in f.exchange_ids if e in settled), None)
-    target = f"{ex.method} {ex.url} [{ex.id}]" if ex is not None else (f.url or "")
+def _log_finding(f: Finding, targets: dict[str, str], redact: bool = True) -> None:
+    """One log line; ``targets``: the exchanges settled with it, by id (``METHOD URL [id]``)."""
+    target = next((targets[e] for e in f.exchange_ids if e in targets), None) or f.url or ""
     if redact:
         target = redact_text(target)
     tail = f"fix: {f.hint}" if f.hint else f.message

@@ -6,7 +6,10 @@ analysing it (the engine, the security review, the findings) costs most of what 
 adds. So, where a second core is free, the addon hands each exchange to a child process that
 runs the :class:`~corsflow.analysis.Analysis`, in batches encoded with msgspec; the verdicts
 and findings come back the same way, and the addon logs them and marks and comments the
-flows concerned as it does when it analyses in its own process.
+flows concerned as it does when it analyses in its own process. Each verdict comes with its
+:class:`~corsflow.flowmarks.Mark`, the few strings a flow shows, which is all the proxy
+decodes of it: the verdict itself stays encoded until a report or an explanation needs it
+(decoding every verdict was the largest part of what the addon cost the proxy).
 
 One ordered stream each way: a request (settle now, the findings over many flows, the
 report) is answered after everything sent before it, so the results of earlier flows always
@@ -39,6 +42,7 @@ import msgspec
 from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
 from .errors import where_raised
+from .flowmarks import Mark, mark_of
 from .model import Exchange
 
 log = logging.getLogger(__name__)
@@ -62,12 +66,28 @@ RESULTS, REPLY, LOGGED, FAILED, AGGREGATED = 11, 12, 13, 14, 15  # from the chil
 _encode = msgspec.msgpack.Encoder().encode
 _decode_exchanges = msgspec.msgpack.Decoder(list[Exchange]).decode
 _decode_results = msgspec.msgpack.Decoder(
-    tuple[list[ExchangeVerdict], list[Finding]]).decode
+    tuple[list[Mark], list[msgspec.Raw], list[Finding]]).decode
+_decode_verdict = msgspec.msgpack.Decoder(ExchangeVerdict).decode
 _decode_findings = msgspec.msgpack.Decoder(list[Finding]).decode
 
 
 class ProcessGone(Exception):
     """The analysis process ended or stopped answering."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a batch settled, as the proxy takes it: each verdict's mark, the verdicts
+    themselves still encoded (in the same order), and the findings they raised at once."""
+
+    marks: tuple[Mark, ...]
+    verdicts: tuple[msgspec.Raw, ...]
+    findings: tuple[Finding, ...]
+
+
+def decoded(verdict: ExchangeVerdict | msgspec.Raw) -> ExchangeVerdict:
+    """A verdict kept encoded, decoded (one already decoded as it is)."""
+    return verdict if isinstance(verdict, ExchangeVerdict) else _decode_verdict(verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +104,9 @@ class Failure:
 
 
 class AnalysisProcess:
-    """The proxy's side: exchanges out, :class:`Fed` results in (through ``on_results``)."""
+    """The proxy's side: exchanges out, :class:`Settled` results in (``on_results``)."""
 
-    def __init__(self, engine: str, on_results: Callable[[Fed], None],
+    def __init__(self, engine: str, on_results: Callable[[Settled], None],
                  on_aggregate: Callable[[list[Finding]], None],
                  on_failure: Callable[[Failure], None],
                  on_gone: Callable[[ProcessGone], None]) -> None:
@@ -276,9 +296,9 @@ class AnalysisProcess:
                 payload = bytes(buf[pos + _HEAD.size:end])
                 pos = end  # handled, even if a callback below raises: never handled twice
                 if tag == RESULTS:
-                    verdicts, findings = _decode_results(payload)
-                    self.settled += len(verdicts)
-                    self._on_results(Fed(tuple(verdicts), tuple(findings)))
+                    marks, verdicts, findings = _decode_results(payload)
+                    self.settled += len(marks)
+                    self._on_results(Settled(tuple(marks), tuple(verdicts), tuple(findings)))
                 elif tag == AGGREGATED:
                     self._on_aggregate(_decode_findings(payload))
                 elif tag == LOGGED:
@@ -335,7 +355,7 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
         verdicts = [v for f in fed for v in f.verdicts]
         findings = [x for f in fed for x in f.findings]
         if verdicts or findings:
-            send(RESULTS, _encode((verdicts, findings)))
+            send(RESULTS, _encode(([mark_of(v) for v in verdicts], verdicts, findings)))
 
     if forward_logs:
         root = logging.getLogger()

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from corsflow import analysis, model
+from corsflow import analysis, flowmarks, model
 from corsflow.engine import cache, events, fetch, infer
 from corsflow.frozen import quick_init
 from corsflow.ingest import http1
 from corsflow.whatif import replay
 
-MODULES = (model, events, infer, fetch, cache, analysis, http1, replay)
+MODULES = (model, events, infer, fetch, cache, analysis, http1, replay, flowmarks)
 QUICK = sorted({cls for module in MODULES for cls in vars(module).values()
                 if isinstance(cls, type) and hasattr(cls.__init__, "dataclass_init")},
                key=lambda cls: cls.__qualname__)

@@ -21,7 +21,8 @@ from corsflow.analysis import Analysis, Fed
 from corsflow.engine.events import Finding
 from corsflow.errors import Diagnostics
 from corsflow.ingest import reader_for
-from corsflow.live_process import AnalysisProcess, Failure, ProcessGone, serve
+from corsflow.flowmarks import Mark, mark_of
+from corsflow.live_process import AnalysisProcess, Failure, ProcessGone, Settled, decoded, serve
 from corsflow.model import Exchange
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -33,7 +34,7 @@ def exchanges(name: str = "chromium-session.har") -> list[Exchange]:
 
 class Received:
     def __init__(self) -> None:
-        self.fed: list[Fed] = []
+        self.fed: list[Fed | Settled] = []
         self.aggregates: list[list[Finding]] = []
         self.failures: list[Failure] = []
         self.gone: list[ProcessGone] = []
@@ -44,7 +45,11 @@ class Received:
 
     def verdicts(self) -> list[tuple[str, str, str | None, str | None]]:
         return [(v.exchange.id, v.role, v.verdict, v.cors_error)
-                for f in self.fed for v in f.verdicts]
+                for f in self.fed for v in map(decoded, f.verdicts)]
+
+    def marks(self) -> list[Mark]:
+        return [m for f in self.fed for m in (
+            f.marks if isinstance(f, Settled) else map(mark_of, f.verdicts))]
 
     def findings(self) -> list[Finding]:
         return [x for f in self.fed for x in f.findings]
@@ -70,6 +75,12 @@ def test_results_and_report_are_those_of_one_process(engine: str) -> None:
         process.flush()
         assert there.verdicts() == here.verdicts()
         assert len(there.verdicts()) == len(items)
+        # Each verdict's mark: what the proxy shows of it without decoding it.
+        assert there.marks() == here.marks()
+        assert [(m.id, m.blocked) for m in there.marks()] == [
+            (v.exchange.id, v.verdict == "blocked") for f in there.fed
+            for v in map(decoded, f.verdicts)]
+        assert any(m.blocked for m in there.marks()) and any(m.line for m in there.marks())
         assert there.findings() == here.findings()
         assert process.settled == len(items)
         process.ask_aggregate()  # answered by the next request at the latest
@@ -144,8 +155,8 @@ def test_an_exchange_the_analysis_fails_on_is_reported_and_the_rest_analysed(mon
     kind, where, message, text = msgspec.msgpack.decode(failed[0])
     assert (kind, message) == ("ValueError", "a bug") and where.startswith("corsflow/")
     assert "Traceback" in text
-    settled = [v.exchange.id for t, p in frames if t == live_process.RESULTS
-               for v in live_process._decode_results(p)[0]]
+    settled = [decoded(v).exchange.id for t, p in frames if t == live_process.RESULTS
+               for v in live_process._decode_results(p)[1]]
     assert sorted(settled) == sorted(e.id for e in items if e.id != items[1].id)
     assert frames[-1] == (live_process.REPLY, b"")
 
@@ -157,7 +168,8 @@ def test_an_exchange_the_analysis_fails_on_is_reported_and_the_rest_analysed(mon
         assert process._pump() == b""  # the flush's answer, after everything before it
         assert [(f.kind, f.message) for f in there.failures] == [("ValueError", "a bug")]
         assert there.failures[0].text == text
-        assert sorted(v.exchange.id for f in there.fed for v in f.verdicts) == sorted(settled)
+        assert sorted(decoded(v).exchange.id for f in there.fed for v in f.verdicts) \
+            == sorted(settled)
     finally:
         process.close()
 
@@ -205,10 +217,10 @@ def test_a_frame_is_handled_once_even_when_its_callback_raises() -> None:
     head = struct.Struct("<BI")
     frames = b"".join(
         head.pack(live_process.RESULTS, len(p)) + p
-        for p in (msgspec.msgpack.encode(([v], [])) for v in settled))
-    calls: list[Fed] = []
+        for p in (msgspec.msgpack.encode(([mark_of(v)], [v], [])) for v in settled))
+    calls: list[Settled] = []
 
-    def on_results(fed: Fed) -> None:
+    def on_results(fed: Settled) -> None:
         calls.append(fed)
         if len(calls) == 1:
             raise RuntimeError("the proxy's side failed")
@@ -221,6 +233,7 @@ def test_a_frame_is_handled_once_even_when_its_callback_raises() -> None:
         with pytest.raises(RuntimeError):
             process._pump()
         assert process._pump() is None
-        assert [f.verdicts[0].exchange.id for f in calls] == [v.exchange.id for v in settled]
+        assert [f.marks[0].id for f in calls] == [v.exchange.id for v in settled]
+        assert [decoded(f.verdicts[0]) for f in calls] == settled
     finally:
         process.close()
