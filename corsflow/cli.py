@@ -50,11 +50,11 @@ EXIT_FLUSH = 120
 
 
 def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False,
-            security: bool = False) -> str:
+            security: bool = False) -> str | bytes:
     if fmt == "json":
-        from .report.json import render_json
+        from .report.json import iter_json
 
-        return render_json(report)
+        return b"".join(iter_json(report))  # UTF-8 already: written as it is
     if fmt == "csv":
         from .report.text import render_csv
 
@@ -98,13 +98,17 @@ def _print(text: str | bytes) -> None:
             sys.stdout.write(text)
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str | bytes, output: str | None) -> None:
     if output is None or output == "-":
         _print(text)
         return
     try:
-        with open(output, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(text)
+        if isinstance(text, bytes):
+            with open(output, "wb") as fb:
+                fb.write(text)
+        else:
+            with open(output, "w", encoding="utf-8", errors="backslashreplace") as f:
+                f.write(text)
     except OSError as e:
         raise UsageError(f"{output}: cannot write: {e.strerror or e}") from None
     logging.getLogger("corsflow").info("wrote %s", output)
