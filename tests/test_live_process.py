@@ -20,8 +20,8 @@ from corsflow import live_process
 from corsflow.analysis import Analysis, Fed
 from corsflow.engine.events import Finding
 from corsflow.errors import Diagnostics
-from corsflow.ingest import reader_for
 from corsflow.flowmarks import Mark, mark_of
+from corsflow.ingest import reader_for
 from corsflow.live_process import AnalysisProcess, Failure, ProcessGone, Settled, decoded, serve
 from corsflow.model import Exchange
 
