@@ -25,14 +25,15 @@ from .errors import CorsflowError, Diagnostics, Skipped
 from .findings import Aggregator, findings_for, sort_findings
 from .findings.browser import weigh_browser_decisions
 from .findings.merge import FindingMerger
-from .findings.security import REVIEWED_RESPONSE_FIELDS, SecurityReview
+from .findings.security import SecurityReview
 from .frozen import quick_init
-from .ingest import detect_format, open_capture, reader_for
+from .ingest import detect_format, open_capture
 from .ingest.ahead import read_ahead as read_in_child
-from .ingest.ahead import worth_reading_ahead
-from .model import Exchange, Headers, Response, SourceFormat
+from .ingest.ahead import started, worth_reading_ahead
+from .model import Exchange, SourceFormat
+from .reading import lean_reading, ordered
 from .sessions import plan_sessions, scan_file
-from .timeorder import OutOfOrder, nearly_sorted, spilled_sort
+from .timeorder import OutOfOrder
 
 log = logging.getLogger(__name__)
 
@@ -387,27 +388,16 @@ def _run(groups: list[list[tuple[int, str]]], choice: EngineChoice,
             tuple[int, Exchange]]]:
         def open_stream() -> Iterator[tuple[int, Exchange]]:
             fmt = detect_format(path)
-            reader = reader_for(fmt)
-
-            def ordered(d: Diagnostics, noticed: Callable[[str], None], *,
-                        lean: bool = False) -> Iterator[Exchange]:
-                # Normalised with the reading: in the reading child, when there is one.
-                raw = map(normalize, reader(path, d))
-                if lean:  # sent to this process: only what it reads
-                    raw = map(response_fields_read, raw)
-                return (spilled_sort(raw) if path in unordered
-                        else nearly_sorted(raw, path, noticed=noticed))
-
-            def ordered_lean(d: Diagnostics, noticed: Callable[[str], None]
-                             ) -> Iterator[Exchange]:
-                return ordered(d, noticed, lean=True)
-
             counts[number] = (path, _Counts(fmt))
-            if read_ahead and worth_reading_ahead(path):
-                # Sorted there too: the look-ahead holds thousands of exchanges back.
-                stream = read_in_child(path, ordered_lean, diagnostics, sorted_note)
+            # Normalised and sorted with the reading: in the reading child, when there is
+            # one (the look-ahead holds thousands of exchanges back); sent to this process,
+            # only what it reads. Started already, maybe (reading.start_reading).
+            lean, key = lean_reading(path, fmt, path in unordered)
+            if read_ahead and (started(path, key) or worth_reading_ahead(path)):
+                stream = read_in_child(path, lean, diagnostics, sorted_note, key)
             else:
-                stream = ordered(diagnostics, sorted_note)
+                stream = ordered(path, fmt, diagnostics, sorted_note,
+                                 unordered=path in unordered)
             return _tagged(session, _read(number, path, counts[number][1], iter(stream),
                                           diagnostics, prefix, progress))
         return open_stream
@@ -441,28 +431,6 @@ def _run(groups: list[list[tuple[int, str]]], choice: EngineChoice,
         path, c = counts[number]
         analysis.add_source(path, c.format, c.exchanges, c.skipped)
     return analysis.report()
-
-
-_RESPONSE_FIELDS_READ = frozenset({"location", "vary"}) | REVIEWED_RESPONSE_FIELDS
-"""Besides the Access-Control-* fields: the response header fields the analysis reads (the
-engine, Location and Vary; the security review, Set-Cookie too)."""
-
-
-def response_fields_read(exchange: Exchange) -> Exchange:
-    """The exchange with only the response header fields the analysis reads, in their
-    order: what a reading process sends (a response's other fields, often most of them,
-    need not be encoded, sent and decoded). The report is the same either way."""
-    response = exchange.response
-    if response is None:
-        return exchange
-    items = response.headers.items
-    kept = tuple(item for item in items if (name := item[0].lower()).startswith(
-        "access-control-") or name in _RESPONSE_FIELDS_READ)
-    if len(kept) == len(items):
-        return exchange
-    return exchange.replace_headers(exchange.request_headers, Response(
-        response.status, Headers(kept), response.reason, response.http_version,
-        response.finished))
 
 
 DETECT_SAMPLE = 500

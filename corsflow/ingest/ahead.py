@@ -20,6 +20,7 @@ their process); the command line asks.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
@@ -30,6 +31,7 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
 import msgspec
@@ -122,22 +124,26 @@ Told = Callable[[str], None]
 Stream = Callable[[Diagnostics, Told], Iterator[Exchange]]
 
 
-def read_ahead(path: str, read: Stream, diagnostics: Diagnostics,
-               told: Told) -> Iterator[Exchange]:
-    """The exchanges ``read(diagnostics, told)`` gives, read in a child process; what it
-    records in its diagnostics, and its calls of ``told``, are replayed here.
+@dataclass(frozen=True, slots=True)
+class _Child:
+    """A reading process: its id, the pipe it writes to (this end), what it was told."""
 
-    ``read`` should do all the work that does not need this process's state (reading, and
-    putting the exchanges in time order): what it holds back holds the analysis back.
-    The child starts at the first ``next()``; closing the iterator early (or an error here)
-    ends it.
-    """
+    pid: int
+    fd: int
+    keep: int
+
+
+_started: dict[tuple[str, object], _Child] = {}
+"""Reading processes started ahead of their analysis (:func:`start`), by path and key."""
+
+
+def _fork(path: str, read: Stream, keep: int) -> _Child | None:
+    """A child process running ``read``; None where none can be started."""
     global _live
     try:
         r, w = os.pipe()
     except OSError:  # out of descriptors: read here
-        yield from read(diagnostics, told)
-        return
+        return None
     _grow_pipe(w)
     try:
         pid = os.fork()
@@ -145,16 +151,74 @@ def read_ahead(path: str, read: Stream, diagnostics: Diagnostics,
         os.close(r)
         os.close(w)
         log.debug("%s: read in this process: cannot fork: %s", path, e)
-        yield from read(diagnostics, told)
-        return
+        return None
     if pid == 0:  # the child
         os.close(r)
-        _child(w, read, diagnostics.keep)
+        _child(w, read, keep)
     os.close(w)
     _live += 1
+    return _Child(pid, r, keep)
+
+
+def start(path: str, read: Stream, key: object, keep: int) -> None:
+    """Start reading ``path`` with ``read`` now, in a child process, before the analysis
+    that :func:`read_ahead` it with the same ``key`` (its reading recipe) and ``keep``
+    (the skipped records its diagnostics keep) is ready: the reading and whatever comes
+    first here (importing the analysis) overlap. One never taken up ends with this
+    process (or :func:`discard_started`)."""
+    if (path, key) in _started:
+        return
+    child = _fork(path, read, keep)
+    if child is not None:
+        if not _started:
+            atexit.register(discard_started)
+        _started[(path, key)] = child
+
+
+def started(path: str, key: object) -> bool:
+    """Whether a reading of ``path`` by ``key`` was started (:func:`start`) and not taken."""
+    return (path, key) in _started
+
+
+def discard_started() -> None:
+    """End the reading processes started and not taken up."""
+    while _started:
+        _end(_started.popitem()[1])
+
+
+def _end(child: _Child) -> None:
+    global _live
+    os.close(child.fd)
+    os.kill(child.pid, signal.SIGKILL)
+    os.waitpid(child.pid, 0)
+    _live -= 1
+
+
+def read_ahead(path: str, read: Stream, diagnostics: Diagnostics,
+               told: Told, key: object = None) -> Iterator[Exchange]:
+    """The exchanges ``read(diagnostics, told)`` gives, read in a child process; what it
+    records in its diagnostics, and its calls of ``told``, are replayed here.
+
+    ``read`` should do all the work that does not need this process's state (reading, and
+    putting the exchanges in time order): what it holds back holds the analysis back.
+    The child starts at the first ``next()``, unless one was started for ``path`` with
+    this ``key`` already (:func:`start`); closing the iterator early (or an error here)
+    ends it.
+    """
+    global _live
+    child = _started.pop((path, key), None) if key is not None else None
+    if child is not None and child.keep != diagnostics.keep:
+        _end(child)  # told to keep another number of skipped records: not this reading
+        child = None
+    if child is None:
+        child = _fork(path, read, diagnostics.keep)
+    if child is None:
+        yield from read(diagnostics, told)
+        return
+    pid = child.pid
     finished = False
     decode = msgspec.msgpack.Decoder(list[Exchange]).decode
-    fp = open(r, "rb", buffering=_PIPE_BYTES)  # noqa: SIM115 - closed in finally
+    fp = open(child.fd, "rb", buffering=_PIPE_BYTES)  # noqa: SIM115 - closed in finally
     try:
         while True:
             kind, body = _receive(fp)

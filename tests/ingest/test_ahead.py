@@ -297,7 +297,7 @@ def test_a_bug_in_a_reader_is_told_as_where_it_happened(
 
 
 def test_the_reading_process_sends_only_the_response_fields_read() -> None:
-    from corsflow.analysis import response_fields_read
+    from corsflow.reading import response_fields_read
 
     fields = [("Date", "x"), ("Access-Control-Allow-Origin", "*"), ("Server", "s"),
               ("Vary", "Origin"), ("Set-Cookie", "a=1"), ("Location", "/b"),
@@ -316,9 +316,10 @@ def test_the_reading_process_sends_only_the_response_fields_read() -> None:
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
 def test_the_response_fields_left_out_change_no_report(path: Path) -> None:
     """What the reading process leaves out, nothing in the analysis reads."""
-    from corsflow.analysis import Analysis, response_fields_read
+    from corsflow.analysis import Analysis
     from corsflow.engine.normalize import normalize
     from corsflow.ingest import detect_format, reader_for
+    from corsflow.reading import response_fields_read
 
     reports = []
     for lean in (False, True):
@@ -328,3 +329,101 @@ def test_the_response_fields_left_out_change_no_report(path: Path) -> None:
         a.flush()
         reports.append(render_json(a.report()))
     assert reports[0] == reports[1]
+
+
+# --- a reading started before the analysis (the command line's, corsflow.reading) ---------
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The reading processes forked from this one (their ids)."""
+    made: list[int] = []
+    real = os.fork
+
+    def counted() -> int:
+        pid = real()
+        if pid:
+            made.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted)
+    return made
+
+
+def test_a_reading_started_early_is_the_one_the_analysis_takes_up(
+        monkeypatch: pytest.MonkeyPatch, forks: list[int]) -> None:
+    from corsflow.reading import lean_reading, start_reading
+
+    path = str(SAMPLES / "chromium-session.har")
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "0")
+    here = analyze_paths([path], read_ahead=True)
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "1")
+    start_reading([path])
+    _, key = lean_reading(path, "har", False)
+    assert ahead.started(path, key) and len(forks) == 1
+    there = analyze_paths([path], read_ahead=True)
+    assert not ahead.started(path, key)
+    assert len(forks) == 1  # taken up: no second reading
+    same(here, there)
+    # Several files are scanned here first: nothing is started for them.
+    start_reading([path, str(SAMPLES / "firefox-session.har")])
+    assert len(forks) == 1 and not ahead._started
+
+
+def test_a_reading_started_for_other_diagnostics_is_ended_and_read_again(
+        monkeypatch: pytest.MonkeyPatch, forks: list[int]) -> None:
+    from corsflow.reading import start_reading
+
+    path = str(SAMPLES / "chromium-session.har")
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "0")
+    here = analyze_paths([path], read_ahead=True, diagnostics=Diagnostics(keep=3))
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "1")
+    start_reading([path])
+    there = analyze_paths([path], read_ahead=True, diagnostics=Diagnostics(keep=3))
+    assert len(forks) == 2 and not ahead._started
+    same(here, there)
+    with pytest.raises(ChildProcessError):  # the first was ended and reaped
+        os.waitpid(forks[0], os.WNOHANG)
+
+
+def test_a_reading_never_taken_up_is_ended(monkeypatch: pytest.MonkeyPatch,
+                                           forks: list[int]) -> None:
+    from corsflow.reading import start_reading
+
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "1")
+    start_reading([str(SAMPLES / "chromium-session.har")])
+    assert len(forks) == 1 and ahead._started
+    ahead.discard_started()
+    assert not ahead._started and ahead._live == 0
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forks[0], os.WNOHANG)
+
+
+PROBE = """
+import sys
+import corsflow.cli
+from corsflow.ingest import ahead
+real = ahead._fork
+def fork(*args):
+    print("analysis imported at the fork:", "corsflow.analysis" in sys.modules, file=sys.stderr)
+    return real(*args)
+ahead._fork = fork
+corsflow.cli.command()
+"""
+
+
+def test_the_command_line_starts_reading_before_it_imports_the_analysis() -> None:
+    """What lets the reading overlap the import of the engine and the findings."""
+    path = str(SAMPLES / "chromium-session.har")
+    outputs = []
+    for setting in ("0", "1"):
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, "analyze", path, "--format", "json"],
+            capture_output=True, cwd=REPO_ROOT, timeout=120, check=False,
+            env={**os.environ, "CORSFLOW_READ_AHEAD": setting})
+        assert done.returncode == 0, done.stderr.decode()
+        outputs.append(done.stdout)
+        forked = [line for line in done.stderr.decode().splitlines()
+                  if line.startswith("analysis imported")]
+        assert forked == ([] if setting == "0" else ["analysis imported at the fork: False"])
+    assert outputs[0] == outputs[1] and json.loads(outputs[0])["exchanges"]

@@ -1,0 +1,74 @@
+"""A capture file's exchanges as the analysis takes them: read, normalised, in time order.
+
+Light to import on purpose (the readers, the time order, nothing of the engine or the
+findings): the command line starts the process that reads a large capture
+(:mod:`corsflow.ingest.ahead`) before it imports the analysis, so that the two overlap
+instead of the reading waiting for the imports (:func:`start_reading`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import partial
+
+from .engine.normalize import normalize
+from .errors import CorsflowError, Diagnostics
+from .ingest import detect_format, reader_for
+from .ingest.ahead import Stream, Told, start, worth_reading_ahead
+from .model import Exchange, Headers, Response, SourceFormat
+from .timeorder import nearly_sorted, spilled_sort
+
+RESPONSE_FIELDS_READ = frozenset({"location", "vary", "set-cookie"})
+"""Besides the Access-Control-* fields: the response header fields the analysis reads (the
+engine, Location and Vary; the security review, Vary and Set-Cookie)."""
+
+
+def response_fields_read(exchange: Exchange) -> Exchange:
+    """The exchange with only the response header fields the analysis reads, in their
+    order: what a reading process sends (a response's other fields, often most of them,
+    need not be encoded, sent and decoded). The report is the same either way."""
+    response = exchange.response
+    if response is None:
+        return exchange
+    items = response.headers.items
+    kept = tuple(item for item in items if (name := item[0].lower()).startswith(
+        "access-control-") or name in RESPONSE_FIELDS_READ)
+    if len(kept) == len(items):
+        return exchange
+    return exchange.replace_headers(exchange.request_headers, Response(
+        response.status, Headers(kept), response.reason, response.http_version,
+        response.finished))
+
+
+def ordered(path: str, fmt: SourceFormat, diagnostics: Diagnostics, noticed: Told, *,
+            unordered: bool, lean: bool = False) -> Iterator[Exchange]:
+    """The file's exchanges, normalised, in time order: sorted on disk when the file is
+    known to be ``unordered``, else through the look-ahead (which raises
+    :class:`~corsflow.timeorder.OutOfOrder` when the file goes further out of order).
+    ``lean``: only the response fields the analysis reads (for a reading process)."""
+    raw = map(normalize, reader_for(fmt)(path, diagnostics))
+    if lean:
+        raw = map(response_fields_read, raw)
+    return spilled_sort(raw) if unordered else nearly_sorted(raw, path, noticed=noticed)
+
+
+def lean_reading(path: str, fmt: SourceFormat, unordered: bool) -> tuple[Stream, object]:
+    """What a reading process runs for ``path``, and the key a started one is known by."""
+    read: Stream = partial(ordered, path, fmt, unordered=unordered, lean=True)
+    return read, ("lean", fmt, unordered)
+
+
+def start_reading(paths: Sequence[str]) -> None:
+    """Start the process that will read ``paths`` now, where the analysis will read them in
+    one (a single file, large enough): :func:`corsflow.analysis.analyze_paths` called with
+    ``read_ahead=True`` takes it up. Several files are first scanned in this process (their
+    order and sessions), so they are read ahead as the analysis opens them."""
+    if len(paths) != 1 or not worth_reading_ahead(paths[0]):
+        return
+    path = paths[0]
+    try:
+        fmt = detect_format(path)
+    except (CorsflowError, OSError):
+        return  # the analysis names the problem
+    read, key = lean_reading(path, fmt, False)
+    start(path, read, key, Diagnostics().keep)
