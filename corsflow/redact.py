@@ -92,7 +92,13 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with URL credentials, secret parameters and JWTs replaced."""
-        if not value or _MAYBE.search(value) is None:
+        # Each rewrite needs an '@', an 'eyJ', or an '=' after one of '?&#;': tested first
+        # by plain substring search, which rules out nine strings in ten of a report.
+        if not value or ("@" not in value and "eyJ" not in value and (
+                "=" not in value or ("?" not in value and "&" not in value
+                                     and "#" not in value and ";" not in value))):
+            return value
+        if _MAYBE.search(value) is None:
             return value
         out = _USERINFO.sub(self._userinfo, value)
         out = _PARAM.sub(self._param, out)

@@ -170,3 +170,44 @@ def test_batch_reports_are_redacted_too(secret_har: Path,
     _, out, _ = _run(capsys, "analyze", "--batch", "--jobs", "1", str(secret_har), "--format",
                      "json", "--no-redact")
     assert "hunter2" in out
+
+
+def _rewritten(value: str) -> str:
+    """What the three rewrites make of ``value``, none skipped."""
+    from corsflow import redact
+
+    r = Redactor()
+    out = redact._USERINFO.sub(r._userinfo, value)
+    out = redact._PARAM.sub(r._param, out)
+    return redact._JWT.sub(r._jwt, out)
+
+
+@pytest.mark.parametrize("value", [
+    "https://user:pw@api.test/x", "https://api.test/x?token=1", "https://api.test/x;jsessionid=2",
+    "https://app.test/#access_token=3", f"see {JWT} here", f"Bearer {JWT}", "EYJ.EYJ.x",
+    "key=1", "https://api.test/x?key=", "https://api.test/a?b=1&sig=2", "https://api.test/a?b=1",
+    "mailto:a@b", "a=b;c", "?", "", "plain text", "https://api.test/items/42",
+    "https://api.test/x?%74oken=4", "(see https://api.test/?token=x).",
+])
+def test_the_quick_test_skips_only_what_no_rewrite_changes(value: str) -> None:
+    assert Redactor().text(value) == _rewritten(value)
+
+
+def test_the_quick_test_agrees_on_every_string_of_the_samples(secret_har: Path) -> None:
+    from corsflow.errors import CorsflowError, Diagnostics
+    from corsflow.ingest import detect_format, reader_for
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    texts: set[str] = set()
+    for p in [*sorted(samples.iterdir()), secret_har]:
+        try:
+            exchanges = list(reader_for(detect_format(str(p)))(str(p), Diagnostics()))
+        except CorsflowError:
+            continue  # not a capture (the browser tests' truth files)
+        for ex in exchanges:
+            headers = [*ex.request_headers.items, *(ex.response.headers.items if ex.response
+                                                    else ())]
+            texts.update([ex.url, ex.failure or "", *(value for _, value in headers)])
+    assert len(texts) > 150
+    assert any(Redactor().text(s) != s for s in texts)  # the capture above holds some
+    assert [Redactor().text(s) for s in sorted(texts)] == [_rewritten(s) for s in sorted(texts)]
