@@ -16,7 +16,7 @@ from .errors import CorsflowError, Diagnostics
 from .ingest import detect_format, reader_for
 from .ingest.ahead import Stream, Told, start, worth_reading_ahead
 from .model import Exchange, Headers, Response, SourceFormat
-from .timeorder import nearly_sorted, spilled_sort
+from .timeorder import LowWater, nearly_sorted, spilled_sort
 
 RESPONSE_FIELDS_READ = frozenset({"location", "vary", "set-cookie"})
 """Besides the Access-Control-* fields: the response header fields the analysis reads (the
@@ -46,10 +46,21 @@ def ordered(path: str, fmt: SourceFormat, diagnostics: Diagnostics, noticed: Tol
     known to be ``unordered``, else through the look-ahead (which raises
     :class:`~corsflow.timeorder.OutOfOrder` when the file goes further out of order).
     ``lean``: only the response fields the analysis reads (for a reading process)."""
-    raw = map(normalize, reader_for(fmt)(path, diagnostics))
+    low_water = None
+    if fmt in ("pcap", "pcapng") and not unordered:
+        # Completion order: its reader tells how early what is still to come started.
+        from .ingest.pcap import read_pcap
+
+        low_water = LowWater()
+        exchanges = read_pcap(path, diagnostics, low_water)
+    else:
+        exchanges = reader_for(fmt)(path, diagnostics)
+    raw = map(normalize, exchanges)
     if lean:
         raw = map(response_fields_read, raw)
-    return spilled_sort(raw) if unordered else nearly_sorted(raw, path, noticed=noticed)
+    if unordered:
+        return spilled_sort(raw)
+    return nearly_sorted(raw, path, noticed=noticed, low_water=low_water)
 
 
 def lean_reading(path: str, fmt: SourceFormat, unordered: bool) -> tuple[Stream, object]:

@@ -54,17 +54,34 @@ class OutOfOrder(Exception):
         return type(self), (self.path, self.where)
 
 
+class LowWater:
+    """What a reader knows of the exchanges it has still to give: none started before
+    ``low`` (on the exchanges' clock; ``-inf`` while it knows nothing). A pcap's reader
+    knows it from the requests still in flight (:mod:`corsflow.ingest.pcap`): with it,
+    :func:`nearly_sorted` lets each exchange go as soon as nothing can come before it, not
+    once the look-ahead fills (a capture of a few minutes gives every exchange before 300
+    seconds of them have been read)."""
+
+    __slots__ = ("low",)
+
+    def __init__(self) -> None:
+        self.low = float("-inf")
+
+
 NOTICED = 2.0
 """Seconds of disorder worth telling (the engine's own reorder window absorbs less)."""
 
 
 def nearly_sorted(stream: Iterable[Exchange], path: str, capacity: int = LOOK_AHEAD,
                   noticed: Callable[[str], None] | None = None,
-                  horizon: float = HORIZON) -> Iterator[Exchange]:
+                  horizon: float = HORIZON,
+                  low_water: LowWater | None = None) -> Iterator[Exchange]:
     """The stream in (start time, file order), if its disorder stays within ``capacity``
     exchanges and ``horizon`` seconds; raises :class:`OutOfOrder` at the first exchange
     that would come too late. ``noticed`` is called once with the path if an exchange came
-    more than ``NOTICED`` seconds after a later one."""
+    more than ``NOTICED`` seconds after a later one. ``low_water``: the stream's reader
+    tells what can still come (:class:`LowWater`); what started before it goes at once,
+    and the horizon is not needed."""
     heap: list[tuple[float, int, Exchange]] = []
     released = newest = float("-inf")
     push, pop = heapq.heappush, heapq.heappop
@@ -80,7 +97,8 @@ def nearly_sorted(stream: Iterable[Exchange], path: str, capacity: int = LOOK_AH
         if len(heap) > capacity:
             released, _, oldest = pop(heap)
             yield oldest
-        edge = newest - horizon
+        # The reader's own account, where it gives one, is exact: the horizon guesses.
+        edge = newest - horizon if low_water is None else low_water.low
         while heap[0][0] < edge:
             released, _, oldest = pop(heap)
             yield oldest

@@ -381,6 +381,7 @@ class Conversation:
         "ctx",
         "current",
         "fins",
+        "first_ts",
         "ignored",
         "last_ts",
         "queue",
@@ -399,6 +400,9 @@ class Conversation:
         self.queue: deque[_Pending] = deque()
         self.current: _Pending | None = None
         self.ignored = False
+        self.first_ts = float("-inf")
+        """When its first packet was captured (set by the reader): none of its bytes is
+        older (-inf: unknown)."""
         self.last_ts = 0.0
         self.closed = False
         self.req_packet = 0

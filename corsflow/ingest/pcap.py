@@ -21,7 +21,9 @@ from collections.abc import Iterator
 
 from ..errors import Diagnostics
 from ..model import Exchange
+from ..timeorder import LowWater
 from .conversation import NO_RESPONSE, RESET, Context, Conversation
+from .http1 import HEAD, HUNT
 from .packets import ACK, FIN, RST, SYN, CaptureDamage, SegmentDecoder, capture_format, read_records
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,23 @@ MAX_CONNECTIONS = 1 << 15
 (counted in the diagnostics): a flood of half-open connections (a SYN scan, a million
 connections a minute) must not make memory follow the input instead of what is live."""
 _SWEEP_EVERY = 1 << 15  # packets between idle sweeps
+_LOW_EVERY = 256  # packets between updates of the low water mark
+CLOCK_SLACK = 10.0
+"""Seconds a packet's time may go back from the latest one's and still count as later:
+far more than the jitter of captures written from several queues, far less than the
+look-ahead's horizon."""
 _RECENT = 1 << 16  # closed connections whose sequence ranges are kept, to spot a second copy
 
 
-def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
+def read_pcap(path: str, diagnostics: Diagnostics,
+              low_water: LowWater | None = None) -> Iterator[Exchange]:
     """Yield the HTTP/1.x exchanges in the pcap or pcapng file ``path``.
 
     Raises :class:`~corsflow.errors.IngestError` when the file is no capture; damage inside a
     capture is counted in ``diagnostics`` and reading goes on (or stops at a truncation).
+    ``low_water``, when given, is kept up to date with how early an exchange still to come
+    can have started (:func:`_low_water`): what lets its exchanges, which come in completion
+    order, be put in time order as they come.
     """
     fmt = capture_format(path)
     ctx = Context(path, fmt)
@@ -55,6 +66,7 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
     ts = 0.0
     last_packet = 0
     next_sweep = _SWEEP_EVERY
+    next_low = _LOW_EVERY if low_water is not None else -1
     for record in read_records(path, damage):
         seg = decode(record)
         if seg is None:
@@ -75,6 +87,7 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
                     yield from out
                     out.clear()
             conv = Conversation(ctx, src, dst)
+            conv.first_ts = ts
             table[key] = (conv, 0)
             table[dst + src] = (conv, 1)
             d = 0
@@ -91,6 +104,7 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
                 # The port pair is reused by a new connection: finish the old one first.
                 conv.close(NO_RESPONSE)
                 conv = Conversation(ctx, src, dst)
+                conv.first_ts = ts
                 table[key] = (conv, 0)
                 table[dst + src] = (conv, 1)
                 d = 0
@@ -145,6 +159,12 @@ def read_pcap(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
             if out:
                 yield from out
                 out.clear()
+        if 0 <= next_low <= number:
+            # Only here, with nothing given out yet waiting: what is still to come is in
+            # the connections' state or in packets not read yet.
+            assert low_water is not None
+            next_low = number + _LOW_EVERY
+            low_water.low = _low_water(table, ts)
     # End of capture: whatever is still open ends here.
     seen: set[int] = set()
     for conv, _ in table.values():
@@ -186,6 +206,33 @@ def _within(seen: tuple[int, int], seq: int) -> bool:
     the next expected one on continue the connection: an idle one resumes, for example.)"""
     first, end = seen
     return (seq - first) & 0xFFFFFFFF < (end - first) & 0xFFFFFFFF
+
+
+def _low_water(table: dict[bytes, tuple[Conversation, int]], now: float) -> float:
+    """How early an exchange still to come can have started, the packet at ``now`` read.
+
+    It starts at a request head: one in a connection's queue (its time known), one being
+    parsed (since its first bytes), or one in bytes not delivered yet. Those come in packets
+    not read yet (taken as no earlier than ``now``, less :data:`CLOCK_SLACK`), or in
+    out-of-order bytes a connection holds, or, on a connection whose roles are not known yet
+    or whose parser hunts for a request line, in bytes since its first packet."""
+    low = now
+    for conv, d in table.values():
+        if d or conv.ignored:  # each connection is listed once per direction
+            continue
+        client = conv.client
+        if client is None:
+            low = min(low, conv.first_ts)
+            continue
+        for pending in conv.queue:
+            low = min(low, pending.head.ts)
+        side = conv.sides[client]
+        parser = side.parser
+        if parser is None or parser.state == HUNT or side.stream.order or side.held:
+            low = min(low, conv.first_ts)
+        elif parser.state == HEAD:
+            low = min(low, parser.head_ts)
+    return low - CLOCK_SLACK
 
 
 def _sweep(table: dict[bytes, tuple[Conversation, int]], now: float,

@@ -120,7 +120,8 @@ def test_a_file_sorted_on_a_second_pass_is_sorted_there_too(
     path.write_text(json.dumps(doc))
     # The look-ahead cannot sort it: the first pass's child raises OutOfOrder, the second
     # sorts on disk (both in a child: fork copies these settings).
-    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__", (3, None, timeorder.HORIZON))
+    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__",
+                        (3, None, timeorder.HORIZON, None))
     here, there = both([str(path)], monkeypatch)
     assert not isinstance(here, str)
     assert any("out of time order" in n for n in here.notes)

@@ -100,7 +100,8 @@ def test_a_file_out_of_order_beyond_the_look_ahead_is_read_again_and_sorted(
     reversed_har = write_har(tmp_path / "reversed.har", doc, entries[::-1])
     # A look-ahead of 3 cannot sort 43 reversed entries: the second pass sorts on disk.
     monkeypatch.setattr(timeorder, "LOOK_AHEAD", 3)
-    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__", (3, None, timeorder.HORIZON))
+    monkeypatch.setattr(timeorder.nearly_sorted, "__defaults__",
+                        (3, None, timeorder.HORIZON, None))
     monkeypatch.setattr(timeorder.spilled_sort, "__defaults__", (5,))
     report = analyze_paths([str(reversed_har)])
     assert verdicts(report) == verdicts(baseline)
@@ -119,3 +120,81 @@ def test_shuffled_har_entries_give_the_errors_of_the_sorted_file(tmp_path: Path)
     baseline = analyze_paths([str(SAMPLES / "chromium-session.har")])
     assert sum(errors(report).values()) == sum(errors(baseline).values()) == 6
     assert verdicts(report) == verdicts(baseline)
+
+
+# --- a pcap's reader tells how early what is still to come started ----------------------
+
+
+def _pcaps(corpus_dir: Path | None) -> list[Path]:
+    found = sorted(SAMPLES.glob("*.pcap"))
+    if corpus_dir is not None and corpus_dir.is_dir():
+        found += sorted(p for p in corpus_dir.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    return found
+
+
+def _released(path: Path) -> tuple[list[str], int | None]:
+    """The ids in the order the look-ahead gives them with the reader's low water mark, and
+    how many exchanges the reader had given when the first came out."""
+    from corsflow.errors import Diagnostics
+    from corsflow.ingest.pcap import read_pcap
+    from corsflow.timeorder import LowWater
+
+    low = LowWater()
+    given = 0
+
+    def counted():  # type: ignore[no-untyped-def]
+        nonlocal given
+        for x in read_pcap(str(path), Diagnostics(), low):
+            given += 1
+            yield x
+
+    out, first = [], None
+    for x in nearly_sorted(counted(), str(path), low_water=low):
+        if first is None:
+            first = given
+        out.append(x.id)
+    return out, first
+
+
+def _sorted_ids(path: Path) -> list[str]:
+    from corsflow.errors import Diagnostics
+    from corsflow.ingest.pcap import read_pcap
+
+    xs = list(read_pcap(str(path), Diagnostics()))
+    return [x.id for _, _, x in sorted((x.started, i, x) for i, x in enumerate(xs))]
+
+
+def test_the_low_water_mark_gives_each_capture_in_time_order_in_one_pass() -> None:
+    """Never early: the order of a full sort, and no second pass, on every capture."""
+    from tests.conftest import CORPUS
+
+    paths = _pcaps(CORPUS / "pcap")
+    assert len(paths) >= 2
+    for path in paths:
+        assert _released(path)[0] == _sorted_ids(path), path.name
+
+
+def test_the_low_water_mark_lets_exchanges_go_before_the_capture_is_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from corsflow.ingest import pcap
+
+    # The sample is small and short: look more often, and trust its clock to the second.
+    monkeypatch.setattr(pcap, "_LOW_EVERY", 8)
+    monkeypatch.setattr(pcap, "CLOCK_SLACK", 0.0)
+    path = SAMPLES / "chromium-session.pcap"
+    ids, first = _released(path)
+    assert ids == _sorted_ids(path)
+    assert first is not None and first < len(ids) // 2
+    # Without it, a capture of less than the horizon's 300 s waits for the whole file.
+    from corsflow.errors import Diagnostics
+
+    given = 0
+
+    def counted():  # type: ignore[no-untyped-def]
+        nonlocal given
+        for x in pcap.read_pcap(str(path), Diagnostics()):
+            given += 1
+            yield x
+
+    next(nearly_sorted(counted(), str(path)))
+    assert given == len(ids)
