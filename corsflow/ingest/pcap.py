@@ -163,7 +163,8 @@ def read_pcap(path: str, diagnostics: Diagnostics,
             # Only here, with nothing given out yet waiting: what is still to come is in
             # the connections' state or in packets not read yet.
             assert low_water is not None
-            next_low = number + _LOW_EVERY
+            # As often as the connections it walks allow: a pass per packet on average.
+            next_low = number + max(_LOW_EVERY, len(table))
             low_water.low = _low_water(table, ts)
     # End of capture: whatever is still open ends here.
     seen: set[int] = set()
