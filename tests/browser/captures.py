@@ -63,6 +63,9 @@ class Tcpdump:
         self.ports = ports
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: list[str] = []
+        self._reader: threading.Thread | None = None
+        self.dropped = 0
+        """Packets the kernel dropped because tcpdump did not keep up (known once stopped)."""
 
     def __enter__(self) -> Self:
         exe = shutil.which("tcpdump") or ("/usr/sbin/tcpdump" if os.path.exists(
@@ -71,8 +74,9 @@ class Tcpdump:
             raise CaptureUnavailable("tcpdump is not installed")
         expr = " or ".join(f"tcp port {p}" for p in self.ports)
         # --immediate-mode: take packets from the kernel as they come (not in blocks that a
-        # SIGINT would drop); -U: write each one to the file at once.
-        cmd = [exe, "-i", "lo", "-n", "--immediate-mode", "-U", "-s", "0",
+        # SIGINT would drop); -U: write each one to the file at once; -B: a 16 MB kernel
+        # buffer, so a busy machine does not make it drop packets.
+        cmd = [exe, "-i", "lo", "-n", "--immediate-mode", "-U", "-s", "0", "-B", "16384",
                "-w", str(self.path), expr]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         listening = threading.Event()
@@ -85,7 +89,8 @@ class Tcpdump:
                 if "listening on" in line:
                     listening.set()
 
-        threading.Thread(target=read_stderr, daemon=True).start()
+        self._reader = threading.Thread(target=read_stderr, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + 10
         while not listening.wait(0.05):
             if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -98,6 +103,12 @@ class Tcpdump:
         if self._proc is not None:
             time.sleep(1.0)  # let the last packets (FINs, ACKs) reach the file
             _stop(self._proc)
+            if self._reader is not None:
+                self._reader.join(5)  # its last lines: the counts
+            for line in self._stderr:
+                words = line.split()
+                if line.endswith("dropped by kernel") and words and words[0].isdigit():
+                    self.dropped = int(words[0])
             log.debug("tcpdump: %s", " | ".join(self._stderr))
 
 
