@@ -20,7 +20,9 @@ from .timeorder import LowWater, nearly_sorted, spilled_sort
 
 RESPONSE_FIELDS_READ = frozenset({"location", "vary", "set-cookie"})
 """Besides the Access-Control-* fields: the response header fields the analysis reads (the
-engine, Location and Vary; the security review, Vary and Set-Cookie)."""
+engine, Location and Vary; the security review, Vary and Set-Cookie: a test holds this to
+``findings.security.REVIEWED_RESPONSE_FIELDS``, which is not imported here to keep this
+module light)."""
 
 
 def response_fields_read(exchange: Exchange) -> Exchange:
@@ -70,10 +72,11 @@ def lean_reading(path: str, fmt: SourceFormat, unordered: bool) -> tuple[Stream,
 
 
 def start_reading(paths: Sequence[str]) -> None:
-    """Start the process that will read ``paths`` now, where the analysis will read them in
-    one (a single file, large enough): :func:`corsflow.analysis.analyze_paths` called with
-    ``read_ahead=True`` takes it up. Several files are first scanned in this process (their
-    order and sessions), so they are read ahead as the analysis opens them."""
+    """Start reading ``paths`` in a child process now, where the analysis would read them
+    ahead anyway (one file, large enough): :func:`corsflow.analysis.analyze_paths` called
+    with ``read_ahead=True`` takes the reading up. Several files are scanned in this process
+    first (their order and sessions), so each is read ahead only when the analysis opens
+    it."""
     if len(paths) != 1 or not worth_reading_ahead(paths[0]):
         return
     path = paths[0]

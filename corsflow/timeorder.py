@@ -58,9 +58,8 @@ class LowWater:
     """What a reader knows of the exchanges it has still to give: none started before
     ``low`` (on the exchanges' clock; ``-inf`` while it knows nothing). A pcap's reader
     knows it from the requests still in flight (:mod:`corsflow.ingest.pcap`): with it,
-    :func:`nearly_sorted` lets each exchange go as soon as nothing can come before it, not
-    once the look-ahead fills (a capture of a few minutes gives every exchange before 300
-    seconds of them have been read)."""
+    :func:`nearly_sorted` lets each exchange go as soon as nothing can come before it, so a
+    capture shorter than the horizon flows at once instead of after the look-ahead fills."""
 
     __slots__ = ("low",)
 

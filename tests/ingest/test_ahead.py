@@ -314,6 +314,17 @@ def test_the_reading_process_sends_only_the_response_fields_read() -> None:
     assert response_fields_read(lean) is lean  # nothing more to drop
 
 
+def test_the_reading_process_keeps_every_field_the_security_review_reads() -> None:
+    from corsflow.findings.security import REVIEWED_RESPONSE_FIELDS
+    from corsflow.reading import response_fields_read
+
+    fields = [(name.title(), "x") for name in sorted(REVIEWED_RESPONSE_FIELDS)]
+    ex = exchange(1, "GET", "https://api.test/a", {"Origin": "https://app.test"},
+                  started=1.0, response_headers=[("Server", "s"), *fields])
+    lean = response_fields_read(ex)
+    assert lean.response is not None and lean.response.headers.items == tuple(fields)
+
+
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
 def test_the_response_fields_left_out_change_no_report(path: Path) -> None:
     """What the reading process leaves out, nothing in the analysis reads."""
