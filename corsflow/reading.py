@@ -25,16 +25,31 @@ engine, Location and Vary; the security review, Vary and Set-Cookie: a test hold
 module light)."""
 
 
+def _read_by_analysis(name: str) -> bool:
+    low = name.lower()
+    return low.startswith("access-control-") or low in RESPONSE_FIELDS_READ
+
+
+_READ: dict[str, bool] = {}
+"""Field name as written -> whether the analysis reads it: a capture writes the same few
+dozen names thousands of times (bounded: a hostile one may write a new name every time)."""
+_READ_MAX = 4096
+
+
 def response_fields_read(exchange: Exchange) -> Exchange:
     """The exchange with only the response header fields the analysis reads, in their
     order: what a reading process sends (a response's other fields, often most of them,
-    need not be encoded, sent and decoded). The report is the same either way."""
+    need not be normalised, encoded, sent and decoded). The report is the same either way."""
     response = exchange.response
     if response is None:
         return exchange
     items = response.headers.items
-    kept = tuple(item for item in items if (name := item[0].lower()).startswith(
-        "access-control-") or name in RESPONSE_FIELDS_READ)
+    read = _READ
+    if len(read) > _READ_MAX:
+        read.clear()
+    # One dict look-up per field, each name lower-cased once per capture.
+    kept = tuple([item for item in items if read.get(name := item[0])
+                  or name not in read and read.setdefault(name, _read_by_analysis(name))])
     if len(kept) == len(items):
         return exchange
     return exchange.replace_headers(exchange.request_headers, Response(
@@ -57,9 +72,9 @@ def ordered(path: str, fmt: SourceFormat, diagnostics: Diagnostics, noticed: Tol
         exchanges = read_pcap(path, diagnostics, low_water)
     else:
         exchanges = reader_for(fmt)(path, diagnostics)
+    if lean:  # first: the response fields left out need no normalising
+        exchanges = map(response_fields_read, exchanges)
     raw = map(normalize, exchanges)
-    if lean:
-        raw = map(response_fields_read, raw)
     if unordered:
         return spilled_sort(raw)
     return nearly_sorted(raw, path, noticed=noticed, low_water=low_water)
