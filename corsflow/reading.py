@@ -15,46 +15,12 @@ from .engine.normalize import normalize
 from .errors import CorsflowError, Diagnostics
 from .ingest import detect_format, reader_for
 from .ingest.ahead import Stream, Told, start, worth_reading_ahead
-from .model import Exchange, Headers, Response, SourceFormat
+from .ingest.lean import RESPONSE_FIELDS_READ, response_fields_read
+from .model import Exchange, SourceFormat
 from .timeorder import LowWater, nearly_sorted, spilled_sort
 
-RESPONSE_FIELDS_READ = frozenset({"location", "vary", "set-cookie"})
-"""Besides the Access-Control-* fields: the response header fields the analysis reads (the
-engine, Location and Vary; the security review, Vary and Set-Cookie: a test holds this to
-``findings.security.REVIEWED_RESPONSE_FIELDS``, which is not imported here to keep this
-module light)."""
-
-
-def _read_by_analysis(name: str) -> bool:
-    low = name.lower()
-    return low.startswith("access-control-") or low in RESPONSE_FIELDS_READ
-
-
-_READ: dict[str, bool] = {}
-"""Field name as written -> whether the analysis reads it: a capture writes the same few
-dozen names thousands of times (bounded: a hostile one may write a new name every time)."""
-_READ_MAX = 4096
-
-
-def response_fields_read(exchange: Exchange) -> Exchange:
-    """The exchange with only the response header fields the analysis reads, in their
-    order: what a reading process sends (a response's other fields, often most of them,
-    need not be normalised, encoded, sent and decoded). The report is the same either way."""
-    response = exchange.response
-    if response is None:
-        return exchange
-    items = response.headers.items
-    read = _READ
-    if len(read) > _READ_MAX:
-        read.clear()
-    # One dict look-up per field, each name lower-cased once per capture.
-    kept = tuple([item for item in items if read.get(name := item[0])
-                  or name not in read and read.setdefault(name, _read_by_analysis(name))])
-    if len(kept) == len(items):
-        return exchange
-    return exchange.replace_headers(exchange.request_headers, Response(
-        response.status, Headers(kept), response.reason, response.http_version,
-        response.finished))
+__all__ = ["RESPONSE_FIELDS_READ", "lean_reading", "ordered", "response_fields_read",
+           "start_reading"]
 
 
 def ordered(path: str, fmt: SourceFormat, diagnostics: Diagnostics, noticed: Told, *,
@@ -70,6 +36,11 @@ def ordered(path: str, fmt: SourceFormat, diagnostics: Diagnostics, noticed: Tol
 
         low_water = LowWater()
         exchanges = read_pcap(path, diagnostics, low_water)
+    elif lean and fmt == "har":  # the fields left out are never built
+        from .ingest.har import read_har
+
+        exchanges = read_har(path, diagnostics, lean=True)
+        lean = False
     else:
         exchanges = reader_for(fmt)(path, diagnostics)
     if lean:  # first: the response fields left out need no normalising

@@ -59,6 +59,7 @@ from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timin
 from .checks import plausible_time
 from .compressed import open_input
 from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, Undecodable
+from .lean import READ, field_read
 
 log = logging.getLogger(__name__)
 
@@ -142,22 +143,25 @@ class _Skip(Exception):
 # -- reading --------------------------------------------------------------------------------
 
 
-def read_har(path: str, diagnostics: Diagnostics) -> Iterator[Exchange]:
+def read_har(path: str, diagnostics: Diagnostics, *, lean: bool = False) -> Iterator[Exchange]:
     """Stream the exchanges of the HAR file at ``path``, in file order.
 
     Raises IngestError when the file cannot be opened, is not JSON, is not a HAR, or breaks
     before its first entry. See the module docstring for what is skipped instead.
+    ``lean``: responses keep only the header fields the analysis reads
+    (:func:`~corsflow.ingest.lean.response_fields_read`, done as the entries are read).
     """
     fp = open_input(path, diagnostics)
     with fp:
         try:
             _skip_jsonp_prefix(fp)
-            yield from _read(path, fp, diagnostics)
+            yield from _read(path, fp, diagnostics, lean)
         except OSError as e:  # a read that fails half-way (I/O error, network file system)
             raise IngestError(path, f"cannot read: {e.strerror or e}") from None
 
 
-def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchange]:
+def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics,
+          lean: bool = False) -> Iterator[Exchange]:
     stream = JsonArrayStream(fp)
     try:
         captured = stream.find_array(_ENTRIES, frozenset({_CREATOR}))
@@ -165,7 +169,7 @@ def _read(path: str, fp: BinaryIO, diagnostics: Diagnostics) -> Iterator[Exchang
         raise IngestError(path, e.message) from None
     except NotFound as e:
         raise IngestError(path, f"not a HAR file: {e}") from None
-    mapper = _Mapper(path, _creator_name(captured.get(_CREATOR)), diagnostics)
+    mapper = _Mapper(path, _creator_name(captured.get(_CREATOR)), diagnostics, lean)
     index = 0
     try:
         for _offset, value in stream.elements(_ENTRY_DECODER.decode):
@@ -207,10 +211,12 @@ def _creator_name(raw: bytes | None) -> str | None:
 class _Mapper:
     """Turns decoded entries into Exchanges for one file."""
 
-    def __init__(self, path: str, creator: str | None, diagnostics: Diagnostics) -> None:
+    def __init__(self, path: str, creator: str | None, diagnostics: Diagnostics,
+                 lean: bool = False) -> None:
         self.path = path
         self.creator = creator
         self.diagnostics = diagnostics
+        self.lean = lean
 
     def exchange(self, index: int, value: _Entry | Undecodable) -> Exchange | None:
         try:
@@ -286,8 +292,20 @@ class _Mapper:
         finished = started + total / 1000.0 if total is not None else None
         if finished is not None and not plausible_time(finished):
             finished = None
-        return Response(status, self._headers(r.headers), reason,
+        return Response(status, self._response_headers(r.headers), reason,
                         normalise_http_version(r.httpVersion), finished), error
+
+    def _response_headers(self, items: list[_Header] | None) -> Headers:
+        if not self.lean or not items:
+            return self._headers(items)
+        # The fields read, and those that are not strings (noted, or coerced, as ever).
+        known = READ.get
+        headers = self._headers([h for h in items if (name := h.name).__class__ is not str
+                                 or h.value.__class__ is not str or not name
+                                 or known(name) or (name not in READ and field_read(name))])
+        if all(known(name) for name, _ in headers.items):
+            return headers
+        return Headers(tuple(item for item in headers.items if field_read(item[0])))
 
     def _headers(self, items: list[_Header] | None) -> Headers:
         if not items:

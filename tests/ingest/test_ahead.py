@@ -315,21 +315,21 @@ def test_the_reading_process_sends_only_the_response_fields_read() -> None:
 
 
 def test_the_fields_read_are_told_by_name_whatever_its_case_and_the_memo_stays_bounded() -> None:
-    from corsflow import reading
+    from corsflow.ingest import lean
     from corsflow.reading import response_fields_read
 
     names = ["ACCESS-CONTROL-ALLOW-ORIGIN", "Access-Control-Max-Age", "VARY", "vary",
              "Set-Cookie", "LOCATION", "Content-Location", "X-Access-Control", "Varying"]
-    for n in range(3 * reading._READ_MAX):  # a hostile capture: a new name every time
+    for n in range(3 * lean.READ_MAX):  # a hostile capture: a new name every time
         fields = [(names[n % len(names)], "v"), (f"X-Unique-{n}", "v"), ("Vary", "Origin")]
         ex = exchange(n, "GET", "https://api.test/a", {}, started=1.0,
                       response_headers=fields)
-        lean = response_fields_read(ex)
-        assert lean.response is not None
-        assert lean.response.headers.items == tuple(
+        kept = response_fields_read(ex)
+        assert kept.response is not None
+        assert kept.response.headers.items == tuple(
             f for f in fields if f[0].lower().startswith("access-control-")
             or f[0].lower() in ("vary", "set-cookie", "location"))
-        assert len(reading._READ) <= reading._READ_MAX + len(fields)
+        assert len(lean.READ) <= lean.READ_MAX + len(fields)
 
 
 def test_the_reading_process_keeps_every_field_the_security_review_reads() -> None:

@@ -635,3 +635,41 @@ def test_mitmproxy_har_of_a_chromium_session() -> None:
     nocache = [x for x in preflights if x.request_headers.get("pragma") == "no-cache"]
     assert len(nocache) == 3  # the first three steps of the nocache scenario
     assert {x.hints.creator for x in exchanges} == {"mitmproxy"}
+
+
+# -- lean reading (a reading process's: only the response fields the analysis reads) -------
+
+
+def _lean_equals_full(path: Path) -> None:
+    from corsflow.ingest.lean import response_fields_read
+
+    full, lean = Diagnostics(), Diagnostics()
+    expected = [response_fields_read(x) for x in read_har(str(path), full)]
+    assert list(read_har(str(path), lean, lean=True)) == expected
+    assert (lean.skipped, lean.skipped_by_reason, lean.notes) == (
+        full.skipped, full.skipped_by_reason, full.notes)
+
+
+@pytest.mark.parametrize("path", [*corpus_params(), *(
+    pytest.param(p, id=p.name) for p in sorted((REPO_ROOT / "samples").glob("*.har")))])
+def test_lean_reading_leaves_out_what_response_fields_read_does(path: Path) -> None:
+    _lean_equals_full(path)
+
+
+def test_lean_reading_of_odd_response_fields(tmp_path: Path) -> None:
+    """Fields that are not plain strings are kept or noted exactly as in a full reading."""
+    odd = [{"name": "Access-Control-Max-Age", "value": 600},
+           {"name": "access-control-allow-credentials", "value": True},
+           {"name": "Content-Length", "value": 2}, {"name": None, "value": "x"},
+           {"name": "", "value": "empty name"}, {"name": "VARY", "value": None},
+           {"name": ":status", "value": "200"}, {"name": "Server", "value": "s"},
+           {"name": "Set-Cookie", "value": "a=1"}, {"name": "X-Access-Control", "value": "x"}]
+    e = entry()
+    e["response"]["headers"] = odd
+    path = write_har(tmp_path, [e, entry(url="https://api.example/y")])
+    _lean_equals_full(path)
+    x = next(read_har(str(path), Diagnostics(), lean=True))
+    assert x.response is not None
+    assert list(x.response.headers) == [
+        ("Access-Control-Max-Age", "600"), ("access-control-allow-credentials", "true"),
+        ("VARY", ""), ("Set-Cookie", "a=1")]
