@@ -24,9 +24,11 @@ _ID_SEGMENT = re.compile(
 )
 
 
+@capture_memo(4096)
 def _split(url: str) -> SplitResult:
     """urlsplit that never raises: a malformed URL (``http://[::1/x``) from a capture is
-    grouped as written instead of stopping the analysis."""
+    grouped as written instead of stopping the analysis. Remembered: the origin, the path
+    and the template of one URL are each asked for, often one after the other."""
     try:
         return urlsplit(url)
     except ValueError:
