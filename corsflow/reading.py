@@ -35,8 +35,9 @@ def ordered(path: str, fmt: SourceFormat, diagnostics: Diagnostics, noticed: Tol
         from .ingest.pcap import read_pcap
 
         low_water = LowWater()
-        exchanges = read_pcap(path, diagnostics, low_water)
-    elif lean and fmt == "har":  # the fields left out are never built
+        exchanges = read_pcap(path, diagnostics, low_water, lean=lean)
+        lean = False  # left out by the reader: the response is built once
+    elif lean and fmt == "har":
         from .ingest.har import read_har
 
         exchanges = read_har(path, diagnostics, lean=True)

@@ -35,6 +35,7 @@ from .http1 import (
     looks_like_tls,
     unfinished_start_line,
 )
+from .lean import fields_read
 from .tcp import ACK_GRACE_PACKETS, Stream
 
 NO_RESPONSE = "no response in capture"
@@ -48,12 +49,14 @@ MAX_UNANSWERED = 256
 class Context:
     """What every conversation of one file shares: where exchanges go, and counters."""
 
-    __slots__ = ("copies", "evicted", "exchanges", "fmt", "h2", "lost", "lost_connections",
-                 "orphans", "out", "path", "tls")
+    __slots__ = ("copies", "evicted", "exchanges", "fmt", "h2", "lean", "lost",
+                 "lost_connections", "orphans", "out", "path", "tls")
 
-    def __init__(self, path: str, fmt: SourceFormat) -> None:
+    def __init__(self, path: str, fmt: SourceFormat, lean: bool = False) -> None:
         self.path = path
         self.fmt = fmt
+        self.lean = lean
+        """Responses keep only the header fields the analysis reads (:mod:`.lean`)."""
         self.out: list[Exchange] = []
         self.tls = 0
         self.h2 = 0
@@ -545,8 +548,9 @@ class Conversation:
         server = self.sides[1 - self.client].endpoint
         response = None
         if resp is not None:
-            response = Response(resp.status, Headers(resp.headers), resp.reason,
-                                resp.version, finished)
+            response = Response(resp.status, Headers(
+                fields_read(resp.headers) if ctx.lean else resp.headers), resp.reason,
+                resp.version, finished)
         end = req.end_ts
         timings = Timings(
             send=_ms(head.ts, end),

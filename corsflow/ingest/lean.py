@@ -40,6 +40,14 @@ def field_read(name: str) -> bool:
     return read
 
 
+def fields_read(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The response header fields among ``items`` that the analysis reads, in order."""
+    known = READ.get
+    # One dict look-up per field, each name lower-cased once per capture.
+    return tuple([item for item in items if known(name := item[0]) or (
+        name not in READ and field_read(name))])
+
+
 def response_fields_read(exchange: Exchange) -> Exchange:
     """The exchange with only the response header fields the analysis reads, in their
     order."""
@@ -47,10 +55,7 @@ def response_fields_read(exchange: Exchange) -> Exchange:
     if response is None:
         return exchange
     items = response.headers.items
-    known = READ.get
-    # One dict look-up per field, each name lower-cased once per capture.
-    kept = tuple([item for item in items if known(name := item[0]) or (
-        name not in READ and field_read(name))])
+    kept = fields_read(items)
     if len(kept) == len(items):
         return exchange
     return exchange.replace_headers(exchange.request_headers, Response(

@@ -46,17 +46,18 @@ _RECENT = 1 << 16  # closed connections whose sequence ranges are kept, to spot 
 
 
 def read_pcap(path: str, diagnostics: Diagnostics,
-              low_water: LowWater | None = None) -> Iterator[Exchange]:
+              low_water: LowWater | None = None, *, lean: bool = False) -> Iterator[Exchange]:
     """Yield the HTTP/1.x exchanges in the pcap or pcapng file ``path``.
 
     Raises :class:`~corsflow.errors.IngestError` when the file is no capture; damage inside a
     capture is counted in ``diagnostics`` and reading goes on (or stops at a truncation).
     ``low_water``, when given, is kept up to date with how early an exchange still to come
     can have started (:func:`_low_water`): what lets its exchanges, which come in completion
-    order, be put in time order as they come.
+    order, be put in time order as they come. ``lean``: responses keep only the header
+    fields the analysis reads (:func:`~corsflow.ingest.lean.response_fields_read`).
     """
     fmt = capture_format(path)
-    ctx = Context(path, fmt)
+    ctx = Context(path, fmt, lean)
     out = ctx.out
     table: dict[bytes, tuple[Conversation, int]] = {}
     recent: dict[bytes, tuple[int, int]] = {}

@@ -201,3 +201,24 @@ def test_chromium_session_sample_agrees_with_tshark() -> None:
     assert {e.source.index: e.status for e in exchanges} == statuses
     preflights = [e for e in exchanges if "Access-Control-Request-Method" in e.request_headers]
     assert len(preflights) == 17
+
+
+@pytest.mark.parametrize("path", [
+    *(pytest.param(CORPUS / name, id=name) for name in sorted(EXPECTED)),
+    *(pytest.param(p, id=p.name) for p in sorted((REPO_ROOT / "samples").glob("*.pcap*")))])
+def test_lean_reading_leaves_out_what_response_fields_read_does(path: Path) -> None:
+    """A reading process's pcap reader builds each response with only the fields the
+    analysis reads: the same exchanges and the same diagnostics as leaving them out after."""
+    from corsflow.ingest.lean import response_fields_read
+
+    if not path.exists():
+        pytest.skip(f"the shared corpus is not beside the repository ({CORPUS})")
+    full, lean = Diagnostics(), Diagnostics()
+    expected = [response_fields_read(x) for x in read_pcap(str(path), full)]
+    got = list(read_pcap(str(path), lean, lean=True))
+    assert got == expected
+    assert any(x.response is not None for x in got) or path.name in (
+        "ppp-4k-http-requests-cors-preflights.pcap", "suricata-linux-sll2-get.pcap",
+        "zeek-linktype-ipv4-228-te-cl-desync.pcap")
+    assert (lean.skipped, lean.skipped_by_reason, lean.notes) == (
+        full.skipped, full.skipped_by_reason, full.notes)
