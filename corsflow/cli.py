@@ -53,8 +53,10 @@ EXIT_FLUSH = 120
 def _render(report: Report, fmt: str, stream: TextIO | None, *, show_all: bool = False,
             security: bool = False) -> str | bytes:
     if fmt == "json":
+        from .changes import start_changes
         from .report.json import iter_json
 
+        start_changes(report)  # replayed in a second process while this one writes the rest
         return b"".join(iter_json(report))  # UTF-8 already: written as it is
     if fmt == "csv":
         from .report.text import render_csv

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..aside import Aside, worth_forking
 from .derive import Change, compute_changes
 from .safe import NULL_ORIGIN_ADVICE, browser_origin
 
@@ -19,9 +20,28 @@ if TYPE_CHECKING:
     from ..engine.events import ExchangeVerdict
 
 __all__ = ["NULL_ORIGIN_ADVICE", "Change", "browser_origin", "changes_of", "compute_changes",
-           "remember"]
+           "remember", "start_changes"]
 
 _MEMO: list[tuple[Report, tuple[Change, ...]]] = []
+_ASIDE: list[tuple[Report, Aside[tuple[Change, ...]]]] = []
+"""Changes being computed in a child process (:func:`start_changes`)."""
+
+ASIDE_FROM = 1000
+"""Exchanges from which a report's changes are worth a process of their own (fewer are
+replayed in less time than a fork saves)."""
+
+
+def start_changes(report: Report) -> None:
+    """Start computing ``report``'s changes in a child process (:mod:`corsflow.aside`)
+    where that pays, for :func:`changes_of` to take up: a renderer that writes the
+    exchanges before the changes (JSON) then does both at once. The changes are the same."""
+    if len(report.exchanges) < ASIDE_FROM or not worth_forking() \
+            or any(seen is report for seen, _ in (*_MEMO, *_ASIDE)):
+        return
+    exchanges, engine = report.exchanges, report.engine
+    _ASIDE.append((report, Aside(lambda: compute_changes(exchanges, engine))))
+    while len(_ASIDE) > 1:  # one at a time: a second would only wait for a core
+        _ASIDE.pop(0)[1].cancel()
 
 
 def prime_changes(report: Report, verdicts: Sequence[ExchangeVerdict]) -> None:
@@ -36,7 +56,13 @@ def changes_of(report: Report) -> tuple[Change, ...]:
     for seen, changes in _MEMO:
         if seen is report:
             return changes
-    changes = compute_changes(report.exchanges, report.engine)
+    for i, (seen, aside) in enumerate(_ASIDE):
+        if seen is report:
+            del _ASIDE[i]
+            changes = aside.result()
+            break
+    else:
+        changes = compute_changes(report.exchanges, report.engine)
     _MEMO.append((report, changes))
     del _MEMO[:-4]
     return changes
