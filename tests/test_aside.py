@@ -91,3 +91,12 @@ def test_the_json_report_is_the_same_with_the_changes_replayed_aside(
         assert aside.worth_forking() == (setting == "1")
         out[setting] = _render(session(), "json", None)
     assert out["0"] == out["1"] == render_json(session()).encode()
+
+
+def test_changes_known_already_are_not_replayed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "1")
+    monkeypatch.setattr(changes, "ASIDE_FROM", 1)
+    report = session()
+    changes_of(report)
+    start_changes(report)
+    assert not changes._ASIDE
