@@ -131,7 +131,6 @@ def _causes(verdicts: Iterable[ExchangeVerdict], profile: EngineProfile) -> list
     cap = profile.max_age_cap
     for v in verdicts:
         ex = v.exchange
-        server, template = url_origin(ex.url), path_template(ex.url)
         code = v.cors_error
         if v.verdict == "blocked" and code:
             if v.role == "preflighted" and v.cache == "miss" and (
@@ -156,6 +155,7 @@ def _causes(verdicts: Iterable[ExchangeVerdict], profile: EngineProfile) -> list
                 key = ("list-syntax", code)
             else:
                 key = ("advice", code)
+            server, template = url_origin(ex.url), path_template(ex.url)
             c = cause(server, key)
             c.codes.add(code)
             c.endpoints.setdefault(template)
@@ -172,6 +172,8 @@ def _causes(verdicts: Iterable[ExchangeVerdict], profile: EngineProfile) -> list
                 status = ex.status
                 c.bad_status |= status is not None and not 200 <= status <= 299
         elif v.role == "preflight" and v.verdict == "allowed" and v.max_age is not None:
+            # Only here: most verdicts raise no cause, and their URLs need no parsing.
+            server, template = url_origin(ex.url), path_template(ex.url)
             m = v.max_age
             if m.effective < cap and m.problem != "above-cap":
                 c = cause(server, ("max-age",))
