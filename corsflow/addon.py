@@ -35,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,15 +69,14 @@ SEVERITIES = ("error", "warning", "info")
 _RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 PENDING_LIMIT = 2048
-"""Flows whose verdict is still open. Only preflights normally wait (for their request),
-so this holds a few; the bound protects a session where requests never come."""
-PENDING_BYTES = 64 * 1024 * 1024
-"""Body bytes those flows may hold between them: a flow is kept only to be marked later, so
-past this the oldest is let go (its verdict still counts; only its mark is lost)."""
+"""Flows whose verdict is still open (each waits for the analysis; a preflight, for its
+request): the bound protects a session where requests never come."""
 RECENT_FLOWS = 256
-RECENT_BYTES = 16 * 1024 * 1024
 """Settled flows kept to mark when a finding over many flows (a missing Max-Age, per-URL
 preflights) is recognised later."""
+SAVE_BYTES = 80 * 1024 * 1024
+"""Body bytes the flows the saver holds back (for their verdicts) may have between them:
+past this the oldest is written without its mark."""
 AGGREGATE_EVERY = 3.0
 """Seconds between looks for findings that need many flows, while new verdicts arrive."""
 CHANGED_LIMIT = 500
@@ -189,22 +189,17 @@ class _CancelledCallbacks(logging.Filter):
         return not isinstance(exc, asyncio.CancelledError)
 
 
-def _body_bytes(flow: http.HTTPFlow) -> int:
-    size = len(flow.request.raw_content or b"")
-    if flow.response is not None:
-        size += len(flow.response.raw_content or b"")
-    return size
-
-
 class FlowHold:
-    """Flows kept by exchange id, oldest let go first past a count or a body-byte budget."""
+    """Flows by exchange id, to mark when their verdict, or a finding about them, comes.
 
-    def __init__(self, limit: int, max_bytes: int) -> None:
+    Held weakly: a flow the proxy itself has let go (mitmdump keeps none) is not kept alive
+    for a mark no one would see, and a busy proxy's collector does not walk thousands of
+    finished flows again and again. mitmweb's and the console's views, and the addon's own
+    saver, hold the flows they show or write. Past ``limit`` ids the oldest are forgotten."""
+
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.max_bytes = max_bytes
-        self.flows: OrderedDict[str, tuple[http.HTTPFlow, int]] = OrderedDict()
-        self.bytes = 0
-        self.dropped = 0
+        self.flows: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
 
     def __contains__(self, eid: str) -> bool:
         return eid in self.flows
@@ -213,29 +208,22 @@ class FlowHold:
         return len(self.flows)
 
     def put(self, eid: str, flow: http.HTTPFlow) -> None:
-        self.pop(eid)
-        size = _body_bytes(flow)
-        self.flows[eid] = (flow, size)
-        self.bytes += size
-        while self.flows and (len(self.flows) > self.limit or self.bytes > self.max_bytes):
-            _, (_, gone) = self.flows.popitem(last=False)
-            self.bytes -= gone
-            self.dropped += 1
+        flows = self.flows
+        flows.pop(eid, None)
+        flows[eid] = weakref.ref(flow)
+        while len(flows) > self.limit:
+            flows.popitem(last=False)
 
     def get(self, eid: str) -> http.HTTPFlow | None:
         held = self.flows.get(eid)
-        return None if held is None else held[0]
+        return None if held is None else held()
 
     def pop(self, eid: str) -> http.HTTPFlow | None:
         held = self.flows.pop(eid, None)
-        if held is None:
-            return None
-        self.bytes -= held[1]
-        return held[0]
+        return None if held is None else held()
 
     def clear(self) -> None:
         self.flows.clear()
-        self.bytes = 0
 
 
 def _valid_marker(value: str) -> bool:
@@ -254,8 +242,8 @@ class CorsflowAddon:
         self._n = 0
         self._fed = 0
         self._connections = ConnectionsSeen()
-        self._pending = FlowHold(PENDING_LIMIT, PENDING_BYTES)
-        self._recent_flows = FlowHold(RECENT_FLOWS, RECENT_BYTES)
+        self._pending = FlowHold(PENDING_LIMIT)
+        self._recent_flows = FlowHold(RECENT_FLOWS)
         self._announced: set[tuple[str, str | None, str | None]] = set()
         self._aggregated_at = (0.0, 0)
         self._recent: OrderedDict[str, ExchangeVerdict | msgspec.Raw] = OrderedDict()
@@ -377,7 +365,7 @@ class CorsflowAddon:
             return
         self._save_path = path
         self._saver = FlowSaver(out, linger=SAVE_LINGER, limit=RECENT_FLOWS + PENDING_LIMIT,
-                                max_bytes=RECENT_BYTES + PENDING_BYTES)
+                                max_bytes=SAVE_BYTES)
 
     def _close_saver(self) -> None:
         saver, self._saver = self._saver, None

@@ -94,6 +94,25 @@ def test_a_later_flow_settles_and_marks_an_earlier_one(tctx, caplog) -> None:
                for r in caplog.records)  # fmt: skip
 
 
+def test_flows_are_held_weakly_for_their_marks(tctx) -> None:
+    """A flow waiting for its verdict is marked when the proxy still holds it (mitmweb's
+    view, a saver); one the proxy has let go (mitmdump keeps none) is not kept alive for it."""
+    import gc
+
+    _, addon = tctx
+    shown = preflight(f"{B}/a", T0, acao="https://evil.test")
+    addon.response(shown)
+    addon.response(preflight(f"{B}/b", T0 + 0.1, acao="https://evil.test"))  # let go
+    gc.collect()
+    assert len(addon._pending) == 2  # both verdicts are still awaited
+    assert addon._pending.get("f0") is shown and addon._pending.get("f1") is None
+    addon.response(flow("GET", "https://other.test/", T0 + 60, {}))  # settles both
+    assert shown.marked == ":no_entry:" and "PreflightAllowOriginMismatch" in shown.comment
+    assert "f0" not in addon._pending and "f1" not in addon._pending
+    report = addon.report()
+    assert report is not None and len(report.exchanges) == 3
+
+
 def test_each_flow_is_fed_once(tctx) -> None:
     _, addon = tctx
     f = put(f"{B}/y", T0)
