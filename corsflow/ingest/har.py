@@ -59,7 +59,7 @@ from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timin
 from .checks import plausible_time
 from .compressed import open_input
 from .jsonstream import JsonArrayStream, JsonSyntaxError, NotFound, Undecodable
-from .lean import READ, field_read
+from .lean import field_read
 
 log = logging.getLogger(__name__)
 
@@ -299,11 +299,10 @@ class _Mapper:
         if not self.lean or not items:
             return self._headers(items)
         # The fields read, and those that are not strings (noted, or coerced, as ever).
-        known = READ.get
         headers = self._headers([h for h in items if (name := h.name).__class__ is not str
                                  or h.value.__class__ is not str or not name
-                                 or known(name) or (name not in READ and field_read(name))])
-        if all(known(name) for name, _ in headers.items):
+                                 or field_read(name)])
+        if all(field_read(name) for name, _ in headers.items):
             return headers
         return Headers(tuple(item for item in headers.items if field_read(item[0])))
 

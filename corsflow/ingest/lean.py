@@ -8,6 +8,7 @@ their exchanges' headers themselves can leave them out as they go (:func:`field_
 
 from __future__ import annotations
 
+from ..memo import capture_memo
 from ..model import Exchange, Headers, Response
 
 RESPONSE_FIELDS_READ = frozenset({"location", "vary", "set-cookie"})
@@ -17,35 +18,18 @@ engine, Location and Vary; the security review, Vary and Set-Cookie: a test hold
 module light)."""
 
 
-def _read_by_analysis(name: str) -> bool:
+@capture_memo(4096)
+def field_read(name: str) -> bool:
+    """Whether the analysis reads the response header field ``name``: remembered, since a
+    capture writes the same few dozen names thousands of times (bounded: a hostile one may
+    write a new name every time)."""
     low = name.lower()
     return low.startswith("access-control-") or low in RESPONSE_FIELDS_READ
 
 
-READ: dict[str, bool] = {}
-"""Field name as written -> whether the analysis reads it: a capture writes the same few
-dozen names thousands of times. ``READ.get`` is the look-up for names seen already (None
-for one not seen: :func:`field_read` tells)."""
-READ_MAX = 4096
-"""Names remembered at most: a hostile capture may write a new one every time."""
-
-
-def field_read(name: str) -> bool:
-    """Whether the analysis reads the response header field ``name`` (remembered)."""
-    read = READ.get(name)
-    if read is None:
-        if len(READ) >= READ_MAX:
-            READ.clear()
-        read = READ[name] = _read_by_analysis(name)
-    return read
-
-
 def fields_read(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """The response header fields among ``items`` that the analysis reads, in order."""
-    known = READ.get
-    # One dict look-up per field, each name lower-cased once per capture.
-    return tuple([item for item in items if known(name := item[0]) or (
-        name not in READ and field_read(name))])
+    return tuple([item for item in items if field_read(item[0])])
 
 
 def response_fields_read(exchange: Exchange) -> Exchange:
