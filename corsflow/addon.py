@@ -50,6 +50,7 @@ from mitmproxy.log import ALERT
 from mitmproxy.utils import emoji
 
 from .analysis import Analysis, Fed, Report
+from .changes import redacted_from
 from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import PAIR_TIMEOUT
 from .flowmarks import COMMENT_PREFIX, Mark, mark_of
@@ -811,7 +812,11 @@ class CorsflowAddon:
 
     @staticmethod
     def _for_output(report: Report) -> Report:
-        return redact_report(report) if ctx.options.corsflow_redact else report
+        if not ctx.options.corsflow_redact:
+            return report
+        redacted = redact_report(report)
+        redacted_from(redacted, report)
+        return redacted
 
     def snapshot(self) -> Report | None:
         """What is settled so far, without settling anything early (the live page's view)."""

@@ -100,9 +100,12 @@ def load(paths: PathLike | Iterable[PathLike], engine: str | None = None, *,
     files = _expand(paths)
     report = analyze_paths(files, engine=engine, one_session=one_session)
     if redact:
+        from .changes import redacted_from
         from .redact import redact_report
 
-        report = redact_report(report)
+        redacted = redact_report(report)
+        redacted_from(redacted, report)
+        report = redacted
     return CorsAnalysis(report)
 
 

@@ -147,9 +147,14 @@ def _for_output(args: argparse.Namespace, report: Report) -> Report:
     """Secrets redacted unless ``--no-redact``: reports travel in tickets and CI logs."""
     if getattr(args, "no_redact", False):
         return report
+    from .changes import redacted_from, start_changes
     from .redact import redact_report
 
-    return redact_report(report)
+    if getattr(args, "format", None) == "json":
+        start_changes(report)  # replayed by a second process from now: see _render
+    redacted = redact_report(report)
+    redacted_from(redacted, report)
+    return redacted
 
 
 def analyze_paths(paths: Sequence[str], **options: Any) -> Report:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote
 
 from .engine.events import ExchangeVerdict, Finding, TraceStep
@@ -31,6 +31,8 @@ from .model import Exchange, Headers, Response
 
 if TYPE_CHECKING:
     from .analysis import Report
+
+T = TypeVar("T")
 
 REDACTED = "REDACTED"
 
@@ -180,6 +182,28 @@ class Redactor:
             return v
         return dataclasses.replace(v, exchange=ex, failed_parameter=failed,
                                    unknown_reason=unknown, trace=trace)
+
+    def record(self, obj: T) -> T:
+        """A frozen dataclass record with every string in it redacted: in its fields, in
+        tuples of them and in the records it holds (whatever fields it grows, none is
+        left out). The same object when nothing changed."""
+        changed = {}
+        for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+            value = getattr(obj, f.name)
+            new = self._value(value)
+            if new is not value:
+                changed[f.name] = new
+        return dataclasses.replace(obj, **changed) if changed else obj  # type: ignore[type-var]
+
+    def _value(self, value: object) -> object:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, tuple):
+            items = tuple(self._value(v) for v in value)
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self.record(value)
+        return value
 
     def finding(self, f: Finding) -> Finding:
         message, hint, url = self.text(f.message), self.opt(f.hint), self.opt(f.url)

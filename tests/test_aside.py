@@ -100,3 +100,25 @@ def test_changes_known_already_are_not_replayed_again(monkeypatch: pytest.Monkey
     changes_of(report)
     start_changes(report)
     assert not changes._ASIDE
+
+
+def test_the_command_line_replays_the_capture_as_it_was_while_it_redacts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a JSON report the child is forked before the redaction, on the report as the
+    capture gave it; the report is the same as computed in one process."""
+    import argparse
+
+    from corsflow.cli import _for_output, _render
+
+    monkeypatch.setattr(changes, "ASIDE_FROM", 1)
+    out = {}
+    for setting in ("0", "1"):
+        monkeypatch.setenv("CORSFLOW_READ_AHEAD", setting)
+        original = session()
+        shown = _for_output(argparse.Namespace(format="json", no_redact=False), original)
+        assert shown is not original
+        assert [seen is original for seen, _ in changes._ASIDE] == (
+            [True] if setting == "1" else [])
+        out[setting] = _render(shown, "json", None)
+        assert not changes._ASIDE
+    assert out["0"] == out["1"]

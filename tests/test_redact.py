@@ -211,3 +211,49 @@ def test_the_quick_test_agrees_on_every_string_of_the_samples(secret_har: Path) 
     assert len(texts) > 150
     assert any(Redactor().text(s) != s for s in texts)  # the capture above holds some
     assert [Redactor().text(s) for s in sorted(texts)] == [_rewritten(s) for s in sorted(texts)]
+
+
+def test_a_record_has_every_string_in_it_redacted() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True, slots=True)
+    class Inner:
+        value: str
+        n: int = 0
+
+    @dataclass(frozen=True, slots=True)
+    class Outer:
+        where: str
+        many: tuple[str, ...]
+        inner: tuple[Inner, ...]
+        note: str | None = None
+        count: int = 3
+
+    r = Redactor()
+    secret = Outer("https://bob:hunter2@api.example", ("/a?access_token=TOKENQUERY", "/b"),
+                   (Inner(JWT), Inner("plain", 2)), note=None)
+    out = r.record(secret)
+    assert not [s for s in SECRETS if s in repr(out)]
+    assert out.where == "https://REDACTED@api.example" and out.many[1] == "/b"
+    assert out.inner[1] is secret.inner[1] and out.count == 3 and r.count == 3
+    plain = Outer("https://api.example", ("/b",), (Inner("x"),))
+    assert Redactor().record(plain) is plain  # nothing to redact: the same object
+
+
+def test_changes_are_replayed_on_the_capture_as_it_was_then_redacted(
+        secret_har: Path) -> None:
+    """A redacted report's changes are its original's (two URLs that differ only in a token
+    stay two URLs to the replay), with every string in them redacted in turn."""
+    from corsflow.analysis import analyze_paths
+    from corsflow.changes import changes_of, redacted_from
+    from corsflow.redact import redact_report
+    from corsflow.report.changes import changes_json
+
+    original = analyze_paths([str(secret_har)])
+    redacted = redact_report(original)
+    redacted_from(redacted, original)
+    shown = changes_of(redacted)
+    assert shown and shown == tuple(Redactor().record(c) for c in changes_of(original))
+    assert any(c.server == "https://bob:hunter2@api.example" for c in changes_of(original))
+    assert {c.server for c in shown} == {"https://REDACTED@api.example"}
+    assert not [s for s in SECRETS if s in json.dumps(changes_json(redacted))]

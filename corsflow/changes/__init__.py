@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..aside import Aside, worth_forking
+from ..redact import Redactor
 from .derive import Change, compute_changes
 from .safe import NULL_ORIGIN_ADVICE, browser_origin
 
@@ -20,21 +21,39 @@ if TYPE_CHECKING:
     from ..engine.events import ExchangeVerdict
 
 __all__ = ["NULL_ORIGIN_ADVICE", "Change", "browser_origin", "changes_of", "compute_changes",
-           "remember", "start_changes"]
+           "redacted_from", "remember", "start_changes"]
 
 _MEMO: list[tuple[Report, tuple[Change, ...]]] = []
 _ASIDE: list[tuple[Report, Aside[tuple[Change, ...]]]] = []
 """Changes being computed in a child process (:func:`start_changes`)."""
+
+_REDACTED: list[tuple[Report, Report]] = []
+"""(redacted report, the report it was made from): :func:`redacted_from`."""
 
 ASIDE_FROM = 1000
 """Exchanges from which a report's changes are worth a process of their own (fewer are
 replayed in less time than a fork saves)."""
 
 
+def redacted_from(redacted: Report, original: Report) -> None:
+    """Tell that ``redacted`` is ``original`` with its secrets redacted
+    (:func:`corsflow.redact.redact_report`). Its changes are then ``original``'s, replayed on
+    the capture as it was (two URLs that differ only in a token must stay two URLs to the
+    replay's preflight cache), with every string in them redacted in turn."""
+    _REDACTED.append((redacted, original))
+    del _REDACTED[:-2]  # only until its changes are asked for: reports are large
+
+
+def _original(report: Report) -> Report | None:
+    return next((o for r, o in _REDACTED if r is report), None)
+
+
 def start_changes(report: Report) -> None:
     """Start computing ``report``'s changes in a child process (:mod:`corsflow.aside`)
     where that pays, for :func:`changes_of` to take up: a renderer that writes the
-    exchanges before the changes (JSON) then does both at once. The changes are the same."""
+    exchanges before the changes (JSON) then does both at once. The changes are the same.
+    Of a redacted report, its original's are computed (:func:`redacted_from`)."""
+    report = _original(report) or report
     if len(report.exchanges) < ASIDE_FROM or not worth_forking() \
             or any(seen is report for seen, _ in (*_MEMO, *_ASIDE)):
         return
@@ -56,13 +75,18 @@ def changes_of(report: Report) -> tuple[Change, ...]:
     for seen, changes in _MEMO:
         if seen is report:
             return changes
+    original = _original(report)
     for i, (seen, aside) in enumerate(_ASIDE):
         if seen is report:
             del _ASIDE[i]
             changes = aside.result()
             break
     else:
-        changes = compute_changes(report.exchanges, report.engine)
+        if original is not None:
+            redactor = Redactor()
+            changes = tuple(redactor.record(c) for c in changes_of(original))
+        else:
+            changes = compute_changes(report.exchanges, report.engine)
     _MEMO.append((report, changes))
     del _MEMO[:-4]
     return changes
