@@ -215,9 +215,12 @@ def _emit_chunks(chunks: Iterable[bytes], output: str | None) -> None:
 
 def _security_view(report: Report) -> Report:
     """``--security``: the passive security review's findings alone."""
+    from .changes import same_changes
     from .findings.security import is_security
 
-    return dataclasses.replace(report, findings=tuple(filter(is_security, report.findings)))
+    view = dataclasses.replace(report, findings=tuple(filter(is_security, report.findings)))
+    same_changes(view, report)
+    return view
 
 
 def _analyze_fleet(args: argparse.Namespace) -> FleetReport:

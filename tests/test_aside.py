@@ -122,3 +122,24 @@ def test_the_command_line_replays_the_capture_as_it_was_while_it_redacts(
         out[setting] = _render(shown, "json", None)
         assert not changes._ASIDE
     assert out["0"] == out["1"]
+
+
+def test_the_security_view_takes_the_changes_replayed_for_the_whole_report(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``analyze --security`` shows the review's findings alone, and the same changes: those
+    of the capture as it was, from the one child already replaying them."""
+    import argparse
+
+    from corsflow.cli import _for_output, _render, _security_view
+
+    monkeypatch.setenv("CORSFLOW_READ_AHEAD", "1")
+    monkeypatch.setattr(changes, "ASIDE_FROM", 1)
+    original = session()
+    expected = changes_of(session())
+    shown = _for_output(argparse.Namespace(format="json", no_redact=False), original)
+    view = _security_view(shown)
+    start_changes(view)
+    assert [seen is original for seen, _ in changes._ASIDE] == [True]  # no second child
+    _render(view, "json", None)
+    assert changes_of(view) == changes_of(shown) == expected
+    assert not changes._ASIDE

@@ -21,14 +21,15 @@ if TYPE_CHECKING:
     from ..engine.events import ExchangeVerdict
 
 __all__ = ["NULL_ORIGIN_ADVICE", "Change", "browser_origin", "changes_of", "compute_changes",
-           "redacted_from", "remember", "start_changes"]
+           "redacted_from", "remember", "same_changes", "start_changes"]
 
 _MEMO: list[tuple[Report, tuple[Change, ...]]] = []
 _ASIDE: list[tuple[Report, Aside[tuple[Change, ...]]]] = []
 """Changes being computed in a child process (:func:`start_changes`)."""
 
-_REDACTED: list[tuple[Report, Report]] = []
-"""(redacted report, the report it was made from): :func:`redacted_from`."""
+_DERIVED: list[tuple[Report, Report, bool]] = []
+"""(report, the report whose changes it has, whether they are redacted for it):
+:func:`redacted_from` and :func:`same_changes`."""
 
 ASIDE_FROM = 1000
 """Exchanges from which a report's changes are worth a process of their own (fewer are
@@ -40,20 +41,38 @@ def redacted_from(redacted: Report, original: Report) -> None:
     (:func:`corsflow.redact.redact_report`). Its changes are then ``original``'s, replayed on
     the capture as it was (two URLs that differ only in a token must stay two URLs to the
     replay's preflight cache), with every string in them redacted in turn."""
-    _REDACTED.append((redacted, original))
-    del _REDACTED[:-2]  # only until its changes are asked for: reports are large
+    _derived(redacted, original, redact=True)
 
 
-def _original(report: Report) -> Report | None:
-    return next((o for r, o in _REDACTED if r is report), None)
+def same_changes(view: Report, report: Report) -> None:
+    """Tell that ``view`` shows ``report``'s exchanges (its findings narrowed, say): its
+    changes are ``report``'s, worked out when first asked for."""
+    _derived(view, report, redact=False)
+
+
+def _derived(report: Report, source: Report, *, redact: bool) -> None:
+    _DERIVED.append((report, source, redact))
+    del _DERIVED[:-2]  # only until its changes are asked for: reports are large
+
+
+def _source(report: Report) -> tuple[Report, bool] | None:
+    return next(((source, redact) for r, source, redact in _DERIVED if r is report), None)
+
+
+def _root(report: Report) -> Report:
+    """The report whose changes ``report``'s come from (itself, when it is no other's)."""
+    while (source := _source(report)) is not None:
+        report = source[0]
+    return report
 
 
 def start_changes(report: Report) -> None:
     """Start computing ``report``'s changes in a child process (:mod:`corsflow.aside`)
     where that pays, for :func:`changes_of` to take up: a renderer that writes the
     exchanges before the changes (JSON) then does both at once. The changes are the same.
-    Of a redacted report, its original's are computed (:func:`redacted_from`)."""
-    report = _original(report) or report
+    Of a redacted report, or a view of one, its original's are computed
+    (:func:`redacted_from`, :func:`same_changes`)."""
+    report = _root(report)
     if len(report.exchanges) < ASIDE_FROM or not worth_forking() \
             or any(seen is report for seen, _ in (*_MEMO, *_ASIDE)):
         return
@@ -75,18 +94,20 @@ def changes_of(report: Report) -> tuple[Change, ...]:
     for seen, changes in _MEMO:
         if seen is report:
             return changes
-    original = _original(report)
+    source = _source(report)
     for i, (seen, aside) in enumerate(_ASIDE):
         if seen is report:
             del _ASIDE[i]
             changes = aside.result()
             break
     else:
-        if original is not None:
-            redactor = Redactor()
-            changes = tuple(redactor.record(c) for c in changes_of(original))
-        else:
+        if source is None:
             changes = compute_changes(report.exchanges, report.engine)
+        elif source[1]:
+            redactor = Redactor()
+            changes = tuple(redactor.record(c) for c in changes_of(source[0]))
+        else:
+            changes = changes_of(source[0])
     _MEMO.append((report, changes))
     del _MEMO[:-4]
     return changes
