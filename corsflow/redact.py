@@ -185,8 +185,9 @@ class Redactor:
 
     def record(self, obj: T) -> T:
         """A frozen dataclass record with every string in it redacted: in its fields, in
-        tuples of them and in the records it holds (whatever fields it grows, none is
-        left out). The same object when nothing changed."""
+        their tuples and in the records it holds, found by walking its fields (so a field
+        added later is covered; records hold tuples, not lists). The same object when
+        nothing changed."""
         changed = {}
         for f in dataclasses.fields(obj):  # type: ignore[arg-type]
             value = getattr(obj, f.name)
