@@ -55,7 +55,8 @@ from .engine.events import ExchangeVerdict, Finding
 from .engine.machine import PAIR_TIMEOUT
 from .flowmarks import COMMENT_PREFIX, Mark, mark_of
 from .ingest.ahead import usable_cores
-from .ingest.mitm import ConnectionsSeen, exchange_from_flow
+from .ingest.flowrecord import exchange_of
+from .ingest.mitm import ConnectionsSeen, record_of, skip_reason
 from .live_process import AnalysisProcess, Failure, ProcessGone, Settled, decoded
 from .live_save import FlowSaver
 from .model import Exchange
@@ -545,17 +546,21 @@ class CorsflowAddon:
         if n is None or self._engine is None:
             return
         try:
-            exchange = exchange_from_flow(flow, n, "live", connections=self._connections)
-            if exchange is None:
+            if skip_reason(flow) is not None:
                 return
-            self._fed += 1
-            self._last_feed = time.monotonic()
+            record = record_of(flow, n)
             if self._process is not None:
-                # Held until its verdict comes back, then marked as a late one is.
-                self._pending.put(exchange.id, flow)
-                self._process.feed(exchange)
+                # The analysis process makes the exchange; the flow is held until its
+                # verdict comes back, then marked as a late one is.
+                self._pending.put(flow.metadata[_META_ID], flow)
+                self._process.feed(record)
+                self._fed += 1
+                self._last_feed = time.monotonic()
             else:
                 assert self._analysis is not None
+                exchange = exchange_of(record, "live", self._connections)
+                self._fed += 1
+                self._last_feed = time.monotonic()
                 self._apply_fed(self._analysis.feed(exchange), flow, exchange)
         except ProcessGone as e:
             self._process_gone(e)

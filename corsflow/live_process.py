@@ -1,10 +1,12 @@
 """The live analysis in a process of its own, beside the proxy.
 
 mitmproxy proxies on one event loop: every microsecond the addon spends on a flow is one the
-proxy does not spend proxying. Turning a finished flow into an :class:`Exchange` costs little;
-analysing it (the engine, the security review, the findings) costs most of what the addon
-adds. So, where a second core is free, the addon hands each exchange to a child process that
-runs the :class:`~corsflow.analysis.Analysis`, in batches encoded with msgspec; the verdicts
+proxy does not spend proxying. So, where a second core is free, the addon only takes what the
+analysis reads of each finished flow (a :class:`~corsflow.ingest.flowrecord.FlowRecord`:
+references to the flow's own bytes and times) and hands it to a child process, in batches
+encoded with msgspec. The child makes the exchange of it and runs the
+:class:`~corsflow.analysis.Analysis` (the engine, the security review, the findings: most of
+what the addon costs); the verdicts
 and findings come back the same way, and the addon logs them and marks and comments the
 flows concerned as it does when it analyses in its own process. Each verdict comes with its
 :class:`~corsflow.flowmarks.Mark`, the few strings a flow shows, which is all the proxy
@@ -43,16 +45,17 @@ from .analysis import Analysis, Fed, Report
 from .engine.events import ExchangeVerdict, Finding
 from .errors import where_raised
 from .flowmarks import Mark, mark_of
-from .model import Exchange
+from .ingest.flowfile import ConnectionsSeen
+from .ingest.flowrecord import FlowRecord, exchange_of
 
 log = logging.getLogger(__name__)
 
 BATCH = 256
-"""Exchanges sent together at most. Each batch wakes the child, whose interpreter then runs
+"""Flows sent together at most. Each batch wakes the child, whose interpreter then runs
 cold: larger batches cost less CPU per exchange (measured: 64 at 20 ms took about 10 % more
 than 256 at 100 ms)."""
 LINGER = 0.1
-"""Seconds a batch waits for more exchanges before it goes: how late a mark may come, well
+"""Seconds a batch waits for more flows before it goes: how late a mark may come, well
 under what a person at mitmweb notices."""
 REPLY_TIMEOUT = 120.0
 """Seconds to wait for an answer (a long session's report is computed in between)."""
@@ -64,7 +67,7 @@ FEED, FLUSH, AGGREGATE, REPORT, RESTART, STATE = 1, 2, 3, 4, 5, 6  # to the chil
 RESULTS, REPLY, LOGGED, FAILED, AGGREGATED = 11, 12, 13, 14, 15  # from the child
 
 _encode = msgspec.msgpack.Encoder().encode
-_decode_exchanges = msgspec.msgpack.Decoder(list[Exchange]).decode
+_decode_flows = msgspec.msgpack.Decoder(list[FlowRecord]).decode
 _decode_results = msgspec.msgpack.Decoder(
     tuple[list[Mark], list[msgspec.Raw], list[Finding]]).decode
 _decode_verdict = msgspec.msgpack.Decoder(ExchangeVerdict).decode
@@ -104,7 +107,7 @@ class Failure:
 
 
 class AnalysisProcess:
-    """The proxy's side: exchanges out, :class:`Settled` results in (``on_results``)."""
+    """The proxy's side: flows out, :class:`Settled` results in (``on_results``)."""
 
     def __init__(self, engine: str, on_results: Callable[[Settled], None],
                  on_aggregate: Callable[[list[Finding]], None],
@@ -129,7 +132,7 @@ class AnalysisProcess:
         self._on_failure = on_failure
         self._on_gone = on_gone
         """Told when the child is found gone between requests (requests raise instead)."""
-        self._batch: list[Exchange] = []
+        self._batch: list[FlowRecord] = []
         self._read = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -163,10 +166,10 @@ class AnalysisProcess:
                 self._timer.cancel()
         self._loop = self._timer = None
 
-    # -- exchanges -----------------------------------------------------------------------
+    # -- flows ---------------------------------------------------------------------------
 
-    def feed(self, exchange: Exchange) -> None:
-        self._batch.append(exchange)
+    def feed(self, flow: FlowRecord) -> None:
+        self._batch.append(flow)
         if len(self._batch) >= BATCH:
             self.send_batch()
         elif self._timer is None and self._loop is not None:
@@ -362,6 +365,7 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
         root.handlers[:] = [_Forward(send)]
         root.setLevel(logging.INFO)
     analysis = Analysis(engine, keep_exchanges=False)
+    connections = ConnectionsSeen()
     head = _HEAD.size
     while True:
         frame = inp.read(head)
@@ -371,10 +375,10 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
         payload = inp.read(size) if size else b""
         if tag == FEED:
             fed = []
-            for exchange in _decode_exchanges(payload):
+            for flow in _decode_flows(payload):
                 try:
-                    fed.append(analysis.feed(exchange))
-                except Exception as e:  # noqa: BLE001 - one exchange; the proxy logs it
+                    fed.append(analysis.feed(exchange_of(flow, "live", connections)))
+                except Exception as e:  # noqa: BLE001 - one flow; the proxy logs it
                     text = "".join(traceback.format_exception(e))
                     send(FAILED, _encode((type(e).__name__, where_raised(e), str(e), text)))
             results(fed)
@@ -389,6 +393,7 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
             analysis.add_source("live", "mitmproxy", int(payload), d.skipped_count)
             send(REPLY, pickle.dumps(analysis.report(), pickle.HIGHEST_PROTOCOL))
         elif tag == RESTART:
+            # The connections stay: one opened before is not opened again by the next flow.
             analysis = Analysis(payload.decode(), keep_exchanges=False)
             send(REPLY, b"")
         elif tag == STATE:

@@ -1,7 +1,8 @@
 """The live analysis in a process of its own: the same results as in one process.
 
-A real child process runs here (``python -m corsflow.live_process``); the addon's use of it
-inside a real mitmdump is tested in tests/mitm/test_mitm_addon_live.py.
+A real child process runs here (``python -m corsflow.live_process``), fed the flows of a
+session mitmdump recorded (``samples/chromium-session.flows``) as the addon feeds it; the
+addon's use of it inside a real mitmdump is tested in tests/mitm/test_mitm_addon_live.py.
 """
 
 from __future__ import annotations
@@ -15,21 +16,34 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from mitmproxy.io import FlowReader
 
 from corsflow import live_process
 from corsflow.analysis import Analysis, Fed
 from corsflow.engine.events import Finding
-from corsflow.errors import Diagnostics
 from corsflow.flowmarks import Mark, mark_of
-from corsflow.ingest import reader_for
+from corsflow.ingest.flowrecord import FlowRecord
+from corsflow.ingest.mitm import ConnectionsSeen, exchange_from_flow, record_of, skip_reason
 from corsflow.live_process import AnalysisProcess, Failure, ProcessGone, Settled, decoded, serve
 from corsflow.model import Exchange
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-def exchanges(name: str = "chromium-session.har") -> list[Exchange]:
-    return list(reader_for("har")(str(SAMPLES / name), Diagnostics()))
+def flows() -> list[FlowRecord]:
+    """The session's HTTP flows, as the addon hands them to the process."""
+    with open(SAMPLES / "chromium-session.flows", "rb") as f:
+        loaded = [fl for fl in FlowReader(f).stream() if skip_reason(fl) is None]
+    return [record_of(fl, n) for n, fl in enumerate(loaded)]  # type: ignore[arg-type]
+
+
+def exchanges() -> list[Exchange]:
+    """The same flows as exchanges, as the addon analysing in its own process makes them."""
+    with open(SAMPLES / "chromium-session.flows", "rb") as f:
+        loaded = [fl for fl in FlowReader(f).stream() if skip_reason(fl) is None]
+    seen = ConnectionsSeen()
+    made = [exchange_from_flow(fl, n, connections=seen) for n, fl in enumerate(loaded)]
+    return [e for e in made if e is not None]
 
 
 class Received:
@@ -63,6 +77,20 @@ def in_one_process(items: list[Exchange], engine: str = "chromium") -> tuple[Rec
     return here, analysis
 
 
+def test_a_flow_crosses_the_pipe_into_the_exchange_the_proxy_would_make() -> None:
+    from corsflow.ingest.flowrecord import exchange_of
+
+    records = flows()
+    decoded_records = msgspec.msgpack.Decoder(list[FlowRecord]).decode(
+        msgspec.msgpack.encode(records))
+    seen = ConnectionsSeen()
+    there = [exchange_of(r, "live", seen) for r in decoded_records]
+    assert there == exchanges()
+    # Connection reuse is still told apart after the pipe: set-up time is charged once.
+    charged = [e for e in there if e.timings and e.timings.connect is not None]
+    assert 0 < len(charged) < len(there)
+
+
 @pytest.mark.parametrize("engine", ["chromium", "firefox", "webkit"])
 def test_results_and_report_are_those_of_one_process(engine: str) -> None:
     items = exchanges()
@@ -70,8 +98,8 @@ def test_results_and_report_are_those_of_one_process(engine: str) -> None:
     there = Received()
     process = there.start(engine)
     try:
-        for e in items:
-            process.feed(e)  # no event loop: batches go when full and before each request
+        for flow in flows():
+            process.feed(flow)  # no event loop: batches go when full and before each request
         process.flush()
         assert there.verdicts() == here.verdicts()
         assert len(there.verdicts()) == len(items)
@@ -98,12 +126,11 @@ def test_results_and_report_are_those_of_one_process(engine: str) -> None:
 
 
 def test_restart_forgets_and_drops_what_was_on_its_way() -> None:
-    items = exchanges()
     there = Received()
     process = there.start()
     try:
-        for e in items[:5]:
-            process.feed(e)
+        for flow in flows()[:5]:
+            process.feed(flow)
         process.restart("firefox")
         assert process.settled == 0 and process.state()["settled"] == 0
         assert process.report(0).engine == "firefox"
@@ -118,7 +145,7 @@ def test_a_dead_process_is_told_not_waited_for() -> None:
         os.kill(process._proc.pid, signal.SIGKILL)
         process._proc.wait()
         with pytest.raises(ProcessGone):
-            process.feed(exchanges()[0])
+            process.feed(flows()[0])
             process.flush()
     finally:
         process.close()
@@ -144,7 +171,7 @@ def test_an_exchange_the_analysis_fails_on_is_reported_and_the_rest_analysed(mon
 
     monkeypatch.setattr(Analysis, "feed", feed)
     head = struct.Struct("<BI")
-    batch = msgspec.msgpack.encode(items)
+    batch = msgspec.msgpack.encode(flows())
     inp = io.BytesIO(head.pack(live_process.FEED, len(batch)) + batch
                      + head.pack(live_process.FLUSH, 0))
     out = io.BytesIO()
@@ -184,7 +211,7 @@ def test_what_the_child_logs_is_logged_by_the_proxy(monkeypatch, caplog) -> None
 
     monkeypatch.setattr(Analysis, "feed", feed)
     head = struct.Struct("<BI")
-    batch = msgspec.msgpack.encode(items)
+    batch = msgspec.msgpack.encode(flows()[:3])
     out = io.BytesIO()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level

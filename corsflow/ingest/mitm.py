@@ -1,8 +1,11 @@
 """mitmproxy flows as exchanges: live flows (the addon) and flows mitmproxy loaded.
 
 :func:`exchange_from_flow` is the one conversion from a mitmproxy ``HTTPFlow`` to an
-:class:`~corsflow.model.Exchange`; the live addon uses it, and the flow file reader
-(:mod:`.flowfile`, which needs no mitmproxy) for the old formats only mitmproxy migrates.
+:class:`~corsflow.model.Exchange`: :func:`record_of` takes what the analysis reads of the
+flow, :func:`.flowrecord.exchange_of` makes the exchange of it. The live addon does the first
+step on the proxy's event loop and leaves the second to its analysis process; the flow file
+reader (:mod:`.flowfile`, which needs no mitmproxy) uses both for the old formats only
+mitmproxy migrates.
 
 :func:`read_flows` (the flow file reader) lives in :mod:`.flowfile` and is re-exported here.
 """
@@ -12,10 +15,12 @@ from __future__ import annotations
 from mitmproxy import http
 from mitmproxy.flow import Flow
 
-from ..model import Exchange, Headers, ProducerHints, Response, SourceRef, Timings
-from .flowfile import ConnectionsSeen, build_url, decoded_headers, ms, read_flows
+from ..model import Exchange
+from .flowfile import ConnectionsSeen, build_url, read_flows
+from .flowrecord import FlowRecord, ResponseRecord, exchange_of
 
-__all__ = ["ConnectionsSeen", "exchange_from_flow", "read_flows", "skip_reason", "url_of"]
+__all__ = ["ConnectionsSeen", "exchange_from_flow", "read_flows", "record_of", "skip_reason",
+           "url_of"]
 
 
 def skip_reason(flow: Flow) -> str | None:
@@ -48,75 +53,28 @@ def exchange_from_flow(
     if skip_reason(flow) is not None:
         return None
     assert isinstance(flow, http.HTTPFlow)
-    return _exchange(flow, n, path, connections)
+    return exchange_of(record_of(flow, n), path, connections)
 
 
-def _exchange(
-    flow: http.HTTPFlow, n: int, path: str, connections: ConnectionsSeen | None
-) -> Exchange:
+def record_of(flow: http.HTTPFlow, n: int) -> FlowRecord:
+    """What the analysis reads of ``flow`` (an HTTP exchange: see :func:`skip_reason`), as
+    references to what the flow holds: nothing is decoded or copied here."""
     rd = flow.request.data
     resp = flow.response
     response = None
     if resp is not None:
         data = resp.data
-        response = Response(
-            status=data.status_code,
-            headers=Headers(_decoded(data.headers.fields)),
-            reason=data.reason.decode("latin-1") or None,  # HTTP/2 and 3 have no reason phrase
-            http_version=data.http_version.decode("latin-1") or None,
-            finished=data.timestamp_end,
-        )
-    peer = flow.server_conn.peername
-    return Exchange(
-        id=f"f{n}",
-        method=rd.method.decode("latin-1"),
-        url=url_of(rd),
-        request_headers=Headers(_decoded(rd.headers.fields, drop_pseudo=True)),
-        started=rd.timestamp_start,
-        source=SourceRef(path, "mitmproxy", n, f"flow {n}"),
-        response=response,
-        failure=flow.error.msg if flow.error is not None else None,
-        timings=_timings(flow, connections),
-        http_version=rd.http_version.decode("latin-1") or None,
-        hints=ProducerHints(server_ip=str(peer[0]) if peer else None, creator="mitmproxy"),
-    )
+        response = ResponseRecord(data.status_code, data.reason, data.http_version,
+                                  data.headers.fields, data.timestamp_start, data.timestamp_end)
+    server = flow.server_conn
+    error = flow.error
+    return FlowRecord(n, rd.method, rd.scheme, rd.host, rd.port, rd.path, rd.http_version,
+                      rd.headers.fields, rd.timestamp_start, rd.timestamp_end, response,
+                      None if error is None else error.msg, server.peername, server.address,
+                      server.timestamp_start, server.timestamp_tcp_setup,
+                      server.timestamp_tls_setup)
 
 
 def url_of(request: http.RequestData) -> str:
     """The absolute URL of a request (see :func:`.flowfile.build_url`)."""
     return build_url(request.scheme, request.host, request.port, request.path)
-
-
-def _decoded(
-    fields: tuple[tuple[bytes, bytes], ...], drop_pseudo: bool = False
-) -> tuple[tuple[str, str], ...]:
-    return decoded_headers(fields, drop_pseudo)
-
-
-_ms = ms
-
-
-def _timings(flow: http.HTTPFlow, connections: ConnectionsSeen | None) -> Timings:
-    req, resp, server = flow.request.data, flow.response, flow.server_conn
-    connect = ssl = None
-    if (
-        connections is not None
-        and server.timestamp_start
-        and server.timestamp_tcp_setup
-        and connections.first_use(server.peername or server.address, server.timestamp_start)
-    ):
-        connect = _ms(server.timestamp_start, server.timestamp_tcp_setup)
-        ssl = _ms(server.timestamp_tcp_setup, server.timestamp_tls_setup)
-    send = _ms(req.timestamp_start, req.timestamp_end)
-    wait = receive = None
-    if resp is not None:
-        wait = _ms(req.timestamp_end, resp.data.timestamp_start)
-        receive = _ms(resp.data.timestamp_start, resp.data.timestamp_end)
-    # HAR's "time": the sum of the phases that apply.
-    total = None
-    for phase in (connect, ssl, send, wait, receive):
-        if phase is not None:
-            total = phase if total is None else total + phase
-    return Timings(connect=connect, ssl=ssl, send=send, wait=wait, receive=receive, total=total)
-
-
