@@ -38,6 +38,7 @@ import time
 import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 
 import msgspec
@@ -494,7 +495,8 @@ class CorsflowAddon:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         # CORS requests in flight may still pair with a preflight: no idle settling meanwhile.
-        if "origin" in flow.request.headers:
+        # The names scanned in C: mitmproxy's own look-up decodes each field in Python.
+        if b"origin" in map(bytes.lower, map(itemgetter(0), flow.request.data.headers.fields)):
             self._in_flight[flow.id] = flow.request.timestamp_start
             if len(self._in_flight) > IN_FLIGHT_LIMIT:  # flows that never finished
                 del self._in_flight[next(iter(self._in_flight))]
