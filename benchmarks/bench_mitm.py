@@ -279,8 +279,11 @@ def live(args: argparse.Namespace) -> None:
         # Each round runs every variant in turn: the ratio within a round is not moved by
         # the machine's speed drifting between rounds (a do-nothing addon measured 85 % to
         # 100 % of mitmdump's throughput by the ratio of the medians).
-        ratio = statistics.median(r / b for r, b in zip(rates[name], rates[names[0]]))
+        ratios = [r / b for r, b in zip(rates[name], rates[names[0]])]
+        ratio = statistics.median(ratios)
         line = f"  {name:30} {rate:6.0f} req/s: {100 * ratio:5.1f} % of mitmdump's"
+        if name != names[0]:
+            line += f" (rounds {100 * min(ratios):.0f}-{100 * max(ratios):.0f} %)"
         if c0 is not None and cpu[name]:
             # CPU per request, the addon's analysis process included: the steadier measure
             # of what the addon costs on a machine shared with other work.
