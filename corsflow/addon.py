@@ -5,8 +5,9 @@ or run ``corsflow live``. Each finished flow (``response`` or ``error`` hook; ev
 exactly one) becomes an :class:`~corsflow.model.Exchange` through the same conversion the
 flow-file reader uses, and is fed to one :class:`~corsflow.analysis.Analysis`: where a
 second core is free, in a process of its own beside the proxy
-(:mod:`corsflow.live_process`), so the proxy's event loop only converts flows and marks
-them. For each finding at or above ``corsflow_min_severity`` the addon logs one line, marks
+(:mod:`corsflow.live_process`), which also makes the exchange, so the proxy's event loop
+only copies what the analysis reads of each flow (:func:`~corsflow.ingest.mitm.record_of`)
+and marks the flows. For each finding at or above ``corsflow_min_severity`` the addon logs one line, marks
 the flows concerned and writes the verdict into their comment, so mitmweb and the console
 show it.
 
