@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..model import Exchange
 
@@ -43,6 +44,7 @@ class Detection:
     """Requests per engine by User-Agent, most first."""
 
 
+@lru_cache(maxsize=256)  # a capture's requests share a handful of User-Agents
 def engine_of_user_agent(ua: str) -> str | None:
     for pattern, engine, _ in _UA_RULES:
         if pattern.search(ua):
