@@ -138,7 +138,7 @@ class AnalysisProcess:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self.settled = 0
-        """Verdicts received so far."""
+        """Flows settled so far: verdicts received, and flows no verdict will come for."""
 
     # -- the event loop ------------------------------------------------------------------
 
@@ -185,7 +185,28 @@ class AnalysisProcess:
             self._timer = None
         if self._batch:
             batch, self._batch = self._batch, []
-            self._write(FEED, _encode(batch))
+            try:
+                payload = _encode(batch)
+            except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
+                payload = _encode(self._encodable(batch))
+            self._write(FEED, payload)
+
+    def _encodable(self, batch: list[FlowRecord]) -> list[FlowRecord]:
+        """The flows of ``batch`` msgpack can carry. A flow it cannot (text mitmproxy decoded
+        with surrogates standing for bytes that are not UTF-8) is told to ``on_failure``
+        and counted as settled, as no verdict will come for it; the others still go."""
+        kept = []
+        for flow in batch:
+            try:
+                _encode(flow)
+            except (UnicodeEncodeError, TypeError, ValueError, OverflowError) as e:
+                self.settled += 1
+                self._on_failure(Failure(type(e).__name__, where_raised(e) or "?",
+                                         f"flow {flow.n}: {e}",
+                                         "".join(traceback.format_exception(e))))
+            else:
+                kept.append(flow)
+        return kept
 
     # -- requests ------------------------------------------------------------------------
 

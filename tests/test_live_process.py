@@ -125,6 +125,25 @@ def test_results_and_report_are_those_of_one_process(engine: str) -> None:
     assert there.failures == [] and there.gone == []
 
 
+def test_a_flow_msgpack_cannot_carry_is_told_and_the_rest_of_its_batch_still_goes() -> None:
+    records = flows()[:3]
+    # mitmproxy keeps a Host it could not decode as UTF-8 with surrogates for the bytes.
+    bad = msgspec.structs.replace(records[1], host="bad\udcff.example")
+    there = Received()
+    process = there.start()
+    try:
+        for flow in (records[0], bad, records[2]):
+            process.feed(flow)
+        process.flush()
+        assert sorted(m.id for m in there.marks()) == [f"f{records[0].n}", f"f{records[2].n}"]
+        assert [f.kind for f in there.failures] == ["UnicodeEncodeError"]
+        assert there.failures[0].message.startswith(f"flow {bad.n}: ")
+        assert process.settled == 3  # the dropped flow too: nothing keeps waiting for it
+    finally:
+        process.close()
+    assert there.gone == []
+
+
 def test_restart_forgets_and_drops_what_was_on_its_way() -> None:
     there = Received()
     process = there.start()
