@@ -600,7 +600,7 @@ class CorsflowAddon:
             await asyncio.sleep(IDLE_FLUSH / 3)
             try:
                 if self._idle():
-                    self._flush()
+                    self._flush(wait=False)
                 self._aggregate()
                 self._announce()
                 self._save()
@@ -625,12 +625,18 @@ class CorsflowAddon:
             del self._in_flight[flow_id]  # a flow that never finished: stop waiting for it
         return True
 
-    def _flush(self) -> None:
+    def _flush(self, *, wait: bool = True) -> None:
+        """Settle what is open. ``wait=False``: the analysis process's results come later,
+        through _results, and the proxy's loop goes on meanwhile (a busy or stuck process
+        does not hold the proxy up while it is idle)."""
         if self._fed == self.settled:
             return
         if self._process is not None:
             try:
-                self._process.flush()  # its results come through _results
+                if wait:
+                    self._process.flush()  # its results come through _results
+                else:
+                    self._process.settle_soon()
             except ProcessGone as e:
                 self._process_gone(e)
         elif self._analysis is not None:

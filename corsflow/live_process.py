@@ -15,8 +15,9 @@ decodes of it: the verdict itself stays encoded until a report or an explanation
 
 One ordered stream each way: a request (settle now, the findings over many flows, the
 report) is answered after everything sent before it, so the results of earlier flows always
-arrive before the answer. The proxy never waits on a child that waits on it: whenever its
-write would block it reads what the child has sent. The child ignores Ctrl-C (the proxy
+arrive before the answer. Only a report, an explanation and the proxy's exit wait for one:
+what the proxy settles when it falls idle it asks for and goes on. The proxy never waits on
+a child that waits on it: whenever its write would block it reads what the child has sent. The child ignores Ctrl-C (the proxy
 still asks it for the report on exit) and ends when its input closes.
 """
 
@@ -137,6 +138,9 @@ class AnalysisProcess:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._unanswered = 0
+        """Requests sent without waiting for their answer (:meth:`settle_soon`): each
+        answer comes before a later request's, and is dropped as it comes."""
         self.settled = 0
         """Flows settled so far: verdicts received, and flows no verdict will come for."""
 
@@ -213,6 +217,15 @@ class AnalysisProcess:
     def flush(self) -> None:
         """Settle everything open; its results are handed on before this returns."""
         self._request(FLUSH)
+
+    def settle_soon(self) -> None:
+        """Settle everything open without waiting (the proxy's loop goes on): the results
+        come to ``on_results`` as they arrive. Asked once until it is answered."""
+        if self._unanswered:
+            return
+        self.send_batch()
+        self._write(FLUSH, b"")
+        self._unanswered += 1
 
     def ask_aggregate(self) -> None:
         """Ask for the findings only many flows show, and the security review's: they come
@@ -333,6 +346,9 @@ class AnalysisProcess:
                     self._on_failure(Failure(*msgspec.msgpack.decode(
                         payload, type=tuple[str, ...])))
                 elif tag == REPLY:
+                    if self._unanswered:  # the answer to a request nobody waits for
+                        self._unanswered -= 1
+                        continue
                     reply = payload
                     break  # later frames belong after the answer
         finally:

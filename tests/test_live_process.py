@@ -144,6 +144,30 @@ def test_a_flow_msgpack_cannot_carry_is_told_and_the_rest_of_its_batch_still_goe
     assert there.gone == []
 
 
+def test_settle_soon_does_not_wait_and_its_answer_is_not_taken_for_a_later_one() -> None:
+    import select
+
+    records = flows()
+    there = Received()
+    process = there.start()
+    try:
+        for flow in records:
+            process.feed(flow)
+        process.settle_soon()
+        process.settle_soon()  # asked once until answered
+        assert process._unanswered == 1
+        # A request made now gets its own answer, not the flush's (b"" is no state).
+        assert process.state()["settled"] == len(records)
+        assert process._unanswered == 0
+        while process.settled < len(records):  # the results came on the way (or come now)
+            select.select([process._out], [], [], 5)
+            process._pump()
+        assert sorted(m.id for m in there.marks()) == sorted(f"f{r.n}" for r in records)
+    finally:
+        process.close()
+    assert there.failures == [] and there.gone == []
+
+
 def test_restart_forgets_and_drops_what_was_on_its_way() -> None:
     there = Received()
     process = there.start()
