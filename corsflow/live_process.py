@@ -69,6 +69,7 @@ RESULTS, REPLY, LOGGED, FAILED, AGGREGATED = 11, 12, 13, 14, 15  # from the chil
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_flows = msgspec.msgpack.Decoder(list[FlowRecord]).decode
+_decode_flow = msgspec.msgpack.Decoder(FlowRecord).decode
 _decode_results = msgspec.msgpack.Decoder(
     tuple[list[Mark], list[msgspec.Raw], list[Finding]]).decode
 _decode_verdict = msgspec.msgpack.Decoder(ExchangeVerdict).decode
@@ -397,6 +398,10 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
         if verdicts or findings:
             send(RESULTS, _encode(([mark_of(v) for v in verdicts], verdicts, findings)))
 
+    def failed(e: Exception) -> None:
+        text = "".join(traceback.format_exception(e))
+        send(FAILED, _encode((type(e).__name__, where_raised(e) or "?", str(e), text)))
+
     if forward_logs:
         root = logging.getLogger()
         root.handlers[:] = [_Forward(send)]
@@ -412,12 +417,11 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
         payload = inp.read(size) if size else b""
         if tag == FEED:
             fed = []
-            for flow in _decode_flows(payload):
+            for flow in _flows(payload, failed):
                 try:
                     fed.append(analysis.feed(exchange_of(flow, "live", connections)))
                 except Exception as e:  # noqa: BLE001 - one flow; the proxy logs it
-                    text = "".join(traceback.format_exception(e))
-                    send(FAILED, _encode((type(e).__name__, where_raised(e), str(e), text)))
+                    failed(e)
             results(fed)
         elif tag == FLUSH:
             results([analysis.flush()])
@@ -438,6 +442,23 @@ def serve(engine: str, inp: BinaryIO, out: BinaryIO, *, forward_logs: bool = Tru
                                  "live_state": analysis.machine.live_state,
                                  "verdicts": analysis.held_verdicts}))
         out.flush()
+
+
+def _flows(payload: bytes, failed: Callable[[Exception], None]) -> list[FlowRecord]:
+    """A batch's flows. A flow whose fields are not of the types the proxy sends (a value
+    some mitmproxy or addon left where another was expected) is told to ``failed`` alone;
+    the others are analysed."""
+    try:
+        return _decode_flows(payload)
+    except msgspec.ValidationError:
+        pass
+    flows = []
+    for item in msgspec.msgpack.decode(payload, type=list[msgspec.Raw]):
+        try:
+            flows.append(_decode_flow(item))
+        except msgspec.ValidationError as e:
+            failed(e)
+    return flows
 
 
 def main() -> None:

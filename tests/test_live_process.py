@@ -244,6 +244,26 @@ def test_an_exchange_the_analysis_fails_on_is_reported_and_the_rest_analysed(mon
         process.close()
 
 
+def test_a_flow_of_unexpected_types_is_reported_and_the_rest_of_its_batch_analysed() -> None:
+    records = flows()[:3]
+    rows = msgspec.msgpack.decode(msgspec.msgpack.encode(records))
+    port = FlowRecord.__struct_fields__.index("port")
+    rows[1][port] = "eighty"  # not what record_of sends: a port is an int
+    batch = msgspec.msgpack.encode(rows)
+    head = struct.Struct("<BI")
+    out = io.BytesIO()
+    serve("chromium", io.BytesIO(head.pack(live_process.FEED, len(batch)) + batch
+                                 + head.pack(live_process.FLUSH, 0)), out, forward_logs=False)
+    frames = _frames(out.getvalue())
+    failed = [msgspec.msgpack.decode(p) for t, p in frames if t == live_process.FAILED]
+    assert [(kind, where.startswith("corsflow/")) for kind, where, _, _ in failed] == [
+        ("ValidationError", True)]
+    assert "Expected `int`, got `str`" in failed[0][2]
+    settled = [decoded(v).exchange.id for t, p in frames if t == live_process.RESULTS
+               for v in live_process._decode_results(p)[1]]
+    assert sorted(settled) == [f"f{records[0].n}", f"f{records[2].n}"]
+
+
 def test_what_the_child_logs_is_logged_by_the_proxy(monkeypatch, caplog) -> None:
     items = exchanges()[:3]
     real = Analysis.feed
