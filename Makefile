@@ -26,13 +26,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # By hand: corsflow's whole analysis against each reference, same run, ~100 MB workloads
-# from ../shared/perf (for 1 GB: make bench BENCH="--size 1000"), NetLog, and the live addon
-# against mitmdump alone. Nothing here is asserted. More detail (readers alone):
-# benchmarks/bench_har.py, bench_pcap.py, bench_mitm.py offline.
+# from ../shared/perf (for 1 GB: make bench BENCH="--size 1000"), NetLog, what the addon
+# spends on the proxy's loop per flow, and the live addon against mitmdump alone. Nothing
+# here is asserted. More detail (readers alone): benchmarks/bench_har.py, bench_pcap.py,
+# bench_mitm.py offline.
 BENCH ?=
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH)
 	$(BIN)/python benchmarks/bench_netlog.py
+	$(BIN)/python benchmarks/bench_mitm.py proxy
 	$(BIN)/python benchmarks/bench_mitm.py live
 
 lint: $(STAMP)

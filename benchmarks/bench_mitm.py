@@ -1,13 +1,20 @@
 """How much corsflow costs on top of mitmproxy, offline and live. Run by hand:
 
     python benchmarks/bench_mitm.py offline [--flows 10000] [--repeat 3]
+    python benchmarks/bench_mitm.py proxy [--flows 10000] [--repeat 3]
     python benchmarks/bench_mitm.py live [--requests 3000] [--clients 4]
 
-offline: a flow file from ``shared/perf/gen_mitm.py`` (beside the repository; written into a
-temporary directory, or reused with ``--file``), read by mitmproxy's FlowReader alone, by
+offline: a flow file from ``shared/perf/gen_mitm.py`` (beside the repository; kept where
+``benchmarks/bench.py`` keeps its workloads, or given with ``--file``), read by mitmproxy's FlowReader alone, by
 :func:`corsflow.ingest.mitm.read_flows` alone, and by read_flows feeding the analysis up to
 the report. The target: the whole analysis in at most 0.6x FlowReader's time
 (``benchmarks/bench.py`` measures it as whole processes).
+
+proxy: what the addon spends on the proxy's event loop per flow, the figure the live
+throughput follows, without mitmproxy's own work or the load's noise. The flows of the same
+file go through the addon's hooks (``requestheaders``, ``response``) inside mitmproxy's
+test harness, as mitmproxy calls them, with the analysis in its own process (the default)
+and in this one; this process's CPU time, results included, is divided by the flows.
 
 live: a local HTTP server, mitmdump in front of it (127.0.0.1 only) alone, with a script
 addon that does nothing (the floor), with the addon (its analysis in a process of its own,
@@ -36,6 +43,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GEN_MITM = REPO_ROOT.parent / "shared" / "perf" / "gen_mitm.py"
+WORKDIR = Path(tempfile.gettempdir()) / "corsflow-bench"
+"""Where ``benchmarks/bench.py`` keeps the workloads it generates (its ``--workdir``)."""
 sys.path.insert(0, str(REPO_ROOT))
 
 
@@ -62,43 +71,33 @@ def offline(args: argparse.Namespace) -> None:
     from corsflow.errors import Diagnostics
     from corsflow.ingest.mitm import read_flows
 
-    with tempfile.TemporaryDirectory(prefix="corsflow-bench-") as tmp:
-        path = args.file
-        if path is None:
-            if not GEN_MITM.is_file():
-                sys.exit(f"{GEN_MITM} not found; pass --file FLOWS")
-            path = str(Path(tmp) / f"mitm-{args.flows}.flows")
-            subprocess.run(
-                [sys.executable, str(GEN_MITM), str(args.flows), path],
-                check=True,
-                cwd=GEN_MITM.parent,
-            )
-        size = os.path.getsize(path) / 1e6
+    path = _flow_file(args)
+    size = os.path.getsize(path) / 1e6
 
-        def flowreader() -> int:
-            with open(path, "rb") as f:
-                return sum(1 for _ in FlowReader(f).stream())
+    def flowreader() -> int:
+        with open(path, "rb") as f:
+            return sum(1 for _ in FlowReader(f).stream())
 
-        def ingest() -> int:
-            return sum(1 for _ in read_flows(path, Diagnostics()))
+    def ingest() -> int:
+        return sum(1 for _ in read_flows(path, Diagnostics()))
 
-        def analysis(keep: bool = True) -> int:
-            a = Analysis(engine="chromium", keep_exchanges=keep)
-            for exchange in read_flows(path, Diagnostics()):
-                a.feed(exchange)
-            a.flush()
-            return len(a.report().exchanges) if keep else a.settled
+    def analysis(keep: bool = True) -> int:
+        a = Analysis(engine="chromium", keep_exchanges=keep)
+        for exchange in read_flows(path, Diagnostics()):
+            a.feed(exchange)
+        a.flush()
+        return len(a.report().exchanges) if keep else a.settled
 
-        def findings_only() -> int:
-            return analysis(keep=False)
+    def findings_only() -> int:
+        return analysis(keep=False)
 
-        flows = flowreader()
-        verdicts = analysis()
-        variants = {
-            "flowreader": flowreader, "ingest": ingest,
-            "analysis": analysis, "findings_only": findings_only,
-        }  # fmt: skip
-        best = _interleaved(variants, args.repeat)
+    flows = flowreader()
+    verdicts = analysis()
+    variants = {
+        "flowreader": flowreader, "ingest": ingest,
+        "analysis": analysis, "findings_only": findings_only,
+    }  # fmt: skip
+    best = _interleaved(variants, args.repeat)
     base, conv, full = best["flowreader"], best["ingest"], best["analysis"]
     lean = best["findings_only"]
     print(f"flow file: {flows} flows, {size:.1f} MB; best CPU seconds of {args.repeat} rounds")
@@ -112,6 +111,82 @@ def offline(args: argparse.Namespace) -> None:
         f"  ... keeping findings only       {lean:7.3f} s  {100 * (lean / base - 1):+6.1f} %"
         "  (Analysis(keep_exchanges=False), as the live addon runs it)"
     )
+
+
+def _flow_file(args: argparse.Namespace) -> str:
+    """The flow file to read: ``--file``, or one of ``--flows`` flows from gen_mitm.py, kept
+    where ``benchmarks/bench.py`` keeps its workloads (written there when missing)."""
+    if args.file is not None:
+        return str(args.file)
+    path = WORKDIR / f"mitm-{args.flows}.flows"
+    if not path.is_file():
+        if not GEN_MITM.is_file():
+            sys.exit(f"{GEN_MITM} not found; pass --file FLOWS")
+        WORKDIR.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part")
+        subprocess.run([sys.executable, str(GEN_MITM), str(args.flows), str(part)],
+                       check=True, cwd=GEN_MITM.parent)
+        part.replace(path)
+    return str(path)
+
+
+# --- proxy ---------------------------------------------------------------------------------
+
+
+def proxy(args: argparse.Namespace) -> None:
+    import asyncio
+    import gc
+
+    from mitmproxy.io import FlowReader
+    from mitmproxy.test import taddons
+
+    from corsflow.addon import CorsflowAddon
+    from corsflow.ingest.mitm import skip_reason
+
+    with open(_flow_file(args), "rb") as f:
+        flows = [fl for fl in FlowReader(f).stream() if fl.type == "http"]
+    analysed = sum(skip_reason(fl) is None for fl in flows)
+
+    async def one_run(beside: bool) -> float:
+        addon = CorsflowAddon()
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, corsflow_analysis_process=beside)
+            addon.running()
+            if beside and addon._process is None:
+                sys.exit("no analysis process here (one usable core?)")
+            for fl in flows:
+                fl.metadata.clear()  # numbered afresh, as a new flow would be
+            await asyncio.sleep(0.2)  # the analysis process has started
+            t0 = time.process_time()
+            for n, fl in enumerate(flows):
+                addon.requestheaders(fl)
+                addon.response(fl)
+                if n % 64 == 63:
+                    await asyncio.sleep(0)  # the loop reads the results that came
+            # The rest is settled once the proxy is idle (the addon's own timer), and its
+            # results handed back: waiting costs no CPU.
+            deadline = time.monotonic() + 60
+            while addon.settled < analysed and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            spent = time.process_time() - t0
+            if addon.settled < analysed:
+                sys.exit(f"only {addon.settled} of {analysed} flows settled")
+            addon.done()
+        gc.collect()
+        return spent
+
+    async def rounds() -> dict[str, list[float]]:
+        spent: dict[str, list[float]] = {"beside": [], "here": []}
+        for _ in range(args.repeat):
+            for name, runs in spent.items():
+                runs.append(await one_run(name == "beside"))
+        return spent
+
+    spent = asyncio.run(rounds())
+    print(f"proxy: {len(flows)} flows through the addon's hooks; the proxy process's CPU per "
+          f"flow, best of {args.repeat} rounds")
+    print(f"  analysis in its own process (default)  {min(spent['beside']) / len(flows) * 1e6:7.1f} us")
+    print(f"  analysis in the proxy's process        {min(spent['here']) / len(flows) * 1e6:7.1f} us")
 
 
 # --- live ----------------------------------------------------------------------------------
@@ -303,6 +378,10 @@ def main() -> None:
     off.add_argument("--flows", type=int, default=10000)
     off.add_argument("--file", help="an existing flow file instead of a generated one")
     off.add_argument("--repeat", type=int, default=5)
+    px = sub.add_parser("proxy")
+    px.add_argument("--flows", type=int, default=10000)
+    px.add_argument("--file", help="an existing flow file instead of a generated one")
+    px.add_argument("--repeat", type=int, default=3)
     on = sub.add_parser("live")
     on.add_argument("--requests", type=int, default=3000)
     on.add_argument("--clients", type=int, default=4)
@@ -317,7 +396,7 @@ def main() -> None:
         help="1: every request cross-origin (worst case); 5: one in five, like a page load",
     )  # fmt: skip
     args = parser.parse_args()
-    offline(args) if args.what == "offline" else live(args)
+    {"offline": offline, "proxy": proxy, "live": live}[args.what](args)
 
 
 if __name__ == "__main__":
