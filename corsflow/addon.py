@@ -7,9 +7,9 @@ flow-file reader uses, and is fed to one :class:`~corsflow.analysis.Analysis`: w
 second core is free, in a process of its own beside the proxy
 (:mod:`corsflow.live_process`), which also makes the exchange, so the proxy's event loop
 only copies what the analysis reads of each flow (:func:`~corsflow.ingest.mitm.record_of`)
-and marks the flows. For each finding at or above ``corsflow_min_severity`` the addon logs one line, marks
-the flows concerned and writes the verdict into their comment, so mitmweb and the console
-show it.
+and marks the flows. For each finding at or above ``corsflow_min_severity`` the addon logs
+one line, marks the flows concerned and writes the verdict into their comment, so mitmweb
+and the console show it.
 
 A verdict can be settled by a later flow (a preflight's waits for the request it was sent
 for), so flows whose verdict is still open are kept in a bounded map until it arrives; when

@@ -6,19 +6,20 @@ analysis reads of each finished flow (a :class:`~corsflow.ingest.flowrecord.Flow
 references to the flow's own bytes and times) and hands it to a child process, in batches
 encoded with msgspec. The child makes the exchange of it and runs the
 :class:`~corsflow.analysis.Analysis` (the engine, the security review, the findings: most of
-what the addon costs); the verdicts
-and findings come back the same way, and the addon logs them and marks and comments the
-flows concerned as it does when it analyses in its own process. Each verdict comes with its
-:class:`~corsflow.flowmarks.Mark`, the few strings a flow shows, which is all the proxy
-decodes of it: the verdict itself stays encoded until a report or an explanation needs it
-(decoding every verdict was the largest part of what the addon cost the proxy).
+what the addon costs); the verdicts and findings come back the same way, and the addon logs
+them and marks and comments the flows concerned as it does when it analyses in its own
+process. Each verdict comes with its :class:`~corsflow.flowmarks.Mark`, the few strings a
+flow shows, which is all the proxy decodes of it: the verdict itself stays encoded until a
+report or an explanation needs it (decoding every verdict was the largest part of what the
+addon cost the proxy).
 
 One ordered stream each way: a request (settle now, the findings over many flows, the
 report) is answered after everything sent before it, so the results of earlier flows always
 arrive before the answer. Only a report, an explanation and the proxy's exit wait for one:
 what the proxy settles when it falls idle it asks for and goes on. The proxy never waits on
-a child that waits on it: whenever its write would block it reads what the child has sent. The child ignores Ctrl-C (the proxy
-still asks it for the report on exit) and ends when its input closes.
+a child that waits on it: whenever its write would block it reads what the child has sent.
+The child ignores Ctrl-C (the proxy still asks it for the report on exit) and ends when its
+input closes.
 """
 
 from __future__ import annotations

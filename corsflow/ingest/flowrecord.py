@@ -9,7 +9,7 @@ makes the exchange (:func:`exchange_of`). The records are msgspec structs kept o
 collector's view (``gc=False``: they hold no cycle), so the proxy's garbage collections
 never walk them, and they cross the pipe as msgpack arrays.
 
-This module needs no mitmproxy: the analysis process never imports it.
+This module does not import mitmproxy, which the analysis process never loads.
 """
 
 from __future__ import annotations
