@@ -113,6 +113,22 @@ def test_flows_are_held_weakly_for_their_marks(tctx) -> None:
     assert report is not None and len(report.exchanges) == 3
 
 
+@pytest.mark.parametrize(("name", "in_flight"), [
+    ("Origin", True), ("origin", True), ("ORIGIN", True),  # HTTP/1 as sent, HTTP/2, odd case
+    ("Origin-Trial", False), ("X-Origin", False),
+])
+def test_a_cors_request_is_in_flight_until_it_finishes(tctx, name: str, in_flight: bool) -> None:
+    """A request with an Origin may still pair with a preflight: idle settling waits for it."""
+    _, addon = tctx
+    f = flow("PUT", f"{B}/z", T0, {name: A})
+    f.response = None
+    addon.requestheaders(f)
+    assert (f.id in addon._in_flight) is in_flight
+    f.response = put(f"{B}/z", T0).response
+    addon.response(f)
+    assert f.id not in addon._in_flight
+
+
 def test_each_flow_is_fed_once(tctx) -> None:
     _, addon = tctx
     f = put(f"{B}/y", T0)
