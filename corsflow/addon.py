@@ -255,6 +255,9 @@ class CorsflowAddon:
         still encoded)."""
         self._in_flight: dict[str, float] = {}
         self._last_feed = 0.0
+        self._idle_asked = -1.0
+        """``_last_feed`` when the idle proxy last had what was open settled: asked again
+        only once new flows came (a flow the analysis failed on is never settled)."""
         self._failures: Counter[tuple[str, str]] = Counter()
         self._task: asyncio.Task[None] | None = None
         self._changed: dict[str, http.HTTPFlow] = {}
@@ -598,14 +601,20 @@ class CorsflowAddon:
     async def _settle_when_idle(self) -> None:
         while True:
             await asyncio.sleep(IDLE_FLUSH / 3)
-            try:
-                if self._idle():
-                    self._flush(wait=False)
-                self._aggregate()
-                self._announce()
-                self._save()
-            except Exception as e:  # noqa: BLE001 - as in _observe
-                self._failed(e)
+            self._tick()
+
+    def _tick(self) -> None:
+        """Every ``IDLE_FLUSH / 3`` seconds: settle what is open once the proxy is idle, look
+        for findings over many flows, announce the flows marked late, save."""
+        try:
+            if self._idle():
+                self._idle_asked = self._last_feed
+                self._flush(wait=False)
+            self._aggregate()
+            self._announce()
+            self._save()
+        except Exception as e:  # noqa: BLE001 - as in _observe
+            self._failed(e)
 
     def _idle(self) -> bool:
         """True when verdicts are open but nothing can arrive to settle them any more.
@@ -615,6 +624,8 @@ class CorsflowAddon:
         seconds and no CORS request is in flight (the browser sends a request right after
         its preflight), what is open is settled now rather than at the next burst."""
         if self._engine is None or self._fed == self.settled:
+            return False
+        if self._last_feed == self._idle_asked:  # asked already; nothing new since
             return False
         if time.monotonic() - self._last_feed < IDLE_FLUSH:
             return False

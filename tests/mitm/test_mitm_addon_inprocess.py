@@ -190,6 +190,35 @@ def test_an_analysis_failure_never_touches_the_flow(tctx, caplog, monkeypatch) -
     assert any("same analysis failure 10 times" in r.getMessage() for r in caplog.records)
 
 
+def test_an_idle_proxy_has_what_is_open_settled_once_per_new_flow(tctx, monkeypatch) -> None:
+    """A flow the analysis failed on never settles: the idle proxy does not ask again and
+    again for it, only once new flows come."""
+    import time
+
+    _, addon = tctx
+    real = addon._analysis.feed
+
+    def broken_once(exchange):
+        if exchange.id == "f0":
+            raise RuntimeError("engine bug")
+        return real(exchange)
+
+    monkeypatch.setattr(addon._analysis, "feed", broken_once)
+    flushes = []
+    flush = addon._flush
+    monkeypatch.setattr(addon, "_flush", lambda **kw: (flushes.append(kw), flush(**kw)))
+    addon.response(put(f"{B}/a", T0))  # f0: fails, never settles
+    addon._last_feed = time.monotonic() - 10  # idle for a while
+    addon._tick()
+    addon._tick()
+    assert len(flushes) == 1
+    addon.response(put(f"{B}/b", T0 + 1))  # a new flow, then idle again
+    addon._last_feed = time.monotonic() - 10
+    addon._tick()
+    addon._tick()
+    assert len(flushes) == 2 and addon.settled == 1
+
+
 def test_options_are_checked_while_running(tctx) -> None:
     t, addon = tctx
 
