@@ -21,6 +21,7 @@ their process); the command line asks.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import pickle
@@ -57,10 +58,78 @@ _live = 0
 
 
 def usable_cores() -> int:
+    """The cores this process may keep busy: those it may run on, capped by a cgroup CPU
+    quota (a container run with ``--cpus=1`` sees every core of its host, but a second
+    process there would only share the one core's worth of time)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    return cores if quota is None else max(1, min(cores, quota))
+
+
+@functools.cache  # read once: a process's quota seldom changes while it runs
+def cgroup_cpu_limit(root: str = "/sys/fs/cgroup", own: str = "/proc/self/cgroup") -> int | None:
+    """The CPUs' worth of time this process's cgroups allow it (rounded up), None when no
+    quota applies or none can be read. cgroup v2: ``cpu.max`` (``max`` or ``QUOTA
+    PERIOD``); v1: ``cpu.cfs_quota_us`` (-1: none) and ``cpu.cfs_period_us``. The lowest
+    quota of the cgroup and of those above it applies."""
+    try:
+        with open(own, encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    limits: list[int] = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if not path.startswith("/"):
+            continue
+        if controllers == "":  # v2: one hierarchy, mounted at the root
+            limits += _quotas(root, path, _v2_quota)
+        elif "cpu" in controllers.split(","):
+            # v1: mounted under the controllers' names (cpu,cpuacct), or under cpu alone.
+            for mount in dict.fromkeys((controllers, "cpu")):
+                limits += _quotas(os.path.join(root, mount), path, _v1_quota)
+    return min(limits) if limits else None
+
+
+def _quotas(mount: str, path: str, read: Callable[[str], int | None]) -> list[int]:
+    """The quotas set on ``path`` and on the cgroups above it, up to the mount's root.
+    (A container sees its own cgroup at the root, whatever path the host gives it.)"""
+    found = []
+    parts = [p for p in path.split("/") if p]
+    for depth in range(len(parts), -1, -1):
+        quota = read(os.path.join(mount, *parts[:depth]))
+        if quota is not None:
+            found.append(quota)
+    return found
+
+
+def _v2_quota(directory: str) -> int | None:
+    try:
+        with open(os.path.join(directory, "cpu.max"), encoding="ascii") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else _cpus(int(quota), int(period))
+    except (OSError, ValueError):
+        return None
+
+
+def _v1_quota(directory: str) -> int | None:
+    try:
+        with open(os.path.join(directory, "cpu.cfs_quota_us"), encoding="ascii") as f:
+            quota = int(f.read())
+        with open(os.path.join(directory, "cpu.cfs_period_us"), encoding="ascii") as f:
+            period = int(f.read())
+    except (OSError, ValueError):
+        return None
+    return None if quota < 0 else _cpus(quota, period)
+
+
+def _cpus(quota: int, period: int) -> int | None:
+    if quota <= 0 or period <= 0:
+        return None
+    return -(-quota // period)  # 1.5 CPUs' worth: two processes can use it
 
 
 def worth_reading_ahead(path: str) -> bool:

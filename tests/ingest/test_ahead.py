@@ -218,6 +218,48 @@ def test_only_regular_files_large_enough_are_read_ahead(
     assert not ahead.worth_reading_ahead(str(large))
 
 
+def _cgroups(tmp_path: Path, own: str, files: dict[str, str]) -> tuple[str, str]:
+    """A cgroup file system under ``tmp_path`` and the process's ``/proc/self/cgroup``."""
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (tmp_path / "own").write_text(own)
+    return str(root), str(tmp_path / "own")
+
+
+@pytest.mark.parametrize(("own", "files", "limit"), [
+    # v2: the lowest quota of the cgroup and those above it.
+    ("0::/app.slice/web\n", {"app.slice/web/cpu.max": "max 100000\n",
+                             "app.slice/cpu.max": "150000 100000\n"}, 2),
+    ("0::/app.slice/web\n", {"app.slice/web/cpu.max": "50000 100000\n",
+                             "app.slice/cpu.max": "400000 100000\n"}, 1),
+    ("0::/app.slice/web\n", {"app.slice/web/cpu.max": "max 100000\n"}, None),
+    # v1: a container sees its own cgroup at the mount's root, not at the host's path.
+    ("12:cpu,cpuacct:/docker/0123\n4:memory:/docker/0123\n",
+     {"cpu,cpuacct/cpu.cfs_quota_us": "100000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"},
+     1),
+    ("3:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    # Hybrid: the unified hierarchy without the cpu controller, v1's without a quota.
+    ("1:cpu:/\n0::/\n", {"cpu/cpu.cfs_quota_us": "-1\n"}, None),
+    ("0::/app\n", {"app/cpu.max": "garbage\n"}, None),
+])
+def test_a_cgroup_cpu_quota_caps_the_cores_used(tmp_path: Path, own: str,
+                                                files: dict[str, str], limit: int | None) -> None:
+    root, own_file = _cgroups(tmp_path, own, files)
+    assert ahead.cgroup_cpu_limit.__wrapped__(root, own_file) == limit
+
+
+def test_usable_cores_are_the_affinity_capped_by_the_quota(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    cores = len(os.sched_getaffinity(0))
+    for quota, expected in ((None, cores), (1, 1), (cores + 4, cores)):
+        monkeypatch.setattr(ahead, "cgroup_cpu_limit", lambda q=quota: q)
+        assert ahead.usable_cores() == expected
+
+
 def test_the_command_line_prints_the_same_report_read_ahead() -> None:
     outputs = []
     for setting in ("0", "1"):
