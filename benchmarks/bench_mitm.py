@@ -5,9 +5,9 @@
     python benchmarks/bench_mitm.py live [--requests 3000] [--clients 4]
 
 offline: a flow file from ``shared/perf/gen_mitm.py`` (beside the repository; kept where
-``benchmarks/bench.py`` keeps its workloads, or given with ``--file``), read by mitmproxy's FlowReader alone, by
-:func:`corsflow.ingest.mitm.read_flows` alone, and by read_flows feeding the analysis up to
-the report. The target: the whole analysis in at most 0.6x FlowReader's time
+``benchmarks/bench.py`` keeps its workloads, or given with ``--file``), read by mitmproxy's
+FlowReader alone, by :func:`corsflow.ingest.mitm.read_flows` alone, and by read_flows
+feeding the analysis up to the report. The target: the whole analysis in at most 0.6x FlowReader's time
 (``benchmarks/bench.py`` measures it as whole processes).
 
 proxy: what the addon spends on the proxy's event loop per flow, the figure the live
@@ -154,8 +154,9 @@ def proxy(args: argparse.Namespace) -> None:
             addon.running()
             if beside and addon._process is None:
                 sys.exit("no analysis process here (one usable core?)")
-            for fl in flows:
-                fl.metadata.clear()  # numbered afresh, as a new flow would be
+            for fl in flows:  # as new flows: not numbered, marked or commented yet
+                fl.metadata.clear()
+                fl.marked = fl.comment = ""
             await asyncio.sleep(0.2)  # the analysis process has started
             t0 = time.process_time()
             for n, fl in enumerate(flows):
@@ -185,8 +186,9 @@ def proxy(args: argparse.Namespace) -> None:
     spent = asyncio.run(rounds())
     print(f"proxy: {len(flows)} flows through the addon's hooks; the proxy process's CPU per "
           f"flow, best of {args.repeat} rounds")
-    print(f"  analysis in its own process (default)  {min(spent['beside']) / len(flows) * 1e6:7.1f} us")
-    print(f"  analysis in the proxy's process        {min(spent['here']) / len(flows) * 1e6:7.1f} us")
+    per_flow = {name: min(runs) / len(flows) * 1e6 for name, runs in spent.items()}
+    print(f"  analysis in its own process (default)  {per_flow['beside']:7.1f} us")
+    print(f"  analysis in the proxy's process        {per_flow['here']:7.1f} us")
 
 
 # --- live ----------------------------------------------------------------------------------
